@@ -1,0 +1,480 @@
+"""Per-asset marginal fits: constant mean × GARCH / GJR / EGARCH (order 1) × normal / t / skew-t, via ``arch``.
+
+Parameter names and meanings follow ``arch`` with returns in percent (see :mod:`simulator.model`):
+``mu``; ``omega``, ``alpha``, ``gamma``, ``beta``; ``nu`` (Student-t degrees of freedom, arch's ``nu`` or
+SkewStudent's ``eta``) and ``lambda`` (SkewStudent's skewness).
+
+:func:`fit_marginal` fits one series. With ``vol="auto"`` and/or ``dist="auto"`` it fits every combination
+and keeps the one with the lowest BIC among those that converged and are covariance-stationary; every
+candidate is reported. ``init="sample"`` starts the variance recursion at the sample variance of the
+demeaned series (the convention of the Fiorentini-Calzolari-Panattoni benchmark); ``init="arch"`` keeps
+arch's default backcast (an exponentially weighted average of the first squared residuals).
+
+Non-convergence and non-stationarity are never silent: :class:`simulator.exceptions.ConvergenceWarning`
+and :class:`simulator.exceptions.StationarityWarning` are emitted, and the flags are stored in the result.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from simulator.exceptions import ConvergenceWarning, StationarityWarning
+
+__all__ = [
+    "VOL_TYPES",
+    "DIST_TYPES",
+    "MarginalFit",
+    "fit_marginal",
+    "ljung_box",
+    "innovation_cdf",
+]
+
+VOL_TYPES = ("garch", "gjr", "egarch")
+DIST_TYPES = ("normal", "t", "skewt")
+INIT_TYPES = ("arch", "sample")
+LB_LAGS = (5, 10, 20)
+NEAR_INTEGRATED = 0.999  # persistence above this (half-life > 693 days) triggers a StationarityWarning
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+# arch spelling of each vol/dist type and the map from arch parameter names to model names
+_ARCH_VOL = {"garch": ("GARCH", 0), "gjr": ("GARCH", 1), "egarch": ("EGARCH", 1)}
+_ARCH_DIST = {"normal": "normal", "t": "t", "skewt": "skewt"}
+_PARAM_NAMES = {
+    "mu": "mu", "omega": "omega", "alpha[1]": "alpha", "gamma[1]": "gamma", "beta[1]": "beta",
+    "nu": "nu", "eta": "nu", "lambda": "lambda",
+}
+
+
+def _arch_distribution(dist: str):
+    from arch.univariate import Normal, SkewStudent, StudentsT
+
+    return {"normal": Normal, "t": StudentsT, "skewt": SkewStudent}[dist]()
+
+
+def _dist_params(dist: str, params: dict[str, float]) -> list[float]:
+    if dist == "normal":
+        return []
+    if dist == "t":
+        return [params["nu"]]
+    return [params["nu"], params["lambda"]]
+
+
+def innovation_cdf(z: np.ndarray, dist: str, params: dict[str, float]) -> np.ndarray:
+    """CDF of the standardised innovation law at ``z`` (arch's ``Distribution.cdf``).
+
+    Parameters
+    ----------
+    z : ndarray
+        Standardised residuals.
+    dist : {"normal", "t", "skewt"}
+    params : dict
+        Must hold ``nu`` (t, skewt) and ``lambda`` (skewt).
+    """
+    return np.asarray(_arch_distribution(dist).cdf(np.asarray(z, dtype=float), _dist_params(dist, params) or None),
+                      dtype=float)
+
+
+def _neg_sq_mass(dist: str, params: dict[str, float]) -> float:
+    """``E[z^2 1{z<0}]`` under the innovation law (1/2 for symmetric laws)."""
+    if dist != "skewt":
+        return 0.5
+    return float(_arch_distribution(dist).partial_moment(2, 0.0, _dist_params(dist, params)))
+
+
+def _persistence(vol: str, dist: str, params: dict[str, float]) -> float:
+    if vol == "garch":
+        return params["alpha"] + params["beta"]
+    if vol == "gjr":
+        return params["alpha"] + params["gamma"] * _neg_sq_mass(dist, params) + params["beta"]
+    return abs(params["beta"])
+
+
+def ljung_box(x: np.ndarray, lags: Iterable[int] = LB_LAGS) -> dict[str, list[float]]:
+    """Ljung–Box portmanteau test ``Q(h) = n (n + 2) sum_{k<=h} rho_k^2 / (n - k)``, chi-square with h dof.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n,)
+    lags : iterable of int
+
+    Returns
+    -------
+    dict with ``lags``, ``stat`` and ``pvalue`` lists (one entry per lag).
+    """
+    x = np.asarray(x, dtype=float)
+    lags = [int(h) for h in lags]
+    n = x.size
+    xc = x - x.mean()
+    denom = float(xc @ xc)
+    hmax = max(lags)
+    if n <= hmax + 1 or denom == 0.0:
+        return {"lags": lags, "stat": [float("nan")] * len(lags), "pvalue": [float("nan")] * len(lags)}
+    acf = np.array([float(xc[k:] @ xc[:-k]) / denom for k in range(1, hmax + 1)])
+    terms = np.cumsum(acf**2 / (n - np.arange(1, hmax + 1))) * n * (n + 2)
+    stat = [float(terms[h - 1]) for h in lags]
+    pval = [float(stats.chi2.sf(s, h)) for s, h in zip(stat, lags)]
+    return {"lags": lags, "stat": stat, "pvalue": pval}
+
+
+@dataclass(frozen=True)
+class MarginalFit:
+    """A fitted marginal: the selected model, its diagnostics and its residual series.
+
+    Attributes
+    ----------
+    vol, dist : str
+        Selected volatility process and innovation law.
+    params, std_err : dict of str to float
+        Estimates and robust (Bollerslev–Wooldridge) standard errors, model parameter names
+        (``mu``, ``omega``, ``alpha``, [``gamma``], ``beta``, [``nu``], [``lambda``]); percent units.
+    loglik, aic, bic : float
+    nobs, n_params : int
+    converged : bool
+        The optimiser reported success.
+    optimizer_message : str
+    persistence : float
+        GARCH: alpha + beta; GJR: alpha + gamma E[z^2 1{z<0}] + beta; EGARCH: |beta|.
+    half_life : float
+        Days for a variance shock to halve, ``ln(0.5) / ln(persistence)`` (inf if persistence >= 1).
+    long_run_variance : float
+        GARCH/GJR: ``omega / (1 - persistence)`` (percent^2); EGARCH: ``exp(E[ln sigma2])``.
+    stationary : bool
+    ljung_box : dict
+        ``{"z": ..., "z2": ...}`` Ljung–Box results on standardised and squared standardised residuals.
+    init : {"arch", "sample"}
+    backcast : float or None
+        The variance used to start the recursion (None: arch's default).
+    std_resid, sigma2, resid : Series of shape (nobs,)
+        Standardised residuals ``z_t``, conditional variances and residuals ``r_t - mu``, indexed as the input.
+    candidates : list of dict
+        Every (vol, dist) fitted, with loglik, AIC, BIC, convergence, persistence, stationarity, selection.
+    issues : list of str
+        Warnings raised during the fit (also emitted as Python warnings).
+    """
+
+    vol: str
+    dist: str
+    params: dict[str, float]
+    std_err: dict[str, float]
+    loglik: float
+    aic: float
+    bic: float
+    nobs: int
+    n_params: int
+    converged: bool
+    optimizer_message: str
+    persistence: float
+    half_life: float
+    long_run_variance: float
+    stationary: bool
+    ljung_box: dict[str, Any]
+    init: str
+    backcast: float | None
+    std_resid: pd.Series
+    sigma2: pd.Series
+    resid: pd.Series
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    issues: list[str] = field(default_factory=list)
+
+    def spec(self) -> dict:
+        """The marginal in the model-file format: ``{"mean": ..., "vol": ..., "dist": ...}``."""
+        p = self.params
+        vol: dict[str, Any] = {"type": self.vol, "omega": p["omega"], "alpha": p["alpha"]}
+        if self.vol in ("gjr", "egarch"):
+            vol["gamma"] = p["gamma"]
+        vol["beta"] = p["beta"]
+        dist: dict[str, Any] = {"type": self.dist}
+        if self.dist in ("t", "skewt"):
+            dist["nu"] = p["nu"]
+        if self.dist == "skewt":
+            dist["lambda"] = p["lambda"]
+        return {"mean": {"mu": p["mu"]}, "vol": vol, "dist": dist}
+
+    def cdf(self, z: np.ndarray) -> np.ndarray:
+        """CDF of the fitted innovation law at standardised residuals ``z`` (the PIT)."""
+        return innovation_cdf(z, self.dist, self.params)
+
+    def pit(self) -> pd.Series:
+        """Probability integral transform of the fitted standardised residuals, in (0, 1)."""
+        return pd.Series(self.cdf(self.std_resid.to_numpy()), index=self.std_resid.index, name=self.std_resid.name)
+
+    @property
+    def last_sigma2(self) -> float:
+        """Conditional variance of the last observation (percent^2)."""
+        return float(self.sigma2.iloc[-1])
+
+    @property
+    def last_resid(self) -> float:
+        """Residual ``r - mu`` of the last observation (percent)."""
+        return float(self.resid.iloc[-1])
+
+    def to_dict(self) -> dict:
+        """Diagnostics as a JSON-ready dict (no series), for the model's provenance."""
+        return _jsonable({
+            "vol": self.vol,
+            "dist": self.dist,
+            "params": self.params,
+            "std_err": self.std_err,
+            "std_err_type": "robust (Bollerslev-Wooldridge)",
+            "loglik": self.loglik,
+            "aic": self.aic,
+            "bic": self.bic,
+            "nobs": self.nobs,
+            "n_params": self.n_params,
+            "converged": self.converged,
+            "optimizer_message": self.optimizer_message,
+            "persistence": self.persistence,
+            "half_life_days": self.half_life,
+            "long_run_variance": self.long_run_variance,
+            "stationary": self.stationary,
+            "ljung_box": self.ljung_box,
+            "init": self.init,
+            "backcast": self.backcast,
+            "selection": "BIC among converged, stationary candidates",
+            "candidates": self.candidates,
+            "issues": self.issues,
+        })
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain-Python, strict-JSON copy: numpy scalars to Python, non-finite floats to None."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    return obj
+
+
+# ---------------------------------------------------------------------- validation
+def _choices(value: Any, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        if value == "auto":
+            return allowed
+        if value in allowed:
+            return (value,)
+        raise ValueError(f"{name} must be 'auto' or one of {', '.join(map(repr, allowed))}; got {value!r}")
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        bad = [v for v in value if v not in allowed]
+        if bad:
+            raise ValueError(f"{name}: unknown type(s) {', '.join(map(repr, bad))}; "
+                             f"valid: {', '.join(map(repr, allowed))}")
+        return tuple(dict.fromkeys(value))
+    raise TypeError(f"{name} must be 'auto', a type name or a list of type names; got {value!r}")
+
+
+def _validate_returns(returns: Any, name: str = "returns") -> tuple[np.ndarray, pd.Index, str]:
+    if isinstance(returns, pd.DataFrame):
+        if returns.shape[1] != 1:
+            raise ValueError(f"{name} must be one series; got a DataFrame with {returns.shape[1]} columns")
+        returns = returns.iloc[:, 0]
+    if isinstance(returns, pd.Series):
+        label = str(returns.name) if returns.name is not None else name
+        index = returns.index
+        values = returns.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        try:
+            values = np.asarray(returns, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a 1-d array or pandas Series of numbers") from None
+        label = name
+        index = pd.RangeIndex(values.shape[0] if values.ndim else 0)
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be 1-dimensional, got shape {values.shape}")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{label}: non-finite return {values[i]!r} at {index[i]!s}")
+    if values.size < 100:
+        raise ValueError(f"{label}: {values.size} returns are too few for a GARCH fit; at least 100 are needed")
+    if float(np.var(values)) == 0.0:
+        raise ValueError(f"{label}: returns are constant; nothing to fit")
+    return values, index, label
+
+
+# ---------------------------------------------------------------------- core (arrays only; runs in workers)
+def _fit_candidate(y: np.ndarray, vol: str, dist: str, backcast: float | None, tol: float,
+                   want_cov: bool) -> dict[str, Any]:
+    """Fit one (vol, dist) combination with arch; plain-data result (picklable)."""
+    from arch import arch_model
+
+    arch_vol, o = _ARCH_VOL[vol]
+    model = arch_model(y, mean="Constant", vol=arch_vol, p=1, o=o, q=1, dist=_ARCH_DIST[dist], rescale=False)
+    caught: list[str] = []
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        res = model.fit(disp="off", tol=tol, options={"maxiter": 2000}, backcast=backcast, show_warning=True)
+        se = res.std_err if want_cov else None
+    for item in w:
+        caught.append(f"{item.category.__name__}: {item.message}")
+    params = {_PARAM_NAMES[k]: float(v) for k, v in res.params.items()}
+    out: dict[str, Any] = {
+        "vol": vol,
+        "dist": dist,
+        "params": params,
+        "loglik": float(res.loglikelihood),
+        "aic": float(res.aic),
+        "bic": float(res.bic),
+        "nobs": int(res.nobs),
+        "n_params": int(res.num_params),
+        "converged": bool(res.convergence_flag == 0 and np.isfinite(res.loglikelihood)),
+        "optimizer_message": str(res.optimization_result.message),
+        "arch_warnings": caught,
+    }
+    out["persistence"] = _persistence(vol, dist, params)
+    if want_cov:
+        out["std_err"] = {_PARAM_NAMES[k]: float(v) for k, v in se.items()}
+        out["sigma2"] = np.asarray(res.conditional_volatility, dtype=float) ** 2
+        out["resid"] = np.asarray(res.resid, dtype=float)
+    return out
+
+
+def _fit_arrays(y: np.ndarray, vols: tuple[str, ...], dists: tuple[str, ...], init: str,
+                tol: float) -> dict[str, Any]:
+    """Fit every candidate, select by BIC, redo the selected fit with covariance. Arrays in, plain data out."""
+    backcast = float(np.mean((y - y.mean()) ** 2)) if init == "sample" else None
+    combos = [(v, d) for v in vols for d in dists]
+    single = len(combos) == 1
+    cands = [_fit_candidate(y, v, d, backcast, tol, want_cov=single) for v, d in combos]
+    for c in cands:
+        c["stationary"] = bool(c["persistence"] < 1.0)
+        c["eligible"] = bool(c["converged"] and c["stationary"])
+    eligible = [c for c in cands if c["eligible"]]
+    pool = eligible or cands
+    best = min(pool, key=lambda c: c["bic"])
+    if not single:
+        best = _fit_candidate(y, best["vol"], best["dist"], backcast, tol, want_cov=True)
+        best["stationary"] = bool(best["persistence"] < 1.0)
+        best["eligible"] = bool(best["converged"] and best["stationary"])
+    table = [
+        {k: c[k] for k in ("vol", "dist", "loglik", "aic", "bic", "converged", "persistence", "stationary")}
+        | {"selected": (c["vol"], c["dist"]) == (best["vol"], best["dist"])}
+        for c in cands
+    ]
+    best["candidates"] = table
+    best["any_eligible"] = bool(eligible)
+    best["backcast"] = backcast
+    return best
+
+
+def _finish(raw: dict[str, Any], index: pd.Index, label: str, init: str, *, emit: bool = True) -> MarginalFit:
+    """Build the :class:`MarginalFit` (diagnostics, series) and emit warnings for what is wrong."""
+    vol, dist, p = raw["vol"], raw["dist"], raw["params"]
+    sigma2 = raw["sigma2"]
+    resid = raw["resid"]
+    z = resid / np.sqrt(sigma2)
+    pers = raw["persistence"]
+    half_life = math.log(0.5) / math.log(pers) if 0.0 < pers < 1.0 else (0.0 if pers <= 0 else math.inf)
+    if vol == "egarch":
+        d = _arch_distribution(dist)
+        dp = _dist_params(dist, p) or None
+        mean_abs = float(d.moment(1, dp) - 2.0 * d.partial_moment(1, 0.0, dp))
+        lrv = math.exp((p["omega"] + p["alpha"] * (mean_abs - _SQRT_2_OVER_PI)) / (1.0 - p["beta"])) \
+            if abs(p["beta"]) < 1 else math.inf
+    else:
+        lrv = p["omega"] / (1.0 - pers) if pers < 1.0 else math.inf
+    issues: list[str] = []
+    where = f"asset {label!r}"
+    if not raw["converged"]:
+        issues.append(f"{where}: {vol}/{dist} fit did not converge ({raw['optimizer_message']})")
+    if not raw["stationary"]:
+        issues.append(f"{where}: {vol}/{dist} fit is not covariance-stationary (persistence {pers:.6g} >= 1)")
+    elif pers > NEAR_INTEGRATED:
+        issues.append(f"{where}: {vol}/{dist} persistence {pers:.6g} is near 1 (half-life {half_life:.0f} days)")
+    if len(raw["candidates"]) > 1 and not raw["any_eligible"]:
+        issues.append(f"{where}: no candidate both converged and is stationary; kept the lowest BIC anyway")
+    for msg in raw["arch_warnings"]:
+        if "ConvergenceWarning" in msg and raw["converged"]:
+            continue  # arch's own warning duplicates our flag
+        issues.append(f"{where}: arch: {msg}")
+    if emit:
+        for msg in issues:
+            cat = StationarityWarning if ("stationary" in msg or "persistence" in msg) else ConvergenceWarning
+            warnings.warn(msg, cat, stacklevel=3)
+    lb = {"z": ljung_box(z), "z2": ljung_box(z**2)}
+    name = label
+    return MarginalFit(
+        vol=vol,
+        dist=dist,
+        params=p,
+        std_err=raw["std_err"],
+        loglik=raw["loglik"],
+        aic=raw["aic"],
+        bic=raw["bic"],
+        nobs=raw["nobs"],
+        n_params=raw["n_params"],
+        converged=raw["converged"],
+        optimizer_message=raw["optimizer_message"],
+        persistence=float(pers),
+        half_life=float(half_life),
+        long_run_variance=float(lrv),
+        stationary=raw["stationary"],
+        ljung_box=lb,
+        init=init,
+        backcast=raw["backcast"],
+        std_resid=pd.Series(z, index=index, name=name),
+        sigma2=pd.Series(sigma2, index=index, name=name),
+        resid=pd.Series(resid, index=index, name=name),
+        candidates=raw["candidates"],
+        issues=issues,
+    )
+
+
+def fit_marginal(
+    returns: pd.Series | np.ndarray | Sequence[float],
+    *,
+    vol: str | Sequence[str] = "auto",
+    dist: str | Sequence[str] = "auto",
+    init: str = "arch",
+    tol: float = 1e-10,
+) -> MarginalFit:
+    """Fit a constant-mean GARCH-family model to one return series with ``arch``.
+
+    Parameters
+    ----------
+    returns : Series or array of shape (n_obs,)
+        Log returns in percent (at least 100, all finite). A Series' name and index label the result.
+    vol : {"auto", "garch", "gjr", "egarch"} or list of them, default "auto"
+        Volatility process(es) to try; several are compared by BIC.
+    dist : {"auto", "normal", "t", "skewt"} or list of them, default "auto"
+        Innovation law(s) to try.
+    init : {"arch", "sample"}, default "arch"
+        How the variance recursion starts: arch's default backcast, or the sample variance of the
+        demeaned series (the published-benchmark convention).
+    tol : float, default 1e-10
+        Optimiser (SLSQP) tolerance.
+
+    Returns
+    -------
+    MarginalFit
+
+    Warns
+    -----
+    ConvergenceWarning
+        The selected fit did not converge (or arch reported a problem).
+    StationarityWarning
+        The selected fit is non-stationary or near-integrated (persistence > 0.999).
+    """
+    y, index, label = _validate_returns(returns)
+    vols = _choices(vol, VOL_TYPES, "vol")
+    dists = _choices(dist, DIST_TYPES, "dist")
+    if init not in INIT_TYPES:
+        raise ValueError(f"init must be one of {', '.join(map(repr, INIT_TYPES))}; got {init!r}")
+    if not (isinstance(tol, (float, int)) and 0 < tol < 1):
+        raise ValueError(f"tol must be a number in (0, 1); got {tol!r}")
+    raw = _fit_arrays(y, vols, dists, init, float(tol))
+    return _finish(raw, index, label, init)

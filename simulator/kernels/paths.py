@@ -1,0 +1,234 @@
+"""The fused copula-GARCH path kernel.
+
+Per path and day, in this order (the documented shock order):
+
+1. regime: a Markov chain over parameter sets (one set when no ``regime_switch``) moves one step;
+2. variance: the regime's GARCH / GJR / EGARCH recursion updates ``sigma2`` from yesterday's state;
+3. innovations: a historical-replay day takes its stored standardised residual vector; otherwise
+   the day's copula (a ``correlation_break`` override, else the regime's) draws on its scale and
+   each asset's tabulated quantile map turns the draw into a standardised innovation;
+   anchored assets are pinned and the others drawn conditionally (see ``anchor_*`` arrays);
+4. return: ``r = mu + m * sigma * eps`` with the ``vol_spike`` multiplier ``m``;
+5. jumps: scheduled ``jump`` events (certain or with probability p), then ``poisson_jumps``, are
+   added to the return;
+6. feedback: the residual entering tomorrow's recursion is ``r - mu`` (jumps included), except that
+   a vol spike without feedback contributes its unspiked residual.
+
+Type codes: vol 0 garch, 1 gjr, 2 egarch; copula 0 independent, 1 gaussian, 2 t, 3 clayton,
+4 gumbel, 5 frank; jump-size law 0 normal, 1 double exponential, 2 pareto.
+"""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from simulator.kernels.rng import (
+    exponential,
+    fill_normals,
+    gamma,
+    logarithmic,
+    normal,
+    positive_stable,
+    seed_stream,
+    uniform,
+)
+from simulator.kernels.special import hermite_eval, ndtri_pq
+from simulator.tables import N_CENTER, N_TAIL
+
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+BLOCK = 64  # paths per parallel work item (work arrays are allocated once per block)
+
+
+@njit(cache=True, inline="always")
+def _variance_step(code, omega, alpha, gamma_, beta, s2, e):
+    if code == 0:
+        return omega + alpha * e * e + beta * s2
+    if code == 1:
+        a = alpha + gamma_ if e < 0.0 else alpha
+        return omega + a * e * e + beta * s2
+    z = e / math.sqrt(s2)
+    return math.exp(omega + alpha * (abs(z) - SQRT_2_OVER_PI) + gamma_ * z + beta * math.log(s2))
+
+
+@njit(cache=True, inline="always")
+def _draw_innovations(st, c, slot, n_assets, cop_type, cop_chol, cop_nu, cop_theta,
+                      tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d, z, x, eps):
+    """Draw one day's standardised innovation vector ``eps`` (n_assets,) from copula set ``c``."""
+    ct = cop_type[c]
+    if ct <= 2:
+        fill_normals(st, z, n_assets)
+        if ct == 0:
+            for a in range(n_assets):
+                x[a] = z[a]
+        else:
+            for a in range(n_assets):
+                acc = 0.0
+                for b in range(a + 1):
+                    acc += cop_chol[c, a, b] * z[b]
+                x[a] = acc
+            if ct == 2:
+                nu = cop_nu[c]
+                w = math.sqrt(2.0 * gamma(st, 0.5 * nu) / nu)
+                for a in range(n_assets):
+                    x[a] = x[a] / w
+    else:
+        theta = cop_theta[c]
+        if ct == 3:
+            v = gamma(st, 1.0 / theta)
+        elif ct == 4:
+            v = positive_stable(st, 1.0 / theta)
+        else:
+            v = logarithmic(st, -theta)
+        for a in range(n_assets):
+            e = exponential(st) / v
+            if ct == 3:
+                lu = -math.log1p(e) / theta
+                p = math.exp(lu)
+                q = -math.expm1(lu)
+            elif ct == 4:
+                w = e ** (1.0 / theta)
+                p = math.exp(-w)
+                q = -math.expm1(-w)
+            else:
+                p = -math.log1p(math.exp(-e) * math.expm1(-theta)) / theta
+                q = 1.0 - p
+            x[a] = ndtri_pq(p, q)
+    for a in range(n_assets):
+        eps[a] = hermite_eval(tab_v, tab_d, slot, a, tab_kind[slot, a], tab_xc[slot, a], tab_ihc[slot, a],
+                              tab_iht[slot, a], N_CENTER, N_TAIL, x[a])
+
+
+@njit(cache=True)
+def _jump_size(st, law, par):
+    if law == 0:
+        return par[0] + par[1] * normal(st)
+    if law == 1:
+        if uniform(st) < par[0]:
+            return par[1] * exponential(st)
+        return -par[2] * exponential(st)
+    return par[2] * par[0] * uniform(st) ** (-1.0 / par[1])
+
+
+@njit(cache=True, parallel=True)
+def simulate_chunk(
+    key0, key1, path_start, n_paths, horizon,
+    vol_code, vpar, regime_cum, regime_init_cum,
+    cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot,
+    tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
+    s2_start, e_start,
+    vol_mult, vol_feedback,
+    ev_day, ev_prob, ev_size, ev_sigma,
+    rep_mask, rep_eps,
+    pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to,
+    store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days,
+):
+    """Simulate paths ``path_start .. path_start + n_paths - 1`` of one chunk.
+
+    Shapes: vol_code (K, A) int64; vpar (K, A, 5) = mu, omega, alpha, gamma, beta;
+    regime_cum (K, K) cumulative transition rows; regime_init_cum (K,); cop_* over C copula sets,
+    cop_chol (C, A, A); day_copula (H,) copula-set override or -1; slot (C, K) table set index;
+    tab_* (S, A[, G]); s2_start, e_start (A,); vol_mult (H, A); vol_feedback (A,) bool;
+    ev_* over E scheduled jumps (ev_size (E, A)); rep_mask (H,), rep_eps (H, A);
+    pj_* over P Poisson jump processes (pj_par (P, 3), pj_load (P, A)).
+    Outputs (percent): out_r, out_s (n_paths, H, A) when ``store_paths``; out_cum, out_mdd (n_paths, A)
+    cumulative log return and max drawdown (fraction of peak price); out_regime_days (n_paths,) days in
+    a regime other than 0.
+    """
+    n_assets = s2_start.shape[0]
+    n_regimes = vol_code.shape[0]
+    n_events = ev_day.shape[0]
+    n_pj = pj_rate.shape[0]
+    n_blocks = (n_paths + BLOCK - 1) // BLOCK
+    for blk in prange(n_blocks):
+        st = np.empty(4, np.uint64)
+        z = np.empty(n_assets + 1)
+        x = np.empty(n_assets)
+        eps = np.empty(n_assets)
+        s2 = np.empty(n_assets)
+        e = np.empty(n_assets)
+        cum = np.empty(n_assets)
+        peak = np.empty(n_assets)
+        dd = np.empty(n_assets)
+        r = np.empty(n_assets)
+        feed = np.empty(n_assets)
+        lo = blk * BLOCK
+        hi = min(lo + BLOCK, n_paths)
+        for i in range(lo, hi):
+            seed_stream(st, key0, key1, path_start + i)
+            for a in range(n_assets):
+                s2[a] = s2_start[a]
+                e[a] = e_start[a]
+                cum[a] = 0.0
+                peak[a] = 0.0
+                dd[a] = 0.0
+            k = 0
+            if n_regimes > 1:
+                u = uniform(st)
+                while k < n_regimes - 1 and u > regime_init_cum[k]:
+                    k += 1
+            stressed_days = 0
+            for t in range(horizon):
+                if n_regimes > 1:
+                    if t > 0:
+                        u = uniform(st)
+                        kk = 0
+                        while kk < n_regimes - 1 and u > regime_cum[k, kk]:
+                            kk += 1
+                        k = kk
+                    if k != 0:
+                        stressed_days += 1
+                for a in range(n_assets):
+                    s2[a] = _variance_step(vol_code[k, a], vpar[k, a, 1], vpar[k, a, 2], vpar[k, a, 3],
+                                           vpar[k, a, 4], s2[a], e[a])
+                if rep_mask[t]:
+                    for a in range(n_assets):
+                        eps[a] = rep_eps[t, a]
+                else:
+                    c = day_copula[t]
+                    if c < 0:
+                        c = k
+                    _draw_innovations(st, c, slot[c, k], n_assets, cop_type, cop_chol, cop_nu, cop_theta,
+                                      tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d, z, x, eps)
+                for a in range(n_assets):
+                    sig = math.sqrt(s2[a])
+                    m = vol_mult[t, a]
+                    r[a] = vpar[k, a, 0] + m * sig * eps[a]
+                    feed[a] = (m if vol_feedback[a] else 1.0) * sig * eps[a]
+                for j in range(n_events):
+                    if ev_day[j] == t and (ev_prob[j] >= 1.0 or uniform(st) < ev_prob[j]):
+                        for a in range(n_assets):
+                            jump = ev_size[j, a]
+                            if ev_sigma[j]:
+                                jump *= vol_mult[t, a] * math.sqrt(s2[a])
+                            r[a] += jump
+                            feed[a] += jump
+                for j in range(n_pj):
+                    if pj_from[j] <= t and t < pj_to[j]:
+                        lam = pj_rate[j]
+                        u = uniform(st)
+                        p = math.exp(-lam)
+                        acc = p
+                        n_jumps = 0
+                        while u > acc and n_jumps < 50:
+                            n_jumps += 1
+                            p *= lam / n_jumps
+                            acc += p
+                        for _ in range(n_jumps):
+                            size = _jump_size(st, pj_law[j], pj_par[j])
+                            for a in range(n_assets):
+                                r[a] += pj_load[j, a] * size
+                                feed[a] += pj_load[j, a] * size
+                for a in range(n_assets):
+                    e[a] = feed[a]
+                    cum[a] += r[a]
+                    if cum[a] > peak[a]:
+                        peak[a] = cum[a]
+                    elif peak[a] - cum[a] > dd[a]:
+                        dd[a] = peak[a] - cum[a]
+                    if store_paths:
+                        out_r[i, t, a] = r[a]
+                        out_s[i, t, a] = vol_mult[t, a] * math.sqrt(s2[a])
+            for a in range(n_assets):
+                out_cum[i, a] = cum[a]
+                out_mdd[i, a] = -math.expm1(-dd[a] / 100.0)
+            out_regime_days[i] = stressed_days

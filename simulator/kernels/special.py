@@ -1,0 +1,72 @@
+"""Scalar special functions for kernels: the normal quantile and tabulated Hermite maps."""
+import math
+
+from numba import njit
+
+# Wichura (1988) AS241 PPND16 coefficients: |relative error| < 1e-16.
+_A = (3.387132872796366608, 133.14166789178437745, 1971.5909503065514427, 13731.693765509461125,
+      45921.953931549871457, 67265.770927008700853, 33430.575583588128105, 2509.0809287301226727)
+_B = (1.0, 42.313330701600911252, 687.1870074920579083, 5394.1960214247511077,
+      21213.794301586595867, 39307.89580009271061, 28729.085735721942674, 5226.495278852545925)
+_C = (1.42343711074968357734, 4.6303378461565452959, 5.7694972214606914055, 3.64784832476320460504,
+      1.27045825245236838258, 0.24178072517745061177, 0.0227238449892691845833, 7.7454501427834140764e-4)
+_D = (1.0, 2.05319162663775882187, 1.6763848301838038494, 0.68976733498510000455,
+      0.14810397642748007459, 0.0151986665636164571966, 5.475938084995344946e-4, 1.05075007164441684324e-9)
+_E = (6.6579046435011037772, 5.4637849111641143699, 1.7848265399172913358, 0.29656057182850489123,
+      0.026532189526576123093, 0.0012426609473880784386, 2.71155556874348757815e-5, 2.01033439929228813265e-7)
+_F = (1.0, 0.59983220655588793769, 0.13692988092273580531, 0.0148753612908506148525,
+      7.868691311456132591e-4, 1.8463183175100546818e-5, 1.4215117583164458887e-7, 2.04426310338993978564e-15)
+
+
+@njit(cache=True, inline="always")
+def _poly(c, x):
+    return ((((((c[7] * x + c[6]) * x + c[5]) * x + c[4]) * x + c[3]) * x + c[2]) * x + c[1]) * x + c[0]
+
+
+@njit(cache=True)
+def ndtri_pq(p, q):
+    """Standard normal quantile of lower-tail probability ``p`` given ``q = 1 - p`` exactly."""
+    if p < q:
+        r_p, sign = p, -1.0
+    else:
+        r_p, sign = q, 1.0
+    d = 0.5 - r_p
+    if d < 0.425:  # central region (|p - 0.5| <= 0.425)
+        r = 0.180625 - d * d
+        return sign * d * _poly(_A, r) / _poly(_B, r)
+    r = math.sqrt(-math.log(r_p))
+    if r <= 5.0:
+        r -= 1.6
+        x = _poly(_C, r) / _poly(_D, r)
+    else:
+        r -= 5.0
+        x = _poly(_E, r) / _poly(_F, r)
+    return sign * x
+
+
+@njit(cache=True, inline="always")
+def _hermite_segment(values, slopes, j, a, off, n, pos, h):
+    if pos > n - 1:
+        return values[j, a, off + n - 1] + slopes[j, a, off + n - 1] * (pos - (n - 1)) * h
+    i = int(pos)
+    if i > n - 2:
+        i = n - 2
+    t = pos - i
+    t2 = t * t
+    t3 = t2 * t
+    k = off + i
+    return ((2.0 * t3 - 3.0 * t2 + 1.0) * values[j, a, k] + (t3 - 2.0 * t2 + t) * h * slopes[j, a, k]
+            + (-2.0 * t3 + 3.0 * t2) * values[j, a, k + 1] + (t3 - t2) * h * slopes[j, a, k + 1])
+
+
+@njit(cache=True, inline="always")
+def hermite_eval(values, slopes, j, a, kind, xc, inv_hc, inv_ht, n_center, n_tail, x):
+    """Evaluate table ``[j, a]`` (a :class:`simulator.tables.QuantileTable`: kind 0 identity,
+    1 centre + log-tail Hermite segments) at copula-scale value ``x``."""
+    if kind == 0:
+        return x
+    if x <= xc and x >= -xc:
+        return _hermite_segment(values, slopes, j, a, 0, n_center, (x + xc) * inv_hc, 1.0 / inv_hc)
+    pos = (math.log(abs(x)) - math.log(xc)) * inv_ht
+    off = n_center if x > 0.0 else n_center + n_tail
+    return _hermite_segment(values, slopes, j, a, off, n_tail, pos, 1.0 / inv_ht)

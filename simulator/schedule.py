@@ -1,0 +1,176 @@
+"""Compile a model (and shocks) once into the plain arrays the path kernel consumes.
+
+A :class:`Schedule` holds parameter sets (regimes), copula sets, quantile tables and the per-day
+shock arrays. ``Schedule.from_model`` gives the plain model; :mod:`simulator.shocks` adds regimes,
+copula overrides, spikes, jumps, replays and anchors to it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from simulator.model import CopulaSpec, MarginalSpec, MarketModel
+from simulator.tables import N_GRID, Scale, build_table
+
+VOL_CODES = {"garch": 0, "gjr": 1, "egarch": 2}
+COPULA_CODES = {"independent": 0, "gaussian": 1, "t": 2, "clayton": 3, "gumbel": 4, "frank": 5}
+LAW_CODES = {"normal": 0, "double_exponential": 1, "pareto": 2}
+
+
+def _copula_scale(c: CopulaSpec) -> Scale:
+    return Scale(c.nu) if c.type == "t" else Scale(None)
+
+
+@dataclass
+class Schedule:
+    """Everything the kernel needs for one run, as arrays (see ``simulate_chunk`` for shapes)."""
+
+    assets: tuple[str, ...]
+    horizon: int
+    regimes: list[tuple[MarginalSpec, ...]]
+    copulas: list[CopulaSpec]
+    regime_transition: np.ndarray  # (K, K) row-stochastic
+    regime_initial: np.ndarray  # (K,)
+    s2_start: np.ndarray
+    e_start: np.ndarray
+    day_copula: np.ndarray  # (H,) int64, -1 = regime's copula
+    vol_mult: np.ndarray  # (H, A)
+    vol_feedback: np.ndarray  # (A,) bool
+    ev_day: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    ev_prob: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    ev_size: np.ndarray | None = None
+    ev_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
+    rep_mask: np.ndarray | None = None
+    rep_eps: np.ndarray | None = None
+    pj_rate: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    pj_law: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    pj_par: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    pj_load: np.ndarray | None = None
+    pj_from: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    pj_to: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @classmethod
+    def from_model(cls, model: MarketModel, horizon: int) -> "Schedule":
+        n = model.n_assets
+        start = model.start_state()
+        return cls(
+            assets=model.assets,
+            horizon=horizon,
+            regimes=[model.marginals],
+            copulas=[model.copula],
+            regime_transition=np.ones((1, 1)),
+            regime_initial=np.ones(1),
+            s2_start=np.array(start.sigma2, float),
+            e_start=np.array(start.resid, float),
+            day_copula=np.full(horizon, -1, np.int64),
+            vol_mult=np.ones((horizon, n)),
+            vol_feedback=np.zeros(n, np.bool_),
+            ev_size=np.zeros((0, n)),
+            rep_mask=np.zeros(horizon, np.bool_),
+            rep_eps=np.zeros((horizon, n)),
+            pj_load=np.zeros((0, n)),
+        )
+
+    @property
+    def n_assets(self) -> int:
+        return len(self.assets)
+
+    def kernel_arrays(self) -> "KernelArrays":
+        """Build (once) the contiguous arrays and tables passed to the kernel."""
+        n, K, C = self.n_assets, len(self.regimes), len(self.copulas)
+        vol_code = np.empty((K, n), np.int64)
+        vpar = np.empty((K, n, 5))
+        for k, margs in enumerate(self.regimes):
+            for a, m in enumerate(margs):
+                vol_code[k, a] = VOL_CODES[m.vol.type]
+                vpar[k, a] = (m.mean.mu, m.vol.omega, m.vol.alpha, m.vol.gamma, m.vol.beta)
+        cop_type = np.array([COPULA_CODES[c.type] for c in self.copulas], np.int64)
+        cop_chol = np.zeros((C, n, n))
+        cop_nu = np.zeros(C)
+        cop_theta = np.zeros(C)
+        for c, spec in enumerate(self.copulas):
+            cop_chol[c] = np.linalg.cholesky(spec.corr_matrix(n))
+            cop_nu[c] = spec.nu or 0.0
+            cop_theta[c] = spec.theta or 0.0
+        # one table set per (copula scale, regime) pair actually reachable
+        overrides = {int(c) for c in np.unique(self.day_copula) if c >= 0}
+        slot = np.zeros((C, K), np.int64)
+        keys: dict = {}
+        tables = []
+        for c in range(C):
+            for k in range(K):
+                if c != k and c not in overrides:
+                    continue
+                scale = _copula_scale(self.copulas[c])
+                key = (scale.nu, tuple(m.dist for m in self.regimes[k]))
+                if key not in keys:
+                    keys[key] = len(tables)
+                    tables.append([build_table(scale, m.dist) for m in self.regimes[k]])
+                slot[c, k] = keys[key]
+        S = len(tables)
+        tab_kind = np.empty((S, n), np.int64)
+        tab_xc = np.empty((S, n))
+        tab_ihc = np.empty((S, n))
+        tab_iht = np.empty((S, n))
+        tab_v = np.empty((S, n, N_GRID))
+        tab_d = np.empty((S, n, N_GRID))
+        for s, row in enumerate(tables):
+            for a, tb in enumerate(row):
+                tab_kind[s, a], tab_xc[s, a], tab_ihc[s, a], tab_iht[s, a] = tb.kind, tb.xc, tb.inv_hc, tb.inv_ht
+                tab_v[s, a], tab_d[s, a] = tb.values, tb.slopes
+        trans_cum = np.cumsum(self.regime_transition, axis=1)
+        init_cum = np.cumsum(self.regime_initial)
+        return KernelArrays(
+            vol_code, vpar, trans_cum, init_cum, cop_type, cop_chol, cop_nu, cop_theta,
+            self.day_copula.astype(np.int64), slot, tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
+            self.s2_start, self.e_start, np.ascontiguousarray(self.vol_mult), self.vol_feedback,
+            self.ev_day.astype(np.int64), self.ev_prob.astype(float), np.ascontiguousarray(self.ev_size),
+            self.ev_sigma.astype(np.bool_), self.rep_mask, np.ascontiguousarray(self.rep_eps),
+            self.pj_rate.astype(float), self.pj_law.astype(np.int64), np.ascontiguousarray(self.pj_par, float),
+            np.ascontiguousarray(self.pj_load), self.pj_from.astype(np.int64), self.pj_to.astype(np.int64),
+        )
+
+    def copy(self, **changes) -> "Schedule":
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class KernelArrays:
+    """Positional kernel inputs between the path range and the outputs of ``simulate_chunk``."""
+
+    vol_code: np.ndarray
+    vpar: np.ndarray
+    regime_cum: np.ndarray
+    regime_init_cum: np.ndarray
+    cop_type: np.ndarray
+    cop_chol: np.ndarray
+    cop_nu: np.ndarray
+    cop_theta: np.ndarray
+    day_copula: np.ndarray
+    slot: np.ndarray
+    tab_kind: np.ndarray
+    tab_xc: np.ndarray
+    tab_ihc: np.ndarray
+    tab_iht: np.ndarray
+    tab_v: np.ndarray
+    tab_d: np.ndarray
+    s2_start: np.ndarray
+    e_start: np.ndarray
+    vol_mult: np.ndarray
+    vol_feedback: np.ndarray
+    ev_day: np.ndarray
+    ev_prob: np.ndarray
+    ev_size: np.ndarray
+    ev_sigma: np.ndarray
+    rep_mask: np.ndarray
+    rep_eps: np.ndarray
+    pj_rate: np.ndarray
+    pj_law: np.ndarray
+    pj_par: np.ndarray
+    pj_load: np.ndarray
+    pj_from: np.ndarray
+    pj_to: np.ndarray
+
+    def as_tuple(self) -> tuple:
+        return tuple(getattr(self, f) for f in self.__dataclass_fields__)
