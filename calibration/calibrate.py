@@ -149,7 +149,7 @@ def fit_returns(
     init: str = "arch",
     pit: str = "parametric",
     n_jobs: int | None = None,
-    tol: float = 1e-10,
+    tol: float | None = None,
     data_provenance: Mapping[str, Any] | None = None,
     min_obs: int = MIN_WINDOW_OBS,
 ) -> CalibrationResult:
@@ -172,8 +172,8 @@ def fit_returns(
     n_jobs : int or None, default None
         Processes for the marginal fits (one task per asset); None or 1 fits in this process, -1 uses
         every core. Results do not depend on it.
-    tol : float, default 1e-10
-        Optimiser tolerance for the GARCH fits.
+    tol : float, optional
+        Optimiser tolerance for the GARCH fits (default: arch's).
     data_provenance : dict, optional
         Stored as ``provenance["data"]`` (callers pass the data description; default: a hash of ``returns``).
     min_obs : int, default 100
@@ -194,7 +194,7 @@ def fit_returns(
     bad = ~np.isfinite(values)
     if bad.any():
         i, j = (int(v) for v in np.argwhere(bad)[0])
-        raise ValueError(f"asset {assets[j]!r}: non-finite return {values[i, j]!r} on {_iso(returns.index[i])}")
+        raise ValueError(f"asset {assets[j]!r}: non-finite return {float(values[i, j])!r} on {_iso(returns.index[i])}")
     if len(returns) < min_obs:
         raise ValueError(f"only {len(returns)} returns to fit; at least {min_obs} are needed")
     vols = _per_asset(vol, VOL_TYPES, "vol", assets)
@@ -209,7 +209,7 @@ def fit_returns(
     returns = pd.DataFrame(values, index=returns.index, columns=assets)
 
     # marginals (parallel across assets)
-    tasks = [(values[:, j].copy(), vols[a], dists[a], init, float(tol)) for j, a in enumerate(assets)]
+    tasks = [(values[:, j].copy(), vols[a], dists[a], init, tol) for j, a in enumerate(assets)]
     if workers > 1:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:

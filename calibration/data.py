@@ -390,12 +390,12 @@ def _to_numeric(col: pd.Series, asset: str, dates: pd.DatetimeIndex) -> np.ndarr
     inf = np.isinf(out)
     if inf.any():
         i = int(np.flatnonzero(inf)[0])
-        raise ValueError(f"asset {asset!r}: non-finite price {out[i]!r} on {_iso(dates[i])}")
+        raise ValueError(f"asset {asset!r}: non-finite price {float(out[i])!r} on {_iso(dates[i])}")
     nonpos = out <= 0
     if nonpos.any():
         i = int(np.flatnonzero(nonpos)[0])
         raise ValueError(
-            f"asset {asset!r}: non-positive price {out[i]!r} on {_iso(dates[i])}; log returns need prices > 0 "
+            f"asset {asset!r}: non-positive price {float(out[i])!r} on {_iso(dates[i])}; log returns need prices > 0 "
             "(for an instrument that can trade at or below zero, model a spread or a shifted level instead)"
         )
     return out

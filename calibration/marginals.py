@@ -39,6 +39,7 @@ VOL_TYPES = ("garch", "gjr", "egarch")
 DIST_TYPES = ("normal", "t", "skewt")
 INIT_TYPES = ("arch", "sample")
 LB_LAGS = (5, 10, 20)
+MAX_ITER = 1000
 NEAR_INTEGRATED = 0.999  # persistence above this (half-life > 693 days) triggers a StationarityWarning
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
@@ -298,7 +299,7 @@ def _validate_returns(returns: Any, name: str = "returns") -> tuple[np.ndarray, 
     bad = ~np.isfinite(values)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{label}: non-finite return {values[i]!r} at {index[i]!s}")
+        raise ValueError(f"{label}: non-finite return {float(values[i])!r} at {index[i]!s}")
     if values.size < 100:
         raise ValueError(f"{label}: {values.size} returns are too few for a GARCH fit; at least 100 are needed")
     if float(np.var(values)) == 0.0:
@@ -307,9 +308,14 @@ def _validate_returns(returns: Any, name: str = "returns") -> tuple[np.ndarray, 
 
 
 # ---------------------------------------------------------------------- core (arrays only; runs in workers)
-def _fit_candidate(y: np.ndarray, vol: str, dist: str, backcast: float | None, tol: float,
-                   want_cov: bool) -> dict[str, Any]:
-    """Fit one (vol, dist) combination with arch; plain-data result (picklable)."""
+def _fit_candidate(y: np.ndarray, vol: str, dist: str, backcast: float | None, tol: float | None,
+                   want_cov: bool, starting_values: np.ndarray | None = None,
+                   max_iter: int = MAX_ITER) -> dict[str, Any]:
+    """Fit one (vol, dist) combination with arch; plain-data result (picklable).
+
+    If SLSQP stops without success it is restarted once from where it stopped (with arch's default
+    tolerance), which rescues most iteration-limit stops on short samples.
+    """
     from arch import arch_model
 
     arch_vol, o = _ARCH_VOL[vol]
@@ -317,7 +323,13 @@ def _fit_candidate(y: np.ndarray, vol: str, dist: str, backcast: float | None, t
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        res = model.fit(disp="off", tol=tol, options={"maxiter": 2000}, backcast=backcast, show_warning=True)
+        res = model.fit(disp="off", tol=tol, options={"maxiter": max_iter}, backcast=backcast,
+                        starting_values=starting_values)
+        if res.convergence_flag != 0:
+            retry = model.fit(disp="off", tol=None, options={"maxiter": max_iter}, backcast=backcast,
+                              starting_values=np.asarray(res.params))
+            if retry.convergence_flag == 0 or retry.loglikelihood > res.loglikelihood:
+                res = retry
         se = res.std_err if want_cov else None
     for item in w:
         caught.append(f"{item.category.__name__}: {item.message}")
@@ -326,6 +338,7 @@ def _fit_candidate(y: np.ndarray, vol: str, dist: str, backcast: float | None, t
         "vol": vol,
         "dist": dist,
         "params": params,
+        "arch_params": np.asarray(res.params, dtype=float),
         "loglik": float(res.loglikelihood),
         "aic": float(res.aic),
         "bic": float(res.bic),
@@ -333,7 +346,8 @@ def _fit_candidate(y: np.ndarray, vol: str, dist: str, backcast: float | None, t
         "n_params": int(res.num_params),
         "converged": bool(res.convergence_flag == 0 and np.isfinite(res.loglikelihood)),
         "optimizer_message": str(res.optimization_result.message),
-        "arch_warnings": caught,
+        # arch's own ConvergenceWarning duplicates the converged flag, which is reported on its own
+        "arch_warnings": [c for c in caught if not c.startswith("ConvergenceWarning")],
     }
     out["persistence"] = _persistence(vol, dist, params)
     if want_cov:
@@ -343,13 +357,49 @@ def _fit_candidate(y: np.ndarray, vol: str, dist: str, backcast: float | None, t
     return out
 
 
+def _nested_start(small: dict[str, Any], big_vol: str, big_dist: str) -> np.ndarray:
+    """Starting values for a model that nests ``small`` (same fit plus the extra parameter at its null)."""
+    p = small["params"]
+    vals = [p["mu"], p["omega"], p["alpha"]]
+    if big_vol in ("gjr", "egarch"):
+        vals.append(p.get("gamma", 0.0))
+    vals.append(p["beta"])
+    if big_dist in ("t", "skewt"):
+        vals.append(p.get("nu", 30.0))
+    if big_dist == "skewt":
+        vals.append(p.get("lambda", 0.0))
+    return np.array(vals, dtype=float)
+
+
+# (smaller, larger) pairs where the larger model contains the smaller one
+_NESTED = [
+    (("garch", "normal"), ("garch", "t")), (("garch", "t"), ("garch", "skewt")),
+    (("gjr", "normal"), ("gjr", "t")), (("gjr", "t"), ("gjr", "skewt")),
+    (("egarch", "normal"), ("egarch", "t")), (("egarch", "t"), ("egarch", "skewt")),
+    (("garch", "normal"), ("gjr", "normal")), (("garch", "t"), ("gjr", "t")),
+    (("garch", "skewt"), ("gjr", "skewt")),
+]
+
+
 def _fit_arrays(y: np.ndarray, vols: tuple[str, ...], dists: tuple[str, ...], init: str,
-                tol: float) -> dict[str, Any]:
-    """Fit every candidate, select by BIC, redo the selected fit with covariance. Arrays in, plain data out."""
+                tol: float | None, max_iter: int = MAX_ITER) -> dict[str, Any]:
+    """Fit every candidate, select by BIC, redo the selected fit with covariance. Arrays in, plain data out.
+
+    A nested pair fitted side by side is checked: when the larger model's log-likelihood falls below the
+    smaller one's (a local optimum), the larger is refitted from the smaller one's estimates.
+    """
     backcast = float(np.mean((y - y.mean()) ** 2)) if init == "sample" else None
     combos = [(v, d) for v in vols for d in dists]
     single = len(combos) == 1
-    cands = [_fit_candidate(y, v, d, backcast, tol, want_cov=single) for v, d in combos]
+    fits = {(v, d): _fit_candidate(y, v, d, backcast, tol, want_cov=single, max_iter=max_iter) for v, d in combos}
+    for small, big in _NESTED:
+        if small in fits and big in fits and fits[big]["loglik"] < fits[small]["loglik"] - 1e-6:
+            refit = _fit_candidate(y, *big, backcast, tol, want_cov=single,
+                                   starting_values=_nested_start(fits[small], *big), max_iter=max_iter)
+            if refit["loglik"] > fits[big]["loglik"]:
+                refit["refit_from"] = f"{small[0]}/{small[1]}"
+                fits[big] = refit
+    cands = [fits[c] for c in combos]
     for c in cands:
         c["stationary"] = bool(c["persistence"] < 1.0)
         c["eligible"] = bool(c["converged"] and c["stationary"])
@@ -357,12 +407,14 @@ def _fit_arrays(y: np.ndarray, vols: tuple[str, ...], dists: tuple[str, ...], in
     pool = eligible or cands
     best = min(pool, key=lambda c: c["bic"])
     if not single:
-        best = _fit_candidate(y, best["vol"], best["dist"], backcast, tol, want_cov=True)
+        best = _fit_candidate(y, best["vol"], best["dist"], backcast, tol, want_cov=True,
+                              starting_values=best["arch_params"], max_iter=max_iter)
         best["stationary"] = bool(best["persistence"] < 1.0)
         best["eligible"] = bool(best["converged"] and best["stationary"])
     table = [
         {k: c[k] for k in ("vol", "dist", "loglik", "aic", "bic", "converged", "persistence", "stationary")}
         | {"selected": (c["vol"], c["dist"]) == (best["vol"], best["dist"])}
+        | ({"refit_from": c["refit_from"]} if "refit_from" in c else {})
         for c in cands
     ]
     best["candidates"] = table
@@ -392,14 +444,12 @@ def _finish(raw: dict[str, Any], index: pd.Index, label: str, init: str, *, emit
     if not raw["converged"]:
         issues.append(f"{where}: {vol}/{dist} fit did not converge ({raw['optimizer_message']})")
     if not raw["stationary"]:
-        issues.append(f"{where}: {vol}/{dist} fit is not covariance-stationary (persistence {pers:.6g} >= 1)")
+        issues.append(f"{where}: {vol}/{dist} fit is not covariance-stationary (persistence {pers:.8f} >= 1)")
     elif pers > NEAR_INTEGRATED:
-        issues.append(f"{where}: {vol}/{dist} persistence {pers:.6g} is near 1 (half-life {half_life:.0f} days)")
+        issues.append(f"{where}: {vol}/{dist} persistence {pers:.6f} is near 1 (half-life {half_life:.0f} days)")
     if len(raw["candidates"]) > 1 and not raw["any_eligible"]:
         issues.append(f"{where}: no candidate both converged and is stationary; kept the lowest BIC anyway")
     for msg in raw["arch_warnings"]:
-        if "ConvergenceWarning" in msg and raw["converged"]:
-            continue  # arch's own warning duplicates our flag
         issues.append(f"{where}: arch: {msg}")
     if emit:
         for msg in issues:
@@ -440,7 +490,8 @@ def fit_marginal(
     vol: str | Sequence[str] = "auto",
     dist: str | Sequence[str] = "auto",
     init: str = "arch",
-    tol: float = 1e-10,
+    tol: float | None = None,
+    max_iter: int = MAX_ITER,
 ) -> MarginalFit:
     """Fit a constant-mean GARCH-family model to one return series with ``arch``.
 
@@ -455,8 +506,10 @@ def fit_marginal(
     init : {"arch", "sample"}, default "arch"
         How the variance recursion starts: arch's default backcast, or the sample variance of the
         demeaned series (the published-benchmark convention).
-    tol : float, default 1e-10
-        Optimiser (SLSQP) tolerance.
+    tol : float, optional
+        Optimiser (SLSQP) tolerance; default arch's (1e-6 relative change in the log-likelihood).
+    max_iter : int, default 1000
+        Optimiser iteration limit per attempt (a stopped fit is restarted once from where it stopped).
 
     Returns
     -------
@@ -474,7 +527,9 @@ def fit_marginal(
     dists = _choices(dist, DIST_TYPES, "dist")
     if init not in INIT_TYPES:
         raise ValueError(f"init must be one of {', '.join(map(repr, INIT_TYPES))}; got {init!r}")
-    if not (isinstance(tol, (float, int)) and 0 < tol < 1):
-        raise ValueError(f"tol must be a number in (0, 1); got {tol!r}")
-    raw = _fit_arrays(y, vols, dists, init, float(tol))
+    if tol is not None and not (isinstance(tol, (float, int)) and 0 < tol < 1):
+        raise ValueError(f"tol must be None or a number in (0, 1); got {tol!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
+    raw = _fit_arrays(y, vols, dists, init, None if tol is None else float(tol), int(max_iter))
     return _finish(raw, index, label, init)

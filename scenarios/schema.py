@@ -94,11 +94,15 @@ _ASSETS_ALLOWED = 'a list of roles or model asset names, e.g. ["equity", "oil"],
 _REF_ALLOWED = "a file path (relative to the scenario file) or 'builtin:<name>'"
 
 
-def _fail(message: str, *, key: str | None = None, allowed: str | None = None) -> PydanticCustomError:
-    """A validation error whose location is ``key`` below the failing table (for the loader)."""
+def _fail(message: str, *, key: str | None = None, allowed: str | None = None,
+          sub: str | None = None) -> PydanticCustomError:
+    """A validation error located at ``key`` below the failing table, or at the entry ``sub``
+    (e.g. ``"[1]"``) of the failing field (the loader turns these into key paths)."""
     ctx: dict[str, Any] = {}
     if key is not None:
         ctx["key"] = key
+    if sub is not None:
+        ctx["sub"] = sub
     if allowed is not None:
         ctx["allowed"] = allowed
     # braces would be read as format fields by pydantic-core
@@ -144,7 +148,7 @@ def _check_assets(value: Any) -> Any:
         raise _fail("the list of assets is empty", allowed=_ASSETS_ALLOWED)
     for i, name in enumerate(value):
         if not isinstance(name, str) or not name.strip():
-            raise _fail(f"entry {i} must be a non-empty name, got {name!r}", allowed=_ASSETS_ALLOWED)
+            raise _fail(f"must be a non-empty name, got {name!r}", allowed=_ASSETS_ALLOWED, sub=f"[{i}]")
         if name == "all":
             raise _fail('"all" cannot be mixed with names; write assets = "all"', allowed=_ASSETS_ALLOWED)
     dup = sorted({n for n in value if value.count(n) > 1})
@@ -171,7 +175,7 @@ def _check_size(value: Any) -> Any:
     if isinstance(value, list) and value:
         for i, v in enumerate(value):
             if not _is_number(v) or not math.isfinite(v):
-                raise _fail(f"entry {i} must be a finite number, got {v!r}", allowed=_SIZE_ALLOWED)
+                raise _fail(f"must be a finite number, got {v!r}", allowed=_SIZE_ALLOWED, sub=f"[{i}]")
         return [float(v) for v in value]
     raise _fail(f"expected a number or a non-empty list of numbers, got {_toml_type(value)} {value!r}", allowed=_SIZE_ALLOWED)
 
@@ -183,18 +187,18 @@ def _check_window(value: Any) -> Any:
     if not isinstance(value, list) or len(value) != 2:
         raise _fail(f"expected a list of two dates, got {_toml_type(value)} {value!r}", allowed=_WINDOW_ALLOWED)
     out = []
-    for which, v in zip(("start", "end"), value):
+    for k, (which, v) in enumerate(zip(("start", "end"), value)):
         if isinstance(v, _dt.datetime):
-            raise _fail(f"{which} must be a date without a time, got {v.isoformat()}", allowed=_WINDOW_ALLOWED)
+            raise _fail(f"{which} must be a date without a time, got {v.isoformat()}", allowed=_WINDOW_ALLOWED, sub=f"[{k}]")
         if isinstance(v, _dt.date):
             out.append(v)
         elif isinstance(v, str):
             try:
                 out.append(_dt.date.fromisoformat(v))
             except ValueError:
-                raise _fail(f"{which} date {v!r} is not a valid ISO date YYYY-MM-DD", allowed=_WINDOW_ALLOWED) from None
+                raise _fail(f"{which} date {v!r} is not a valid ISO date YYYY-MM-DD", allowed=_WINDOW_ALLOWED, sub=f"[{k}]") from None
         else:
-            raise _fail(f"{which} must be a date, got {_toml_type(v)} {v!r}", allowed=_WINDOW_ALLOWED)
+            raise _fail(f"{which} must be a date, got {_toml_type(v)} {v!r}", allowed=_WINDOW_ALLOWED, sub=f"[{k}]")
     if out[0] > out[1]:
         raise _fail(f"start {out[0]} is after end {out[1]}", allowed=_WINDOW_ALLOWED)
     return out
@@ -215,14 +219,15 @@ def _check_knots(value: Any) -> Any:
     prev = 0
     for i, pair in enumerate(value):
         if not isinstance(pair, list) or len(pair) != 2:
-            raise _fail(f"knot {i} must be a [day, percent] pair, got {pair!r}", allowed=_KNOTS_ALLOWED)
+            raise _fail(f"must be a [day, percent] pair, got {pair!r}", allowed=_KNOTS_ALLOWED, sub=f"[{i}]")
         day, pct = pair
         if not isinstance(day, int) or isinstance(day, bool) or day < 1:
-            raise _fail(f"knot {i}: day must be an integer >= 1, got {day!r}", allowed=_KNOTS_ALLOWED)
+            raise _fail(f"day must be an integer >= 1, got {day!r}", allowed=_KNOTS_ALLOWED, sub=f"[{i}]")
         if not _is_number(pct) or not math.isfinite(pct) or pct <= -100.0:
-            raise _fail(f"knot {i}: cumulative change must be a finite number > -100 (percent), got {pct!r}", allowed=_KNOTS_ALLOWED)
+            raise _fail(f"cumulative change must be a finite number > -100 (percent), got {pct!r}",
+                        allowed=_KNOTS_ALLOWED, sub=f"[{i}]")
         if day <= prev:
-            raise _fail(f"knot {i}: day {day} is not after the previous knot's day {prev}", allowed=_KNOTS_ALLOWED)
+            raise _fail(f"day {day} is not after the previous knot's day {prev}", allowed=_KNOTS_ALLOWED, sub=f"[{i}]")
         prev = day
         out.append((day, float(pct)))
     return out
@@ -528,7 +533,7 @@ class PoissonJumpsShock(_ShockBase):
                     raise _fail(f"is a parameter of law {law!r}, not of law {self.law!r}", key=p, allowed=allowed)
         for p in own:
             if p not in _OPTIONAL_LAW_PARAMS and getattr(self, p) is None:
-                raise _fail(f"is required by law {self.law!r}", key=p, allowed=allowed)
+                raise _fail(f"missing, and required by law {self.law!r}", key=p, allowed=allowed)
         if not self.loadings:
             raise _fail("needs at least one role or asset", key="loadings",
                         allowed="a table of name = loading, e.g. { equity = 1.0, tech_equity = 1.3 }")
@@ -776,6 +781,16 @@ class Scenario(_Table):
                     else:
                         continue
                     break
+            elif isinstance(s, PoissonJumpsShock):
+                for n, loading in s.loadings.items():
+                    hit = [(j, n_days) for m, (j, n_days) in anchored.items()
+                           if (m == n or m == "all") and loading != 0.0 and s.from_day <= n_days]
+                    if hit:
+                        j, n_days = hit[0]
+                        out.append((f"shocks[{i}].loadings.{n}", f"{n!r} follows the anchored path of shocks[{j}] "
+                                    f"on days 1..{n_days}, so it cannot take Poisson jumps from day {s.from_day}",
+                                    f"from_day > {n_days}, or a loading of 0 for anchored assets"))
+                        break
         for j, hz in enumerate(self.outputs.horizons):
             if hz > h:
                 out.append((f"outputs.horizons[{j}]", f"{hz} days is beyond horizon_days = {h}",

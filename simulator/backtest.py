@@ -19,7 +19,7 @@ import math
 import numbers
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -234,7 +234,7 @@ def _indicator(exceptions: Any, name: str = "exceptions") -> np.ndarray:
     bad = ~np.isin(arr, (0, 1))
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{name} must contain only 0/1 (or booleans); found {arr[i]!r} at position {i}")
+        raise ValueError(f"{name} must contain only 0/1 (or booleans); found {arr[i].item()!r} at position {i}")
     return arr.astype(np.int8)
 
 
@@ -684,6 +684,8 @@ class BacktestResult:
 
         Columns: ``test``, ``level``, ``statistic``, ``critical_value``, ``p_value``, ``result``
         (accept/reject, or the traffic-light zone), ``n``, ``exceptions``, ``test_level``, ``reference``.
+        The traffic-light row has the exception count as statistic, the largest green count as
+        critical value and ``P(X >= exceptions)`` under ``Binomial(n, p)`` as p-value.
         """
         tl = self.traffic_light
         rows = [{
@@ -851,10 +853,15 @@ def rolling_var_backtest(
             f"returns has {n_obs} observations: need window ({window}) + at least 2 out-of-sample days"
             + ("" if n_oos is None else f", and n_oos ({n_oos}) <= {max(n_obs - window, 0)}")
         )
-    if np.std(y) < 1e-3 or np.std(y) > 1e3:
-        raise ValueError(
-            f"returns have standard deviation {np.std(y):.3g}; expected percent log returns "
-            "(100 * diff(log(price)), typically around 1)"
+    sd_y = float(np.std(y))
+    if sd_y == 0.0:
+        raise ValueError("returns are constant; a volatility model cannot be fitted")
+    if sd_y < 0.05 or sd_y > 50.0:
+        warnings.warn(
+            f"returns have standard deviation {sd_y:.3g}; rolling_var_backtest expects daily percent log "
+            "returns (100 * diff(log(price)), typically 0.3-3). Decimal returns must be multiplied by 100.",
+            UserWarning,
+            stacklevel=2,
         )
 
     # ---- rolling fits -----------------------------------------------------------------------

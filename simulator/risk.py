@@ -56,6 +56,7 @@ __all__ = [
     "portfolio_pnl",
     "pnl_paths",
     "asset_pnl",
+    "pnl_from_cum_returns",
     "tail_size",
     "var_es",
     "var_es_from_tail",
@@ -241,6 +242,36 @@ def asset_pnl(returns: Any, positions: Any, *, horizon: int | None = None) -> np
     return np.expm1(r[:, :h, :].sum(axis=1, dtype=np.float64) / 100.0) * pos
 
 
+def pnl_from_cum_returns(cum_return: Any, positions: Any, *, per_asset: bool = False) -> np.ndarray:
+    """P&L by exact revaluation from cumulative percent log returns over the horizon.
+
+    For engine summaries (``SimulationResult.cum_return``) where the daily paths were not kept.
+
+    Parameters
+    ----------
+    cum_return : array of shape (n_paths, n_assets)
+        Cumulative percent log return of each asset over the holding period.
+    positions : array of shape (n_assets,)
+        Currency amounts (negative = short).
+    per_asset : bool, default False
+        Return per-asset P&L (n_paths, n_assets) instead of the portfolio P&L (n_paths,).
+
+    Returns
+    -------
+    ndarray of shape (n_paths,) or (n_paths, n_assets)
+        ``pos_a * (exp(cum_a / 100) - 1)``, summed over assets unless ``per_asset``.
+    """
+    cum = _float_array(cum_return, "cum_return", 2)
+    pos = _float_array(positions, "positions", 1)
+    if pos.shape[0] != cum.shape[1]:
+        raise ValueError(
+            f"positions has {pos.shape[0]} entries but cum_return has {cum.shape[1]} assets (columns); "
+            "give one currency amount per asset"
+        )
+    growth = np.expm1(cum / 100.0)
+    return growth * pos if per_asset else growth @ pos
+
+
 def pnl_paths(returns: Any, positions: Any) -> np.ndarray:
     """Cumulative portfolio P&L path (portfolio value minus initial value) for fan charts.
 
@@ -256,6 +287,10 @@ def pnl_paths(returns: Any, positions: Any) -> np.ndarray:
     ndarray of shape (n_paths, horizon)
         Column ``t`` is the P&L after ``t + 1`` days, ``sum_a pos_a (exp(sum_{s<=t} r_{s,a}/100) - 1)``;
         the value path is ``initial value + P&L`` (time 0, P&L 0, is not included).
+
+    Notes
+    -----
+    Uses one float64 temporary of the size of ``returns``; chunk over paths for very large inputs.
     """
     r, pos = _returns_positions(returns, positions)
     cum = np.cumsum(r, axis=1, dtype=np.float64)

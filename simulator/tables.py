@@ -22,7 +22,7 @@ import numpy as np
 from scipy import special
 
 N_CENTER = 2049
-N_TAIL = 257
+N_TAIL = 513
 N_GRID = N_CENTER + 2 * N_TAIL
 CENTER_TAIL_PROB = 1e-5  # t scale: two-sided probability outside the centre (normal scale: |x| > 7)
 TAIL_PROB = 1e-30
@@ -186,9 +186,10 @@ def eval_table_numpy(table: QuantileTable, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, float)
     if table.kind == TABLE_IDENTITY:
         return x.copy()
-    centre = _hermite(table.values, table.slopes, 0, N_CENTER, (x + table.xc) * table.inv_hc, 1 / table.inv_hc)
-    with np.errstate(divide="ignore"):
-        lpos = (np.log(np.abs(x)) - math.log(table.xc)) * table.inv_ht
-    right = _hermite(table.values, table.slopes, N_CENTER, N_TAIL, lpos, 1 / table.inv_ht)
-    left = _hermite(table.values, table.slopes, N_CENTER + N_TAIL, N_TAIL, lpos, 1 / table.inv_ht)
+    centre = _hermite(table.values, table.slopes, 0, N_CENTER,
+                      np.clip((x + table.xc) * table.inv_hc, 0.0, N_CENTER - 1.0), 1 / table.inv_hc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lpos = np.maximum((np.log(np.abs(x)) - math.log(table.xc)) * table.inv_ht, 0.0)
+        right = _hermite(table.values, table.slopes, N_CENTER, N_TAIL, lpos, 1 / table.inv_ht)
+        left = _hermite(table.values, table.slopes, N_CENTER + N_TAIL, N_TAIL, lpos, 1 / table.inv_ht)
     return np.where(np.abs(x) <= table.xc, centre, np.where(x > 0, right, left))

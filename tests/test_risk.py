@@ -51,6 +51,9 @@ def test_pnl_paths_and_asset_pnl_are_consistent():
         np.testing.assert_allclose(paths[:, h - 1], by_h[h], rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(risk.asset_pnl(r, pos, horizon=h).sum(axis=1), by_h[h], rtol=1e-12, atol=1e-12)
     assert risk.asset_pnl(r, pos).shape == (50, 4)
+    cum = r.sum(axis=1, dtype=np.float64)  # what the engine keeps in summary mode
+    np.testing.assert_allclose(risk.pnl_from_cum_returns(cum, pos), by_h[12], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(risk.pnl_from_cum_returns(cum, pos, per_asset=True), risk.asset_pnl(r, pos), rtol=1e-12)
 
 
 def test_frtb_liquidity_horizons_need_enough_simulated_days():
