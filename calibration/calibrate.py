@@ -22,7 +22,7 @@ import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,9 @@ from calibration.marginals import (
     _fit_arrays,
     _jsonable,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from simulator.model import MarketModel
 
 __all__ = ["CalibrationResult", "calibrate", "calibrate_detailed", "fit_returns"]
 
@@ -67,7 +70,7 @@ class CalibrationResult:
         How the prices were cleaned (None when fitted from returns).
     """
 
-    model: Any
+    model: "MarketModel"
     returns: pd.DataFrame
     residuals: pd.DataFrame
     pit: pd.DataFrame
@@ -211,9 +214,15 @@ def fit_returns(
     # marginals (parallel across assets)
     tasks = [(values[:, j].copy(), vols[a], dists[a], init, tol) for j, a in enumerate(assets)]
     if workers > 1:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            raws = list(pool.map(_fit_arrays, *zip(*tasks)))
+        # fork where the platform has it: no re-import of the caller's script (which spawn would need
+        # to be guarded by ``if __name__ == "__main__"``) and no start-up cost; the workers only run
+        # arch's compiled recursions and scipy, never threads inherited from the parent.
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        ctx = multiprocessing.get_context(method)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                raws = list(pool.map(_fit_arrays, *zip(*tasks)))
     else:
         raws = [_fit_arrays(*t) for t in tasks]
     marginals: dict[str, MarginalFit] = {}
@@ -384,7 +393,7 @@ def calibrate(
     n_jobs: int | None = None,
     max_gap: int = 5,
     duplicates: str = "error",
-):
+) -> "MarketModel":
     """Calibrate a :class:`simulator.model.MarketModel` to daily prices.
 
     Percent log returns → per-asset constant-mean GARCH / GJR / EGARCH with normal / t / skew-t innovations

@@ -436,7 +436,7 @@ def _validate_u(u: Any) -> tuple[np.ndarray, list[str]]:
     bad = ~((arr > 0.0) & (arr < 1.0))
     if bad.any():
         i, j = (int(v) for v in np.argwhere(bad)[0])
-        raise ValueError(f"u[{index[i]!s}, {names[j]!r}] = {arr[i, j]!r}; pseudo-observations must lie in (0, 1)")
+        raise ValueError(f"u[{index[i]!s}, {names[j]!r}] = {float(arr[i, j])!r}; pseudo-observations must lie in (0, 1)")
     return arr, names
 
 
@@ -476,11 +476,10 @@ def _fit_t(u: np.ndarray, tau: np.ndarray, notes: list[str]) -> tuple[dict, floa
     if np.max(np.abs(r_pd - r)) > 1e-12:
         notes.append(f"t: sin(pi tau / 2) corrected to the nearest positive-definite correlation matrix "
                      f"(max change {np.max(np.abs(r_pd - r)):.2g})")
-    chol_ok = r_pd
 
     def negll(log_nu: float) -> float:
         nu = math.exp(log_nu)
-        val = _t_logpdf(u, chol_ok, nu).sum()
+        val = _t_logpdf(u, r_pd, nu).sum()
         return -float(val) if np.isfinite(val) else 1e300
 
     lo, hi = math.log(NU_BOUNDS[0]), math.log(NU_BOUNDS[1])
@@ -507,7 +506,7 @@ def _fit_archimedean(u: np.ndarray, family: str, tau_bar: float, notes: list[str
             val = logpdf(u, th).sum()
         return -float(val) if np.isfinite(val) else 1e300
 
-    # bracket around the tau inversion, then a bounded Brent search on the whole range
+    # bounded Brent search on the whole range, then a local search around the tau inversion as a guard
     res = optimize.minimize_scalar(negll, bounds=(a, b), method="bounded", options={"xatol": 1e-7})
     x0 = math.log(max(tau_to_theta(family, max(tau_bar, 1e-4)) - shift, 1e-6))
     if negll(x0) < res.fun:  # guard against a local optimum of the bounded search

@@ -23,11 +23,12 @@ indexed by date. The cleaning rules are fixed, stated here and recorded in a :cl
 
 The bundled data set needs no network: ``builtin:us-markets`` is the S&P 500 and NASDAQ Composite adjusted
 closes (``arch.data.sp500`` / ``arch.data.nasdaq``) and the WTI Cushing spot price (``arch.data.wti``,
-FRED series DCOILWTICO) from 1999-01-04 to 2018-12-31 on the US equity trading calendar (the dates both
-indices trade). WTI quotes on days the equity markets were closed (e.g. 2001-09-11 to 09-14) are dropped;
-equity trading days with no WTI assessment (FRED's missing marker, 19 days such as 1999-12-31) go through
-rule 5 and are forward filled. The WTI series in this window has no non-positive values (the negative
-settlement of April 2020 lies outside it); rule 4 would reject one.
+FRED series DCOILWTICO) from 1999 to 2018 on the US equity trading calendar (the dates both indices
+trade). WTI quotes on days the equity markets were closed (e.g. 2001-09-11 to 09-14) are dropped; equity
+trading days with no WTI assessment (FRED's missing marker, 19 days such as 1999-12-31) go through rule 5:
+18 are forward filled, and the last, 2018-12-31, is trimmed, so the cleaned data run from 1999-01-04 to
+2018-12-28 (5,030 dates, 5,029 returns). The WTI series in this window has no non-positive values (the
+negative settlement of April 2020 lies outside it); rule 4 would reject one.
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ __all__ = [
 
 BUILTIN_SOURCES = {
     "us-markets": "S&P 500 (SP500) and NASDAQ Composite (NASDAQ) adjusted closes and WTI spot (WTI), "
-    "daily, 1999-01-04 to 2018-12-31, from the arch package's bundled data",
+    "daily, 1999-01-04 to 2018-12-28, from the arch package's bundled data",
 }
 
 CLEANING_RULES = (
@@ -358,7 +359,7 @@ def _parse_dates(values: pd.Series | pd.Index, where: str) -> pd.DatetimeIndex:
         i = int(np.flatnonzero(idx.isna())[0])
         raise ValueError(f"{where}: row {i + 1} has a missing date")
     if idx.tz is not None:
-        idx = idx.tz_convert("UTC").tz_localize(None)
+        idx = idx.tz_localize(None)  # keep local wall-clock dates (daily closes)
     return pd.DatetimeIndex(idx).as_unit("ns")
 
 

@@ -122,8 +122,9 @@ def load_scenario(path_or_name: Union[str, os.PathLike, Scenario]) -> Scenario:
     if isinstance(path_or_name, Scenario):
         return path_or_name
     p = _locate(path_or_name)
-    return parse_scenario(_read_text(p), source=str(path_or_name) if not isinstance(path_or_name, Path) else str(p),
-                          path=p)
+    # name the file as the user wrote it; a library name by its file
+    source = path_or_name if isinstance(path_or_name, str) and Path(path_or_name).expanduser() == p else str(p)
+    return parse_scenario(_read_text(p), source=source, path=p)
 
 
 def parse_scenario(text: str, *, source: str = "<scenario>", path: Union[str, os.PathLike, None] = None) -> Scenario:
@@ -190,6 +191,7 @@ def _describe_error(err: dict) -> str:
     if etype == "extra_forbidden":
         parent_path, parent = _walk(loc[:-1])
         keys = list(parent.model.model_fields) if parent.model is not None else []
+        keys.sort(key=lambda k: k != "type")  # a shock's type first
         hint = ""
         close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.6)
         if close:
@@ -307,6 +309,7 @@ def _walk(loc: tuple) -> tuple[str, _Target]:
     extra: str | None = None
     model: type[BaseModel] | None = Scenario
     required = False
+    dict_key_type: Any = None
     for elem in loc:
         tp, more = _unwrap(tp) if tp is not None else (None, [])
         meta = meta + more
@@ -335,7 +338,11 @@ def _walk(loc: tuple) -> tuple[str, _Target]:
             continue
         if isinstance(elem, str) and origin is dict:
             parts.append(_key(elem, first=not parts))
+            dict_key_type = typing.get_args(tp)[0]
             tp, meta, extra = typing.get_args(tp)[1], [], None
+            continue
+        if elem == "[key]" and dict_key_type is not None:  # the key itself of a table entry is invalid
+            tp, meta, extra = dict_key_type, [], None
             continue
         parts.append(f"[{elem}]" if isinstance(elem, int) else _key(str(elem), first=not parts))
         tp, meta, extra = None, [], None
@@ -366,16 +373,13 @@ def _allowed(target: _Target) -> str:
 
 def _bounds(meta: tuple) -> str:
     parts = []
-    for m in meta:
+    for m in _flat(meta):
+        if isinstance(m, FieldInfo):
+            continue
         for attr, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
             v = getattr(m, attr, None)
-            if v is not None and not isinstance(m, FieldInfo):
+            if v is not None:
                 parts.append(f"{sym} {v:g}" if isinstance(v, float) else f"{sym} {v}")
-        for m2 in getattr(m, "metadata", []) if isinstance(m, FieldInfo) else []:
-            for attr, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
-                v = getattr(m2, attr, None)
-                if v is not None:
-                    parts.append(f"{sym} {v:g}" if isinstance(v, float) else f"{sym} {v}")
     return " and ".join(parts)
 
 
@@ -395,19 +399,46 @@ def _describe_type(tp: Any, meta: tuple = ()) -> str:
         b = _bounds(meta)
         return f"{kind} {b}" if b else kind
     if tp is str:
-        for m in meta:
+        for m in _flat(meta):
             if getattr(m, "pattern", None) == r"^[A-Za-z_][A-Za-z0-9_]*$":
-                return "an identifier (letters, digits, underscores)"
-        return "a non-empty string"
+                return "a name of letters, digits and underscores, not starting with a digit"
+        if any(getattr(m, "min_length", None) for m in _flat(meta)):
+            return "a non-empty string"
+        return "a string"
     if tp is _dt.date:
         return "an ISO date YYYY-MM-DD"
-    if origin in (list, tuple):
-        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
-        return "an array of " + ("; ".join(_describe_type(a) for a in args) if args else "values")
+    if origin is list:
+        return "an array of " + _plural(_describe_type(typing.get_args(tp)[0]))
+    if origin is tuple:
+        return "an array [" + ", ".join(_describe_type(a) for a in typing.get_args(tp) if a is not Ellipsis) + "]"
     if origin is dict:
         return "a table of name = " + _describe_type(typing.get_args(tp)[1])
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return "a table with keys " + ", ".join(tp.model_fields)
     if _tag_models(tp):
-        return "type = " + ", ".join(f'"{t}"' for t in SHOCK_TYPES)
+        return "a [[shocks]] table with type = " + ", ".join(f'"{t}"' for t in SHOCK_TYPES)
     return str(tp)
+
+
+def _flat(meta: tuple) -> list:
+    """Constraint objects, including those inside ``FieldInfo`` metadata."""
+    out = []
+    for m in meta:
+        out.append(m)
+        if isinstance(m, FieldInfo):
+            out.extend(m.metadata)
+    return out
+
+
+def _plural(text: str) -> str:
+    """'a number > 0' -> 'numbers > 0'; 'an integer' -> 'integers'; other text unchanged."""
+    for article in ("a ", "an "):
+        if text.startswith(article):
+            first, _, rest = text[len(article):].partition(" ")
+            if first.startswith("[[shocks]]"):
+                return text[len(article):].replace("table", "tables", 1)
+            if first in ("non-empty",):
+                word, _, rest2 = rest.partition(" ")
+                return f"{first} {word}s" + (f" {rest2}" if rest2 else "")
+            return f"{first}s" + (f" {rest}" if rest else "")
+    return text

@@ -14,6 +14,7 @@ the key path and the valid names.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping, Optional, Sequence, Union
 
 from scenarios.schema import Scenario
@@ -21,9 +22,9 @@ from simulator.exceptions import UserInputError
 
 __all__ = ["DEFAULT_ROLES", "LIBRARY_ROLES", "effective_roles", "resolve_assets", "asset_indices"]
 
-#: Default role -> asset mapping, matching the asset names of the bundled models (S&P 500 as
-#: ``SPX``, NASDAQ Composite as ``NDX``, WTI spot as ``WTI``).
-DEFAULT_ROLES: dict[str, str] = {"equity": "SPX", "tech_equity": "NDX", "oil": "WTI"}
+#: Default role -> asset mapping, matching the asset names of the bundled ``us-markets`` data and
+#: model (S&P 500 as ``SP500``, NASDAQ Composite as ``NASDAQ``, WTI spot as ``WTI``).
+DEFAULT_ROLES: dict[str, str] = {"equity": "SP500", "tech_equity": "NASDAQ", "oil": "WTI"}
 #: The roles library scenarios may use.
 LIBRARY_ROLES: tuple[str, ...] = tuple(DEFAULT_ROLES)
 
@@ -51,7 +52,7 @@ def _model_asset_names(model_assets: Any) -> list[str]:
 
 
 def resolve_assets(scenario: Scenario, model_assets: Union[Sequence[str], Any], *,
-                   roles: Optional[Mapping[str, str]] = None) -> dict[str, int]:
+                   roles: Optional[Mapping[str, str]] = None, missing: str = "error") -> dict[str, int]:
     """Map every role or asset name the scenario uses to a model asset index.
 
     Parameters
@@ -62,6 +63,11 @@ def resolve_assets(scenario: Scenario, model_assets: Union[Sequence[str], Any], 
         The model's asset names, in model order (index = position).
     roles : mapping of str to str, optional
         Role overrides (role -> model asset name), applied on top of the scenario's ``[roles]``.
+    missing : {"error", "ignore"}
+        What to do with a *role* whose asset the model lacks (e.g. ``oil`` with an equity-only
+        model): ``"error"`` (default) raises; ``"ignore"`` leaves the role out of the mapping and
+        warns (:class:`UserWarning` naming the role and where it is used), so the caller can skip
+        what refers to it. Unknown names are always errors.
 
     Returns
     -------
@@ -76,6 +82,8 @@ def resolve_assets(scenario: Scenario, model_assets: Union[Sequence[str], Any], 
         or two names of one list (one ``assets`` list, the loadings, the positions) that resolve to
         the same asset. The message names the scenario file, the key path and the valid names.
     """
+    if missing not in ("error", "ignore"):
+        raise ValueError(f"missing must be 'error' or 'ignore', got {missing!r}")
     assets = _model_asset_names(model_assets)
     index = {a: i for i, a in enumerate(assets)}
     table = effective_roles(scenario, roles)
@@ -83,11 +91,15 @@ def resolve_assets(scenario: Scenario, model_assets: Union[Sequence[str], Any], 
     valid = (f"roles {', '.join(sorted(r for r, a in table.items() if a in index)) or '(none)'}"
              f" or model assets {', '.join(assets)}")
     out: dict[str, int] = {}
+    ignored: dict[str, list[str]] = {}
     for name, key in scenario.asset_references():
         if name in out:
             continue
         if name in table:
             target = table[name]
+            if target not in index and missing == "ignore":
+                ignored.setdefault(name, []).append(key)
+                continue
             if target not in index:
                 origin = "the scenario's [roles]" if name in scenario.roles else "the default roles"
                 if roles and name in roles:
@@ -101,6 +113,11 @@ def resolve_assets(scenario: Scenario, model_assets: Union[Sequence[str], Any], 
             out[name] = index[name]
         else:
             raise UserInputError(f"{where}: {key}: unknown asset or role {name!r} (allowed: {valid})")
+    if ignored:
+        warnings.warn(
+            f"{where}: the model has no asset for role(s) "
+            + "; ".join(f"{r!r} (-> {table[r]!r}, used at {', '.join(keys)})" for r, keys in ignored.items())
+            + f"; they are left out (model assets: {', '.join(assets)})", UserWarning, stacklevel=2)
     _check_no_aliases(scenario, out, assets, where)
     return out
 
@@ -114,6 +131,8 @@ def _check_no_aliases(scenario: Scenario, mapping: dict[str, int], assets: list[
     for group, names in groups.items():
         seen: dict[int, str] = {}
         for name in names:
+            if name not in mapping:  # an ignored role
+                continue
             i = mapping[name]
             if i in seen and seen[i] != name:
                 raise UserInputError(
@@ -122,11 +141,15 @@ def _check_no_aliases(scenario: Scenario, mapping: dict[str, int], assets: list[
             seen[i] = name
 
 
-def asset_indices(selector: Union[str, Sequence[str]], mapping: Mapping[str, int], n_assets: int) -> list[int]:
+def asset_indices(selector: Union[str, Sequence[str]], mapping: Mapping[str, int], n_assets: int, *,
+                  skip_missing: bool = False) -> list[int]:
     """Model asset indices of an ``assets`` field: ``"all"`` -> ``0..n_assets-1``, a list -> its
-    names through ``mapping`` (from :func:`resolve_assets`), in list order."""
+    names through ``mapping`` (from :func:`resolve_assets`), in list order; with ``skip_missing``,
+    names absent from ``mapping`` (roles ignored by ``missing="ignore"``) are skipped."""
     if selector == "all":
         return list(range(n_assets))
+    if skip_missing:
+        return [mapping[name] for name in selector if name in mapping]
     try:
         return [mapping[name] for name in selector]
     except KeyError as exc:

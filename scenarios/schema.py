@@ -69,6 +69,8 @@ TRADING_DAYS_PER_YEAR = 252
 BUILTIN_DATA: dict[str, tuple[_dt.date, _dt.date]] = {
     "us-markets": (_dt.date(1999, 1, 4), _dt.date(2018, 12, 31)),
 }
+#: Default risk horizons (trading days) of ``[outputs]``.
+DEFAULT_RISK_HORIZONS = (1, 10)
 #: The shock types, in the order they are documented.
 SHOCK_TYPES = (
     "jump",
@@ -302,7 +304,8 @@ class JumpShock(_ShockBase):
         return self.day
 
     def sizes(self) -> list[float]:
-        """The size per entry of ``assets`` (a single size repeated); only for an explicit list."""
+        """The size for each entry of ``assets`` (a single size repeated); for ``assets = "all"``,
+        a one-element list holding the size every asset takes."""
         if isinstance(self.size, list):
             return list(self.size)
         n = 1 if self.assets == "all" else len(self.assets)
@@ -477,7 +480,8 @@ class HistoricalReplayShock(_ShockBase):
         return self
 
     def last_day(self, horizon_days: int) -> int:
-        return self.day
+        # the number of replayed days is known only with the data: the horizon bounds it
+        return horizon_days
 
 
 class PoissonJumpsShock(_ShockBase):
@@ -658,8 +662,10 @@ class Outputs(_Table):
     every simulated path (large: n_paths x horizon_days x n_assets)."""
     var_levels: list[Annotated[float, Field(gt=0.5, lt=1.0)]] = Field(default_factory=lambda: [0.975, 0.99])
     """Confidence levels for VaR / ES, each in (0.5, 1) (default [0.975, 0.99])."""
-    horizons: list[Annotated[int, Field(ge=1, le=MAX_HORIZON_DAYS)]] = Field(default_factory=lambda: [1, 10])
-    """Holding periods in trading days for the risk figures (default [1, 10]), each <= horizon_days."""
+    horizons: list[Annotated[int, Field(ge=1, le=MAX_HORIZON_DAYS)]] = Field(
+        default_factory=lambda: list(DEFAULT_RISK_HORIZONS))
+    """Holding periods in trading days for the risk figures, each <= horizon_days (default [1, 10],
+    keeping those within horizon_days)."""
 
     @model_validator(mode="after")
     def _check(self) -> "Outputs":
@@ -705,6 +711,19 @@ class Scenario(_Table):
     """The ``[[shocks]]`` tables, in file order (indices in error messages are 0-based)."""
 
     _path: Optional[Path] = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_horizons(cls, data: Any) -> Any:
+        """Default risk horizons [1, 10] are clipped to ``horizon_days`` (explicit ones are checked)."""
+        if isinstance(data, dict):
+            h = data.get("horizon_days")
+            out = data.get("outputs", {})
+            if isinstance(h, int) and not isinstance(h, bool) and 1 <= h <= MAX_HORIZON_DAYS \
+                    and isinstance(out, dict) and "horizons" not in out:
+                kept = [x for x in DEFAULT_RISK_HORIZONS if x <= h] or [h]
+                data = {**data, "outputs": {**out, "horizons": kept}}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> "Scenario":
@@ -822,6 +841,14 @@ class Scenario(_Table):
         if self.portfolio is not None:
             out.extend((name, f"portfolio.positions.{name}") for name in self.portfolio.positions)
         return out
+
+    def sha256(self) -> str:
+        """Hash of the validated scenario (defaults filled in, file location excluded), for manifests."""
+        import hashlib
+        import json
+
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def shock_types(self) -> list[str]:
         """The ``type`` of each shock, in file order."""

@@ -884,10 +884,12 @@ def rolling_var_backtest(
                 warnings.simplefilter("ignore", ArchConvergenceWarning)
                 warnings.simplefilter("ignore", RuntimeWarning)
                 try:
-                    res = am.fit(disp="off", last_obs=window, starting_values=sv, show_warning=False)
+                    attempt = am.fit(disp="off", last_obs=window, starting_values=sv, show_warning=False)
                 except (ValueError, np.linalg.LinAlgError):
-                    res = None
-            if res is not None and res.convergence_flag == 0:
+                    continue
+            if res is None or attempt.convergence_flag == 0:
+                res = attempt  # keep a converged fit, else the first (warm-started) one
+            if attempt.convergence_flag == 0:
                 break
         if res is None:
             raise RuntimeError(f"arch failed to fit the {vol}/{dist} model on the window ending {_label(series.index[s - 1])}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from simulator.model import CopulaSpec, MarginalSpec, MarketModel
-from simulator.tables import N_GRID, Scale, build_table
+from simulator.tables import N_GRID, Scale, build_inverse_table, build_table
 
 VOL_CODES = {"garch": 0, "gjr": 1, "egarch": 2}
 COPULA_CODES = {"independent": 0, "gaussian": 1, "t": 2, "clayton": 3, "gumbel": 4, "frank": 5}
@@ -41,14 +41,19 @@ class Schedule:
     ev_prob: np.ndarray = field(default_factory=lambda: np.zeros(0))
     ev_size: np.ndarray | None = None
     ev_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
-    rep_mask: np.ndarray | None = None
-    rep_eps: np.ndarray | None = None
+    rep_lo: np.ndarray | None = None  # (H,) first pool row replayed on each day
+    rep_hi: np.ndarray | None = None  # (H,) one past the last pool row (== rep_lo: no replay)
+    rep_pool: np.ndarray | None = None  # (R, A) standardised residual vectors
     pj_rate: np.ndarray = field(default_factory=lambda: np.zeros(0))
     pj_law: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     pj_par: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     pj_load: np.ndarray | None = None
     pj_from: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     pj_to: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    anc_day: np.ndarray | None = None  # (H,) bool
+    anc_asset: np.ndarray | None = None  # (A,) bool
+    anc_ret: np.ndarray | None = None  # (H, A) target percent log returns
+    anc_noise: np.ndarray | None = None  # (A,) noise sd in units of conditional sigma
 
     @classmethod
     def from_model(cls, model: MarketModel, horizon: int) -> "Schedule":
@@ -67,14 +72,24 @@ class Schedule:
             vol_mult=np.ones((horizon, n)),
             vol_feedback=np.zeros(n, np.bool_),
             ev_size=np.zeros((0, n)),
-            rep_mask=np.zeros(horizon, np.bool_),
-            rep_eps=np.zeros((horizon, n)),
+            rep_lo=np.zeros(horizon, np.int64),
+            rep_hi=np.zeros(horizon, np.int64),
+            rep_pool=np.zeros((0, n)),
             pj_load=np.zeros((0, n)),
+            anc_day=np.zeros(horizon, np.bool_),
+            anc_asset=np.zeros(n, np.bool_),
+            anc_ret=np.zeros((horizon, n)),
+            anc_noise=np.zeros(n),
         )
 
     @property
     def n_assets(self) -> int:
         return len(self.assets)
+
+    @property
+    def replay_days(self) -> np.ndarray:
+        """(H,) bool: days whose innovations come from a historical replay."""
+        return self.rep_hi > self.rep_lo
 
     def kernel_arrays(self) -> "KernelArrays":
         """Build (once) the contiguous arrays and tables passed to the kernel."""
@@ -108,28 +123,52 @@ class Schedule:
                     keys[key] = len(tables)
                     tables.append([build_table(scale, m.dist) for m in self.regimes[k]])
                 slot[c, k] = keys[key]
-        S = len(tables)
-        tab_kind = np.empty((S, n), np.int64)
-        tab_xc = np.empty((S, n))
-        tab_ihc = np.empty((S, n))
-        tab_iht = np.empty((S, n))
-        tab_v = np.empty((S, n, N_GRID))
-        tab_d = np.empty((S, n, N_GRID))
-        for s, row in enumerate(tables):
-            for a, tb in enumerate(row):
-                tab_kind[s, a], tab_xc[s, a], tab_ihc[s, a], tab_iht[s, a] = tb.kind, tb.xc, tb.inv_hc, tb.inv_ht
-                tab_v[s, a], tab_d[s, a] = tb.values, tb.slopes
+        anchoring = bool(self.anc_day.any())
+        fwd = _stack_tables(tables, n)
+        if anchoring:
+            inv = _stack_tables([[build_inverse_table(_copula_scale(self.copulas[c]), m.dist)
+                                  for m in self.regimes[k]] for (c, k) in _slot_pairs(slot, keys_order=len(tables))], n)
+        else:
+            inv = _stack_tables([], n)
+        cond_b, cond_l, cond_p = self._conditional_arrays() if anchoring else (np.zeros((C, n, n)),) * 3
         trans_cum = np.cumsum(self.regime_transition, axis=1)
         init_cum = np.cumsum(self.regime_initial)
         return KernelArrays(
             vol_code, vpar, trans_cum, init_cum, cop_type, cop_chol, cop_nu, cop_theta,
-            self.day_copula.astype(np.int64), slot, tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
+            self.day_copula.astype(np.int64), slot, *fwd,
             self.s2_start, self.e_start, np.ascontiguousarray(self.vol_mult), self.vol_feedback,
             self.ev_day.astype(np.int64), self.ev_prob.astype(float), np.ascontiguousarray(self.ev_size),
-            self.ev_sigma.astype(np.bool_), self.rep_mask, np.ascontiguousarray(self.rep_eps),
+            self.ev_sigma.astype(np.bool_), self.rep_lo.astype(np.int64), self.rep_hi.astype(np.int64),
+            np.ascontiguousarray(self.rep_pool, float).reshape(-1, n),
             self.pj_rate.astype(float), self.pj_law.astype(np.int64), np.ascontiguousarray(self.pj_par, float),
             np.ascontiguousarray(self.pj_load), self.pj_from.astype(np.int64), self.pj_to.astype(np.int64),
+            self.anc_day.astype(np.bool_), self.anc_asset.astype(np.bool_), np.ascontiguousarray(self.anc_ret, float),
+            self.anc_noise.astype(float), cond_b, cond_l, cond_p, *inv,
         )
+
+    def _conditional_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per copula set: regression B = R_fa R_aa^-1, Cholesky of R_ff - B R_af, and R_aa^-1 (embedded in A×A)."""
+        n, C = self.n_assets, len(self.copulas)
+        anc = np.flatnonzero(self.anc_asset)
+        free = np.flatnonzero(~self.anc_asset)
+        cond_b = np.zeros((C, n, n))
+        cond_l = np.zeros((C, n, n))
+        cond_p = np.zeros((C, n, n))
+        for c, spec in enumerate(self.copulas):
+            if spec.type not in ("gaussian", "t", "independent"):
+                raise ValueError(
+                    f"anchored_path needs a gaussian, t or independent copula to draw the other assets conditionally; "
+                    f"copula set {c} is {spec.type!r}"
+                )
+            r = spec.corr_matrix(n)
+            raa_inv = np.linalg.inv(r[np.ix_(anc, anc)])
+            b = r[np.ix_(free, anc)] @ raa_inv
+            s_ff = r[np.ix_(free, free)] - b @ r[np.ix_(anc, free)]
+            cond_b[c][np.ix_(free, anc)] = b
+            if free.size:
+                cond_l[c][np.ix_(free, free)] = np.linalg.cholesky(s_ff)
+            cond_p[c][np.ix_(anc, anc)] = raa_inv
+        return cond_b, cond_l, cond_p
 
     def copy(self, **changes) -> "Schedule":
         return replace(self, **changes)
@@ -163,14 +202,53 @@ class KernelArrays:
     ev_prob: np.ndarray
     ev_size: np.ndarray
     ev_sigma: np.ndarray
-    rep_mask: np.ndarray
-    rep_eps: np.ndarray
+    rep_lo: np.ndarray
+    rep_hi: np.ndarray
+    rep_pool: np.ndarray
     pj_rate: np.ndarray
     pj_law: np.ndarray
     pj_par: np.ndarray
     pj_load: np.ndarray
     pj_from: np.ndarray
     pj_to: np.ndarray
+    anc_day: np.ndarray
+    anc_asset: np.ndarray
+    anc_ret: np.ndarray
+    anc_noise: np.ndarray
+    cond_b: np.ndarray
+    cond_l: np.ndarray
+    cond_p: np.ndarray
+    itab_kind: np.ndarray
+    itab_xc: np.ndarray
+    itab_ihc: np.ndarray
+    itab_iht: np.ndarray
+    itab_v: np.ndarray
+    itab_d: np.ndarray
 
     def as_tuple(self) -> tuple:
         return tuple(getattr(self, f) for f in self.__dataclass_fields__)
+
+
+def _slot_pairs(slot: np.ndarray, keys_order: int) -> list[tuple[int, int]]:
+    """One (copula set, regime) pair per table set, in table-set order."""
+    pairs: dict[int, tuple[int, int]] = {}
+    for c in range(slot.shape[0]):
+        for k in range(slot.shape[1]):
+            pairs.setdefault(int(slot[c, k]), (c, k))
+    return [pairs[s] for s in range(keys_order)]
+
+
+def _stack_tables(tables: list[list], n: int) -> tuple[np.ndarray, ...]:
+    """(kind, xc, inv_hc, inv_ht, values, slopes) arrays of shape (S, A[, N_GRID]); S >= 1."""
+    S = max(1, len(tables))
+    kind = np.zeros((S, n), np.int64)
+    xc = np.zeros((S, n))
+    ihc = np.ones((S, n))
+    iht = np.ones((S, n))
+    v = np.zeros((S, n, N_GRID))
+    d = np.zeros((S, n, N_GRID))
+    for s, row in enumerate(tables):
+        for a, tb in enumerate(row):
+            kind[s, a], xc[s, a], ihc[s, a], iht[s, a] = tb.kind, tb.xc, tb.inv_hc, tb.inv_ht
+            v[s, a], d[s, a] = tb.values, tb.slopes
+    return kind, xc, ihc, iht, v, d

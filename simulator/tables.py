@@ -8,8 +8,7 @@ its exact derivative ``g(x) / f(F^{-1}(G(x)))``. The kernel evaluates a cubic He
 Layout (one array per table): a centre segment uniform in ``x`` on ``[-xc, xc]`` (``N_CENTER``
 points; the only one touched by ~99.9% of draws, no transcendental call), then two tail segments
 uniform in ``log|x|`` on ``[log xc, log xmax]`` (``N_TAIL`` points each: right tail, then left tail).
-``xc`` = 7 for the normal scale (tail probability 1.3e-12) and, for the t scale, the quantile with
-two-sided tail probability 1e-5 (at least 7); ``xmax`` = 38 (normal) or the t quantile of 1e-30. Beyond ``xmax`` the
+``xc`` is the source law's quantile with two-sided tail probability 1e-5; ``xmax`` its quantile of tail probability 1e-30. Beyond ``xmax`` the
 map continues linearly in ``log|x|``. Tail probabilities are computed from the near side
 (``q = 1 - u`` directly) so the upper tail keeps full relative precision.
 """
@@ -24,7 +23,7 @@ from scipy import special
 N_CENTER = 2049
 N_TAIL = 513
 N_GRID = N_CENTER + 2 * N_TAIL
-CENTER_TAIL_PROB = 1e-5  # t scale: two-sided probability outside the centre (normal scale: |x| > 7)
+CENTER_TAIL_PROB = 1e-5  # two-sided probability outside the centre segment
 TAIL_PROB = 1e-30
 
 # table kind codes used by the kernel
@@ -94,21 +93,27 @@ def marginal_pdf(z: np.ndarray, dist) -> np.ndarray:
     return np.exp(marginal_logpdf(z, dist))
 
 
-def marginal_cdf(z: np.ndarray, dist) -> np.ndarray:
-    """CDF of a standardised innovation law."""
+def marginal_cdf_pair(z: np.ndarray, dist) -> tuple[np.ndarray, np.ndarray]:
+    """``(F(z), 1 - F(z))`` of a standardised innovation law, each computed from its own side."""
     z = np.asarray(z, float)
     if dist.type == "normal":
-        return special.ndtr(z)
+        return special.ndtr(z), special.ndtr(-z)
     if dist.type == "t":
-        return special.stdtr(dist.nu, z / _t_scale(dist.nu))
+        k = _t_scale(dist.nu)
+        return special.stdtr(dist.nu, z / k), special.stdtr(dist.nu, -z / k)
     nu, lam = dist.nu, dist.lam
     a, b, _ = _skewt_consts(nu, lam)
     k = _t_scale(nu)
     y = b * z + a
     left = z < -a / b
     lo = (1 - lam) * special.stdtr(nu, y / ((1 - lam) * k))
-    hi = (1 - lam) / 2 + (1 + lam) * (special.stdtr(nu, y / ((1 + lam) * k)) - 0.5)
-    return np.where(left, lo, hi)
+    hi_q = (1 + lam) * special.stdtr(nu, -y / ((1 + lam) * k))
+    return np.where(left, lo, 1 - hi_q), np.where(left, 1 - lo, hi_q)
+
+
+def marginal_cdf(z: np.ndarray, dist) -> np.ndarray:
+    """CDF of a standardised innovation law."""
+    return marginal_cdf_pair(z, dist)[0]
 
 
 # ---------------------------------------------------------------------- copula scales
@@ -133,6 +138,10 @@ class Scale:
             return special.ndtri(u)
         return special.stdtrit(self.nu, u)
 
+    def ppf_pair(self, u: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Quantile at lower-tail prob ``u`` given ``q = 1 - u``, from the near side."""
+        return np.where(u <= q, self.ppf(np.minimum(u, q)), -self.ppf(np.minimum(u, q)))
+
 
 @dataclass(frozen=True)
 class QuantileTable:
@@ -146,27 +155,48 @@ class QuantileTable:
     slopes: np.ndarray  # (N_GRID,) d value / d (segment coordinate)
 
 
+def _grid(xc: float, xmax: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+    xs_t = np.exp(np.linspace(math.log(xc), math.log(xmax), N_TAIL))
+    x = np.concatenate([np.linspace(-xc, xc, N_CENTER), xs_t, -xs_t])
+    dxds = np.concatenate([np.ones(N_CENTER), xs_t, -xs_t])  # d x / d log|x| = x on the tails
+    return x, dxds, (N_CENTER - 1) / (2 * xc), (N_TAIL - 1) / (math.log(xmax) - math.log(xc))
+
+
+def _bounds(ppf_pair) -> tuple[float, float]:
+    """Centre half-width (tail prob CENTER_TAIL_PROB / 2 each side) and outer reach (TAIL_PROB)."""
+    def reach(p):
+        lo = ppf_pair(np.array([p]), np.array([1 - p]))[0]
+        hi = ppf_pair(np.array([1 - p]), np.array([p]))[0]
+        return max(abs(lo), abs(hi))
+
+    xc = max(reach(CENTER_TAIL_PROB / 2), 1.0)
+    return xc, max(2.0 * xc, reach(TAIL_PROB))
+
+
 def build_table(scale: Scale, dist) -> QuantileTable:
-    """Tabulate the copula-scale → innovation map for one asset."""
+    """Tabulate the copula-scale → innovation map ``x -> F^{-1}(G(x))`` for one asset."""
     if scale.nu is None and dist.type == "normal":
         z = np.zeros(N_GRID)
         return QuantileTable(TABLE_IDENTITY, 0.0, 1.0, 1.0, z, z)
-    if scale.nu is None:
-        xc, xmax = 7.0, 38.0
-    else:
-        xc = max(7.0, float(-special.stdtrit(scale.nu, CENTER_TAIL_PROB / 2)))
-        xmax = max(2.0 * xc, float(-special.stdtrit(scale.nu, TAIL_PROB)))
-    xs_c = np.linspace(-xc, xc, N_CENTER)
-    ls = np.linspace(math.log(xc), math.log(xmax), N_TAIL)
-    xs_t = np.exp(ls)
-    x = np.concatenate([xs_c, xs_t, -xs_t])
-    dxds = np.concatenate([np.ones(N_CENTER), xs_t, -xs_t])  # d x / d log|x| = x
+    xc, xmax = _bounds(scale.ppf_pair)
+    x, dxds, inv_hc, inv_ht = _grid(xc, xmax)
     u, q = scale.cdf_pair(x)
     eps = marginal_ppf(u, q, dist)
     slopes = np.exp(scale.logpdf(x) - marginal_logpdf(eps, dist)) * dxds
-    inv_hc = (N_CENTER - 1) / (2 * xc)
-    inv_ht = (N_TAIL - 1) / (math.log(xmax) - math.log(xc))
     return QuantileTable(TABLE_HERMITE, xc, inv_hc, inv_ht, eps, slopes)
+
+
+def build_inverse_table(scale: Scale, dist) -> QuantileTable:
+    """Tabulate the inverse map ``eps -> G^{-1}(F(eps))`` (innovation → copula scale), for anchoring."""
+    if scale.nu is None and dist.type == "normal":
+        z = np.zeros(N_GRID)
+        return QuantileTable(TABLE_IDENTITY, 0.0, 1.0, 1.0, z, z)
+    xc, xmax = _bounds(lambda u, q: marginal_ppf(u, q, dist))
+    eps, deds, inv_hc, inv_ht = _grid(xc, xmax)
+    u, q = marginal_cdf_pair(eps, dist)
+    x = scale.ppf_pair(u, q)
+    slopes = np.exp(marginal_logpdf(eps, dist) - scale.logpdf(x)) * deds
+    return QuantileTable(TABLE_HERMITE, xc, inv_hc, inv_ht, x, slopes)
 
 
 def _hermite(values, slopes, off, n, pos, h):

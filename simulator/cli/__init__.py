@@ -12,13 +12,13 @@ import sys
 
 SUBCOMMANDS = [
     "simulate",
+    "calibrate",
 ]
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # usage errors: one line, exit 2
-        self.print_usage(sys.stderr)
-        self.exit(2, f"stress-sim: error: {message}\n")
+        self.exit(2, f"stress-sim: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,13 +4,15 @@ Per path and day, in this order (the documented shock order):
 
 1. regime: a Markov chain over parameter sets (one set when no ``regime_switch``) moves one step;
 2. variance: the regime's GARCH / GJR / EGARCH recursion updates ``sigma2`` from yesterday's state;
-3. innovations: a historical-replay day takes its stored standardised residual vector; otherwise
+3. innovations: a historical-replay day takes a stored standardised residual vector (the day's own
+   in sequence mode, a uniform draw from the window in bootstrap mode); otherwise
    the day's copula (a ``correlation_break`` override, else the regime's) draws on its scale and
    each asset's tabulated quantile map turns the draw into a standardised innovation;
    anchored assets are pinned and the others drawn conditionally (see ``anchor_*`` arrays);
-4. return: ``r = mu + m * sigma * eps`` with the ``vol_spike`` multiplier ``m``;
+4. return: ``r = mu + m * sigma * eps`` with the ``vol_spike`` multiplier ``m`` (an anchored asset's
+   return is its target path value, plus noise in units of ``m * sigma``);
 5. jumps: scheduled ``jump`` events (certain or with probability p), then ``poisson_jumps``, are
-   added to the return;
+   added to the return (not to anchored assets on their anchored days);
 6. feedback: the residual entering tomorrow's recursion is ``r - mu`` (jumps included), except that
    a vol spike without feedback contributes its unspiked residual.
 
@@ -99,6 +101,53 @@ def _draw_innovations(st, c, slot, n_assets, cop_type, cop_chol, cop_nu, cop_the
 
 
 @njit(cache=True)
+def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_type, cop_nu,
+                          anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
+                          tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
+                          itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d, z, x, eps):
+    """Pin anchored assets to their target return (plus noise) and draw the others from the copula
+    conditional on the anchored assets' copula-scale values (Gaussian, t or independent copula)."""
+    n_anchored = 0
+    for a in range(n_assets):
+        if anc_asset[a]:
+            n_anchored += 1
+            sig = vol_mult[t, a] * math.sqrt(s2[a])
+            target = anc_ret[t, a]
+            if anc_noise[a] > 0.0:
+                target += anc_noise[a] * sig * normal(st)
+            eps[a] = (target - vpar[k, a, 0]) / sig
+            x[a] = hermite_eval(itab_v, itab_d, slot, a, itab_kind[slot, a], itab_xc[slot, a], itab_ihc[slot, a],
+                                itab_iht[slot, a], N_CENTER, N_TAIL, eps[a])
+    fill_normals(st, z, n_assets)
+    scale = 1.0
+    if cop_type[c] == 2:
+        quad = 0.0
+        for a in range(n_assets):
+            if anc_asset[a]:
+                for b in range(n_assets):
+                    if anc_asset[b]:
+                        quad += x[a] * cond_p[c, a, b] * x[b]
+        nu = cop_nu[c]
+        dof = nu + n_anchored
+        w = 2.0 * gamma(st, 0.5 * dof) / dof
+        scale = math.sqrt((nu + quad) / dof / w)
+    for f in range(n_assets):
+        if anc_asset[f]:
+            continue
+        mean = 0.0
+        for a in range(n_assets):
+            if anc_asset[a]:
+                mean += cond_b[c, f, a] * x[a]
+        noise = 0.0
+        for g in range(f + 1):
+            if not anc_asset[g]:
+                noise += cond_l[c, f, g] * z[g]
+        x[f] = mean + scale * noise
+        eps[f] = hermite_eval(tab_v, tab_d, slot, f, tab_kind[slot, f], tab_xc[slot, f], tab_ihc[slot, f],
+                              tab_iht[slot, f], N_CENTER, N_TAIL, x[f])
+
+
+@njit(cache=True)
 def _jump_size(st, law, par):
     if law == 0:
         return par[0] + par[1] * normal(st)
@@ -118,8 +167,10 @@ def simulate_chunk(
     s2_start, e_start,
     vol_mult, vol_feedback,
     ev_day, ev_prob, ev_size, ev_sigma,
-    rep_mask, rep_eps,
+    rep_lo, rep_hi, rep_pool,
     pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to,
+    anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
+    itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d,
     store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days,
 ):
     """Simulate paths ``path_start .. path_start + n_paths - 1`` of one chunk.
@@ -128,8 +179,13 @@ def simulate_chunk(
     regime_cum (K, K) cumulative transition rows; regime_init_cum (K,); cop_* over C copula sets,
     cop_chol (C, A, A); day_copula (H,) copula-set override or -1; slot (C, K) table set index;
     tab_* (S, A[, G]); s2_start, e_start (A,); vol_mult (H, A); vol_feedback (A,) bool;
-    ev_* over E scheduled jumps (ev_size (E, A)); rep_mask (H,), rep_eps (H, A);
-    pj_* over P Poisson jump processes (pj_par (P, 3), pj_load (P, A)).
+    ev_* over E scheduled jumps (ev_size (E, A)); rep_lo, rep_hi (H,) row range of rep_pool (R, A)
+    replayed on each day (empty range: no replay; one row: that row; several: a uniform draw);
+    pj_* over P Poisson jump processes (pj_par (P, 3), pj_load (P, A));
+    anc_day (H,) bool, anc_asset (A,) bool, anc_ret (H, A) anchored target returns, anc_noise (A,);
+    cond_b, cond_l, cond_p (C, A, A) per copula set: regression of free on anchored scale values,
+    Cholesky factor of the conditional correlation (free block), inverse anchored correlation;
+    itab_* inverse tables (innovation → copula scale), indexed like tab_*.
     Outputs (percent): out_r, out_s (n_paths, H, A) when ``store_paths``; out_cum, out_mdd (n_paths, A)
     cumulative log return and max drawdown (fraction of peak price); out_regime_days (n_paths,) days in
     a regime other than 0.
@@ -180,9 +236,20 @@ def simulate_chunk(
                 for a in range(n_assets):
                     s2[a] = _variance_step(vol_code[k, a], vpar[k, a, 1], vpar[k, a, 2], vpar[k, a, 3],
                                            vpar[k, a, 4], s2[a], e[a])
-                if rep_mask[t]:
+                if rep_hi[t] > rep_lo[t]:
+                    row = rep_lo[t]
+                    if rep_hi[t] - row > 1:
+                        row += int(uniform(st) * (rep_hi[t] - row))
                     for a in range(n_assets):
-                        eps[a] = rep_eps[t, a]
+                        eps[a] = rep_pool[row, a]
+                elif anc_day[t]:
+                    c = day_copula[t]
+                    if c < 0:
+                        c = k
+                    _anchored_innovations(st, t, c, slot[c, k], k, n_assets, vpar, vol_mult, s2, cop_type, cop_nu,
+                                          anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
+                                          tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
+                                          itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d, z, x, eps)
                 else:
                     c = day_copula[t]
                     if c < 0:
@@ -194,9 +261,12 @@ def simulate_chunk(
                     m = vol_mult[t, a]
                     r[a] = vpar[k, a, 0] + m * sig * eps[a]
                     feed[a] = (m if vol_feedback[a] else 1.0) * sig * eps[a]
+                pinned = anc_day[t]
                 for j in range(n_events):
                     if ev_day[j] == t and (ev_prob[j] >= 1.0 or uniform(st) < ev_prob[j]):
                         for a in range(n_assets):
+                            if pinned and anc_asset[a]:
+                                continue
                             jump = ev_size[j, a]
                             if ev_sigma[j]:
                                 jump *= vol_mult[t, a] * math.sqrt(s2[a])
@@ -216,6 +286,8 @@ def simulate_chunk(
                         for _ in range(n_jumps):
                             size = _jump_size(st, pj_law[j], pj_par[j])
                             for a in range(n_assets):
+                                if pinned and anc_asset[a]:
+                                    continue
                                 r[a] += pj_load[j, a] * size
                                 feed[a] += pj_load[j, a] * size
                 for a in range(n_assets):

@@ -13,6 +13,11 @@ __all__ = ["apply_balances", "apply_balances_python"]
 CASH_IN, CASH_OUT, DEBIT, PAYMENT, TRANSFER = 0, 1, 2, 3, 4
 
 
+@njit(cache=True, inline="always")
+def _cents(x):
+    return np.floor(x * 100.0 + 0.5) / 100.0
+
+
 def apply_balances_python(cat, cust, dest, amount, amode, pre_declined, balance,
                           out_amount, declined, orig_before, orig_after, dest_before, dest_after):
     """Apply one time-ordered window of wallet actions to ``balance`` (updated in place).
@@ -24,8 +29,10 @@ def apply_balances_python(cat, cust, dest, amount, amode, pre_declined, balance,
     cust, dest : int64 arrays (n,)
         Originating account; destination account for transfers (-1 otherwise).
     amount : float64 array (n,)
-        Amount in currency units (``amode == 0``) or fraction of the available balance (``amode == 1``).
+        Amount in currency units (``amode`` 0 and 2) or fraction of the available balance (``amode == 1``).
     amode : int8 array (n,)
+        0: fixed amount; 1: that fraction of the balance; 2: the amount, or the whole balance if less
+        is available (a customer taking what is left).
     pre_declined : bool array (n,)
         Declined for a reason other than funds (risk rules, technical).
     balance : float64 array (n_accounts,)
@@ -41,6 +48,8 @@ def apply_balances_python(cat, cust, dest, amount, amode, pre_declined, balance,
         a = amount[i]
         if amode[i] == 1:
             a = np.floor(a * b * 100.0) / 100.0
+        elif amode[i] == 2 and a > b and cat[i] != CASH_IN:
+            a = np.floor(b * 100.0) / 100.0
         out_amount[i] = a
         orig_before[i] = b
         d = dest[i]
@@ -52,13 +61,13 @@ def apply_balances_python(cat, cust, dest, amount, amode, pre_declined, balance,
         k = cat[i]
         if not dec:
             if k == CASH_IN:
-                b = b + a
+                b = _cents(b + a)
             elif a <= 0.0 or a > b + 1e-9:
                 dec = True
             else:
-                b = b - a
+                b = _cents(b - a)
                 if d >= 0:
-                    balance[d] = balance[d] + a
+                    balance[d] = _cents(balance[d] + a)
         balance[c] = b
         declined[i] = dec
         orig_after[i] = b
@@ -69,3 +78,52 @@ def apply_balances_python(cat, cust, dest, amount, amode, pre_declined, balance,
 
 
 apply_balances = njit(cache=True, nogil=True)(apply_balances_python)
+
+
+def build_alias_python(weights, group_first, group_count, prob, alias):
+    """Walker/Vose alias tables for several groups of contiguous weights (filled in place).
+
+    For group ``g`` covering ``weights[first:first + count]`` a draw is ``j = first + floor(u * count)``,
+    kept if ``v < prob[j]``, else replaced by ``alias[j]`` (a global index inside the same group):
+    O(1) per draw, exact probabilities ``weights / weights[group].sum()``.
+    """
+    n_groups = group_first.shape[0]
+    small = np.empty(weights.shape[0], dtype=np.int64)
+    large = np.empty(weights.shape[0], dtype=np.int64)
+    for g in range(n_groups):
+        first = group_first[g]
+        count = group_count[g]
+        if count == 0:
+            continue
+        total = 0.0
+        for j in range(first, first + count):
+            total += weights[j]
+        ns = 0
+        nl = 0
+        for j in range(first, first + count):
+            p = weights[j] * count / total if total > 0 else 1.0
+            prob[j] = p
+            alias[j] = j
+            if p < 1.0:
+                small[ns] = j
+                ns += 1
+            else:
+                large[nl] = j
+                nl += 1
+        while ns > 0 and nl > 0:
+            ns -= 1
+            s = small[ns]
+            l = large[nl - 1]
+            alias[s] = l
+            prob[l] = prob[l] + prob[s] - 1.0
+            if prob[l] < 1.0:
+                nl -= 1
+                small[ns] = l
+                ns += 1
+        for i in range(nl):
+            prob[large[i]] = 1.0
+        for i in range(ns):
+            prob[small[i]] = 1.0
+
+
+build_alias = njit(cache=True)(build_alias_python)

@@ -184,9 +184,9 @@ def normal_events(ctx: Context, rng: np.random.Generator, day: int, hour: int, s
             d[same] = (d[same] + 1) % pop.n_customers
             dest[is_tr] = d
         out = (cat == 1) | (cat == 4)
-        full = out & (rng.random(n) < prof.full_balance_share)
-        amode[full] = 1
-        amount[full] = 1.0  # fraction of the available balance, resolved by the balance kernel
+        # some customers take whatever is left when the wallet holds less than they want, so an
+        # emptied wallet is ordinary behaviour too (resolved by the balance kernel)
+        amode[out & (rng.random(n) < prof.full_balance_share)] = 2
         term = np.full(n, -1, np.int64)
         card = np.full(n, -1, np.int64)
     else:

@@ -75,6 +75,22 @@ class Population:
     terminal_id: np.ndarray      # (n_terminals_total,) int64
     terminal_merchant: np.ndarray  # (n_terminals_total,) int64
     initial_balance: np.ndarray  # (n_customers,) float (mobile money; zeros for cards)
+    cust_prob: np.ndarray = None   # alias tables of customers by activity inside each segment
+    cust_alias: np.ndarray = None
+    merch_prob: np.ndarray = None  # alias tables of merchants by popularity inside each group
+    merch_alias: np.ndarray = None
+
+    def __post_init__(self):
+        from ._kernels import build_alias
+
+        seg_count = np.diff(self.seg_start)
+        self.cust_prob = np.empty(self.n_customers)
+        self.cust_alias = np.empty(self.n_customers, np.int64)
+        build_alias(self.activity, self.seg_start[:-1].copy(), seg_count, self.cust_prob, self.cust_alias)
+        pop_w = np.diff(np.r_[0.0, self.merch_cum])
+        self.merch_prob = np.empty(pop_w.size)
+        self.merch_alias = np.empty(pop_w.size, np.int64)
+        build_alias(pop_w, self.group_first, self.group_count, self.merch_prob, self.merch_alias)
 
     @property
     def n_regions(self) -> int:
@@ -143,7 +159,7 @@ def build_population(profile: TransactionProfile, n_customers: int, rng: np.rand
             gw[base + R] = share[ci] * c.online_share
     target = int(n_merchants) if n_merchants is not None else int(round(n_customers * profile.merchants_per_customer))
     extra = max(target - int(need.sum()), 0)
-    counts = need.astype(np.int64) + (rng.multinomial(extra, gw / gw.sum()) if extra else 0)
+    counts = need.astype(np.int64) + (rng.multinomial(extra, gw / gw.sum()) if extra and gw.sum() > 0 else 0)
     merch_group = np.repeat(np.arange(n_groups), counts)
     merch_cat = (merch_group // (R + 1)).astype(np.int16)
     merch_region = (merch_group % (R + 1)).astype(np.int16)
@@ -185,18 +201,22 @@ def build_population(profile: TransactionProfile, n_customers: int, rng: np.rand
     )
 
 
+def _alias_draw(prob, alias, first, count, u):
+    """Alias-method draw: ``u`` uniform in [0, 1) carries both the slot and the acceptance coin."""
+    x = u * count
+    slot = np.minimum(x.astype(np.int64), count - 1)
+    j = first + slot
+    keep = (x - slot) < prob[j]
+    return np.where(keep, j, alias[j])
+
+
 def pick_merchants(pop: Population, group: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Merchant positions drawn by popularity inside each ``group`` (``u`` uniform in [0, 1))."""
-    target = pop.group_lo[group] + u * pop.group_w[group]
-    m = np.searchsorted(pop.merch_cum, target, side="right")
-    first = pop.group_first[group]
-    return np.clip(m, first, first + np.maximum(pop.group_count[group], 1) - 1)
+    count = np.maximum(pop.group_count[group], 1)
+    return _alias_draw(pop.merch_prob, pop.merch_alias, pop.group_first[group], count, u)
 
 
 def pick_customers(pop: Population, seg: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Customer positions drawn proportionally to activity inside segment ``seg``."""
-    lo = pop.seg_start[seg]
-    base = np.where(lo > 0, pop.cum_activity[np.maximum(lo - 1, 0)], 0.0)
-    target = base + u * pop.seg_activity[seg]
-    c = np.searchsorted(pop.cum_activity, target, side="right")
-    return np.clip(c, lo, pop.seg_start[seg + 1] - 1)
+    """Customer positions drawn proportionally to activity inside segment ``seg`` (exact, O(1) per draw)."""
+    count = np.maximum(pop.seg_start[seg + 1] - pop.seg_start[seg], 1)
+    return _alias_draw(pop.cust_prob, pop.cust_alias, pop.seg_start[seg], count, u)

@@ -288,8 +288,8 @@ class TransactionProfile:
     new_device_rate : float
         Probability that a normal remote transaction comes from a device not seen before.
     full_balance_share : float
-        Mobile money: probability that a normal outgoing transfer or cash-out empties the wallet
-        (so that draining alone does not reveal fraud).
+        Mobile money: probability that a normal outgoing transfer or cash-out takes whatever is left
+        when the wallet holds less than the wanted amount (so an emptied wallet does not reveal fraud).
     balance_days : float
         Mobile money: median initial balance in days of the customer's expected outflow.
     fraud : FraudConfig
@@ -312,7 +312,7 @@ class TransactionProfile:
     base_decline_rate: float = 0.02
     travel_rate: float = 0.02
     new_device_rate: float = 0.01
-    full_balance_share: float = 0.05
+    full_balance_share: float = 0.25
     balance_days: float = 10.0
     provenance: Mapping[str, Any] = field(default_factory=dict)
 

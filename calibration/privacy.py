@@ -1,0 +1,298 @@
+"""Privacy and fairness checks for synthetic transaction feeds.
+
+Privacy (for a profile calibrated on real rows): the synthetic rows are compared with the real rows the
+profile was fitted on (``real``, the members) and with real rows held out of the fit (``holdout``):
+
+* **exact-match rate**: share of synthetic rows identical to a real row on (category, step, amount in
+  cents); must be 0;
+* **distance to closest record (DCR)**: distance from each synthetic row to its nearest real row,
+  compared with the same distance for holdout rows; synthetic data that memorises sits much closer
+  (``dcr_ratio = median DCR(synthetic) / median DCR(holdout)`` well below 1, and far more than 5 % of
+  synthetic rows below the holdout's 5th percentile);
+* **membership-inference AUC**: an attacker scores each real row by minus its distance to the nearest
+  synthetic row and tries to tell members (``real``) from non-members (``holdout``); AUC about 0.5
+  means the synthetic data does not reveal who was in the fitting set.
+
+Rows are embedded as (one-hot category, hour of day on the unit circle, day index / 7, standardised
+log1p(amount)).
+
+Fairness: fraud-case rates and key feature distributions by customer segment, compared with the
+segment effects the profile configures (activity, amount scale, online multiplier, fraud multiplier);
+any other significant segment effect is flagged.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["privacy_report", "fairness_report", "embed_rows"]
+
+_CAT_COLS = ("category", "type", "action")
+
+
+def _cat_col(df: pd.DataFrame, where: str) -> str:
+    for c in _CAT_COLS:
+        if c in df.columns:
+            return c
+    raise ValueError(f"{where}: no category column; expected one of {list(_CAT_COLS)}, got {list(df.columns)}")
+
+
+def _steps(df: pd.DataFrame, where: str) -> np.ndarray:
+    if "step" in df.columns:
+        return df["step"].to_numpy(dtype=np.int64)
+    if "ts" in df.columns:
+        ts = pd.to_datetime(df["ts"], utc=True)
+        return ((ts - ts.min().normalize()) // pd.Timedelta(hours=1)).to_numpy(dtype=np.int64)
+    raise ValueError(f"{where}: rows need a 'step' or 'ts' column, got {list(df.columns)}")
+
+
+def _frame(df: pd.DataFrame, where: str) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{where} must be a pandas DataFrame, got {type(df).__name__}")
+    if df.empty:
+        raise ValueError(f"{where} is empty")
+    if "amount" not in df.columns:
+        raise ValueError(f"{where}: rows need an 'amount' column, got {list(df.columns)}")
+    amount = pd.to_numeric(df["amount"], errors="coerce").to_numpy(dtype=float)
+    if not np.all(np.isfinite(amount)):
+        raise ValueError(f"{where}: column 'amount' has missing or non-numeric values")
+    return pd.DataFrame({"category": df[_cat_col(df, where)].astype(str).to_numpy(), "step": _steps(df, where),
+                         "amount": amount})
+
+
+def embed_rows(frames: list[pd.DataFrame], categories: list[str]) -> list[np.ndarray]:
+    """Embed normalised row frames in a common feature space (see module docstring)."""
+    la = np.concatenate([np.log1p(np.maximum(f["amount"].to_numpy(), 0)) for f in frames])
+    mu, sd = la.mean(), la.std() or 1.0
+    out = []
+    for f in frames:
+        cat = pd.Categorical(f["category"], categories=categories).codes
+        onehot = np.zeros((len(f), len(categories)))
+        onehot[np.arange(len(f)), cat] = 1.0
+        hour = (f["step"].to_numpy() % 24) * (2 * np.pi / 24)
+        day = (f["step"].to_numpy() // 24) / 7.0
+        x = np.column_stack([onehot, np.cos(hour), np.sin(hour), day,
+                             (np.log1p(np.maximum(f["amount"].to_numpy(), 0)) - mu) / sd])
+        out.append(x)
+    return out
+
+
+def privacy_report(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, *,
+                   max_rows: int = 20_000, seed=0, mia_auc_max: float = 0.6, dcr_ratio_min: float = 0.8) -> dict:
+    """Exact-match rate, distance to closest record and membership-inference AUC.
+
+    Parameters
+    ----------
+    real : pandas.DataFrame
+        The real rows the profile was fitted on (category|type|action, step or ts, amount).
+    synthetic : pandas.DataFrame
+        Synthetic rows (same columns; a feed's ``type``/``category``, ``step``/``ts``, ``amount``).
+    holdout : pandas.DataFrame
+        Real rows of the same population not used in the fit.
+    max_rows : int
+        Rows sampled from each table for the distance computations.
+    mia_auc_max, dcr_ratio_min : float
+        Pass thresholds.
+
+    Returns
+    -------
+    dict
+        ``exact_match_rate``, ``dcr_synthetic_median``, ``dcr_holdout_median``, ``dcr_ratio``,
+        ``share_closer_than_holdout_p5``, ``mia_auc``, ``passed``, ``flags``, ``n_*``.
+    """
+    from sklearn.metrics import roc_auc_score
+    from sklearn.neighbors import NearestNeighbors
+
+    r = _frame(real, "real")
+    s = _frame(synthetic, "synthetic")
+    h = _frame(holdout, "holdout")
+    rng = np.random.default_rng(seed)
+
+    key = lambda f: pd.Series(list(zip(f["category"], f["step"], np.round(f["amount"].to_numpy() * 100).astype(np.int64))))  # noqa: E731
+    real_keys = set(key(r))
+    exact = float(np.mean([k in real_keys for k in key(s)])) if len(s) else 0.0
+
+    def sample(f):
+        return f.iloc[rng.choice(len(f), size=min(len(f), max_rows), replace=False)].reset_index(drop=True)
+
+    rs, ss, hs = sample(r), sample(s), sample(h)
+    cats = sorted(set(rs["category"]) | set(ss["category"]) | set(hs["category"]))
+    xr, xs, xh = embed_rows([rs, ss, hs], cats)
+    nn_real = NearestNeighbors(n_neighbors=1).fit(xr)
+    dcr_s = nn_real.kneighbors(xs)[0][:, 0]
+    dcr_h = nn_real.kneighbors(xh)[0][:, 0]
+    p5 = float(np.quantile(dcr_h, 0.05))
+    med_h = float(np.median(dcr_h))
+    ratio = float(np.median(dcr_s) / med_h) if med_h > 0 else float("inf")
+    nn_syn = NearestNeighbors(n_neighbors=1).fit(xs)
+    d_members = nn_syn.kneighbors(xr)[0][:, 0]
+    d_non = nn_syn.kneighbors(xh)[0][:, 0]
+    y = np.r_[np.ones(d_members.size), np.zeros(d_non.size)]
+    auc = float(roc_auc_score(y, -np.r_[d_members, d_non]))
+    flags = []
+    if exact > 0:
+        flags.append(f"exact-match rate {exact:.4%} > 0: synthetic rows copy real rows")
+    if ratio < dcr_ratio_min:
+        flags.append(f"synthetic rows are closer to the real rows than held-out real rows are "
+                     f"(median DCR ratio {ratio:.3f} < {dcr_ratio_min})")
+    if auc > mia_auc_max:
+        flags.append(f"membership-inference AUC {auc:.3f} > {mia_auc_max}: the feed reveals who was in the fit")
+    return {
+        "exact_match_rate": exact, "dcr_synthetic_median": float(np.median(dcr_s)), "dcr_holdout_median": med_h,
+        "dcr_ratio": ratio, "share_closer_than_holdout_p5": float(np.mean(dcr_s < p5)), "mia_auc": auc,
+        "n_real": len(r), "n_synthetic": len(s), "n_holdout": len(h), "passed": not flags, "flags": flags,
+    }
+
+
+# ---------------------------------------------------------------------- fairness
+# typologies whose victims are drawn by the configured case rate (others pick victims by behaviour:
+# cards skimmed at a terminal, mules sending to a sink)
+_RATE_DRIVEN = {"card_testing", "account_takeover", "lost_stolen", "bust_out", "fan_out", "cycle", "scatter_gather"}
+
+
+def _z_crit(alpha: float, m: int) -> float:
+    from scipy.stats import norm
+
+    return float(norm.isf(alpha / (2 * max(m, 1))))
+
+
+def fairness_report(feed: pd.DataFrame, profile, *, days: int | None = None, alpha: float = 1e-3,
+                    min_effect: float = 0.05) -> dict:
+    """Segment effects in a feed vs those configured in ``profile``.
+
+    Checks (each a test at level ``alpha``, Bonferroni-corrected over segments / categories, and a
+    practical-size threshold ``min_effect`` so that huge feeds do not flag negligible effects):
+
+    * fraud cases per customer-day by segment (rate-driven typologies), against the configured
+      ``fraud_multiplier``: chi-square test of the case counts against their expected split;
+    * legitimate decline rate by segment (no segment effect is configured): chi-square test;
+    * amount level: mean of ``log(amount) - log(amount_scale)`` of legitimate rows per category and
+      segment against the category's mean (z test, effect in log points);
+    * cards: online share per category and segment against ``online_share * online_multiplier``.
+
+    Parameters
+    ----------
+    feed : pandas.DataFrame
+        The feed (``customer_id``, ``segment``, ``amount``, ``declined``, ``is_fraud``, ``fraud_type``,
+        ``case_id``, ``ts``, and ``category`` + ``channel`` or ``type``).
+    profile : TransactionProfile
+        The profile the feed was generated with (its configured segment effects).
+    days : int, optional
+        Horizon in days (default: from ``ts``).
+
+    Returns
+    -------
+    dict
+        ``segments`` (per-segment table as a list of dicts), ``tests`` (name, statistic, p-value or z,
+        flagged), ``flags`` (messages), ``passed``.
+    """
+    from scipy.stats import chi2
+
+    need = {"customer_id", "segment", "amount", "declined", "is_fraud", "fraud_type", "case_id", "ts"}
+    missing = sorted(need - set(feed.columns))
+    if missing:
+        raise ValueError(f"fairness_report: the feed lacks columns {missing}")
+    segs = {s.name: s for s in profile.segments}
+    seg = feed["segment"].astype(str)
+    unknown = sorted(set(seg) - set(segs))
+    if unknown:
+        raise ValueError(f"fairness_report: segments {unknown} are not in profile {profile.name!r} "
+                         f"({', '.join(segs)})")
+    if days is None:
+        ts = pd.to_datetime(feed["ts"], utc=True)
+        days = max(1, int(math.ceil((ts.max() - ts.min().normalize()) / pd.Timedelta(days=1))))
+    names = [s for s in segs if (seg == s).any()]
+    n_cust = feed.groupby(seg, observed=True)["customer_id"].nunique().reindex(names).to_numpy(dtype=float)
+    tests, flags = [], []
+    # --- fraud case rates (case owner = customer of the case's first row)
+    fr = feed[feed["is_fraud"].to_numpy(dtype=bool)]
+    fr = fr[fr["fraud_type"].astype(str).isin(_RATE_DRIVEN)]
+    owners = fr.sort_values("ts").groupby("case_id", observed=True).first()
+    cases = owners["segment"].astype(str).value_counts().reindex(names, fill_value=0).to_numpy(dtype=float)
+    mult = np.array([segs[s].fraud_multiplier for s in names])
+    table = []
+    if cases.sum() > 0 and len(names) > 1:
+        expected = cases.sum() * n_cust * mult / np.sum(n_cust * mult)
+        ok = expected > 0
+        stat = float(np.sum((cases[ok] - expected[ok]) ** 2 / expected[ok]))
+        p = float(chi2.sf(stat, ok.sum() - 1))
+        rate = cases / np.maximum(n_cust * days, 1)
+        base = cases.sum() / np.sum(n_cust * mult) / days
+        rel = rate / (base * np.where(mult > 0, mult, 1))
+        flagged = p < alpha and np.max(np.abs(rel - 1)[ok]) > min_effect
+        tests.append({"test": "fraud case rate by segment (vs configured fraud_multiplier)", "chi2": stat,
+                      "p_value": p, "flagged": bool(flagged)})
+        if flagged:
+            worst = names[int(np.argmax(np.abs(rel - 1)))]
+            flags.append(f"fraud case rate differs by segment beyond the configured multipliers "
+                         f"(chi2 p = {p:.2e}; segment {worst!r} at {rel[names.index(worst)]:.2f}x configured)")
+    # --- decline rate of legitimate rows
+    legit = feed[~feed["is_fraud"].to_numpy(dtype=bool)]
+    lseg = legit["segment"].astype(str)
+    dec = legit.groupby(lseg, observed=True)["declined"].agg(["sum", "count"]).reindex(names).fillna(0)
+    if len(names) > 1 and dec["sum"].sum() > 0:
+        k, n = dec["sum"].to_numpy(float), dec["count"].to_numpy(float)
+        p_all = k.sum() / n.sum()
+        exp1, exp0 = n * p_all, n * (1 - p_all)
+        stat = float(np.sum((k - exp1) ** 2 / np.maximum(exp1, 1e-12) + ((n - k) - exp0) ** 2 / np.maximum(exp0, 1e-12)))
+        p = float(chi2.sf(stat, len(names) - 1))
+        eff = np.max(np.abs(k / np.maximum(n, 1) / p_all - 1))
+        flagged = p < alpha and eff > min_effect
+        tests.append({"test": "legitimate decline rate by segment (none configured)", "chi2": stat, "p_value": p,
+                      "flagged": bool(flagged)})
+        if flagged:
+            flags.append(f"decline rate differs by segment (chi2 p = {p:.2e}, up to {eff:.1%} relative); "
+                         "no segment effect on declines is configured")
+    # --- amount level per category
+    cat_col = "category" if "category" in feed.columns else "type"
+    scale = lseg.map({s: segs[s].amount_scale for s in names}).to_numpy(dtype=float)
+    amt = legit["amount"].to_numpy(dtype=float)
+    pos = amt > 0
+    adj = pd.DataFrame({"cat": legit[cat_col].astype(str).to_numpy()[pos], "seg": lseg.to_numpy()[pos],
+                        "x": np.log(amt[pos]) - np.log(scale[pos])})
+    g = adj.groupby(["cat", "seg"], observed=True)["x"].agg(["mean", "var", "count"]).reset_index()
+    overall = adj.groupby("cat", observed=True)["x"].mean()
+    g = g[g["count"] >= 30]
+    zc = _z_crit(alpha, max(len(g), 1))
+    worst_amt = 0.0
+    for _, row in g.iterrows():
+        d = row["mean"] - overall[row["cat"]]
+        z = d / math.sqrt(max(row["var"], 1e-12) / row["count"])
+        if abs(z) > zc and abs(d) > min_effect:
+            flags.append(f"amount level of segment {row['seg']!r} in {row['cat']!r} differs by {d:+.3f} log points "
+                         f"from the configured amount_scale (z = {z:.1f})")
+        worst_amt = max(worst_amt, abs(d))
+    tests.append({"test": "amount level by segment and category (vs configured amount_scale)",
+                  "max_abs_log_effect": worst_amt, "z_crit": zc,
+                  "flagged": any("amount level" in f for f in flags)})
+    # --- online share (cards)
+    if "channel" in feed.columns and "category" in feed.columns:
+        cats = {c.name: c for c in profile.categories}
+        ch = legit.assign(online=(legit["channel"].astype(str) == "online").to_numpy(),
+                          seg=lseg.to_numpy(), cat=legit["category"].astype(str).to_numpy())
+        og = ch.groupby(["cat", "seg"], observed=True)["online"].agg(["sum", "count"]).reset_index()
+        og = og[og["count"] >= 30]
+        zc = _z_crit(alpha, max(len(og), 1))
+        for _, row in og.iterrows():
+            c = cats.get(row["cat"])
+            if c is None or row["cat"] == "atm_cash":
+                continue
+            p0 = min(1.0, c.online_share * segs[row["seg"]].online_multiplier)
+            phat = row["sum"] / row["count"]
+            se = math.sqrt(max(p0 * (1 - p0), 1e-12) / row["count"])
+            z = (phat - p0) / se
+            if abs(z) > zc and abs(phat - p0) > min_effect * max(p0, 0.05):
+                flags.append(f"online share of segment {row['seg']!r} in {row['cat']!r} is {phat:.3f}, configured "
+                             f"{p0:.3f} (z = {z:.1f})")
+        tests.append({"test": "online share by segment and category (vs configured)", "z_crit": zc,
+                      "flagged": any("online share" in f for f in flags)})
+    for i, s in enumerate(names):
+        table.append({"segment": s, "customers": int(n_cust[i]), "fraud_cases": int(cases[i]),
+                      "fraud_cases_per_customer_day": float(cases[i] / max(n_cust[i] * days, 1)),
+                      "configured_fraud_multiplier": float(mult[i]),
+                      "legit_decline_rate": float(dec["sum"].iloc[i] / max(dec["count"].iloc[i], 1)),
+                      "rows": int((seg == s).sum()), "fraud_rows": int(((seg == s) & feed["is_fraud"]).sum())})
+    return {"segments": table, "tests": tests, "flags": flags, "passed": not flags, "days": days}

@@ -1,0 +1,282 @@
+"""Compile a validated scenario's shocks into the kernel's schedule arrays, once per run.
+
+Shocks combine and may overlap. Per simulated day the kernel applies them in this fixed order
+(see :mod:`simulator.kernels.paths`):
+
+1. ``regime_switch`` moves each path's Markov chain; the day's parameter set follows the regime;
+2. the variance recursion of that parameter set runs;
+3. innovations: a ``historical_replay`` day uses the window's standardised residual vector; an
+   ``anchored_path`` day pins the anchored assets and draws the others conditionally; otherwise the
+   copula draws — a ``correlation_break`` day uses the crisis copula, overriding the regime's;
+4. ``vol_spike`` multipliers scale the day's conditional sigma (several spikes multiply);
+5. scheduled ``jump`` events, then ``poisson_jumps``, add to the return (anchored assets excepted);
+6. the residual (jumps included; spikes only with ``feedback = true``) feeds the next variance.
+
+Days in scenario files are 1-based; arrays here are 0-based.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from simulator.model import CopulaSpec, MarginalSpec, MarketModel, MeanSpec, VolSpec
+from simulator.schedule import LAW_CODES, Schedule
+
+TRADING_DAYS_PER_YEAR = 252
+
+
+def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, roles=None) -> Schedule:
+    """Build the :class:`~simulator.schedule.Schedule` for ``scenario`` (a validated
+    ``scenarios.schema.Scenario``) on ``model``; ``horizon`` defaults to the scenario's."""
+    from scenarios.roles import asset_indices, resolve_assets
+
+    horizon = int(horizon or scenario.horizon_days)
+    sched = Schedule.from_model(model, horizon)
+    mapping = resolve_assets(scenario, model, roles=roles)
+    n = model.n_assets
+    where = str(scenario.path) if getattr(scenario, "path", None) is not None else f"scenario {scenario.name!r}"
+
+    def idx(selector):
+        return asset_indices(selector, mapping, n)
+
+    for i, shock in enumerate(scenario.shocks):
+        key = f"{where}: shocks[{i}] ({shock.type})"
+        kind = shock.type
+        if kind == "regime_switch":
+            _add_regime(sched, shock, model, scenario, key)
+        elif kind == "correlation_break":
+            _add_correlation_break(sched, shock, model, idx(shock.assets), key)
+        elif kind == "vol_spike":
+            days = np.arange(shock.day - 1, min(horizon, shock.day - 1 + shock.days))
+            if shock.half_life is None:
+                m = np.full(days.size, shock.multiplier)
+            else:
+                m = 1.0 + (shock.multiplier - 1.0) * 0.5 ** ((days - (shock.day - 1)) / shock.half_life)
+            cols = idx(shock.assets)
+            sched.vol_mult[np.ix_(days, cols)] *= m[:, None]
+            if shock.feedback:
+                sched.vol_feedback[cols] = True
+        elif kind == "jump":
+            cols = idx(shock.assets)
+            sizes = shock.sizes() if shock.assets != "all" else [float(shock.size)] * n
+            row = np.zeros(n)
+            for a, size in zip(cols, sizes):
+                row[a] = 100.0 * math.log1p(size / 100.0) if shock.unit == "percent" else size
+            sched.ev_day = np.append(sched.ev_day, shock.day - 1)
+            sched.ev_prob = np.append(sched.ev_prob, shock.probability)
+            sched.ev_size = np.vstack([sched.ev_size, row])
+            sched.ev_sigma = np.append(sched.ev_sigma, shock.unit == "sigma")
+        elif kind == "poisson_jumps":
+            load = np.zeros(n)
+            for name, value in shock.loadings.items():
+                load[mapping[name]] = value
+            if shock.law == "normal":
+                par = (shock.mean if shock.mean is not None else 0.0, shock.sd, 0.0)
+            elif shock.law == "double_exponential":
+                par = (shock.p_up, shock.eta_up, shock.eta_down)
+            else:
+                par = (shock.scale, shock.alpha, float(shock.jump_sign))
+            sched.pj_rate = np.append(sched.pj_rate, shock.intensity / TRADING_DAYS_PER_YEAR)
+            sched.pj_law = np.append(sched.pj_law, LAW_CODES[shock.law])
+            sched.pj_par = np.vstack([sched.pj_par, par])
+            sched.pj_load = np.vstack([sched.pj_load, load])
+            sched.pj_from = np.append(sched.pj_from, shock.from_day - 1)
+            sched.pj_to = np.append(sched.pj_to, min(horizon, shock.end_day(horizon)))
+        elif kind == "historical_replay":
+            eps = replay_residuals(model, shock.data, shock.window, scenario, key)
+            mode = getattr(shock, "mode", "sequence")
+            start = shock.day - 1
+            length = eps.shape[0] if mode == "sequence" else getattr(shock, "days", None) or eps.shape[0]
+            stop = min(horizon, start + length)
+            if sched.anc_day[start:stop].any() or sched.replay_days[start:stop].any():
+                raise ValueError(f"{key}: replay days overlap another replay or an anchored_path; "
+                                 f"each day takes one source of innovations")
+            base = sched.rep_pool.shape[0]
+            sched.rep_pool = np.vstack([sched.rep_pool, eps])
+            days = np.arange(start, stop)
+            if mode == "sequence":
+                sched.rep_lo[days] = base + (days - start)
+                sched.rep_hi[days] = base + (days - start) + 1
+            else:
+                sched.rep_lo[days] = base
+                sched.rep_hi[days] = base + eps.shape[0]
+        elif kind == "anchored_path":
+            if sched.anc_asset.any():
+                raise ValueError(f"{key}: only one anchored_path per scenario (list every anchored asset in it)")
+            cols = idx(shock.assets)
+            rets = np.asarray(shock.daily_log_returns(), float)[:horizon]
+            if sched.replay_days[: rets.size].any():
+                raise ValueError(f"{key}: anchored days overlap a historical_replay; anchor or replay each day")
+            sched.anc_day[: rets.size] = True
+            sched.anc_asset[cols] = True
+            sched.anc_ret[: rets.size, cols] = rets[:, None]
+            sched.anc_noise[cols] = shock.noise
+        else:  # pragma: no cover - the schema admits no other type
+            raise ValueError(f"{key}: unknown shock type {kind!r}")
+    if sched.anc_day.any():
+        for spec in sched.copulas:
+            if spec.type in ("clayton", "gumbel", "frank"):
+                raise ValueError(
+                    f"{where}: anchored_path draws the other assets from the copula conditional on the anchored ones, "
+                    f"which stress-sim supports for gaussian, t and independent copulas; this run uses a {spec.type} "
+                    f"copula (allowed: recalibrate with --copula t or gaussian)")
+    return sched
+
+
+# ---------------------------------------------------------------------- regimes and copulas
+def _scaled_marginal(m: MarginalSpec, k: float) -> MarginalSpec:
+    """The same marginal with long-run volatility multiplied by ``k``."""
+    v = m.vol
+    if v.type == "egarch":
+        omega = v.omega + (1.0 - v.beta) * 2.0 * math.log(k)
+    else:
+        omega = v.omega * k * k
+    return MarginalSpec(MeanSpec(m.mean.mu), VolSpec(v.type, omega, v.alpha, v.beta, v.gamma), m.dist)
+
+
+def _elliptical_corr(model: MarketModel) -> np.ndarray:
+    """Correlation of the model's copula; Archimedean copulas by Kendall-tau equivalence, sin(pi tau / 2)."""
+    c = model.copula
+    n = model.n_assets
+    if c.type in ("gaussian", "t", "independent"):
+        return c.corr_matrix(n)
+    from calibration.copulas import theta_to_tau
+
+    rho = math.sin(math.pi * theta_to_tau(c.type, c.theta) / 2)
+    return np.full((n, n), rho) + (1 - rho) * np.eye(n)
+
+
+def _crisis_copula(model: MarketModel, rho: float | None, nu: float | None, cols, key: str) -> CopulaSpec:
+    n = model.n_assets
+    corr = _elliptical_corr(model)
+    if rho is not None:
+        for i in cols:
+            for j in cols:
+                if i != j:
+                    corr[i, j] = rho
+    if np.linalg.eigvalsh(corr).min() <= 1e-10:
+        raise ValueError(f"{key}: rho = {rho} makes the crisis correlation matrix not positive definite "
+                         f"(allowed: rho > {-1 / (len(cols) - 1):.3f} for {len(cols)} equicorrelated assets, "
+                         f"and compatible with the other assets' correlations)")
+    if nu is None and model.copula.type == "t" and rho is not None:
+        nu = model.copula.nu
+    corr_t = tuple(tuple(float(v) for v in row) for row in corr)
+    if nu is not None:
+        return CopulaSpec("t", corr_t, float(nu))
+    return CopulaSpec("gaussian", corr_t)
+
+
+def _add_correlation_break(sched: Schedule, shock, model: MarketModel, cols, key: str) -> None:
+    spec = _crisis_copula(model, shock.rho, shock.nu, cols, key)
+    sched.copulas.append(spec)
+    c = len(sched.copulas) - 1
+    start = shock.day - 1
+    sched.day_copula[start:min(sched.horizon, start + shock.days)] = c
+
+
+def _add_regime(sched: Schedule, shock, model: MarketModel, scenario, key: str) -> None:
+    if len(sched.regimes) > 1:
+        raise ValueError(f"{key}: only one regime_switch per scenario")
+    if shock.stress_model is not None:
+        from simulator.builtin import load_builtin_model
+
+        ref = shock.stress_model
+        if ref.startswith("builtin:"):
+            stress = load_builtin_model(ref.split(":", 1)[1])
+        else:
+            base = Path(scenario.path).parent if getattr(scenario, "path", None) else Path.cwd()
+            stress = MarketModel.from_json(str(base / ref))
+        missing = [a for a in model.assets if a not in stress.assets]
+        if missing:
+            raise ValueError(f"{key}: stress_model {ref!r} lacks asset(s) {', '.join(missing)} of the model "
+                             f"(it has {', '.join(stress.assets)})")
+        order = [stress.assets.index(a) for a in model.assets]
+        marginals = tuple(stress.marginals[i] for i in order)
+        if stress.copula.type in ("gaussian", "t"):
+            corr = stress.copula.corr_matrix(stress.n_assets)[np.ix_(order, order)]
+            copula = CopulaSpec(stress.copula.type, tuple(tuple(map(float, r)) for r in corr), stress.copula.nu)
+        else:
+            copula = stress.copula
+    else:
+        st = shock.stress
+        marginals = tuple(_scaled_marginal(m, st.vol_multiplier) for m in model.marginals)
+        if st.rho is None and st.nu is None:
+            copula = model.copula
+        else:
+            copula = _crisis_copula(model, st.rho, st.nu, list(range(model.n_assets)), key)
+    # copula set k belongs to regime k: insert at 1 and shift correlation-break overrides up by one
+    sched.regimes.append(marginals)
+    sched.copulas.insert(1, copula)
+    sched.day_copula = np.where(sched.day_copula >= 1, sched.day_copula + 1, sched.day_copula)
+    pe, px = shock.p_enter, shock.p_exit
+    sched.regime_transition = np.array([[1.0 - pe, pe], [px, 1.0 - px]])
+    if shock.start == "calm":
+        sched.regime_initial = np.array([1.0, 0.0])
+    elif shock.start == "stress":
+        sched.regime_initial = np.array([0.0, 1.0])
+    else:
+        p = pe / (pe + px)
+        sched.regime_initial = np.array([1.0 - p, p])
+
+
+# ---------------------------------------------------------------------- historical replay
+def replay_residuals(model: MarketModel, data: str, window, scenario=None, key: str = "historical_replay") -> np.ndarray:
+    """Standardised residual vectors (n_days, n_assets) of ``window`` in ``data``, filtered through the
+    model's own marginals (filtered historical simulation: ``z_t = (r_t - mu) / sigma_t``).
+
+    The variance recursion runs over the data from its first day (started at the unconditional
+    variance) up to the window's end, so sigma_t is the model's conditional sigma on each date.
+    """
+    from calibration.data import load_prices, log_returns
+
+    source = data
+    if not data.startswith("builtin:") and scenario is not None and getattr(scenario, "path", None):
+        source = str(Path(scenario.path).parent / data)
+    returns = log_returns(load_prices(source))
+    cols = _data_columns(model, list(returns.columns), data, key)
+    start, end = (np.datetime64(str(d)) for d in window)
+    r = returns.loc[: str(window[1])]
+    in_window = (r.index >= start) & (r.index <= end)
+    if not in_window.any():
+        raise ValueError(f"{key}: window {window[0]}..{window[1]} has no trading day in {data}")
+    z = np.empty((int(in_window.sum()), model.n_assets))
+    for a, (m, col) in enumerate(zip(model.marginals, cols)):
+        x = r[col].to_numpy(float)
+        eps = _filter(m, x)
+        z[:, a] = eps[in_window]
+    return z
+
+
+def _data_columns(model: MarketModel, columns: list[str], data: str, key: str) -> list[str]:
+    from scenarios.roles import DEFAULT_ROLES
+
+    out = []
+    for asset in model.assets:
+        if asset in columns:
+            out.append(asset)
+            continue
+        role = next((r for r, a in DEFAULT_ROLES.items() if a == asset), None)
+        raise ValueError(f"{key}: model asset {asset!r} has no column in {data} (columns: {', '.join(columns)})"
+                         + (f"; role {role!r}" if role else ""))
+    return out
+
+
+def _filter(m: MarginalSpec, x: np.ndarray) -> np.ndarray:
+    """Standardised residuals of percent returns ``x`` under marginal ``m`` (arch's recursion)."""
+    v = m.vol
+    e = x - m.mean.mu
+    s2 = np.empty_like(e)
+    prev_s2 = m.unconditional_variance
+    prev_e = 0.0
+    for t in range(e.size):
+        if v.type == "egarch":
+            z = prev_e / math.sqrt(prev_s2)
+            s2[t] = math.exp(v.omega + v.alpha * (abs(z) - math.sqrt(2 / math.pi)) + v.gamma * z
+                             + v.beta * math.log(prev_s2))
+        else:
+            g = v.gamma if (v.type == "gjr" and prev_e < 0) else 0.0
+            s2[t] = v.omega + (v.alpha + g) * prev_e * prev_e + v.beta * prev_s2
+        prev_s2, prev_e = s2[t], e[t]
+    return e / np.sqrt(s2)

@@ -1,0 +1,66 @@
+"""Smoke test of the engine benchmark: it runs end to end at tiny sizes and writes the documented JSON.
+
+Speeds are not asserted (performance is measured in benchmarks, not in unit tests).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "engine.py"
+
+
+def test_engine_benchmark_quick_writes_expected_json(tmp_path):
+    out = tmp_path / "engine.json"
+    cmd = [sys.executable, str(SCRIPT), "--quick", "--paths", "400", "--arch-paths", "200", "--numpy-paths", "300",
+           "--memory-paths", "2000", "--breakdown-paths", "200", "--horizon", "20", "--repeats", "1",
+           "--threads", "1", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "speed-up engine(summary)/arch" in proc.stdout
+    data = json.loads(out.read_text())
+
+    assert data["quick"] is True and data["horizon"] == 20
+    assert set(data["throughput"]) == {"engine_summary", "engine_paths", "arch", "numpy"}
+    assert all(v > 0 for v in data["throughput"].values())
+    assert set(data["ratios"]) == {"engine_summary_over_arch", "engine_paths_over_arch",
+                                   "engine_summary_over_numpy", "engine_paths_over_numpy"}
+    assert set(data["targets"]) == {"engine_over_arch", "engine_over_numpy", "memory_peak_bytes"}
+    for section, n_paths in (("engine_summary", 400), ("engine_paths", 400), ("arch", 200), ("numpy", 300)):
+        fig = data[section]
+        assert fig["n_paths"] == n_paths and fig["horizon"] == 20 and fig["n_assets"] == 10
+        assert len(fig["repeats_s"]) == 1 and fig["best_s"] > 0
+        assert fig["path_asset_steps_per_s"] == n_paths * 20 * 10 / fig["best_s"]
+    assert data["engine_summary"]["n_threads"] == 1
+
+    check = data["same_model_check"]
+    for key in ("ks_cum_return_asset0", "ks_max_drawdown_asset0"):
+        assert 0.0 <= check[key]["pvalue"] <= 1.0
+        assert (check[key]["n_engine"], check[key]["n_numpy"]) == (400, 300)
+    assert isinstance(check["agree"], bool)
+
+    mem = data["memory"]
+    assert mem["n_paths"] == 2000 and mem["keep"] == "summary"
+    # the child imported numpy, scipy and numba: tens of MiB at the very least
+    assert mem["peak_rss_bytes"] >= mem["peak_rss_before_run_bytes"] > 30 * 2**20
+    assert [r["label"] for r in data["breakdown"]][-1].endswith("(the benchmark model)")
+    assert [r["n_threads"] for r in data["threads"]][0] == 1
+    assert data["model"]["copula"]["nu"] == 5.0 and len(data["model"]["assets"]) == 10
+
+
+def test_run_measured_reports_the_child_peak_rss():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from _common import run_measured
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    # the child touches 200 MiB; a small child measured afterwards must not inherit that peak
+    big = run_measured([sys.executable, "-c", "b = bytearray(200 * 2**20); print(len(b))"])
+    small = run_measured([sys.executable, "-c", "print(1)"])
+    assert big.returncode == 0 and big.stdout.strip() == str(200 * 2**20)
+    assert big.peak_rss_bytes >= 200 * 2**20
+    assert small.peak_rss_bytes < 100 * 2**20
+    assert big.wall_s > 0
