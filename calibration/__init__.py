@@ -1,0 +1,12 @@
+"""Calibration: turn real price history into a :class:`simulator.MarketModel`, and validate synthetic data.
+
+Public API: :func:`load_prices`, :func:`fit_marginal`, :func:`fit_copula`, :func:`calibrate`
+(plus :func:`calibrate_detailed` for diagnostics and residuals).
+"""
+from calibration.data import CleaningReport, load_prices, log_returns
+from calibration.marginals import MarginalFit, fit_marginal
+from calibration.copulas import CopulaFit, fit_copula
+from calibration.calibrate import CalibrationResult, calibrate, calibrate_detailed, fit_returns
+
+__all__ = ["load_prices", "log_returns", "CleaningReport", "fit_marginal", "MarginalFit", "fit_copula",
+           "CopulaFit", "calibrate", "calibrate_detailed", "fit_returns", "CalibrationResult"]

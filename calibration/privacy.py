@@ -168,7 +168,8 @@ def fairness_report(feed: pd.DataFrame, profile, *, days: int | None = None, alp
 
     * fraud cases per customer-day by segment (rate-driven typologies), against the configured
       ``fraud_multiplier``: chi-square test of the case counts against their expected split;
-    * legitimate decline rate by segment (no segment effect is configured): chi-square test;
+    * legitimate decline rate by segment (no segment effect is configured): chi-square test (mobile
+      money: declines for insufficient funds excluded, they follow the configured activity);
     * amount level: mean of ``log(amount) - log(amount_scale)`` of legitimate rows per category and
       segment against the category's mean (z test, effect in log points);
     * cards: online share per category and segment against ``online_share * online_multiplier``.
@@ -229,8 +230,12 @@ def fairness_report(feed: pd.DataFrame, profile, *, days: int | None = None, alp
             worst = names[int(np.argmax(np.abs(rel - 1)))]
             flags.append(f"fraud case rate differs by segment beyond the configured multipliers "
                          f"(chi2 p = {p:.2e}; segment {worst!r} at {rel[names.index(worst)]:.2f}x configured)")
-    # --- decline rate of legitimate rows
+    # --- decline rate of legitimate rows (mobile money: declines for insufficient funds follow the wallet
+    # state, itself driven by the configured activity, so only the other declines are tested)
     legit = feed[~feed["is_fraud"].to_numpy(dtype=bool)]
+    if "balance_orig_before" in legit.columns:
+        funds = legit["declined"].to_numpy(dtype=bool) & (legit["amount"].to_numpy() > legit["balance_orig_before"].to_numpy())
+        legit = legit.assign(declined=legit["declined"].to_numpy(dtype=bool) & ~funds)
     lseg = legit["segment"].astype(str)
     dec = legit.groupby(lseg, observed=True)["declined"].agg(["sum", "count"]).reindex(names).fillna(0)
     if len(names) > 1 and dec["sum"].sum() > 0:
@@ -250,7 +255,9 @@ def fairness_report(feed: pd.DataFrame, profile, *, days: int | None = None, alp
     cat_col = "category" if "category" in feed.columns else "type"
     scale = lseg.map({s: segs[s].amount_scale for s in names}).to_numpy(dtype=float)
     amt = legit["amount"].to_numpy(dtype=float)
-    pos = amt > 0
+    # amounts quantised to notes (ATM cash) are excluded: rounding up small withdrawals is a mechanical effect
+    coarse = {c.name for c in profile.categories if c.round_to >= 1.0}
+    pos = (amt > 0) & ~legit[cat_col].astype(str).isin(coarse).to_numpy()
     adj = pd.DataFrame({"cat": legit[cat_col].astype(str).to_numpy()[pos], "seg": lseg.to_numpy()[pos],
                         "x": np.log(amt[pos]) - np.log(scale[pos])})
     g = adj.groupby(["cat", "seg"], observed=True)["x"].agg(["mean", "var", "count"]).reset_index()

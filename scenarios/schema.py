@@ -444,11 +444,28 @@ class RegimeSwitchShock(_ShockBase):
 class HistoricalReplayShock(_ShockBase):
     """Filtered historical simulation of a window: ``type = "historical_replay"``.
 
-    From day ``day`` on, the standardized residual vectors of the trading days in ``window``
-    (``data``'s daily log returns dated ``start .. end`` inclusive, standardized by a model fitted to
-    that data) replace the model's innovations, one trading day per simulated day, each rescaled by
-    the path's conditional sigma; the cross-asset co-movement of the window is kept. The replay ends
-    at the window's end or at the horizon, whichever comes first.
+    The trading days in ``window`` (``data``'s daily log returns dated ``start .. end`` inclusive)
+    are turned into standardized residual vectors ``z_t = (r_t - mu) / sigma_t`` by filtering them
+    through the simulated model's own marginals (its mean and variance recursion run over the data).
+    From day ``day`` on these vectors replace the model's innovations, and each is rescaled by the
+    path's conditional sigma on the replayed day; the cross-asset co-movement of each historical day
+    is kept. Two modes:
+
+    - ``mode = "sequence"`` (default): the window's vectors in their historical order, one trading day
+      per simulated day, from ``day`` to the window's end or the horizon, whichever comes first.
+      Given the start state this is deterministic: every path replays the same sequence of surprises
+      (paths differ only through other shocks).
+    - ``mode = "bootstrap"``: each replayed day draws one of the window's vectors uniformly at random,
+      independently per path and day (filtered historical simulation with dispersion, Barone-Adesi
+      et al. 1999), for ``days`` days (default: the window's length), ending within the horizon.
+
+    Magnitudes are the shock *in the simulated vol regime*, not the historical price moves: a
+    replayed day moves the price by ``z_t`` times the path's *current* conditional sigma (the
+    model's start state and its own recursion), so a window replayed from a high-volatility start
+    state produces larger moves than history, and from a calm one smaller. The historical
+    cumulative move is reproduced only when the simulated sigma matches the historical one along
+    the window. This is the method's defining property ("the historical shock in today's
+    volatility regime"); scenario files state it with their magnitudes.
     """
 
     type: Literal["historical_replay"]
@@ -459,9 +476,18 @@ class HistoricalReplayShock(_ShockBase):
     data: Annotated[str, Field(min_length=1)] = Field("builtin:us-markets", json_schema_extra={
         "allowed": "'builtin:" + "', 'builtin:".join(BUILTIN_DATA) + "' or a path to a price file"})
     """Historical data: ``builtin:us-markets`` (the default) or a path to a price file."""
+    mode: Literal["sequence", "bootstrap"] = "sequence"
+    """``"sequence"`` (default): the window's residual vectors in historical order;
+    ``"bootstrap"``: each replayed day draws a residual vector of the window uniformly, per path."""
+    days: Optional[int] = Field(None, ge=1, le=MAX_HORIZON_DAYS)
+    """``mode = "bootstrap"`` only: number of replayed days (>= 1, ending within horizon_days;
+    default: the number of trading days in the window)."""
 
     @model_validator(mode="after")
     def _check(self) -> "HistoricalReplayShock":
+        if self.days is not None and self.mode == "sequence":
+            raise _fail("days is only used with mode = \"bootstrap\"; a sequence replay lasts as long as its window",
+                        key="days", allowed='mode = "bootstrap" with days, or no days (shorten the window instead)')
         if self.data.startswith("builtin:"):
             name = self.data[len("builtin:"):]
             if name not in BUILTIN_DATA:
@@ -480,7 +506,9 @@ class HistoricalReplayShock(_ShockBase):
         return self
 
     def last_day(self, horizon_days: int) -> int:
-        # the number of replayed days is known only with the data: the horizon bounds it
+        if self.days is not None:
+            return self.day + self.days - 1
+        # the number of window days is known only with the data: the horizon bounds it
         return horizon_days
 
 
@@ -744,6 +772,9 @@ class Scenario(_Table):
             where = f"shocks[{i}]"
             if isinstance(s, (JumpShock, HistoricalReplayShock)) and s.day > h:
                 out.append((f"{where}.day", f"day {s.day} is beyond horizon_days = {h}", within))
+            elif isinstance(s, HistoricalReplayShock) and s.days is not None and s.last_day(h) > h:
+                out.append((f"{where}.days", f"the bootstrap replay of days {s.day}..{s.last_day(h)} ends beyond "
+                            f"horizon_days = {h}", f"an integer from 1 to {h - s.day + 1}"))
             elif isinstance(s, (VolSpikeShock, CorrelationBreakShock)):
                 if s.day > h:
                     out.append((f"{where}.day", f"day {s.day} is beyond horizon_days = {h}", within))

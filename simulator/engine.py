@@ -1,17 +1,28 @@
-"""The Monte Carlo engine: chunks of paths through the fused kernel, on local threads.
+"""The Monte Carlo engine: chunks of paths through the fused kernel, on a backend.
 
 ``simulate(model, n_paths, horizon, seed)`` is the public entry point. Paths are split into chunks
 (memory is bounded by the chunk for ``keep="summary"``); each chunk runs the numba kernel in
-parallel over paths. Path ``i``'s random stream depends only on (seed, i), so the numbers are
-identical for any ``chunk_paths`` and thread count.
+parallel over paths, on local threads (``backend="local"``) or as tasks on a Dask cluster
+(``backend="dask"``, see :mod:`simulator.backends`). Path ``i``'s random stream depends only on
+(seed, i), so the numbers are identical for any ``chunk_paths``, thread count, worker count and
+backend. With ``run_dir`` every completed chunk is committed to disk (:mod:`simulator.runstore`) and
+an interrupted run continues with ``resume=True``, computing only the missing chunks.
+
+:func:`plan_run` and :func:`execute_plan` are the shared driver of :func:`simulate` and
+:func:`simulator.tail.simulate_tail`: the plan is the compiled kernel inputs and the chunk list, the
+execution streams chunk results (raw outputs or a per-chunk reduction) from the backend and the run
+store to a consumer.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
+from simulator.backends import ChunkTask, check_backend, get_backend
 from simulator.model import MarketModel
 from simulator.rng import StreamKeys, resolve_seed
 from simulator.schedule import KernelArrays, Schedule
@@ -130,34 +141,40 @@ def run_chunk(arrays: KernelArrays, keys: StreamKeys, start: int, stop: int, hor
     return out
 
 
-def simulate(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk_paths: int | None = None,
-             keep: str = "paths", n_threads: int | None = None, progress: bool = False,
-             schedule: Schedule | None = None) -> SimulationResult:
-    """Simulate ``n_paths`` copula-GARCH paths of ``horizon`` days from ``model``.
+@dataclass(frozen=True)
+class RunPlan:
+    """A compiled run: kernel inputs, stream keys and the chunk list (see :func:`plan_run`)."""
 
-    Parameters
-    ----------
-    model : MarketModel
-    n_paths, horizon : int
-        Number of paths and of simulated days.
-    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
-        One seed for the run; path ``i`` uses a stream derived from (seed, i).
-    chunk_paths : int, optional
-        Paths per kernel call; changes memory use, never the numbers.
-    keep : {"paths", "summary"}
-        ``"paths"`` keeps returns and sigmas (n_paths, horizon, n_assets); ``"summary"`` keeps only
-        cumulative returns and max drawdowns per path and asset (memory independent of horizon).
-    n_threads : int, optional
-        Numba threads (default: all cores). Never changes the numbers.
-    progress : bool
-        Show a progress bar over chunks (tqdm).
-    schedule : Schedule, optional
-        Compiled shocks (see :func:`simulator.run_scenario`); default: the plain model.
+    n_paths: int
+    horizon: int
+    chunk_paths: int
+    keep: str
+    keys: StreamKeys
+    arrays: KernelArrays
+    tasks: tuple[ChunkTask, ...]
+    asset_names: tuple[str, ...]
+    model_sha256: str
 
-    Returns
-    -------
-    SimulationResult
-    """
+    @property
+    def n_assets(self) -> int:
+        return len(self.asset_names)
+
+
+def kernel_arrays_sha256(arrays: KernelArrays) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of the kernel inputs (identifies shocks too)."""
+    import dataclasses
+
+    h = hashlib.sha256()
+    for f in dataclasses.fields(arrays):
+        a = np.ascontiguousarray(getattr(arrays, f.name))
+        h.update(f"{f.name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def plan_run(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk_paths: int | None = None,
+             keep: str = "paths", schedule: Schedule | None = None) -> RunPlan:
+    """Validate a run's arguments and compile it into kernel arrays, stream keys and chunks."""
     if not isinstance(model, MarketModel):
         raise TypeError(f"model must be a MarketModel (see MarketModel.from_json), got {type(model).__name__}")
     n_paths = _check_count(n_paths, "n_paths")
@@ -170,42 +187,155 @@ def simulate(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk
     keys = resolve_seed(seed)
     if schedule is None:
         schedule = Schedule.from_model(model, horizon)
+    elif not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a Schedule (see simulator.shocks), got {type(schedule).__name__}")
     elif schedule.horizon != horizon or schedule.assets != model.assets:
         raise ValueError("schedule was compiled for a different horizon or asset list than this simulation")
-    arrays = schedule.kernel_arrays()
+    tasks = tuple(ChunkTask(i, start, stop) for i, (start, stop) in enumerate(iter_chunks(n_paths, chunk_paths)))
+    return RunPlan(n_paths=n_paths, horizon=horizon, chunk_paths=chunk_paths, keep=keep, keys=keys,
+                   arrays=schedule.kernel_arrays(), tasks=tasks, asset_names=tuple(model.assets),
+                   model_sha256=model.sha256())
+
+
+def execute_plan(plan: RunPlan, *, store_paths: bool, consume: Callable[[int, Any], None],
+                 reducer: Callable[[int], Callable] | None = None, into: dict[str, np.ndarray] | None = None,
+                 backend: str = "local", client=None, n_workers: int | None = None, n_threads: int | None = None,
+                 progress: bool = False, run_dir: str | os.PathLike | None = None, resume: bool = False,
+                 spec: Mapping[str, Any] | None = None) -> dict:
+    """Run every chunk of ``plan`` and hand each result to ``consume(index, value)``.
+
+    Chunks already complete in ``run_dir`` (with ``resume=True``) are loaded instead of computed;
+    the others run on ``backend`` and, with ``run_dir``, are committed there before being consumed.
+    ``value`` is the chunk's raw outputs (written into ``into`` when given) or the reducer's output.
+    ``spec`` adds the consumer's settings (reducer parameters) to the run directory's identity.
+
+    Returns
+    -------
+    dict
+        Execution details for ``meta``: chunking, backend, chunks computed and resumed.
+    """
+    backend = check_backend(backend)
+    if backend == "local" and (client is not None or n_workers is not None):
+        raise ValueError("client and n_workers apply to backend='dask' only; pass backend='dask' to run on a cluster")
+    if n_threads is not None:
+        n_threads = _check_count(n_threads, "n_threads")
+    if not isinstance(resume, bool):
+        raise TypeError(f"resume must be True or False, got {resume!r}")
+    if resume and run_dir is None:
+        raise ValueError("resume=True needs run_dir, the directory of the interrupted run")
+    meta: dict[str, Any] = {"chunk_paths": plan.chunk_paths, "n_chunks": len(plan.tasks), "backend": backend}
+    store = None
+    if run_dir is not None:
+        from simulator import __version__
+        from simulator.runstore import RunStore
+
+        identity = {
+            "stress_sim_version": __version__,
+            "model_sha256": plan.model_sha256,
+            "kernel_arrays_sha256": kernel_arrays_sha256(plan.arrays),
+            "seed_keys": [str(int(plan.keys.key0)), str(int(plan.keys.key1))],
+            "seed": plan.keys.to_dict(),
+            "n_paths": plan.n_paths,
+            "horizon": plan.horizon,
+            "chunk_paths": plan.chunk_paths,
+            "store_paths": bool(store_paths),
+            **dict(spec or {}),
+        }
+        store = RunStore(run_dir, identity, resume=resume)
+        meta["run_dir"] = str(run_dir)
+    try:
+        todo = []
+        for task in plan.tasks:
+            rec = store.completed.get(task.index) if store is not None else None
+            if rec is None or (rec.start, rec.stop) != (task.start, task.stop):
+                todo.append(task)
+                continue
+            value = store.load(task.index)
+            if into is not None:
+                views = {}
+                for name, arr in value.items():
+                    views[name] = into[name][task.start:task.stop]
+                    views[name][...] = arr
+                value = views
+            consume(task.index, value)
+        meta["chunks_resumed"] = len(plan.tasks) - len(todo)
+        meta["chunks_computed"] = len(todo)
+        options: dict[str, Any] = {"n_threads": n_threads}
+        if backend == "dask":
+            options.update(client=client, n_workers=n_workers)
+        run = get_backend(backend).run_chunks(plan.arrays, plan.keys, plan.horizon, todo, store_paths=store_paths,
+                                              reducer=reducer, into=into, progress=progress, **options)
+        for index, value in run:
+            if store is not None:
+                task = plan.tasks[index]
+                store.save(index, task.start, task.stop, value)
+            consume(index, value)
+    finally:
+        if store is not None:
+            store.close()
+    return meta
+
+
+def simulate(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk_paths: int | None = None,
+             keep: str = "paths", n_threads: int | None = None, progress: bool = False,
+             schedule: Schedule | None = None, backend: str = "local", client=None, n_workers: int | None = None,
+             run_dir: str | os.PathLike | None = None, resume: bool = False) -> SimulationResult:
+    """Simulate ``n_paths`` copula-GARCH paths of ``horizon`` days from ``model``.
+
+    Parameters
+    ----------
+    model : MarketModel
+    n_paths, horizon : int
+        Number of paths and of simulated days.
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
+        One seed for the run; path ``i`` uses a stream derived from (seed, i).
+    chunk_paths : int, optional
+        Paths per kernel call (one task on Dask); changes memory use, never the numbers.
+    keep : {"paths", "summary"}
+        ``"paths"`` keeps returns and sigmas (n_paths, horizon, n_assets); ``"summary"`` keeps only
+        cumulative returns and max drawdowns per path and asset (memory independent of horizon).
+        For tail risk of very many paths without keeping them, see :func:`simulator.tail.simulate_tail`.
+    n_threads : int, optional
+        Numba threads: of this process (local backend, default all cores) or of each task (Dask,
+        default the worker's thread count). Never changes the numbers.
+    progress : bool
+        Show a progress bar over completed chunks (tqdm).
+    schedule : Schedule, optional
+        Compiled shocks (see :func:`simulator.run_scenario`); default: the plain model.
+    backend : {"local", "dask"}, default "local"
+        Where chunks run: numba threads in this process, or tasks on a ``dask.distributed`` cluster
+        (bit-identical numbers).
+    client : distributed.Client or str, optional
+        Dask only: an existing client, or a scheduler address ``"tcp://HOST:PORT"``. Default: start a
+        ``LocalCluster`` of single-threaded worker processes and close it afterwards.
+    n_workers : int, optional
+        Dask only, without ``client``: worker processes of that local cluster (default one per core).
+    run_dir : str or os.PathLike, optional
+        Resumable run directory: every completed chunk is committed there atomically with its sha256
+        (see :mod:`simulator.runstore`); it is left in place after the run.
+    resume : bool, default False
+        Continue the interrupted run in ``run_dir`` (same model, schedule, seed, sizes and chunking):
+        only missing chunks are computed and the result is identical to an uninterrupted run.
+
+    Returns
+    -------
+    SimulationResult
+    """
+    plan = plan_run(model, n_paths, horizon, seed, chunk_paths=chunk_paths, keep=keep, schedule=schedule)
     store = keep == "paths"
-    a = model.n_assets
-    shape = (n_paths, horizon, a) if store else (0, 0, a)
+    a = plan.n_assets
+    shape = (plan.n_paths, horizon, a) if store else (0, 0, a)
     out = {
         "returns": np.empty(shape), "sigma": np.empty(shape),
-        "cum_return": np.empty((n_paths, a)), "max_drawdown": np.empty((n_paths, a)),
-        "stressed_days": np.empty(n_paths, np.int64),
+        "cum_return": np.empty((plan.n_paths, a)), "max_drawdown": np.empty((plan.n_paths, a)),
+        "stressed_days": np.empty(plan.n_paths, np.int64),
     }
-    import numba
-
-    old_threads = numba.get_num_threads()
-    if n_threads is not None:
-        numba.set_num_threads(_check_count(n_threads, "n_threads"))
-    try:
-        chunks = list(iter_chunks(n_paths, chunk_paths))
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=n_paths, unit="path", unit_scale=True, desc="simulating", leave=False)
-        for start, stop in chunks:
-            view = {k: (v[start:stop] if (store or k not in ("returns", "sigma")) else v) for k, v in out.items()}
-            run_chunk(arrays, keys, start, stop, horizon, store, view)
-            if bar is not None:
-                bar.update(stop - start)
-        if bar is not None:
-            bar.close()
-    finally:
-        numba.set_num_threads(old_threads)
+    meta = execute_plan(plan, store_paths=store, into=out, consume=lambda index, value: None, backend=backend,
+                        client=client, n_workers=n_workers, n_threads=n_threads, progress=progress,
+                        run_dir=run_dir, resume=resume, spec={"kind": "simulate", "keep": keep})
     return SimulationResult(
-        asset_names=model.assets, n_paths=n_paths, horizon=horizon, keep=keep,
+        asset_names=model.assets, n_paths=plan.n_paths, horizon=plan.horizon, keep=keep,
         cum_return=out["cum_return"], max_drawdown=out["max_drawdown"], stressed_days=out["stressed_days"],
         returns=out["returns"] if store else None, sigma=out["sigma"] if store else None,
-        seed=keys.to_dict(), model_sha256=model.sha256(),
-        meta={"chunk_paths": chunk_paths, "n_chunks": len(chunks)},
+        seed=plan.keys.to_dict(), model_sha256=plan.model_sha256, meta=meta,
     )

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from simulator.backends import ChunkReducer, ChunkTask, chunk_views, compute_chunk, progress_bar
+from simulator.backends import ChunkReducer, ChunkTask, compute_chunk, progress_bar
 
 DEFAULT_RETRIES = 2
 
@@ -165,8 +165,9 @@ def run_chunks(arrays, keys, horizon: int, tasks: Sequence[ChunkTask], *, store_
                 value = fut.result()
                 fut.release()
                 if into is not None:
-                    views = chunk_views(into, task)
+                    views = {}
                     for name, arr in value.items():
+                        views[name] = into[name][task.start:task.stop]
                         views[name][...] = arr
                     value = views
                 if bar is not None:

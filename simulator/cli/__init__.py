@@ -13,6 +13,8 @@ import sys
 SUBCOMMANDS = [
     "simulate",
     "calibrate",
+    "scenarios",
+    "run",
 ]
 
 

@@ -11,8 +11,8 @@ never individual records. Two profiles are built in:
     with per-account balances (amount laws and hour profile shaped on the PaySim aggregates).
 
 Profiles serialise to JSON and back exactly (:meth:`TransactionProfile.to_json`,
-:meth:`TransactionProfile.from_json`); :func:`simulator.transactions.calibration`-style fitting
-(``calibration.fit_transactions``) returns a profile of the same type.
+:meth:`TransactionProfile.from_json`); fitting
+(``calibration.fit_transactions``) returns a profile of the same type, wrapped with its targets.
 """
 from __future__ import annotations
 
@@ -468,8 +468,8 @@ def _cards_profile() -> TransactionProfile:
         Segment("student", 0.15, activity=0.8, amount_scale=0.5, online_multiplier=1.5),
         Segment("senior", 0.10, activity=0.7, amount_scale=1.0, online_multiplier=0.5),
     )
-    fraud = FraudConfig(rates={"card_testing": 6e-5, "account_takeover": 5e-5, "compromised_terminal": 4e-6,
-                               "lost_stolen": 5e-5, "bust_out": 1.5e-5})
+    fraud = FraudConfig(rates={"card_testing": 1.2e-4, "account_takeover": 1e-4, "compromised_terminal": 8e-6,
+                               "lost_stolen": 1e-4, "bust_out": 3e-5})
     return TransactionProfile(
         name="cards", kind="cards", categories=cats, segments=segs, rate_per_customer_day=1.5, fraud=fraud,
         provenance={"source": "built-in", "notes": "category mix, tickets and hour shapes are stylised from public "
@@ -505,8 +505,8 @@ def _mobile_profile() -> TransactionProfile:
         Segment("merchant_owner", 0.10, activity=1.8, amount_scale=1.8),
         Segment("rural", 0.15, activity=0.6, amount_scale=0.7),
     )
-    fraud = FraudConfig(rates={"account_takeover": 4e-5, "fan_in": 5e-6, "fan_out": 5e-6, "cycle": 5e-6,
-                               "scatter_gather": 5e-6},
+    fraud = FraudConfig(rates={"account_takeover": 8e-5, "fan_in": 1e-5, "fan_out": 1e-5, "cycle": 1e-5,
+                               "scatter_gather": 1e-5},
                         report_delay_median_days=3.0, legit_maturity_days=60.0, aml_threshold=200_000.0)
     return TransactionProfile(
         name="mobile-money", kind="mobile-money", categories=cats, segments=segs, rate_per_customer_day=1.0,

@@ -1,0 +1,331 @@
+"""Resumable run directories: every completed chunk on disk, atomically, with its sha256.
+
+Layout of a run directory::
+
+    run.json              what the run computes (model and schedule hashes, seed keys, sizes,
+                          chunking, reducer settings); a resumed run must match it exactly
+    index.jsonl           one JSON line per completed chunk: index, path range, file, size, sha256
+    chunks/chunk-000012.npz
+                          the chunk's arrays (numeric ``.npy`` members, written and read with
+                          ``allow_pickle=False``; deterministic bytes: stored, fixed timestamps)
+    .lock                 ``flock``-ed while a process owns the run
+
+Commit protocol for one chunk: the ``.npz`` bytes are hashed in memory, written to a temporary name
+(``.chunk-000012.npz.*.tmp``), fsynced and renamed into place, the directory is fsynced, and only then
+is the index line appended (and fsynced). A chunk counts as complete only when its index line is
+whole and the file's size and sha256 match it, so a process killed at any instant (SIGKILL, power
+loss) never leaves a partial chunk that is taken as complete. On resume the index is read, every
+listed chunk is verified, the index is rewritten atomically with the verified entries only, and
+stray temporary or unindexed files are removed; the run then computes only the missing chunks.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from simulator.io import _json_default, atomic_write_bytes, atomic_write_json, sha256_bytes
+
+FORMAT = "stress-sim-run/1"
+RUN_FILE = "run.json"
+INDEX_FILE = "index.jsonl"
+CHUNK_DIR = "chunks"
+LOCK_FILE = ".lock"
+_CHUNK_RE = re.compile(r"^chunk-(\d{6,})\.npz$")
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """Index entry of one completed chunk."""
+
+    index: int
+    start: int
+    stop: int
+    file: str
+    n_bytes: int
+    sha256: str
+
+
+def chunk_file_name(index: int) -> str:
+    """File name (relative to the run directory) of chunk ``index``."""
+    return f"{CHUNK_DIR}/chunk-{index:06d}.npz"
+
+
+def encode_arrays(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """``.npz`` bytes of numeric arrays: stored (uncompressed) members with fixed timestamps, so the
+    same arrays always give the same bytes and sha256. Object arrays are refused (no pickle)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name in sorted(arrays):
+            if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+                raise ValueError(f"array name {name!r} must be letters, digits and underscores")
+            arr = np.ascontiguousarray(arrays[name])
+            if arr.dtype.hasobject:
+                raise TypeError(f"array {name!r} has dtype {arr.dtype}; only numeric arrays can be stored")
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_STORED
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def decode_arrays(data: bytes) -> dict[str, np.ndarray]:
+    """Arrays from :func:`encode_arrays` bytes (``allow_pickle=False``)."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        return {name: z[name] for name in z.files}
+
+
+def canonical_spec(spec: Mapping[str, Any]) -> dict:
+    """``spec`` as plain JSON types (the form stored in ``run.json`` and compared on resume)."""
+    return json.loads(json.dumps(dict(spec), sort_keys=True, default=_json_default))
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _spec_differences(old: Mapping, new: Mapping, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, "<missing>"), new.get(key, "<missing>")
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += _spec_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            sa, sb = json.dumps(a)[:60], json.dumps(b)[:60]
+            out.append(f"{prefix}{key}: run has {sa}, now {sb}")
+    return out
+
+
+class RunStore:
+    """A resumable run directory (see the module docstring for the layout and the commit protocol).
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        The run directory (created if needed).
+    spec : mapping
+        JSON-serialisable description of what the run computes. A resumed run must have the same
+        spec, otherwise :class:`ValueError` says which fields differ.
+    resume : bool, default False
+        Keep the verified chunks of a previous run with the same spec. ``False`` discards any
+        previous chunks in ``directory`` and starts afresh. Resuming a directory that holds no run
+        simply starts one.
+
+    Attributes
+    ----------
+    completed : dict of int to ChunkRecord
+        The complete, hash-verified chunks.
+    n_resumed : int
+        Chunks found complete when the store was opened.
+    n_discarded : int
+        Index entries dropped on opening (file missing, wrong size or wrong sha256).
+    """
+
+    def __init__(self, directory: str | os.PathLike, spec: Mapping[str, Any], *, resume: bool = False) -> None:
+        if not isinstance(directory, (str, os.PathLike)):
+            raise TypeError(f"run directory must be a path, got {type(directory).__name__}")
+        if not isinstance(resume, bool):
+            raise TypeError(f"resume must be True or False, got {resume!r}")
+        self.directory = Path(directory)
+        if self.directory.exists() and not self.directory.is_dir():
+            raise ValueError(f"run directory {str(self.directory)!r} exists and is not a directory")
+        self.spec = {"format": FORMAT, **canonical_spec(spec)}
+        self.completed: dict[int, ChunkRecord] = {}
+        self.n_resumed = 0
+        self.n_discarded = 0
+        self._lock_fd: int | None = None
+        (self.directory / CHUNK_DIR).mkdir(parents=True, exist_ok=True)
+        self._lock()
+        try:
+            if resume and (self.directory / RUN_FILE).is_file():
+                self._open_existing()
+            else:
+                self._start_fresh()
+        except BaseException:
+            self.close()
+            raise
+
+    # ---------------------------------------------------------------- opening
+    def _lock(self) -> None:
+        import fcntl
+
+        fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ValueError(f"run directory {str(self.directory)!r} is in use by another running stress-sim "
+                             "process; wait for it to finish or use another directory") from None
+        self._lock_fd = fd
+
+    def _start_fresh(self) -> None:
+        # run.json goes first: without it nothing below can be resumed, whatever state a kill leaves
+        for name in (RUN_FILE, INDEX_FILE):
+            try:
+                (self.directory / name).unlink()
+            except FileNotFoundError:
+                pass
+        self._clean_chunk_dir(keep=set())
+        atomic_write_bytes(self.directory / INDEX_FILE, b"")
+        atomic_write_json(self.directory / RUN_FILE, self.spec)
+        _fsync_dir(self.directory)
+
+    def _open_existing(self) -> None:
+        try:
+            old = json.loads((self.directory / RUN_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{self.directory / RUN_FILE} is unreadable ({exc}); start the run without resume "
+                             "to discard it") from None
+        if old != self.spec:
+            diffs = _spec_differences(old, self.spec)
+            raise ValueError(
+                f"cannot resume the run in {str(self.directory)!r}: it was started with different settings "
+                f"({'; '.join(diffs[:4])}{'; ...' if len(diffs) > 4 else ''}); rerun with the original settings, "
+                "or without resume to start afresh"
+            )
+        entries: dict[int, ChunkRecord] = {}
+        for rec in self._read_index():
+            entries[rec.index] = rec  # a later line for the same chunk supersedes an earlier one
+        good: dict[int, ChunkRecord] = {}
+        for idx, rec in sorted(entries.items()):
+            if self._verify(rec):
+                good[idx] = rec
+            else:
+                self.n_discarded += 1
+        self.completed = good
+        self.n_resumed = len(good)
+        self._rewrite_index()
+        self._clean_chunk_dir(keep={Path(r.file).name for r in good.values()})
+
+    def _read_index(self) -> Iterable[ChunkRecord]:
+        path = self.directory / INDEX_FILE
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in data.split(b"\n")[:-1]:  # a last line without its newline was torn by a kill
+            try:
+                d = json.loads(line)
+                rec = ChunkRecord(int(d["index"]), int(d["start"]), int(d["stop"]), str(d["file"]),
+                                  int(d["n_bytes"]), str(d["sha256"]))
+            except (ValueError, KeyError, TypeError):
+                self.n_discarded += 1
+                continue
+            if rec.file != chunk_file_name(rec.index):
+                self.n_discarded += 1
+                continue
+            out.append(rec)
+        return out
+
+    def _verify(self, rec: ChunkRecord) -> bool:
+        path = self.directory / rec.file
+        try:
+            if path.stat().st_size != rec.n_bytes:
+                return False
+            return sha256_bytes(path.read_bytes()) == rec.sha256
+        except OSError:
+            return False
+
+    def _rewrite_index(self) -> None:
+        lines = "".join(json.dumps(asdict(r), sort_keys=True) + "\n" for _, r in sorted(self.completed.items()))
+        atomic_write_bytes(self.directory / INDEX_FILE, lines.encode("utf-8"))
+
+    def _clean_chunk_dir(self, keep: set[str]) -> None:
+        """Remove temporary files and chunk files that are not complete, indexed chunks."""
+        for p in (self.directory / CHUNK_DIR).iterdir():
+            if p.name in keep or not p.is_file():
+                continue
+            if _CHUNK_RE.match(p.name) or (p.name.startswith(".chunk-") and p.name.endswith(".tmp")):
+                p.unlink()
+        for p in self.directory.iterdir():  # torn atomic writes of run.json / index.jsonl
+            if p.is_file() and p.name.startswith((f".{RUN_FILE}.", f".{INDEX_FILE}.")) and p.name.endswith(".tmp"):
+                p.unlink()
+
+    # ---------------------------------------------------------------- chunks
+    def load(self, index: int) -> dict[str, np.ndarray]:
+        """The arrays of completed chunk ``index`` (sha256 checked again on read)."""
+        rec = self.completed.get(index)
+        if rec is None:
+            raise KeyError(f"chunk {index} is not complete in {str(self.directory)!r}")
+        data = (self.directory / rec.file).read_bytes()
+        if len(data) != rec.n_bytes or sha256_bytes(data) != rec.sha256:
+            raise ValueError(f"chunk file {str(self.directory / rec.file)!r} changed after it was verified "
+                             "(sha256 mismatch); rerun with resume to recompute it")
+        return decode_arrays(data)
+
+    def save(self, index: int, start: int, stop: int, arrays: Mapping[str, np.ndarray]) -> ChunkRecord:
+        """Commit chunk ``index`` (paths ``start..stop-1``): file written atomically, then indexed."""
+        if self._lock_fd is None:
+            raise ValueError("the run store is closed")
+        data = encode_arrays(arrays)
+        rec = ChunkRecord(int(index), int(start), int(stop), chunk_file_name(int(index)), len(data), sha256_bytes(data))
+        atomic_write_bytes(self.directory / rec.file, data)
+        _fsync_dir(self.directory / CHUNK_DIR)
+        line = (json.dumps(asdict(rec), sort_keys=True) + "\n").encode("utf-8")
+        fd = os.open(self.directory / INDEX_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.completed[rec.index] = rec
+        return rec
+
+    # ---------------------------------------------------------------- lifetime
+    def close(self) -> None:
+        """Release the directory lock (the chunks stay for a later resume)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def destroy(self) -> None:
+        """Delete the run's files (after its results were written elsewhere) and release the lock."""
+        for name in (RUN_FILE, INDEX_FILE):
+            try:
+                (self.directory / name).unlink()
+            except FileNotFoundError:
+                pass
+        self.completed = {}
+        self._clean_chunk_dir(keep=set())
+        for p in (self.directory / CHUNK_DIR, ):
+            try:
+                p.rmdir()
+            except OSError:
+                pass
+        try:
+            (self.directory / LOCK_FILE).unlink()
+        except FileNotFoundError:
+            pass
+        self.close()
+        try:
+            self.directory.rmdir()
+        except OSError:  # not empty: the user keeps other files there
+            pass
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.directory)!r}, completed={len(self.completed)})"
