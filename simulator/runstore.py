@@ -165,16 +165,7 @@ class RunStore:
 
     # ---------------------------------------------------------------- opening
     def _lock(self) -> None:
-        import fcntl
-
-        fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise ValueError(f"run directory {str(self.directory)!r} is in use by another running stress-sim "
-                             "process; wait for it to finish or use another directory") from None
-        self._lock_fd = fd
+        self._lock_fd = _acquire_lock(self.directory)
 
     def _start_fresh(self) -> None:
         # run.json goes first: without it nothing below can be resumed, whatever state a kill leaves
@@ -298,27 +289,29 @@ class RunStore:
             self._lock_fd = None
 
     def destroy(self) -> None:
-        """Delete the run's files (after its results were written elsewhere) and release the lock."""
-        for name in (RUN_FILE, INDEX_FILE):
-            try:
-                (self.directory / name).unlink()
-            except FileNotFoundError:
-                pass
+        """Delete the run's files (once its results were written elsewhere) and release the lock."""
+        _remove_run_files(self.directory)
         self.completed = {}
-        self._clean_chunk_dir(keep=set())
-        for p in (self.directory / CHUNK_DIR, ):
-            try:
-                p.rmdir()
-            except OSError:
-                pass
-        try:
-            (self.directory / LOCK_FILE).unlink()
-        except FileNotFoundError:
-            pass
         self.close()
         try:
             self.directory.rmdir()
         except OSError:  # not empty: the user keeps other files there
+            pass
+
+    @staticmethod
+    def remove(directory: str | os.PathLike) -> None:
+        """Delete the run directory ``directory`` (if it holds a run) once no other process uses it."""
+        d = Path(directory)
+        if not (d / RUN_FILE).exists() and not (d / CHUNK_DIR).is_dir():
+            return
+        fd = _acquire_lock(d)
+        try:
+            _remove_run_files(d)
+        finally:
+            os.close(fd)
+        try:
+            d.rmdir()
+        except OSError:
             pass
 
     def __enter__(self) -> "RunStore":
@@ -329,3 +322,39 @@ class RunStore:
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.directory)!r}, completed={len(self.completed)})"
+
+
+def _acquire_lock(directory: Path) -> int:
+    """``flock`` the run directory's lock file (non-blocking); the kernel releases it if we die."""
+    import fcntl
+
+    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise ValueError(f"run directory {str(directory)!r} is in use by another running stress-sim process; "
+                         "wait for it to finish or use another directory") from None
+    return fd
+
+
+def _remove_run_files(directory: Path) -> None:
+    """Remove what a run directory holds (run.json first, so a kill midway leaves nothing resumable)."""
+    for name in (RUN_FILE, INDEX_FILE):
+        try:
+            (directory / name).unlink()
+        except FileNotFoundError:
+            pass
+    chunk_dir = directory / CHUNK_DIR
+    if chunk_dir.is_dir():
+        for p in chunk_dir.iterdir():
+            if p.is_file() and (_CHUNK_RE.match(p.name) or (p.name.startswith(".chunk-") and p.name.endswith(".tmp"))):
+                p.unlink()
+        try:
+            chunk_dir.rmdir()
+        except OSError:
+            pass
+    try:
+        (directory / LOCK_FILE).unlink()
+    except FileNotFoundError:
+        pass

@@ -14,7 +14,6 @@ SUBCOMMANDS = [
     "simulate",
     "calibrate",
     "scenarios",
-    "run",
 ]
 
 

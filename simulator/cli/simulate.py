@@ -1,26 +1,157 @@
-"""``stress-sim simulate MODEL.json --paths N --horizon H --seed S --out DIR``."""
+"""``stress-sim simulate MODEL.json --paths N --horizon H --seed S --out DIR``.
+
+Runs on local numba threads or a Dask cluster (``--backend dask``, ``--scheduler tcp://HOST:PORT`` or
+``--workers N``). Completed chunks are committed to ``DIR/checkpoint/`` as the run goes; a run that was
+killed continues with ``--resume`` and writes the same output files as an uninterrupted run. The
+checkpoint is removed once the outputs are written.
+
+``--keep tail --positions ...`` computes exact portfolio VaR/ES (``tail.json``) from any number of
+paths without keeping them; with ``--keep paths|summary`` the same ``tail.json`` is computed from the
+kept paths when ``--positions`` is given.
+"""
 from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
 
 import numpy as np
 
 from simulator.cli.common import load_model, non_negative_int, output_dir, positive_int, show_progress
+from simulator.exceptions import UserInputError
+
+CHECKPOINT_DIR = "checkpoint"
+TAIL_FILE = "tail.json"
+DEFAULT_LEVELS = (0.975, 0.99)
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("simulate", help="simulate Monte Carlo paths from a model JSON",
-                              description="Simulate copula-GARCH paths; writes Parquet and manifest.json.")
+                              description="Simulate copula-GARCH paths; writes Parquet (or tail.json) and manifest.json. "
+                                          "Interrupted runs continue with --resume.")
     p.add_argument("model", help="model JSON file or builtin:NAME")
     p.add_argument("--paths", type=positive_int, required=True, help="number of paths")
     p.add_argument("--horizon", type=positive_int, required=True, help="days to simulate")
     p.add_argument("--seed", type=non_negative_int, required=True, help="random seed (non-negative integer)")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--keep", choices=["paths", "summary"], default="paths",
-                   help="paths: daily returns and sigmas; summary: per-path cumulative return and drawdown")
-    p.add_argument("--chunk-paths", type=positive_int, default=None, help="paths per kernel call (memory)")
-    p.add_argument("--threads", type=positive_int, default=None, help="numba threads (default: all cores)")
+    p.add_argument("--keep", choices=["paths", "summary", "tail"], default="paths",
+                   help="paths: daily returns and sigmas; summary: per-path cumulative return and drawdown; "
+                        "tail: only the portfolio VaR/ES (needs --positions; memory independent of --paths)")
+    p.add_argument("--chunk-paths", type=positive_int, default=None, help="paths per kernel call / task (memory)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="numba threads (local: default all cores; dask: per task, default the worker's threads)")
+    p.add_argument("--backend", choices=["local", "dask"], default=None,
+                   help="where chunks run (default: local, or dask when --scheduler/--workers is given)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="address of a running Dask scheduler (implies --backend dask)")
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="start a local Dask cluster of N worker processes (implies --backend dask)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run in --out (same arguments): only missing chunks are computed")
+    p.add_argument("--positions", default=None, metavar="SPEC",
+                   help="portfolio for VaR/ES: A=1e6,B=-2e5 or a JSON object {\"A\": 1e6} / list, or a .json file")
+    p.add_argument("--var-levels", default=None, metavar="L1,L2",
+                   help="VaR/ES confidence levels (default 0.975,0.99)")
+    p.add_argument("--ci", type=float, default=0.95, help="confidence of the VaR/ES intervals (default 0.95)")
     p.set_defaults(func=run)
 
 
+# ------------------------------------------------------------------------------------------------
+# argument parsing helpers
+# ------------------------------------------------------------------------------------------------
+def parse_levels(text: str | None) -> tuple[float, ...]:
+    """``"0.975,0.99"`` → (0.975, 0.99), each in (0, 1)."""
+    if text is None:
+        return DEFAULT_LEVELS
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            lv = float(part)
+        except ValueError:
+            raise UserInputError(f"--var-levels: {part!r} is not a number; give levels in (0, 1) such as 0.975,0.99") from None
+        if not 0.0 < lv < 1.0:
+            raise UserInputError(f"--var-levels: {part} is not in (0, 1); give levels such as 0.975,0.99")
+        out.append(lv)
+    if not out:
+        raise UserInputError("--var-levels is empty; give levels such as 0.975,0.99")
+    return tuple(out)
+
+
+def parse_positions(text: str, assets) -> np.ndarray:
+    """Positions from ``A=1e6,B=-2e5``, a JSON object/list, or a ``.json`` file, as an array in asset order."""
+    from simulator.tail import resolve_positions
+
+    text = text.strip()
+    if not text:
+        raise UserInputError("--positions is empty; give e.g. " + ",".join(f"{a}=1e6" for a in list(assets)[:2]))
+    if text[0] in "{[":
+        try:
+            obj = json.loads(text)
+        except ValueError as exc:
+            raise UserInputError(f"--positions is not valid JSON ({exc})") from None
+    elif text.endswith(".json"):
+        path = Path(text)
+        if not path.is_file():
+            raise UserInputError(f"--positions file {text!r} not found")
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise UserInputError(f"--positions file {text!r} is not valid JSON ({exc})") from None
+    else:
+        obj = {}
+        for part in text.split(","):
+            name, sep, val = part.partition("=")
+            name, val = name.strip(), val.strip()
+            if not sep or not name:
+                raise UserInputError(f"--positions: {part.strip()!r} is not NAME=AMOUNT (e.g. {list(assets)[0]}=1e6)")
+            if name in obj:
+                raise UserInputError(f"--positions: asset {name!r} is given twice")
+            try:
+                obj[name] = float(val)
+            except ValueError:
+                raise UserInputError(f"--positions: amount {val!r} of {name!r} is not a number") from None
+    if isinstance(obj, list) and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in obj):
+        raise UserInputError("--positions: a JSON list must hold one number per asset, in the model's asset order")
+    try:
+        return resolve_positions(obj, assets)
+    except (TypeError, ValueError) as exc:
+        raise UserInputError(f"--positions: {exc}") from None
+
+
+def _backend_options(args) -> tuple[str, dict]:
+    backend = args.backend
+    if args.scheduler is not None and args.workers is not None:
+        raise UserInputError("--scheduler uses a running cluster and --workers starts a local one; give only one")
+    if backend is None:
+        backend = "dask" if (args.scheduler is not None or args.workers is not None) else "local"
+    if backend == "local" and (args.scheduler is not None or args.workers is not None):
+        raise UserInputError("--scheduler and --workers need --backend dask")
+    opts: dict = {}
+    if backend == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise UserInputError("--backend dask needs dask.distributed: pip install 'stress-sim[distributed]'") from None
+        if args.workers is not None:
+            opts["n_workers"] = args.workers
+    return backend, opts
+
+
+def _connect(address: str):
+    from distributed import Client
+
+    if "://" not in address:
+        raise UserInputError(f"--scheduler {address!r} must be an address such as tcp://HOST:8786")
+    try:
+        return Client(address, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise UserInputError(f"could not connect to the Dask scheduler at {address}: {exc}") from None
+
+
+# ------------------------------------------------------------------------------------------------
+# output tables
+# ------------------------------------------------------------------------------------------------
 def paths_table(result):
     """Long Arrow table (path, day, asset, return_pct, sigma_pct) of a ``keep='paths'`` result."""
     import pyarrow as pa
@@ -49,26 +180,89 @@ def summary_table(result):
     })
 
 
+def _tail_text(tail) -> str:
+    rows = [f"portfolio P&L over {tail.horizon} days, {tail.n:,} paths: mean {tail.mean_pnl:,.2f}, "
+            f"sd {tail.std_pnl:,.2f}"]
+    for e in tail.risk:
+        rows.append(f"  level {e.level:g}: VaR {e.var:,.2f} [{e.var_ci[0]:,.2f}, {e.var_ci[1]:,.2f}]  "
+                    f"ES {e.es:,.2f} [{e.es_ci[0]:,.2f}, {e.es_ci[1]:,.2f}]  ({e.ci:g} CI)")
+    return "\n".join(rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# run
+# ------------------------------------------------------------------------------------------------
 def run(args) -> int:
     from simulator.engine import simulate
-    from simulator.io import atomic_write_parquet, build_manifest, write_manifest
+    from simulator.io import atomic_write_json, atomic_write_parquet, build_manifest, write_manifest
+    from simulator.runstore import RunStore
+    from simulator.tail import simulate_tail, tail_risk
 
     model = load_model(args.model)
     out = output_dir(args.out)
-    result = simulate(model, args.paths, args.horizon, args.seed, keep=args.keep, chunk_paths=args.chunk_paths,
-                      n_threads=args.threads, progress=show_progress())
-    files = ["summary.parquet"]
-    atomic_write_parquet(out / "summary.parquet", summary_table(result))
-    if args.keep == "paths":
-        atomic_write_parquet(out / "paths.parquet", paths_table(result))
-        files.append("paths.parquet")
+    backend, opts = _backend_options(args)
+    positions = parse_positions(args.positions, model.assets) if args.positions is not None else None
+    if args.var_levels is not None and positions is None:
+        raise UserInputError("--var-levels needs --positions (the portfolio whose VaR/ES to compute)")
+    if args.keep == "tail" and positions is None:
+        raise UserInputError("--keep tail needs --positions, e.g. --positions "
+                             + ",".join(f"{a}=1e6" for a in model.assets[:2]))
+    if not 0.0 < args.ci < 1.0:
+        raise UserInputError(f"--ci must be in (0, 1), got {args.ci}")
+    levels = parse_levels(args.var_levels)
+    if positions is not None and args.paths < 2:
+        raise UserInputError("VaR/ES need at least 2 paths (--paths)")
+
+    client = _connect(args.scheduler) if args.scheduler is not None else None
+    run_dir = out / CHECKPOINT_DIR
+    common = dict(chunk_paths=args.chunk_paths, n_threads=args.threads, progress=show_progress(), backend=backend,
+                  client=client, run_dir=run_dir, resume=args.resume, **opts)
+    try:
+        if args.keep == "tail":
+            tail = simulate_tail(model, args.paths, args.horizon, args.seed, positions=positions, levels=levels,
+                                 ci=args.ci, **common)
+            result, meta, seed_record, model_sha = None, tail.meta, tail.seed, tail.model_sha256
+        else:
+            result = simulate(model, args.paths, args.horizon, args.seed, keep=args.keep, **common)
+            meta, seed_record, model_sha = result.meta, result.seed, result.model_sha256
+            tail = None
+            if positions is not None:
+                tail = tail_risk(result.cum_return, positions, levels=levels, ci=args.ci, asset_names=model.assets,
+                                 horizon=args.horizon, seed=result.seed, model_sha256=result.model_sha256)
+    finally:
+        if client is not None:
+            client.close()
+    if args.resume:
+        print(f"resumed {meta['chunks_resumed']} of {meta['n_chunks']} chunks from {run_dir}", file=sys.stderr)
+
+    files = []
+    if result is not None:
+        atomic_write_parquet(out / "summary.parquet", summary_table(result))
+        files.append("summary.parquet")
+        if args.keep == "paths":
+            atomic_write_parquet(out / "paths.parquet", paths_table(result))
+            files.append("paths.parquet")
+    if tail is not None:
+        atomic_write_json(out / TAIL_FILE, tail.to_dict())
+        files.append(TAIL_FILE)
     manifest = build_manifest(
-        kind="simulation", seed={"value": args.seed, **result.seed}, model_sha256=result.model_sha256,
+        kind="simulation", seed={"value": args.seed, **seed_record}, model_sha256=model_sha,
         model_source=args.model, n_paths=args.paths, horizon=args.horizon, keep=args.keep,
-        assets=list(model.assets), units={"return_pct": "percent log return", "sigma_pct": "percent per day",
-                                           "max_drawdown": "fraction of running peak"},
+        assets=list(model.assets),
+        execution={"backend": backend, "scheduler": args.scheduler, "workers": args.workers,
+                   "chunk_paths": meta["chunk_paths"], "n_chunks": meta["n_chunks"],
+                   "chunks_resumed": meta["chunks_resumed"]},
+        units={"return_pct": "percent log return", "sigma_pct": "percent per day",
+               "max_drawdown": "fraction of running peak", "var_es": "loss in the currency of the positions"},
+        **({"portfolio": {"positions": dict(zip(model.assets, positions.tolist())), "levels": list(levels),
+                          "ci": args.ci}} if positions is not None else {}),
     )
     write_manifest(out, manifest, files=files)
-    print(result.summary_frame().round(3).to_string())
+    # the outputs are complete: the checkpoint is no longer needed
+    RunStore.remove(run_dir)
+    if result is not None:
+        print(result.summary_frame().round(3).to_string())
+    if tail is not None:
+        print(_tail_text(tail))
     print(f"wrote {', '.join(files)} and manifest.json to {out}")
     return 0
