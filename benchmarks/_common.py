@@ -45,6 +45,23 @@ def best_of(fn: Callable[[], Any], *, repeats: int = 3) -> Timing:
     return Timing(min(times), tuple(times))
 
 
+def interleaved_best(calls: dict[str, Callable[[], Any]], *, repeats: int = 3) -> dict[str, Timing]:
+    """Time several contenders in rounds (A, B, C, A, B, C, ...) and keep each one's timings.
+
+    On a shared machine, load from other processes comes and goes; interleaving exposes every
+    contender to the same conditions, so ratios of the best times are fair.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, fn in calls.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: Timing(min(ts), tuple(ts)) for name, ts in times.items()}
+
+
 @dataclass(frozen=True)
 class ChildRun:
     """A finished child process: wall seconds, peak resident set size in bytes, exit code, output."""
@@ -56,27 +73,45 @@ class ChildRun:
     stderr: str
 
 
+# Runs the measured command and reports its wall time and RUSAGE_CHILDREN peak RSS as JSON. A
+# child's ru_maxrss starts from the high-water mark of the process that spawned it (Linux keeps it
+# across fork and exec), so the command must be spawned by this small launcher, not by a benchmark
+# process that may have held gigabytes of paths a moment ago.
+_LAUNCHER = """\
+import json, resource, subprocess, sys, time
+t0 = time.perf_counter()
+rc = subprocess.call(sys.argv[2:])
+wall = time.perf_counter() - t0
+with open(sys.argv[1], "w") as fh:
+    json.dump({"returncode": rc, "wall_s": wall,
+               "ru_maxrss": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}, fh)
+"""
+
+
 def run_measured(cmd: Sequence[str], *, cwd: Path | None = None, env: dict | None = None) -> ChildRun:
     """Run ``cmd`` in a subprocess and measure its wall time and peak RSS.
 
-    The peak comes from the child's own ``rusage`` (``ru_maxrss``, as
-    ``resource.getrusage(RUSAGE_CHILDREN)`` would report it), collected with ``os.wait4`` on the
-    child's pid so that earlier children of this process cannot inflate it.
+    The command is started by a minimal Python launcher that waits for it and reads
+    ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``: the peak resident set size of the command
+    itself (and of any children it waited for), unaffected by this process's own memory use.
     """
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), stdout=out, stderr=err, cwd=cwd, env=env)
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen consistent
-        out.seek(0)
-        err.seek(0)
-        return ChildRun(wall, _maxrss_bytes(usage.ru_maxrss), proc.returncode, out.read(), err.read())
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "rusage.json"
+        out_path, err_path = Path(tmp) / "stdout", Path(tmp) / "stderr"
+        with open(out_path, "w") as out, open(err_path, "w") as err:
+            proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, str(report), *cmd], stdout=out, stderr=err,
+                                    cwd=cwd, env=env, start_new_session=True)
+            try:
+                proc.wait()
+            except BaseException:
+                os.killpg(proc.pid, 9)
+                proc.wait()
+                raise
+        stdout, stderr = out_path.read_text(), err_path.read_text()
+        if proc.returncode != 0 or not report.exists():
+            raise RuntimeError(f"launcher failed (exit {proc.returncode}) running {list(cmd)!r}:\n{stderr[-4000:]}")
+        rep = json.loads(report.read_text())
+    return ChildRun(rep["wall_s"], _maxrss_bytes(rep["ru_maxrss"]), rep["returncode"], stdout, stderr)
 
 
 def _maxrss_bytes(maxrss: int) -> int:

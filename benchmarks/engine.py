@@ -43,8 +43,10 @@ if str(HERE) not in sys.path:
 
 from _common import (  # noqa: E402
     RESULTS_DIR,
+    Timing,
     best_of,
     format_table,
+    interleaved_best,
     machine_info,
     run_measured,
     self_peak_rss_bytes,
@@ -95,30 +97,41 @@ def build_model(**kwargs):
 
 
 # ------------------------------------------------------------------------------- stress-sim engine
-def bench_engine(model, n_paths: int, horizon: int, *, keep: str, repeats: int, n_threads: int | None = None,
-                 seed: int = 20240601) -> tuple[dict, object]:
-    """Time ``simulate(model, n_paths, horizon, seed, keep=keep)`` after a compiling warm-up call.
+class Case:
+    """One contender: ``call()`` runs the timed work; ``figures(timing)`` gives its JSON entry;
+    ``result`` holds the output of the latest call."""
 
-    Returns the figures and the result of the last timed call.
-    """
+    def __init__(self, call, info: dict, cells: int):
+        self._call, self.info, self.cells, self.result = call, info, cells, None
+
+    def __call__(self) -> None:
+        self.result = None  # free the previous result first: keep="paths" holds gigabytes
+        self.result = self._call()
+
+    def figures(self, timing: Timing) -> dict:
+        return {**self.info, **timing.to_dict(), "path_asset_steps_per_s": self.cells / timing.best}
+
+
+def engine_case(model, n_paths: int, horizon: int, *, keep: str, n_threads: int | None = None,
+                seed: int = 20240601) -> Case:
+    """``simulate(model, n_paths, horizon, seed, keep=keep)``, after a warm-up call that compiles the
+    kernel (or loads it from numba's cache) and whose time is recorded as ``warmup_s``."""
     from simulator import simulate
 
     t0 = time.perf_counter()
     simulate(model, min(n_paths, 256), horizon, seed, keep=keep, n_threads=n_threads)
     warmup = time.perf_counter() - t0
-    box = {}
+    info = {"n_paths": n_paths, "horizon": horizon, "n_assets": model.n_assets, "keep": keep,
+            "n_threads": n_threads if n_threads is not None else _numba_threads(), "warmup_s": warmup}
+    return Case(lambda: simulate(model, n_paths, horizon, seed, keep=keep, n_threads=n_threads), info,
+                n_paths * horizon * model.n_assets)
 
-    def call():
-        box["res"] = simulate(model, n_paths, horizon, seed, keep=keep, n_threads=n_threads)
 
-    timing = best_of(call, repeats=repeats)
-    cells = n_paths * horizon * model.n_assets
-    return {
-        "n_paths": n_paths, "horizon": horizon, "n_assets": model.n_assets, "keep": keep,
-        "n_threads": n_threads if n_threads is not None else _numba_threads(),
-        "warmup_s": warmup, **timing.to_dict(),
-        "path_asset_steps_per_s": cells / timing.best,
-    }, box["res"]
+def bench_engine(model, n_paths: int, horizon: int, *, keep: str, repeats: int,
+                 n_threads: int | None = None) -> dict:
+    """Best-of-``repeats`` figures of one engine configuration."""
+    case = engine_case(model, n_paths, horizon, keep=keep, n_threads=n_threads)
+    return case.figures(best_of(case, repeats=repeats))
 
 
 def _numba_threads() -> int:
@@ -152,8 +165,8 @@ def arch_models(n_assets: int, *, n_obs: int = 1000, seed: int = 7) -> list:
     return models
 
 
-def bench_arch(n_paths: int, horizon: int, n_assets: int, *, repeats: int) -> dict:
-    """Time ``forecast(method="simulation")`` for every asset; throughput counts all assets."""
+def arch_case(n_paths: int, horizon: int, n_assets: int) -> Case:
+    """``forecast(method="simulation")`` for every asset; throughput counts all assets."""
     params = arch_params()
     models = arch_models(n_assets)
     last = len(models[0]._y) - 1  # noqa: SLF001 - arch exposes no public length
@@ -164,13 +177,9 @@ def bench_arch(n_paths: int, horizon: int, n_assets: int, *, repeats: int) -> di
                               start=last, reindex=False)
             assert fc.simulations.values.shape == (1, n_paths, horizon)
 
-    timing = best_of(call, repeats=repeats)
-    cells = n_paths * horizon * n_assets
-    return {
-        "n_paths": n_paths, "horizon": horizon, "n_assets": n_assets,
-        "note": "univariate per asset (no copula), so it does less work than the engine",
-        **timing.to_dict(), "path_asset_steps_per_s": cells / timing.best,
-    }
+    info = {"n_paths": n_paths, "horizon": horizon, "n_assets": n_assets,
+            "note": "univariate per asset (no copula), so it does less work than the engine"}
+    return Case(call, info, n_paths * horizon * n_assets)
 
 
 # ------------------------------------------------------------------------------------ plain numpy
@@ -229,16 +238,9 @@ def numpy_simulate(model, n_paths: int, horizon: int, seed) -> dict[str, np.ndar
     return {"cum_return": cum, "max_drawdown": -np.expm1(-dd / 100.0)}
 
 
-def bench_numpy(model, n_paths: int, horizon: int, *, repeats: int, seed: int = 11) -> tuple[dict, dict]:
-    box = {}
-
-    def call():
-        box["res"] = numpy_simulate(model, n_paths, horizon, seed)
-
-    timing = best_of(call, repeats=repeats)
-    cells = n_paths * horizon * model.n_assets
-    return {"n_paths": n_paths, "horizon": horizon, "n_assets": model.n_assets,
-            **timing.to_dict(), "path_asset_steps_per_s": cells / timing.best}, box["res"]
+def numpy_case(model, n_paths: int, horizon: int, *, seed: int = 11) -> Case:
+    info = {"n_paths": n_paths, "horizon": horizon, "n_assets": model.n_assets}
+    return Case(lambda: numpy_simulate(model, n_paths, horizon, seed), info, n_paths * horizon * model.n_assets)
 
 
 def same_model_check(engine_res, numpy_res: dict) -> dict:
@@ -327,7 +329,7 @@ def bench_breakdown(n_paths: int, horizon: int, *, repeats: int) -> list[dict]:
         if "copula" in kw and "corr" in kw["copula"]:
             kw["copula"]["corr"] = equicorrelation(N_ASSETS, RHO).tolist()
         model = build_model(**kw)
-        fig, _ = bench_engine(model, n_paths, horizon, keep="summary", repeats=repeats)
+        fig = bench_engine(model, n_paths, horizon, keep="summary", repeats=repeats)
         fig["label"] = label
         fig["ns_per_path_asset_step_per_thread"] = 1e9 * fig["n_threads"] / fig["path_asset_steps_per_s"]
         rows.append(fig)
@@ -338,7 +340,7 @@ def bench_threads(model, n_paths: int, horizon: int, *, repeats: int) -> list[di
     """Engine throughput (keep="summary") on 1 thread and on all numba threads."""
     rows = []
     for n in sorted({1, _numba_threads()}):
-        fig, _ = bench_engine(model, n_paths, horizon, keep="summary", repeats=repeats, n_threads=n)
+        fig = bench_engine(model, n_paths, horizon, keep="summary", repeats=repeats, n_threads=n)
         rows.append(fig)
     return rows
 
@@ -393,17 +395,20 @@ def main(argv=None) -> int:
           f"GJR + t({MARGINAL_NU:g}) marginals, {h} days; best of {rep}; "
           f"{info.get('usable_cpus')} CPUs, numba threads {_numba_threads()}", flush=True)
 
-    eng_sum, res_sum = bench_engine(model, args.paths, h, keep="summary", repeats=rep)
-    print(f"  engine summary: {eng_sum['best_s']:.2f} s", flush=True)
-    eng_paths, res_paths = bench_engine(model, args.paths, h, keep="paths", repeats=rep)
-    del res_paths
-    print(f"  engine paths:   {eng_paths['best_s']:.2f} s", flush=True)
-    arch_fig = bench_arch(args.arch_paths, h, N_ASSETS, repeats=rep)
-    print(f"  arch:           {arch_fig['best_s']:.2f} s", flush=True)
-    np_fig, np_res = bench_numpy(model, args.numpy_paths, h, repeats=rep)
-    print(f"  numpy:          {np_fig['best_s']:.2f} s", flush=True)
-    check = same_model_check(res_sum, np_res)
-    del res_sum, np_res
+    cases = {
+        "engine_summary": engine_case(model, args.paths, h, keep="summary"),
+        "engine_paths": engine_case(model, args.paths, h, keep="paths"),
+        "arch": arch_case(args.arch_paths, h, N_ASSETS),
+        "numpy": numpy_case(model, args.numpy_paths, h),
+    }
+    timings = interleaved_best(cases, repeats=rep)
+    figs = {name: case.figures(timings[name]) for name, case in cases.items()}
+    eng_sum, eng_paths, arch_fig, np_fig = (figs[k] for k in ("engine_summary", "engine_paths", "arch", "numpy"))
+    for name, fig in figs.items():
+        print(f"  {name:15s} best {fig['best_s']:.2f} s of {', '.join(f'{t:.2f}' for t in fig['repeats_s'])}",
+              flush=True)
+    check = same_model_check(cases["engine_summary"].result, cases["numpy"].result)
+    del cases
 
     mem = None
     if "memory" not in args.skip:

@@ -171,7 +171,8 @@ def fairness_report(feed: pd.DataFrame, profile, *, days: int | None = None, alp
     * legitimate decline rate by segment (no segment effect is configured): chi-square test (mobile
       money: declines for insufficient funds excluded, they follow the configured activity);
     * amount level: mean of ``log(amount) - log(amount_scale)`` of legitimate rows per category and
-      segment against the category's mean (z test, effect in log points);
+      segment against the category's mean (z test with a variance robust to the clustering of rows
+      by customer, effect in log points);
     * cards: online share per category and segment against ``online_share * online_multiplier``.
 
     Parameters
@@ -259,15 +260,22 @@ def fairness_report(feed: pd.DataFrame, profile, *, days: int | None = None, alp
     coarse = {c.name for c in profile.categories if c.round_to >= 1.0}
     pos = (amt > 0) & ~legit[cat_col].astype(str).isin(coarse).to_numpy()
     adj = pd.DataFrame({"cat": legit[cat_col].astype(str).to_numpy()[pos], "seg": lseg.to_numpy()[pos],
+                        "cust": legit["customer_id"].to_numpy()[pos],
                         "x": np.log(amt[pos]) - np.log(scale[pos])})
-    g = adj.groupby(["cat", "seg"], observed=True)["x"].agg(["mean", "var", "count"]).reset_index()
+    g = adj.groupby(["cat", "seg"], observed=True)["x"].agg(["mean", "count"]).reset_index()
+    # amounts of one customer share a spending level: cluster-robust variance of the segment mean
+    # (sum over customers of their summed residuals squared, over n^2)
+    adj = adj.merge(g[["cat", "seg", "mean"]], on=["cat", "seg"])
+    adj["r"] = adj["x"] - adj["mean"]
+    clus = adj.groupby(["cat", "seg", "cust"], observed=True)["r"].sum().pow(2).groupby(level=[0, 1]).sum()
+    g["var_mean"] = clus.reindex(pd.MultiIndex.from_frame(g[["cat", "seg"]])).to_numpy() / g["count"] ** 2
     overall = adj.groupby("cat", observed=True)["x"].mean()
     g = g[g["count"] >= 30]
     zc = _z_crit(alpha, max(len(g), 1))
     worst_amt = 0.0
     for _, row in g.iterrows():
         d = row["mean"] - overall[row["cat"]]
-        z = d / math.sqrt(max(row["var"], 1e-12) / row["count"])
+        z = d / math.sqrt(max(row["var_mean"], 1e-18))
         if abs(z) > zc and abs(d) > min_effect:
             flags.append(f"amount level of segment {row['seg']!r} in {row['cat']!r} differs by {d:+.3f} log points "
                          f"from the configured amount_scale (z = {z:.1f})")

@@ -123,8 +123,8 @@ def _normalise_aggregates(table: pd.DataFrame, where: str) -> pd.DataFrame:
         raise ValueError(f"{where}: hours must be in 0..23 and days >= 0")
     if (out["count"] < 0).any() or (out["std"] < 0).any() or (out["count"] != np.round(out["count"])).any():
         raise ValueError(f"{where}: counts must be non-negative integers and std >= 0")
-    if ((out["mean"] <= 0) & (out["count"] > 0)).any():
-        raise ValueError(f"{where}: mean amounts must be > 0 (log-normal amount laws)")
+    if (out["mean"] < 0).any():
+        raise ValueError(f"{where}: mean amounts must be >= 0")
     out["step"] = out["day"] * 24 + out["hour"]
     out = out[out["count"] > 0]
     if out.duplicated(["category", "step"]).any():
@@ -427,11 +427,13 @@ def fit_transactions(table, *, kind: str = "auto", rate_per_customer_day: float 
         for h in range(24):
             sel = hr == h
             N, M, V = _pooled(n[sel], m[sel], s[sel]) if sel.any() else (0.0, M_all, V_all)
-            if N < min_rows:
+            if N < min_rows or not M > 0:
                 M, V = M_all, V_all
             law[h] = (M, V)
             log_var.append(math.log1p(V / (M * M)))
         fits[c] = (lam, H, W, law)
+    if not all(f[3] is None or np.all(f[3][:, 0] > 0) for f in fits.values()):
+        raise ValueError(f"{where}: a category has a zero mean amount; amount laws are log-normal")
     if all(f[0] == 0 for f in fits.values()):
         raise ValueError(f"{where}: no transactions in the table")
     if customer_amount_sigma is None:

@@ -30,11 +30,18 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from simulator.risk import RiskMeasures, TailRisk, _check_level, _check_levels, pnl_from_cum_returns, tail_size
-from simulator.risk import var_es_from_tail
+from simulator.risk import (
+    RiskMeasures,
+    TailRisk,
+    _check_enough,
+    _check_level,
+    _check_levels,
+    tail_size,
+    var_es_from_tail,
+)
 
-__all__ = ["TailResult", "TailAccumulator", "simulate_tail", "tail_risk", "resolve_positions", "chunk_tail",
-           "exact_sum_terms"]
+__all__ = ["TailResult", "TailAccumulator", "simulate_tail", "tail_risk", "resolve_positions", "revalue",
+           "chunk_tail", "exact_sum_terms"]
 
 # Every float64 is an integer multiple of 2**-1074; scaling by 2**_SCALE_BITS makes every mantissa
 # times its power of two an integer (frexp exponents go down to -1073, mantissas carry 53 bits).
@@ -150,6 +157,42 @@ def resolve_positions(positions: Any, asset_names: Sequence[str]) -> np.ndarray:
     return arr
 
 
+def revalue(cum_return: Any, positions: Any) -> np.ndarray:
+    """Portfolio P&L per path by exact revaluation, the same bits whatever the chunking.
+
+    ``P&L = sum_a pos_a (exp(cum_a / 100) - 1)``, summed over assets in asset order with elementwise
+    IEEE operations. The value of :func:`simulator.risk.pnl_from_cum_returns`, but that function uses a
+    BLAS matrix-vector product whose rounding depends on how the rows are blocked (measured: with 8 or
+    more assets a path's P&L can differ in the last bits between a chunk and the full array), which
+    would break the bit-identity of chunked tail measures.
+
+    Parameters
+    ----------
+    cum_return : array of shape (n_paths, n_assets)
+        Cumulative percent log returns over the holding period.
+    positions : array of shape (n_assets,)
+        Currency amounts (negative = short).
+
+    Returns
+    -------
+    ndarray of shape (n_paths,)
+        P&L in the currency of the positions.
+    """
+    cum = np.asarray(cum_return, dtype=np.float64)
+    pos = np.asarray(positions, dtype=np.float64)
+    if cum.ndim != 2 or pos.shape != (cum.shape[1],):
+        raise ValueError(f"cum_return must have shape (n_paths, n_assets) and positions (n_assets,); got "
+                         f"{cum.shape} and {pos.shape}")
+    if cum.size and not np.all(np.isfinite(cum)):
+        bad = np.argwhere(~np.isfinite(cum))[0]
+        raise ValueError(f"cum_return contains a non-finite value at (path, asset) = {tuple(int(i) for i in bad)}")
+    growth = np.expm1(cum / 100.0)
+    pnl = np.zeros(cum.shape[0])
+    for a in range(cum.shape[1]):
+        pnl += growth[:, a] * pos[a]
+    return pnl
+
+
 # --------------------------------------------------------------------------------------------
 # per-chunk reduction (runs where the chunk ran) and the driver-side merge
 # --------------------------------------------------------------------------------------------
@@ -177,7 +220,7 @@ def chunk_tail(out: Mapping[str, np.ndarray], start: int, stop: int, *, position
         ``top``: at most ``k`` largest losses ``>= floor`` (unsorted); ``pnl_sum``, ``pnl_sumsq``: exact
         sum terms of the P&L and of its squares; ``n``: (1,) int64 path count.
     """
-    pnl = pnl_from_cum_returns(out["cum_return"], positions)
+    pnl = revalue(out["cum_return"], positions)
     losses = -pnl
     if floor > -math.inf:
         losses = losses[losses >= floor]
@@ -450,6 +493,8 @@ def simulate_tail(model, n_paths: int, horizon: int, seed=None, *, positions: An
     ci = _check_ci(ci)
     if plan.n_paths < 2:
         raise ValueError(f"tail risk needs at least 2 paths, got n_paths = {plan.n_paths}")
+    for lv in levels:  # before simulating anything
+        _check_enough(plan.n_paths, lv)
     k = _tail_k(plan.n_paths, levels, ci)
     acc = TailAccumulator(plan.n_paths, k)
 

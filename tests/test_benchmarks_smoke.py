@@ -51,16 +51,34 @@ def test_engine_benchmark_quick_writes_expected_json(tmp_path):
     assert data["model"]["copula"]["nu"] == 5.0 and len(data["model"]["assets"]) == 10
 
 
-def test_run_measured_reports_the_child_peak_rss():
+def _run_measured():
     sys.path.insert(0, str(REPO / "benchmarks"))
     try:
         from _common import run_measured
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
-    # the child touches 200 MiB; a small child measured afterwards must not inherit that peak
+    return run_measured
+
+
+def test_run_measured_reports_the_child_peak_rss():
+    run_measured = _run_measured()
     big = run_measured([sys.executable, "-c", "b = bytearray(200 * 2**20); print(len(b))"])
     small = run_measured([sys.executable, "-c", "print(1)"])
     assert big.returncode == 0 and big.stdout.strip() == str(200 * 2**20)
     assert big.peak_rss_bytes >= 200 * 2**20
     assert small.peak_rss_bytes < 100 * 2**20
     assert big.wall_s > 0
+
+
+def test_run_measured_ignores_the_parent_high_water_mark():
+    # Linux carries a process's peak RSS into the children it spawns; a benchmark that held
+    # gigabytes of paths must still measure a small child as small.
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from _common import run_measured\n"
+        "b = bytearray(400 * 2**20); del b\n"
+        "print(run_measured([sys.executable, '-c', 'print(1)']).peak_rss_bytes)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(REPO / "benchmarks")], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert int(proc.stdout.split()[-1]) < 100 * 2**20

@@ -74,6 +74,7 @@ def connect(client=None, *, n_workers: int | None = None):
         n_workers = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     n_workers = _check_positive(n_workers, "n_workers")
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           scheduler_kwargs={"dashboard_address": ":0"},  # no dashboard; health endpoint on a free port
                            silence_logs=logging.ERROR)
     try:
         with Client(cluster) as c:

@@ -186,7 +186,12 @@ def run(args) -> int:
         if args.format != "jsonl":
             raise UserInputError("--out - (stdout) needs --format jsonl")
         stream = _stream(args)
-        _jsonl(stream, sys.stdout)
+        try:
+            _jsonl(stream, sys.stdout)
+        except BrokenPipeError:  # the reader closed the pipe (e.g. `| head`): stop quietly
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -203,20 +208,31 @@ def run(args) -> int:
                 n_rows = _jsonl(stream, fh)
             files.append("transactions.jsonl")
         else:
-            for batch in stream:
-                day = batch.column("day").to_numpy()
-                n_rows += batch.num_rows
-                n_fraud += int(pc.sum(batch.column("is_fraud")).as_py() or 0)
-                # batches are in time order, so each day is a contiguous run
-                cuts = [0] + [int(i) + 1 for i in (day[1:] != day[:-1]).nonzero()[0]] + [batch.num_rows]
-                for a, b in zip(cuts[:-1], cuts[1:]):
-                    d = int(day[a])
-                    k = part.get(d, 0)
-                    part[d] = k + 1
-                    rel = f"day={d}/part-{k:05d}.parquet"
-                    (tmp / f"day={d}").mkdir(exist_ok=True)
-                    pq.write_table(pa_table(batch.slice(a, b - a)), tmp / rel, compression="zstd")
-                    files.append(rel)
+            # Parquet encoding and compression release the GIL: write on a second thread while the
+            # next batches are generated (at most two batches in flight, so memory stays bounded)
+            from concurrent.futures import ThreadPoolExecutor
+
+            pending = []
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stress-sim-parquet") as pool:
+                for batch in stream:
+                    day = batch.column("day").to_numpy()
+                    n_rows += batch.num_rows
+                    n_fraud += int(pc.sum(batch.column("is_fraud")).as_py() or 0)
+                    # batches are in time order, so each day is a contiguous run
+                    cuts = [0] + [int(i) + 1 for i in (day[1:] != day[:-1]).nonzero()[0]] + [batch.num_rows]
+                    for a, b in zip(cuts[:-1], cuts[1:]):
+                        d = int(day[a])
+                        k = part.get(d, 0)
+                        part[d] = k + 1
+                        rel = f"day={d}/part-{k:05d}.parquet"
+                        (tmp / f"day={d}").mkdir(exist_ok=True)
+                        pending.append(pool.submit(pq.write_table, pa_table(batch.slice(a, b - a)), tmp / rel,
+                                                   compression="zstd"))
+                        files.append(rel)
+                    while len(pending) > 2:
+                        pending.pop(0).result()
+                for f in pending:
+                    f.result()
         manifest = build_manifest(kind="transactions", **_manifest_fields(stream, args, n_rows, n_fraud))
         write_manifest(tmp, manifest, files=files)
         _swap_into_place(tmp, out)

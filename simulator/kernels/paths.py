@@ -18,13 +18,21 @@ Per path and day, in this order (the documented shock order):
 
 Type codes: vol 0 garch, 1 gjr, 2 egarch; copula 0 independent, 1 gaussian, 2 t, 3 clayton,
 4 gumbel, 5 frank; jump-size law 0 normal, 1 double exponential, 2 pareto.
+
+One source, two targets: the per-path work (:func:`simulate_path` and its helpers) is plain Python,
+compiled for the CPU at the bottom of this module and for NVIDIA GPUs by
+:func:`simulator.kernels._targets.cuda_functions`. The CPU driver :func:`simulate_chunk` runs
+blocks of paths on numba threads, allocating the work arrays once per block; the GPU driver
+(:mod:`simulator.kernels.cuda_chunk`) runs one thread per path with thread-local work arrays.
 """
 import math
 
 import numpy as np
 from numba import njit, prange
 
+from simulator.kernels._targets import INLINE, PLAIN, cpu_compile
 from simulator.kernels.rng import (
+    ZIG,
     exponential,
     fill_normals,
     gamma,
@@ -38,10 +46,12 @@ from simulator.kernels.special import hermite_eval, ndtri_pq
 from simulator.tables import N_CENTER, N_TAIL
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-BLOCK = 64  # paths per parallel work item (work arrays are allocated once per block)
+BLOCK = 64  # paths per parallel work item on the CPU (work arrays are allocated once per block)
+#: Work arrays of one path: the RNG state (uint64[4]) and, of length n_assets (z: n_assets + 1),
+#: z, x, eps, s2, e, cum, peak, dd, r, feed (see :func:`simulate_path`).
+WORK_ARRAYS = ("z", "x", "eps", "s2", "e", "cum", "peak", "dd", "r", "feed")
 
 
-@njit(cache=True, inline="always")
 def _variance_step(code, omega, alpha, gamma_, beta, s2, e):
     if code == 0:
         return omega + alpha * e * e + beta * s2
@@ -52,13 +62,12 @@ def _variance_step(code, omega, alpha, gamma_, beta, s2, e):
     return math.exp(omega + alpha * (abs(z) - SQRT_2_OVER_PI) + gamma_ * z + beta * math.log(s2))
 
 
-@njit(cache=True, inline="always")
 def _draw_innovations(st, c, slot, n_assets, cop_type, cop_chol, cop_nu, cop_theta,
-                      tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d, z, x, eps):
+                      tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d, z, x, eps, zig):
     """Draw one day's standardised innovation vector ``eps`` (n_assets,) from copula set ``c``."""
     ct = cop_type[c]
     if ct <= 2:
-        fill_normals(st, z, n_assets)
+        fill_normals(st, z, n_assets, zig)
         if ct == 0:
             for a in range(n_assets):
                 x[a] = z[a]
@@ -70,13 +79,13 @@ def _draw_innovations(st, c, slot, n_assets, cop_type, cop_chol, cop_nu, cop_the
                 x[a] = acc
             if ct == 2:
                 nu = cop_nu[c]
-                w = math.sqrt(2.0 * gamma(st, 0.5 * nu) / nu)
+                w = math.sqrt(2.0 * gamma(st, 0.5 * nu, zig) / nu)
                 for a in range(n_assets):
                     x[a] = x[a] / w
     else:
         theta = cop_theta[c]
         if ct == 3:
-            v = gamma(st, 1.0 / theta)
+            v = gamma(st, 1.0 / theta, zig)
         elif ct == 4:
             v = positive_stable(st, 1.0 / theta)
         else:
@@ -100,11 +109,10 @@ def _draw_innovations(st, c, slot, n_assets, cop_type, cop_chol, cop_nu, cop_the
                               tab_iht[slot, a], N_CENTER, N_TAIL, x[a])
 
 
-@njit(cache=True)
 def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_type, cop_nu,
                           anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
                           tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
-                          itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d, z, x, eps):
+                          itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d, z, x, eps, zig):
     """Pin anchored assets to their target return (plus noise) and draw the others from the copula
     conditional on the anchored assets' copula-scale values (Gaussian, t or independent copula)."""
     n_anchored = 0
@@ -114,11 +122,11 @@ def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_t
             sig = vol_mult[t, a] * math.sqrt(s2[a])
             target = anc_ret[t, a]
             if anc_noise[a] > 0.0:
-                target += anc_noise[a] * sig * normal(st)
+                target += anc_noise[a] * sig * normal(st, zig)
             eps[a] = (target - vpar[k, a, 0]) / sig
             x[a] = hermite_eval(itab_v, itab_d, slot, a, itab_kind[slot, a], itab_xc[slot, a], itab_ihc[slot, a],
                                 itab_iht[slot, a], N_CENTER, N_TAIL, eps[a])
-    fill_normals(st, z, n_assets)
+    fill_normals(st, z, n_assets, zig)
     scale = 1.0
     if cop_type[c] == 2:
         quad = 0.0
@@ -129,7 +137,7 @@ def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_t
                         quad += x[a] * cond_p[c, a, b] * x[b]
         nu = cop_nu[c]
         dof = nu + n_anchored
-        w = 2.0 * gamma(st, 0.5 * dof) / dof
+        w = 2.0 * gamma(st, 0.5 * dof, zig) / dof
         scale = math.sqrt((nu + quad) / dof / w)
     for f in range(n_assets):
         if anc_asset[f]:
@@ -147,15 +155,144 @@ def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_t
                               tab_iht[slot, f], N_CENTER, N_TAIL, x[f])
 
 
-@njit(cache=True)
-def _jump_size(st, law, par):
+def _jump_size(st, law, par, zig):
     if law == 0:
-        return par[0] + par[1] * normal(st)
+        return par[0] + par[1] * normal(st, zig)
     if law == 1:
         if uniform(st) < par[0]:
             return par[1] * exponential(st)
         return -par[2] * exponential(st)
     return par[2] * par[0] * uniform(st) ** (-1.0 / par[1])
+
+
+def simulate_path(
+    st, z, x, eps, s2, e, cum, peak, dd, r, feed, zig,
+    key0, key1, path, i, horizon,
+    vol_code, vpar, regime_cum, regime_init_cum,
+    cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot,
+    tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
+    s2_start, e_start,
+    vol_mult, vol_feedback,
+    ev_day, ev_prob, ev_size, ev_sigma,
+    rep_lo, rep_hi, rep_pool,
+    pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to,
+    anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
+    itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d,
+    store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days,
+):
+    """Simulate global path ``path`` into output row ``i`` (the shared per-path body of every driver).
+
+    ``st`` (uint64[4]) and ``z`` (n_assets + 1), ``x, eps, s2, e, cum, peak, dd, r, feed`` (n_assets,)
+    are caller-owned work arrays (overwritten); ``zig`` is the ziggurat table :data:`~simulator.kernels.rng.ZIG`.
+    The other arguments are those of :func:`simulate_chunk`.
+    """
+    n_assets = s2_start.shape[0]
+    n_regimes = vol_code.shape[0]
+    n_events = ev_day.shape[0]
+    n_pj = pj_rate.shape[0]
+    seed_stream(st, key0, key1, path)
+    for a in range(n_assets):
+        s2[a] = s2_start[a]
+        e[a] = e_start[a]
+        cum[a] = 0.0
+        peak[a] = 0.0
+        dd[a] = 0.0
+    k = 0
+    if n_regimes > 1:
+        u = uniform(st)
+        while k < n_regimes - 1 and u > regime_init_cum[k]:
+            k += 1
+    stressed_days = 0
+    for t in range(horizon):
+        if n_regimes > 1:
+            if t > 0:
+                u = uniform(st)
+                kk = 0
+                while kk < n_regimes - 1 and u > regime_cum[k, kk]:
+                    kk += 1
+                k = kk
+            if k != 0:
+                stressed_days += 1
+        for a in range(n_assets):
+            s2[a] = _variance_step(vol_code[k, a], vpar[k, a, 1], vpar[k, a, 2], vpar[k, a, 3],
+                                   vpar[k, a, 4], s2[a], e[a])
+        if rep_hi[t] > rep_lo[t]:
+            row = rep_lo[t]
+            if rep_hi[t] - row > 1:
+                row += int(uniform(st) * (rep_hi[t] - row))
+            for a in range(n_assets):
+                eps[a] = rep_pool[row, a]
+        elif anc_day[t]:
+            c = day_copula[t]
+            if c < 0:
+                c = k
+            _anchored_innovations(st, t, c, slot[c, k], k, n_assets, vpar, vol_mult, s2, cop_type, cop_nu,
+                                  anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
+                                  tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
+                                  itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d, z, x, eps, zig)
+        else:
+            c = day_copula[t]
+            if c < 0:
+                c = k
+            _draw_innovations(st, c, slot[c, k], n_assets, cop_type, cop_chol, cop_nu, cop_theta,
+                              tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d, z, x, eps, zig)
+        for a in range(n_assets):
+            sig = math.sqrt(s2[a])
+            m = vol_mult[t, a]
+            r[a] = vpar[k, a, 0] + m * sig * eps[a]
+            feed[a] = (m if vol_feedback[a] else 1.0) * sig * eps[a]
+        pinned = anc_day[t]
+        for j in range(n_events):
+            if ev_day[j] == t and (ev_prob[j] >= 1.0 or uniform(st) < ev_prob[j]):
+                for a in range(n_assets):
+                    if pinned and anc_asset[a]:
+                        continue
+                    jump = ev_size[j, a]
+                    if ev_sigma[j]:
+                        jump *= vol_mult[t, a] * math.sqrt(s2[a])
+                    r[a] += jump
+                    feed[a] += jump
+        for j in range(n_pj):
+            if pj_from[j] <= t and t < pj_to[j]:
+                lam = pj_rate[j]
+                u = uniform(st)
+                p = math.exp(-lam)
+                acc = p
+                n_jumps = 0
+                while u > acc and n_jumps < 50:
+                    n_jumps += 1
+                    p *= lam / n_jumps
+                    acc += p
+                for _ in range(n_jumps):
+                    size = _jump_size(st, pj_law[j], pj_par[j], zig)
+                    for a in range(n_assets):
+                        if pinned and anc_asset[a]:
+                            continue
+                        r[a] += pj_load[j, a] * size
+                        feed[a] += pj_load[j, a] * size
+        for a in range(n_assets):
+            e[a] = feed[a]
+            cum[a] += r[a]
+            if cum[a] > peak[a]:
+                peak[a] = cum[a]
+            elif peak[a] - cum[a] > dd[a]:
+                dd[a] = peak[a] - cum[a]
+            if store_paths:
+                out_r[i, t, a] = r[a]
+                out_s[i, t, a] = vol_mult[t, a] * math.sqrt(s2[a])
+    for a in range(n_assets):
+        out_cum[i, a] = cum[a]
+        out_mdd[i, a] = -math.expm1(-dd[a] / 100.0)
+    out_regime_days[i] = stressed_days
+
+
+cpu_compile(globals(), {
+    "_variance_step": INLINE,
+    "_draw_innovations": INLINE,
+    "_anchored_innovations": PLAIN,
+    "_jump_size": PLAIN,
+    "simulate_path": PLAIN,
+})
 
 
 @njit(cache=True, parallel=True)
@@ -173,7 +310,7 @@ def simulate_chunk(
     itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d,
     store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days,
 ):
-    """Simulate paths ``path_start .. path_start + n_paths - 1`` of one chunk.
+    """Simulate paths ``path_start .. path_start + n_paths - 1`` of one chunk on the CPU's numba threads.
 
     Shapes: vol_code (K, A) int64; vpar (K, A, 5) = mu, omega, alpha, gamma, beta;
     regime_cum (K, K) cumulative transition rows; regime_init_cum (K,); cop_* over C copula sets,
@@ -191,9 +328,6 @@ def simulate_chunk(
     a regime other than 0.
     """
     n_assets = s2_start.shape[0]
-    n_regimes = vol_code.shape[0]
-    n_events = ev_day.shape[0]
-    n_pj = pj_rate.shape[0]
     n_blocks = (n_paths + BLOCK - 1) // BLOCK
     for blk in prange(n_blocks):
         st = np.empty(4, np.uint64)
@@ -210,97 +344,18 @@ def simulate_chunk(
         lo = blk * BLOCK
         hi = min(lo + BLOCK, n_paths)
         for i in range(lo, hi):
-            seed_stream(st, key0, key1, path_start + i)
-            for a in range(n_assets):
-                s2[a] = s2_start[a]
-                e[a] = e_start[a]
-                cum[a] = 0.0
-                peak[a] = 0.0
-                dd[a] = 0.0
-            k = 0
-            if n_regimes > 1:
-                u = uniform(st)
-                while k < n_regimes - 1 and u > regime_init_cum[k]:
-                    k += 1
-            stressed_days = 0
-            for t in range(horizon):
-                if n_regimes > 1:
-                    if t > 0:
-                        u = uniform(st)
-                        kk = 0
-                        while kk < n_regimes - 1 and u > regime_cum[k, kk]:
-                            kk += 1
-                        k = kk
-                    if k != 0:
-                        stressed_days += 1
-                for a in range(n_assets):
-                    s2[a] = _variance_step(vol_code[k, a], vpar[k, a, 1], vpar[k, a, 2], vpar[k, a, 3],
-                                           vpar[k, a, 4], s2[a], e[a])
-                if rep_hi[t] > rep_lo[t]:
-                    row = rep_lo[t]
-                    if rep_hi[t] - row > 1:
-                        row += int(uniform(st) * (rep_hi[t] - row))
-                    for a in range(n_assets):
-                        eps[a] = rep_pool[row, a]
-                elif anc_day[t]:
-                    c = day_copula[t]
-                    if c < 0:
-                        c = k
-                    _anchored_innovations(st, t, c, slot[c, k], k, n_assets, vpar, vol_mult, s2, cop_type, cop_nu,
-                                          anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
-                                          tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
-                                          itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d, z, x, eps)
-                else:
-                    c = day_copula[t]
-                    if c < 0:
-                        c = k
-                    _draw_innovations(st, c, slot[c, k], n_assets, cop_type, cop_chol, cop_nu, cop_theta,
-                                      tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d, z, x, eps)
-                for a in range(n_assets):
-                    sig = math.sqrt(s2[a])
-                    m = vol_mult[t, a]
-                    r[a] = vpar[k, a, 0] + m * sig * eps[a]
-                    feed[a] = (m if vol_feedback[a] else 1.0) * sig * eps[a]
-                pinned = anc_day[t]
-                for j in range(n_events):
-                    if ev_day[j] == t and (ev_prob[j] >= 1.0 or uniform(st) < ev_prob[j]):
-                        for a in range(n_assets):
-                            if pinned and anc_asset[a]:
-                                continue
-                            jump = ev_size[j, a]
-                            if ev_sigma[j]:
-                                jump *= vol_mult[t, a] * math.sqrt(s2[a])
-                            r[a] += jump
-                            feed[a] += jump
-                for j in range(n_pj):
-                    if pj_from[j] <= t and t < pj_to[j]:
-                        lam = pj_rate[j]
-                        u = uniform(st)
-                        p = math.exp(-lam)
-                        acc = p
-                        n_jumps = 0
-                        while u > acc and n_jumps < 50:
-                            n_jumps += 1
-                            p *= lam / n_jumps
-                            acc += p
-                        for _ in range(n_jumps):
-                            size = _jump_size(st, pj_law[j], pj_par[j])
-                            for a in range(n_assets):
-                                if pinned and anc_asset[a]:
-                                    continue
-                                r[a] += pj_load[j, a] * size
-                                feed[a] += pj_load[j, a] * size
-                for a in range(n_assets):
-                    e[a] = feed[a]
-                    cum[a] += r[a]
-                    if cum[a] > peak[a]:
-                        peak[a] = cum[a]
-                    elif peak[a] - cum[a] > dd[a]:
-                        dd[a] = peak[a] - cum[a]
-                    if store_paths:
-                        out_r[i, t, a] = r[a]
-                        out_s[i, t, a] = vol_mult[t, a] * math.sqrt(s2[a])
-            for a in range(n_assets):
-                out_cum[i, a] = cum[a]
-                out_mdd[i, a] = -math.expm1(-dd[a] / 100.0)
-            out_regime_days[i] = stressed_days
+            simulate_path(
+                st, z, x, eps, s2, e, cum, peak, dd, r, feed, ZIG,
+                key0, key1, path_start + i, i, horizon,
+                vol_code, vpar, regime_cum, regime_init_cum,
+                cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot,
+                tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
+                s2_start, e_start,
+                vol_mult, vol_feedback,
+                ev_day, ev_prob, ev_size, ev_sigma,
+                rep_lo, rep_hi, rep_pool,
+                pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to,
+                anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
+                itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d,
+                store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days,
+            )

@@ -5,11 +5,18 @@ so output is bit-identical for any chunking, thread count or backend. The state 
 of length 4 owned by the caller. Draw algorithms: normals by Doornik's ZIGNOR ziggurat (128 layers,
 exact rejection sampler, one 64-bit word per accepted draw in ~99% of cases), gammas by
 Marsaglia-Tsang, positive stables by Kanter, logarithmic series by Kemp's LK algorithm.
+
+The functions are plain Python compiled for the CPU at the bottom of the module and, unchanged,
+for NVIDIA GPUs by :func:`simulator.kernels._targets.cuda_functions`. Normal draws read the ziggurat
+table ``zig`` (:data:`ZIG`, interleaved ``ratio[i], x[i]``); it defaults to the module's table on the
+CPU, and the GPU kernel passes its device copy (global memory) explicitly.
 """
 import math
 
 import numpy as np
-from numba import njit, uint64
+from numba import uint64
+
+from simulator.kernels._targets import INLINE, PLAIN, cpu_compile
 
 _GOLDEN = uint64(0x9E3779B97F4A7C15)
 _M1 = uint64(0xBF58476D1CE4E5B9)
@@ -32,9 +39,13 @@ def _zignor_tables(c=128, r=3.442619855899, v=9.91256303526217e-3):
 
 ZIG_R = 3.442619855899
 ZIG_X, ZIG_RATIO = _zignor_tables()
+#: ZIGNOR table interleaved for one gather per layer: ``ZIG[2 i] = ZIG_RATIO[i]``, ``ZIG[2 i + 1] = ZIG_X[i]``
+#: (i = 0..128; the ratio slot of the last entry is unused).
+ZIG = np.zeros(2 * ZIG_X.size)
+ZIG[0:-2:2] = ZIG_RATIO
+ZIG[1::2] = ZIG_X
 
 
-@njit(cache=True, inline="always")
 def mix64(z):
     """SplitMix64 finaliser: a bijection on uint64."""
     z = (z ^ (z >> uint64(30))) * _M1
@@ -42,7 +53,6 @@ def mix64(z):
     return z ^ (z >> uint64(31))
 
 
-@njit(cache=True)
 def seed_stream(state, key0, key1, path):
     """Fill ``state`` (uint64[4]) with the xoshiro256** state of global path ``path``."""
     x = mix64(key0 ^ mix64(key1 + uint64(path)))
@@ -51,12 +61,10 @@ def seed_stream(state, key0, key1, path):
         state[i] = mix64(x)
 
 
-@njit(cache=True, inline="always")
 def _rotl(x, k):
     return (x << uint64(k)) | (x >> uint64(64 - k))
 
 
-@njit(cache=True, inline="always")
 def next_u64(s):
     """Next 64-bit word of xoshiro256**."""
     result = _rotl(s[1] * uint64(5), 7) * uint64(9)
@@ -70,19 +78,16 @@ def next_u64(s):
     return result
 
 
-@njit(cache=True, inline="always")
 def uniform(s):
     """Uniform double in the open interval (0, 1), 53-bit resolution."""
     return (float(next_u64(s) >> uint64(11)) + 0.5) * _INV_2_53
 
 
-@njit(cache=True, inline="always")
 def exponential(s):
     """Standard exponential draw."""
     return -math.log(uniform(s))
 
 
-@njit(cache=True)
 def _normal_tail(s, negative):
     while True:
         x = math.log(uniform(s)) / ZIG_R
@@ -92,33 +97,32 @@ def _normal_tail(s, negative):
     return x - ZIG_R if negative else ZIG_R - x
 
 
-@njit(cache=True, inline="always")
-def normal(s):
-    """Standard normal draw (ZIGNOR ziggurat, exact)."""
+def normal(s, zig=ZIG):
+    """Standard normal draw (ZIGNOR ziggurat, exact); ``zig`` is the table :data:`ZIG`."""
     while True:
         w = next_u64(s)
         u = 2.0 * (float(w >> uint64(11)) * _INV_2_53) - 1.0
-        i = int(w & uint64(0x7F))
-        if abs(u) < ZIG_RATIO[i]:
-            return u * ZIG_X[i]
-        if i == 0:
+        j = 2 * int(w & uint64(0x7F))
+        if abs(u) < ZIG[j]:
+            return u * ZIG[j + 1]
+        if j == 0:
             return _normal_tail(s, u < 0.0)
-        x = u * ZIG_X[i]
-        f0 = math.exp(-0.5 * (ZIG_X[i] * ZIG_X[i] - x * x))
-        f1 = math.exp(-0.5 * (ZIG_X[i + 1] * ZIG_X[i + 1] - x * x))
+        xi = ZIG[j + 1]
+        x = u * xi
+        xn = ZIG[j + 3]
+        f0 = math.exp(-0.5 * (xi * xi - x * x))
+        f1 = math.exp(-0.5 * (xn * xn - x * x))
         if f1 + uniform(s) * (f0 - f1) < 1.0:
             return x
 
 
-@njit(cache=True)
-def fill_normals(s, out, n):
+def fill_normals(s, out, n, zig=None):
     """Fill ``out[:n]`` with standard normals."""
     for i in range(n):
-        out[i] = normal(s)
+        out[i] = normal(s, zig)
 
 
-@njit(cache=True)
-def gamma(s, shape):
+def gamma(s, shape, zig=None):
     """Gamma(shape, 1) draw (Marsaglia-Tsang; shape < 1 by the u^(1/shape) boost)."""
     boost = 1.0
     a = shape
@@ -128,7 +132,7 @@ def gamma(s, shape):
     d = a - 1.0 / 3.0
     c = 1.0 / math.sqrt(9.0 * d)
     while True:
-        z = normal(s)
+        z = normal(s, zig)
         v = 1.0 + c * z
         if v <= 0.0:
             continue
@@ -138,7 +142,6 @@ def gamma(s, shape):
             return d * v * boost
 
 
-@njit(cache=True)
 def positive_stable(s, alpha):
     """Positive alpha-stable draw with Laplace transform exp(-t^alpha), 0 < alpha <= 1 (Kanter)."""
     if alpha >= 1.0:
@@ -151,7 +154,6 @@ def positive_stable(s, alpha):
     return (a / e) ** ((1.0 - alpha) / alpha)
 
 
-@njit(cache=True)
 def logarithmic(s, h):
     """Logarithmic-series draw with p = 1 - exp(h), h < 0 (Kemp's LK algorithm)."""
     p = -math.expm1(h)
@@ -164,3 +166,19 @@ def logarithmic(s, h):
     if v <= q:
         return 2.0
     return 1.0
+
+
+cpu_compile(globals(), {
+    "mix64": INLINE,
+    "seed_stream": PLAIN,
+    "_rotl": INLINE,
+    "next_u64": INLINE,
+    "uniform": INLINE,
+    "exponential": INLINE,
+    "_normal_tail": PLAIN,
+    "normal": INLINE,
+    "fill_normals": PLAIN,
+    "gamma": PLAIN,
+    "positive_stable": PLAIN,
+    "logarithmic": PLAIN,
+})

@@ -1,7 +1,11 @@
-"""Scalar special functions for kernels: the normal quantile and tabulated Hermite maps."""
+"""Scalar special functions for kernels: the normal quantile and tabulated Hermite maps.
+
+Plain Python compiled for the CPU at the bottom of the module and for NVIDIA GPUs by
+:func:`simulator.kernels._targets.cuda_functions` (one source, see there).
+"""
 import math
 
-from numba import njit
+from simulator.kernels._targets import INLINE, PLAIN, cpu_compile
 
 # Wichura (1988) AS241 PPND16 coefficients: |relative error| < 1e-16.
 _A = (3.387132872796366608, 133.14166789178437745, 1971.5909503065514427, 13731.693765509461125,
@@ -18,12 +22,10 @@ _F = (1.0, 0.59983220655588793769, 0.13692988092273580531, 0.0148753612908506148
       7.868691311456132591e-4, 1.8463183175100546818e-5, 1.4215117583164458887e-7, 2.04426310338993978564e-15)
 
 
-@njit(cache=True, inline="always")
 def _poly(c, x):
     return ((((((c[7] * x + c[6]) * x + c[5]) * x + c[4]) * x + c[3]) * x + c[2]) * x + c[1]) * x + c[0]
 
 
-@njit(cache=True)
 def ndtri_pq(p, q):
     """Standard normal quantile of lower-tail probability ``p`` given ``q = 1 - p`` exactly."""
     if p < q:
@@ -44,7 +46,6 @@ def ndtri_pq(p, q):
     return sign * x
 
 
-@njit(cache=True, inline="always")
 def _hermite_segment(values, slopes, j, a, off, n, pos, h):
     if pos > n - 1:
         return values[j, a, off + n - 1] + slopes[j, a, off + n - 1] * (pos - (n - 1)) * h
@@ -59,7 +60,6 @@ def _hermite_segment(values, slopes, j, a, off, n, pos, h):
             + (-2.0 * t3 + 3.0 * t2) * values[j, a, k + 1] + (t3 - t2) * h * slopes[j, a, k + 1])
 
 
-@njit(cache=True, inline="always")
 def hermite_eval(values, slopes, j, a, kind, xc, inv_hc, inv_ht, n_center, n_tail, x):
     """Evaluate table ``[j, a]`` (a :class:`simulator.tables.QuantileTable`: kind 0 identity,
     1 centre + log-tail Hermite segments) at copula-scale value ``x``."""
@@ -70,3 +70,11 @@ def hermite_eval(values, slopes, j, a, kind, xc, inv_hc, inv_ht, n_center, n_tai
     pos = (math.log(abs(x)) - math.log(xc)) * inv_ht
     off = n_center if x > 0.0 else n_center + n_tail
     return _hermite_segment(values, slopes, j, a, off, n_tail, pos, 1.0 / inv_ht)
+
+
+cpu_compile(globals(), {
+    "_poly": INLINE,
+    "ndtri_pq": PLAIN,
+    "_hermite_segment": INLINE,
+    "hermite_eval": INLINE,
+})

@@ -47,7 +47,7 @@ def apply_balances_python(cat, cust, dest, amount, amode, pre_declined, balance,
         b = balance[c]
         a = amount[i]
         if amode[i] == 1:
-            a = np.floor(a * b * 100.0) / 100.0
+            a = b if a >= 1.0 else np.floor(a * b * 100.0 + 1e-6) / 100.0
         elif amode[i] == 2 and a > b and cat[i] != CASH_IN:
             a = np.floor(b * 100.0) / 100.0
         out_amount[i] = a

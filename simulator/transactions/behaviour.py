@@ -112,7 +112,10 @@ def draw_amounts(ctx: Context, rng: np.random.Generator, cat: np.ndarray, hour: 
     scale = ctx.seg_amt[pop.segment[cust]] * pop.amount_scale[cust] * ctx.ticket[day] * factor
     a = np.exp(log_a) * scale
     step = ctx.round_to[cat]
-    return np.maximum(np.round(a / step) * step, step)
+    q = np.maximum(np.round(a / step), 1.0)
+    # divide by 1/step for sub-unit steps so cents are the nearest doubles (651.81, not 651.8100000000001)
+    inv = np.round(1.0 / step)
+    return np.where(inv > 1.0, q / np.maximum(inv, 1.0), q * step)
 
 
 def customer_devices(ctx: Context, rng: np.random.Generator, cust: np.ndarray, new_rate: float) -> np.ndarray:

@@ -231,9 +231,11 @@ def _account_takeover_cards(ctx, rng, day, victims):
     card = (pop.card_start[victims] + (rng.random(n) * pop.n_cards[victims]).astype(np.int64))[ci]
     hot = _cat_index(ctx, ["electronics", "digital_goods", "retail", "jewellery", "airlines"])
     cat = np.where(stealth[ci], _normal_cats(ctx, rng, ci.size), rng.choice(hot, ci.size)).astype(np.int16)
-    growth = rng.uniform(1.2, 1.8, n)
-    factor = np.where(stealth[ci], 1.0, growth[ci] ** pos)
-    amount = _amount(ctx, rng, cat, t, cust, factor)
+    growth = rng.uniform(1.3, 1.8, n)
+    # escalating story: one base ticket per case, multiplied by growth ** step (small noise)
+    base = _amount(ctx, rng, cat[pos == 0], t[pos == 0], victims, 1.0)
+    escalating = base[ci] * growth[ci] ** pos * np.exp(0.1 * rng.standard_normal(ci.size))
+    amount = np.where(stealth[ci], _amount(ctx, rng, cat, t, cust, 1.0), np.round(escalating, 2))
     dev_case = np.where(stealth, customer_devices(ctx, rng, victims, 0.0), fresh_ids(rng, n))
     reg_case = np.where(stealth, pop.home_region[victims], other_region(ctx, rng, pop.home_region[victims]))
     label = (t0 + _delay(ctx, rng, n, False))[ci]

@@ -123,7 +123,9 @@ class Category:
             w = np.asarray(_tuple(getattr(self, attr), n, f"{where}: {attr}"))
             if w.min() < 0 or w.sum() <= 0:
                 raise ValueError(f"{where}: {attr} must be >= 0 with a positive sum, got {w.tolist()}")
-            object.__setattr__(self, attr, tuple(float(v) for v in w / w.mean()))
+            if abs(w.mean() - 1.0) > 1e-12:  # idempotent, so JSON round trips are exact
+                w = w / w.mean()
+            object.__setattr__(self, attr, tuple(float(v) for v in w))
         _check_pos(float(self.market_sensitivity), f"{where}: market_sensitivity", allow_zero=True)
         _check_pos(float(self.round_to), f"{where}: round_to")
 

@@ -155,8 +155,10 @@ class TransactionStream:
     rows_emitted : int
     """
 
-    def __init__(self, profile, *, customers, days, seed, market, batch_rows, fraud_scale, start, n_merchants):
+    def __init__(self, profile, *, customers, days, seed, market, batch_rows, fraud_scale, start, n_merchants,
+                 n_threads=1):
         self.profile = profile
+        self.n_threads = n_threads
         self.schema = schema_for(profile.kind)
         self.customers, self.days, self.batch_rows = customers, days, batch_rows
         self._ss = _seed_sequence(seed)
@@ -207,31 +209,76 @@ class TransactionStream:
         return next(self._it)
 
     # -- generation
-    def _windows(self) -> Iterator[pa.RecordBatch]:
+    def _window_keys(self) -> Iterator[tuple[int, int, int, int]]:
+        for d in range(self.days):
+            for h in range(24):
+                n_sub = self.ctx.n_subwindows(d, h)
+                for k in range(n_sub):
+                    yield d, h, k, n_sub
+
+    def _normal(self, key) -> dict:
+        d, h, k, n_sub = key
+        return normal_events(self.ctx, self._rng(_TAG_NORMAL, d, h, k), d, h, k, n_sub)
+
+    def _windows(self) -> Iterator[dict]:
+        """Window columns in time order. Legitimate arrivals (independent streams) are generated one or
+        two windows ahead on a helper thread when ``n_threads > 1``; the stateful part (fraud queue,
+        balances, ids) runs in order on the calling thread, so results do not depend on threading."""
         ctx = self.ctx
         state = FraudState()
         balance = ctx.pop.initial_balance.copy()
         next_id = 0
         typ_index = {t: i for i, t in enumerate(self.profile.typologies)}
-        for d in range(self.days):
-            start_cases(ctx, lambda typ, d=d: self._rng(_TAG_FRAUD, d, typ_index[typ]), d, state)
-            for h in range(24):
-                n_sub = ctx.n_subwindows(d, h)
-                for k in range(n_sub):
-                    ev = normal_events(ctx, self._rng(_TAG_NORMAL, d, h, k), d, h, k, n_sub)
-                    rng = self._rng(_TAG_AFTER, d, h, k)
-                    if not ctx.is_mobile:
-                        state.push(misuse_from_hits(ctx, rng, ev, state))
-                    t_end = d * SECONDS_PER_DAY + h * 3600.0 + (k + 1) * 3600.0 / n_sub
-                    if d == self.days - 1 and h == 23 and k == n_sub - 1:
-                        t_end = math.inf
-                    fr = state.pop_before(t_end)
-                    ev = _merge_sorted(ev, fr)
-                    n = ev["t"].size
-                    if n == 0:
-                        continue
-                    yield self._columns(ev, rng, balance, next_id, d)
-                    next_id += n
+        keys = self._window_keys()
+        pool = None
+        if self.n_threads > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(max_workers=self.n_threads - 1, thread_name_prefix="stress-sim-tx")
+        try:
+            ahead: list = []
+
+            def fill():
+                while len(ahead) < 2 * (self.n_threads - 1):
+                    key = next(keys, None)
+                    if key is None:
+                        return
+                    ahead.append((key, pool.submit(self._normal, key)))
+
+            day_started = -1
+            while True:
+                if pool is not None:
+                    fill()
+                    if not ahead:
+                        break
+                    key, fut = ahead.pop(0)
+                    ev = fut.result()
+                    fill()
+                else:
+                    key = next(keys, None)
+                    if key is None:
+                        break
+                    ev = self._normal(key)
+                d, h, k, n_sub = key
+                if d != day_started:
+                    start_cases(ctx, lambda typ, d=d: self._rng(_TAG_FRAUD, d, typ_index[typ]), d, state)
+                    day_started = d
+                rng = self._rng(_TAG_AFTER, d, h, k)
+                if not ctx.is_mobile:
+                    state.push(misuse_from_hits(ctx, rng, ev, state))
+                t_end = d * SECONDS_PER_DAY + h * 3600.0 + (k + 1) * 3600.0 / n_sub
+                if d == self.days - 1 and h == 23 and k == n_sub - 1:
+                    t_end = math.inf
+                fr = state.pop_before(t_end)
+                ev = _merge_sorted(ev, fr)
+                n = ev["t"].size
+                if n == 0:
+                    continue
+                yield self._columns(ev, rng, balance, next_id, d)
+                next_id += n
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def _columns(self, ev: dict, rng, balance: np.ndarray, first_id: int, day: int) -> dict:
         """Output columns of one window as NumPy arrays (dictionary columns as int8 codes, nulls as masks)."""
@@ -367,7 +414,8 @@ def _merge_sorted(a: dict, b: dict) -> dict:
 
 
 def generate_transactions(profile="cards", *, customers: int = 10_000, days: int = 30, seed=None, scenario=None,
-                          model=None, market=None, batch_rows: int = 262_144, **knobs) -> TransactionStream:
+                          model=None, market=None, batch_rows: int = 262_144, n_threads: int | None = None,
+                          **knobs) -> TransactionStream:
     """Generate a labelled synthetic transaction feed as Arrow record batches in time order.
 
     Parameters
@@ -389,6 +437,10 @@ def generate_transactions(profile="cards", *, customers: int = 10_000, days: int
     batch_rows : int, default 262144
         Rows per yielded batch (the last may be shorter). Memory is bounded by this and by the
         generation window (at most about 131k expected rows).
+    n_threads : int, optional
+        Threads in use (default 1): with 2 or more, legitimate arrivals of the next windows are generated
+        on helper threads while the ordered part runs. The output does not depend on it; the gain is
+        small (much of the NumPy work holds the GIL), so a second core is better spent writing Parquet.
     **knobs
         See :data:`KNOBS`: ``fraud_rates``, ``fraud_scale``, ``overlap``, ``elasticities``,
         ``segment_fraud``, ``decline_rate``, ``n_merchants``, ``start``.
@@ -413,8 +465,12 @@ def generate_transactions(profile="cards", *, customers: int = 10_000, days: int
         raise ValueError("scenario and model must be given together (the feed couples to run_scenario(scenario, model))")
     if scenario is not None and market is not None:
         raise ValueError("give either market= or scenario=/model=, not both")
+    if n_threads is None:
+        n_threads = 1
+    if not isinstance(n_threads, (int, np.integer)) or isinstance(n_threads, bool) or not 1 <= n_threads <= 64:
+        raise ValueError(f"n_threads must be an integer in [1, 64], got {n_threads!r}")
     prof, extra = _apply_knobs(prof, knobs)
     if scenario is not None:
         market = market_from_scenario(scenario, model)
     return TransactionStream(prof, customers=int(customers), days=int(days), seed=seed, market=market,
-                             batch_rows=int(batch_rows), **extra)
+                             batch_rows=int(batch_rows), n_threads=int(n_threads), **extra)

@@ -1,0 +1,190 @@
+"""Benchmark: scale-out of exact tail risk over Dask workers, and peak memory per worker.
+
+Workload: ``simulate_tail`` (exact 97.5% / 99% VaR and ES with 95% intervals, memory bounded by the
+tail and one chunk) for one market model: 10 assets, t copula with equicorrelation 0.5 and nu=5,
+GJR(1,1,1) omega=0.02 alpha=0.03 gamma=0.10 beta=0.88 with Student-t(nu=6) innovations (the
+model of ``benchmarks/engine.py``), a 10-day horizon and a long/short portfolio.
+
+For the local backend (numba threads over all usable cores) and for local Dask clusters of
+1, 2, 4, ... single-threaded worker processes (up to the usable cores, or ``--workers``) it measures:
+
+* cluster start-up time, and a warm-up run (each worker loads the kernel from the numba cache);
+* the best of ``--repeats`` timed runs: paths/s and path-asset-steps/s, speed-up over one worker and
+  parallel efficiency;
+* peak resident memory of every worker process (``ru_maxrss`` read on the worker after the runs) and
+  its resident memory before the timed runs, plus the driver's own peak;
+* that every configuration gives the same numbers as the local backend (``TailResult`` equality).
+
+Usage::
+
+    python benchmarks/scaleout.py                  # writes benchmarks/results/scaleout.json
+    python benchmarks/scaleout.py --quick          # small sizes (scaleout-quick.json)
+    python benchmarks/scaleout.py --workers 1,2,4 --paths 4000000
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(HERE.parent))
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from _common import best_of, format_table, machine_info, self_peak_rss_bytes, write_json  # noqa: E402
+
+N_ASSETS = 10
+HORIZON = 10
+LEVELS = (0.975, 0.99)
+
+
+def build_model():
+    from simulator import MarketModel
+
+    corr = [[1.0 if i == j else 0.5 for j in range(N_ASSETS)] for i in range(N_ASSETS)]
+    return MarketModel.from_dict({
+        "assets": [f"A{i}" for i in range(N_ASSETS)],
+        "marginals": [{"mean": {"mu": 0.03},
+                       "vol": {"type": "gjr", "omega": 0.02, "alpha": 0.03, "gamma": 0.10, "beta": 0.88},
+                       "dist": {"type": "t", "nu": 6.0}} for _ in range(N_ASSETS)],
+        "copula": {"type": "t", "corr": corr, "nu": 5.0},
+    })
+
+
+def positions(model) -> dict[str, float]:
+    # long the first seven assets, short the last three: a hedged book with a fat left tail
+    return {a: (1e6 if i < 7 else -1.5e6) for i, a in enumerate(model.assets)}
+
+
+def _worker_memory() -> dict:
+    import resource
+
+    import psutil
+
+    return {"rss_bytes": psutil.Process().memory_info().rss,
+            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+
+
+def measure_dask(model, n_workers: int, args, reference) -> dict:
+    from distributed import Client, LocalCluster
+
+    from simulator.tail import simulate_tail
+
+    pos = positions(model)
+    t0 = time.perf_counter()
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           scheduler_kwargs={"dashboard_address": ":0"}, silence_logs=logging.ERROR)
+    client = Client(cluster)
+    start_s = time.perf_counter() - t0
+    try:
+        run = dict(positions=pos, levels=LEVELS, chunk_paths=args.chunk_paths, backend="dask", client=client)
+        t0 = time.perf_counter()
+        simulate_tail(model, max(4 * n_workers * 1000, 4000), HORIZON, 1, **{**run, "chunk_paths": 1000})
+        warm_s = time.perf_counter() - t0
+        before = client.run(_worker_memory)
+        results = []
+        timing = best_of(lambda: results.append(simulate_tail(model, args.paths, HORIZON, args.seed, **run)),
+                         repeats=args.repeats)
+        after = client.run(_worker_memory)
+    finally:
+        client.close()
+        cluster.close()
+    same = all(r == reference and (r.largest_losses == reference.largest_losses).all() for r in results)
+    peaks = [after[w]["peak_rss_bytes"] for w in after]
+    return {
+        "backend": "dask", "workers": n_workers, "cluster_start_s": start_s, "warmup_s": warm_s,
+        "timing": timing.to_dict(), "paths_per_s": args.paths / timing.best,
+        "cells_per_s": args.paths * HORIZON * N_ASSETS / timing.best,
+        "worker_rss_before_bytes": [before[w]["rss_bytes"] for w in before],
+        "worker_peak_rss_bytes": peaks, "max_worker_peak_rss_bytes": max(peaks),
+        "losses_received": results[-1].meta["losses_received"], "identical_to_local": bool(same),
+    }
+
+
+def measure_local(model, args):
+    from simulator.tail import simulate_tail
+
+    run = dict(positions=positions(model), levels=LEVELS, chunk_paths=args.chunk_paths)
+    simulate_tail(model, 4000, HORIZON, 1, **run)  # compile / load the kernel cache
+    results = []
+    timing = best_of(lambda: results.append(simulate_tail(model, args.paths, HORIZON, args.seed, **run)),
+                     repeats=args.repeats)
+    res = results[-1]
+    row = {"backend": "local", "workers": None, "threads": _threads(), "timing": timing.to_dict(),
+           "paths_per_s": args.paths / timing.best, "cells_per_s": args.paths * HORIZON * N_ASSETS / timing.best,
+           "driver_peak_rss_bytes": self_peak_rss_bytes(), "losses_received": res.meta["losses_received"]}
+    return row, res
+
+
+def _threads() -> int:
+    import numba
+
+    return numba.get_num_threads()
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--paths", type=int, default=2_000_000)
+    p.add_argument("--chunk-paths", type=int, default=65_536)
+    p.add_argument("--seed", type=int, default=20240601)
+    p.add_argument("--workers", default=None, help="comma-separated worker counts (default 1, 2, 4, ... <= cores)")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="small sizes for a smoke test")
+    p.add_argument("--out", default=None, help="JSON output (default benchmarks/results/scaleout[-quick].json)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.paths, args.chunk_paths, args.repeats = 100_000, 10_000, 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if args.workers:
+        counts = [int(w) for w in args.workers.split(",")]
+    else:
+        counts, w = [], 1
+        while w <= max(cores, 2):
+            counts.append(w)
+            w *= 2
+    model = build_model()
+    local_row, reference = measure_local(model, args)
+    rows = [local_row]
+    for w in counts:
+        rows.append(measure_dask(model, w, args, reference))
+    base = next((r for r in rows if r["workers"] == 1), None)
+    for r in rows:
+        if base is not None and r["backend"] == "dask":
+            r["speedup_vs_1_worker"] = r["paths_per_s"] / base["paths_per_s"]
+            r["parallel_efficiency"] = r["speedup_vs_1_worker"] / r["workers"]
+
+    mib = 1 / 2**20
+    table = format_table(
+        ["backend", "workers", "best s", "paths/s", "cells/s", "speed-up", "efficiency", "peak RSS/worker MiB",
+         "start s", "identical"],
+        [[r["backend"] if r["backend"] == "dask" else f"local ({r['threads']} threads)", r["workers"],
+          r["timing"]["best_s"], r["paths_per_s"], r["cells_per_s"], r.get("speedup_vs_1_worker"),
+          r.get("parallel_efficiency"),
+          r["max_worker_peak_rss_bytes"] * mib if "max_worker_peak_rss_bytes" in r else None,
+          r.get("cluster_start_s"), "yes" if r.get("identical_to_local", True) else "NO"] for r in rows],
+    )
+    print(f"exact tail VaR/ES: {args.paths:,} paths x {HORIZON} days x {N_ASSETS} assets, chunks of "
+          f"{args.chunk_paths:,}; k = {reference.k:,} largest losses kept; {cores} usable cores")
+    print(table)
+    print(f"driver peak RSS {self_peak_rss_bytes() * mib:.0f} MiB; 99% ES {reference[0.99].es:,.0f} "
+          f"[{reference[0.99].es_ci[0]:,.0f}, {reference[0.99].es_ci[1]:,.0f}]")
+    payload = {
+        "benchmark": "scaleout", "machine": machine_info(),
+        "workload": {"n_paths": args.paths, "horizon": HORIZON, "n_assets": N_ASSETS, "chunk_paths": args.chunk_paths,
+                     "levels": list(LEVELS), "tail_size_k": reference.k, "seed": args.seed, "repeats": args.repeats,
+                     "model": "10 assets, t copula rho=0.5 nu=5, GJR(0.02, 0.03, 0.10, 0.88), t(6) innovations"},
+        "results": rows, "driver_peak_rss_bytes": self_peak_rss_bytes(),
+        "reference": reference.to_dict(),
+    }
+    out = args.out or ("scaleout-quick.json" if args.quick else "scaleout.json")
+    print(f"wrote {write_json(out, payload)}")
+    return 0 if all(r.get("identical_to_local", True) for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,458 @@
+"""Model-collapse check: what happens when a model is refitted, generation after generation, to its own output.
+
+Loop (per chain, per share ``f`` of real data)::
+
+    generation 0:  fit the model to the last n_obs real returns
+    generation g:  training sample = a contiguous block of round(f * n_obs) of those real returns (random
+                   start) followed by n_obs - round(f * n_obs) days simulated from model g-1 (unconditional start);
+                   refit with the model families selected at generation 0
+
+Fitted on purely synthetic data (``f = 0``), estimation error compounds: every generation inherits the
+previous one's error and adds its own, and the small-sample biases of the estimators (the Student-t
+``nu`` and GARCH persistence are biased towards thinner tails and weaker clustering in short samples)
+push in one direction, so the tails shrink and the dependence structure drifts ("model collapse",
+Shumailov et al., 2024, *Nature* 631: 755–759). Real data mixed into every generation anchor the fits
+(Bertrand et al., 2024, "On the stability of iterative retraining of generative models on their own
+data", ICLR).
+
+Each generation's model is summarised by statistics of a fixed evaluation ensemble (``n_eval`` histories
+of ``n_obs`` days simulated with the *same* seed for every generation, so differences between
+generations are not simulation noise): per asset the variance, the kurtosis and the Hill tail index of
+losses (medians over the histories), per pair Kendall's tau and the empirical lower tail dependence at
+5 % (means). The same statistics of each generation's training sample are recorded too, with every fitted
+parameter. The drift of a statistic at generation ``g`` is its relative change from generation 0,
+averaged over assets (pairs) and chains; a run is *stable* when every headline drift at the last
+generation is within ``tolerance``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from calibration import stylized as sf
+
+__all__ = ["CollapseReport", "CollapseRun", "collapse_check", "collapse_check_returns"]
+
+HEADLINE_KEYS = ("tail_index", "kurtosis", "variance", "tail_dep_lower")
+TAIL_FRACTION = 0.05
+TAIL_Q = 0.05
+
+_METHOD = (
+    "Generation 0 is fitted to the last n_obs real returns. Each later generation is refitted (same model "
+    "families) to n_obs days: a random contiguous block of those real returns making up the stated share, then "
+    "days simulated from the previous generation's model. Statistics of each generation's model come from a fixed "
+    "evaluation ensemble (same seed every generation). Drift = relative change from generation 0 at the last "
+    "generation, averaged over assets or pairs and over chains; stable = every headline drift within the tolerance."
+)
+
+
+@dataclass
+class CollapseRun:
+    """The loop for one share of real data.
+
+    Attributes
+    ----------
+    real_fraction : float
+        Share of each training sample taken from real data (0 = synthetic only).
+    generations : list of dict
+        Per generation ``g = 0..G``: ``generation``, ``model_stats`` and ``data_stats`` (headline statistics
+        averaged over assets/pairs and chains), ``drift`` (relative change from generation 0, chain mean),
+        ``params`` (fitted parameters per asset and of the copula, chain means), ``n_chains`` (chains still
+        running).
+    chains : list of list of dict
+        Per chain, per generation: the full record (parameters, per-asset / per-pair statistics of the model
+        and of the training sample).
+    drift : dict
+        Headline key -> mean relative drift at the last generation.
+    drift_se : dict
+        Headline key -> standard error of that mean across chains (NaN with one chain).
+    stable : bool
+    failures : list of str
+        Chains that stopped early (a refit with no stationary solution), with the generation and reason.
+    """
+
+    real_fraction: float
+    generations: list[dict]
+    chains: list[list[dict]]
+    drift: dict[str, float]
+    drift_se: dict[str, float]
+    stable: bool
+    failures: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        from calibration.validate import _jsonable
+
+        return _jsonable({
+            "real_fraction": self.real_fraction, "stable": self.stable, "drift": self.drift,
+            "drift_se": self.drift_se, "generations": self.generations, "failures": self.failures,
+            "chains": self.chains,
+        })
+
+
+@dataclass
+class CollapseReport:
+    """Result of :func:`collapse_check`: one :class:`CollapseRun` per real-data share."""
+
+    runs: list[CollapseRun]
+    assets: tuple[str, ...]
+    n_obs: int
+    n_generations: int
+    n_chains: int
+    n_eval: int
+    tolerance: float
+    families: dict
+    seed: dict
+    data: dict = field(default_factory=dict)
+    method: str = _METHOD
+
+    @property
+    def headline_keys(self) -> tuple[str, ...]:
+        return tuple(k for k in HEADLINE_KEYS if len(self.assets) > 1 or k != "tail_dep_lower")
+
+    @property
+    def stable_fraction(self) -> float | None:
+        """The smallest real-data share tested whose loop stayed stable (None if none did)."""
+        ok = [r.real_fraction for r in self.runs if r.stable]
+        return min(ok) if ok else None
+
+    def run(self, real_fraction: float) -> CollapseRun:
+        for r in self.runs:
+            if math.isclose(r.real_fraction, real_fraction, abs_tol=1e-12):
+                return r
+        raise KeyError(f"no run with real_fraction {real_fraction!r}; runs: {[r.real_fraction for r in self.runs]}")
+
+    def conclusion(self) -> str:
+        parts = []
+        for r in self.runs:
+            d = ", ".join(f"{k} {r.drift.get(k, float('nan')):+.1%}" for k in self.headline_keys)
+            parts.append(f"real share {r.real_fraction:.0%}: {'stable' if r.stable else 'drifts'} ({d})")
+        sf_ = self.stable_fraction
+        tail = (f"Smallest real-data share tested that keeps it stable (all drifts within ±{self.tolerance:.0%} "
+                f"after {self.n_generations} generations): {sf_:.0%}." if sf_ is not None else
+                f"No tested share of real data kept every drift within ±{self.tolerance:.0%} after "
+                f"{self.n_generations} generations.")
+        return "; ".join(parts) + ". " + tail
+
+    def summary_dict(self) -> dict:
+        return {"stable_fraction": self.stable_fraction, "tolerance": self.tolerance,
+                "generations": self.n_generations, "n_obs": self.n_obs, "n_chains": self.n_chains,
+                "runs": {f"{r.real_fraction:g}": {"stable": r.stable, "drift": r.drift} for r in self.runs}}
+
+    def summary(self) -> str:
+        keys = self.headline_keys
+        head = f"{'real share':>10} {'gen':>4} " + " ".join(f"{k:>15}" for k in keys)
+        lines = [f"model collapse: {self.n_generations} generations of {self.n_obs} days, {self.n_chains} chain(s), "
+                 f"families {self.families}", head, "-" * len(head)]
+        for r in self.runs:
+            for g in r.generations:
+                vals = " ".join(f"{g['model_stats'].get(k, float('nan')):>8.4g} ({g['drift'].get(k, 0.0):+5.0%})"
+                                for k in keys)
+                lines.append(f"{r.real_fraction:>10.0%} {g['generation']:>4} {vals}")
+        lines.append(self.conclusion())
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        from calibration.validate import _jsonable
+
+        return _jsonable({
+            "summary": self.summary_dict(), "conclusion": self.conclusion(), "method": self.method,
+            "assets": list(self.assets), "n_obs": self.n_obs, "generations": self.n_generations,
+            "n_chains": self.n_chains, "n_eval": self.n_eval, "tolerance": self.tolerance,
+            "headline_keys": list(self.headline_keys), "families": self.families, "seed": self.seed,
+            "data": self.data, "runs": [r.to_dict() for r in self.runs],
+        })
+
+
+# ---------------------------------------------------------------------- helpers
+def _seed_sequence(seed) -> np.random.SeedSequence:
+    if seed is None:
+        return np.random.SeedSequence()
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if isinstance(seed, np.random.Generator):
+        return np.random.SeedSequence([int(v) for v in seed.integers(0, 2**63, size=2)])
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        if seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed}")
+        return np.random.SeedSequence(int(seed))
+    raise TypeError(f"seed must be None, a non-negative int, numpy.random.SeedSequence or Generator; got "
+                    f"{type(seed).__name__}")
+
+
+def _fractions(real_fraction: Any) -> list[float]:
+    vals = [real_fraction] if isinstance(real_fraction, (int, float, np.integer, np.floating)) else real_fraction
+    if isinstance(vals, (str, bytes)) or not hasattr(vals, "__iter__"):
+        raise TypeError(f"real_fraction must be a number in [0, 1] or a sequence of them, got {real_fraction!r}")
+    out = []
+    for v in vals:
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"real_fraction values must be numbers in [0, 1], got {v!r}")
+        if not 0.0 <= float(v) <= 1.0:
+            raise ValueError(f"real_fraction must lie in [0, 1], got {v!r}")
+        out.append(float(v))
+    if not out:
+        raise ValueError("real_fraction is an empty sequence; give at least one share in [0, 1]")
+    return sorted(set(out))
+
+
+def _pairs(assets: Sequence[str]) -> list[tuple[int, int]]:
+    return [(i, j) for i in range(len(assets)) for j in range(i + 1, len(assets))]
+
+
+def _stats(x: np.ndarray, assets: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Per-asset / per-pair statistics of histories ``x`` of shape (n, T, A): medians (means for dependence)."""
+    out: dict[str, dict[str, float]] = {"variance": {}, "kurtosis": {}, "tail_index": {}, "tau": {},
+                                        "tail_dep_lower": {}}
+    for j, a in enumerate(assets):
+        r = np.ascontiguousarray(x[:, :, j])
+        m = sf.moments(r)
+        out["variance"][a] = float(np.median(m["std"] ** 2))
+        out["kurtosis"][a] = float(np.median(m["excess_kurtosis"] + 3.0))
+        hill = sf.hill_tail_index(r, tail="left", fraction=TAIL_FRACTION)
+        out["tail_index"][a] = float(np.median(hill[np.isfinite(hill)])) if np.isfinite(hill).any() else float("nan")
+    for i, j in _pairs(assets):
+        key = f"{assets[i]}~{assets[j]}"
+        xi, xj = np.ascontiguousarray(x[:, :, i]), np.ascontiguousarray(x[:, :, j])
+        out["tau"][key] = float(np.mean(sf.kendall_tau(xi, xj)))
+        out["tail_dep_lower"][key] = float(np.mean(sf.tail_dependence(xi, xj, q=TAIL_Q)["lower"]))
+    return out
+
+
+def _params(model) -> dict:
+    out: dict[str, Any] = {}
+    for a, m in zip(model.assets, model.marginals):
+        p = {"mu": m.mean.mu, **{k: v for k, v in m.vol.to_dict().items() if k != "type"},
+             **{k: v for k, v in m.dist.to_dict().items() if k != "type"}, "persistence": m.persistence}
+        out[a] = p
+    c = model.copula
+    cp: dict[str, float] = {}
+    if c.nu is not None:
+        cp["nu"] = c.nu
+    if c.theta is not None:
+        cp["theta"] = c.theta
+    if c.corr is not None and model.n_assets > 1:
+        r = np.asarray(c.corr)
+        cp["mean_corr"] = float(r[np.triu_indices(model.n_assets, 1)].mean())
+    out["copula"] = cp
+    return out
+
+
+def _fit(frame: pd.DataFrame, *, vol, dist, copula, init: str):
+    from calibration.calibrate import fit_returns
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit_returns(frame, vol=vol, dist=dist, copula=copula, init=init, min_obs=100)
+
+
+def _frame(values: np.ndarray, assets: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame(values, index=pd.bdate_range("2000-01-03", periods=values.shape[0], name="date"),
+                        columns=list(assets))
+
+
+def _avg(stats: dict[str, dict[str, float]], key: str) -> float:
+    vals = list(stats.get(key, {}).values())
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def _mean_params(records: list[dict]) -> dict:
+    out: dict[str, dict[str, float]] = {}
+    for name in records[0]:
+        keys = records[0][name].keys()
+        out[name] = {k: float(np.mean([r[name][k] for r in records if k in r[name]])) for k in keys}
+    return out
+
+
+# ---------------------------------------------------------------------- public API
+def collapse_check_returns(
+    returns: pd.DataFrame,
+    *,
+    generations: int = 5,
+    real_fraction: float | Sequence[float] = 0.0,
+    n_obs: int | None = None,
+    n_chains: int = 1,
+    n_eval: int = 200,
+    tolerance: float = 0.2,
+    seed=None,
+    vol: Any = "auto",
+    dist: Any = "auto",
+    copula: Any = "auto",
+    init: str = "arch",
+    data_info: dict | None = None,
+) -> CollapseReport:
+    """Run the collapse loop on real percent log returns (see :func:`collapse_check`)."""
+    from simulator.engine import simulate
+
+    if not isinstance(returns, pd.DataFrame):
+        raise TypeError(f"returns must be a pandas DataFrame (date × asset), got {type(returns).__name__}")
+    for name, v, lo in (("generations", generations, 1), ("n_chains", n_chains, 1), ("n_eval", n_eval, 10)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, got {type(v).__name__} {v!r}")
+        if v < lo:
+            raise ValueError(f"{name} must be >= {lo}, got {v}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance > 0:
+        raise ValueError(f"tolerance must be a positive number (relative drift, e.g. 0.2), got {tolerance!r}")
+    fractions = _fractions(real_fraction)
+    values = returns.to_numpy(dtype=float, na_value=np.nan)
+    if not np.all(np.isfinite(values)):
+        i, j = (int(v) for v in np.argwhere(~np.isfinite(values))[0])
+        raise ValueError(f"asset {returns.columns[j]!r}: non-finite return on {returns.index[i]}")
+    total = values.shape[0]
+    if n_obs is None:
+        n_obs = total
+    if isinstance(n_obs, bool) or not isinstance(n_obs, (int, np.integer)):
+        raise TypeError(f"n_obs must be an integer, got {type(n_obs).__name__} {n_obs!r}")
+    if not 100 <= n_obs <= total:
+        raise ValueError(f"n_obs must lie between 100 and the {total} real returns available, got {n_obs}")
+    n_obs = int(n_obs)
+    assets = [str(c) for c in returns.columns]
+    root = _seed_sequence(seed)
+    eval_ss, chain_root = root.spawn(2)
+    chain_seeds = chain_root.spawn(int(n_chains))
+    eval_entropy = eval_ss  # the same evaluation stream for every generation: common random numbers
+
+    def model_stats(model) -> dict:
+        sim = simulate(model.with_changes(start=None), int(n_eval), n_obs, eval_entropy, keep="paths")
+        return _stats(sim.returns, assets)
+
+    window = values[-n_obs:]
+    fit0 = _fit(_frame(window, assets), vol=vol, dist=dist, copula=copula, init=init)
+    model0 = fit0.model
+    fixed_vol = {a: fit0.marginals[a].vol for a in assets}
+    fixed_dist = {a: fit0.marginals[a].dist for a in assets}
+    fixed_cop = fit0.copula.family
+    rec0 = {"generation": 0, "params": _params(model0), "model": model_stats(model0),
+            "data": _stats(window[None], assets), "n_real": n_obs}
+
+    runs = []
+    for f in fractions:
+        n_real = int(round(f * n_obs))
+        chains: list[list[dict]] = []
+        failures: list[str] = []
+        for c, css in enumerate(chain_seeds):
+            recs = [rec0]
+            model = model0
+            gen_seeds = css.spawn(int(generations))
+            for g in range(1, int(generations) + 1):
+                sim_ss, block_ss = gen_seeds[g - 1].spawn(2)
+                parts = []
+                if n_real:
+                    start = int(np.random.default_rng(block_ss).integers(0, n_obs - n_real + 1))
+                    parts.append(window[start:start + n_real])
+                if n_obs - n_real:
+                    parts.append(simulate(model.with_changes(start=None), 1, n_obs - n_real, sim_ss,
+                                          keep="paths").returns[0])
+                train = np.concatenate(parts, axis=0)
+                try:
+                    model = _fit(_frame(train, assets), vol=fixed_vol, dist=fixed_dist, copula=fixed_cop,
+                                 init=init).model
+                except ValueError as exc:
+                    failures.append(f"chain {c}, generation {g}: {exc}")
+                    break
+                recs.append({"generation": g, "params": _params(model), "model": model_stats(model),
+                             "data": _stats(train[None], assets), "n_real": n_real})
+            chains.append(recs)
+        runs.append(_summarise(f, chains, failures, int(generations), tolerance, assets))
+    return CollapseReport(
+        runs=runs, assets=tuple(assets), n_obs=n_obs, n_generations=int(generations), n_chains=int(n_chains),
+        n_eval=int(n_eval), tolerance=float(tolerance),
+        families={"vol": fixed_vol, "dist": fixed_dist, "copula": fixed_cop},
+        seed={"entropy": str(root.entropy) if isinstance(root.entropy, int) else [str(v) for v in root.entropy],
+              "spawn_key": list(root.spawn_key)},
+        data=dict(data_info or {}),
+    )
+
+
+def _summarise(f: float, chains: list[list[dict]], failures: list[str], n_gen: int, tol: float,
+               assets: Sequence[str]) -> CollapseRun:
+    keys = [k for k in HEADLINE_KEYS if len(assets) > 1 or k != "tail_dep_lower"]
+    gens = []
+    for g in range(n_gen + 1):
+        alive = [ch[g] for ch in chains if len(ch) > g]
+        if not alive:
+            break
+        ms = {k: float(np.mean([_avg(r["model"], k) for r in alive])) for k in (*keys, "tau")
+              if len(assets) > 1 or k != "tau"}
+        ds = {k: float(np.mean([_avg(r["data"], k) for r in alive])) for k in ms}
+        drift = {}
+        for k in ms:
+            rel = []
+            for ch in chains:
+                if len(ch) > g:
+                    base = _avg(ch[0]["model"], k)
+                    rel.append((_avg(ch[g]["model"], k) - base) / abs(base) if base else float("nan"))
+            drift[k] = float(np.mean(rel))
+        gens.append({"generation": g, "n_chains": len(alive), "model_stats": ms, "data_stats": ds, "drift": drift,
+                     "params": _mean_params([r["params"] for r in alive])})
+    complete = [ch for ch in chains if len(ch) == n_gen + 1]
+    drift, se = {}, {}
+    for k in gens[0]["model_stats"]:
+        rel = np.array([(_avg(ch[-1]["model"], k) - _avg(ch[0]["model"], k)) / abs(_avg(ch[0]["model"], k))
+                        for ch in complete]) if complete else np.array([np.nan])
+        drift[k] = float(np.mean(rel))
+        se[k] = float(np.std(rel, ddof=1) / math.sqrt(len(rel))) if len(rel) > 1 else float("nan")
+    stable = bool(not failures and all(abs(drift[k]) <= tol for k in keys if np.isfinite(drift[k]))
+                  and all(np.isfinite(drift[k]) for k in keys))
+    return CollapseRun(real_fraction=f, generations=gens, chains=chains, drift=drift, drift_se=se, stable=stable,
+                       failures=failures)
+
+
+def collapse_check(
+    prices: Any,
+    *,
+    generations: int = 5,
+    real_fraction: float | Sequence[float] = 0.0,
+    n_obs: int | None = None,
+    n_chains: int = 1,
+    n_eval: int = 200,
+    tolerance: float = 0.2,
+    seed=None,
+    assets: Sequence[str] | None = None,
+    vol: Any = "auto",
+    dist: Any = "auto",
+    copula: Any = "auto",
+    init: str = "arch",
+) -> CollapseReport:
+    """Fit → simulate → refit on synthetic data, ``generations`` times, and measure the drift.
+
+    Parameters
+    ----------
+    prices : str, path-like or DataFrame
+        Real daily prices, anything :func:`calibration.load_prices` accepts.
+    generations : int, default 5
+        Refits after the first fit.
+    real_fraction : float or sequence of float in [0, 1], default 0.0
+        Share of every training sample drawn from the real window (a random contiguous block); several values
+        give one run each, so the report says which share keeps the loop stable.
+    n_obs : int, optional
+        Days per training sample (default: every real return). Small samples collapse faster.
+    n_chains : int, default 1
+        Independent repetitions of the loop per share (drifts are averaged, with standard errors).
+    n_eval : int, default 200
+        Histories of ``n_obs`` days simulated to measure each generation's model (same seed every generation).
+    tolerance : float, default 0.2
+        Largest relative drift of a headline statistic (tail index, kurtosis, variance, lower tail dependence)
+        at the last generation for the run to count as stable.
+    seed : None, int, SeedSequence or Generator
+    assets : sequence of str, optional
+        Assets to use (default: all in ``prices``).
+    vol, dist, copula, init
+        Model families for generation 0 (see :func:`calibration.calibrate`); later generations keep the
+        families selected there.
+
+    Returns
+    -------
+    CollapseReport
+    """
+    from calibration.data import load_prices, log_returns
+
+    frame, rep = load_prices(prices, assets=assets, report=True, min_obs=101)
+    info = {"source": rep.source, "input_sha256": rep.input_sha256, "prices_sha256": rep.data_sha256}
+    return collapse_check_returns(log_returns(frame), generations=generations, real_fraction=real_fraction,
+                                  n_obs=n_obs, n_chains=n_chains, n_eval=n_eval, tolerance=tolerance, seed=seed,
+                                  vol=vol, dist=dist, copula=copula, init=init, data_info=info)

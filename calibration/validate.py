@@ -1,0 +1,967 @@
+"""Validation of synthetic data against the real series: is the model faithful where it matters?
+
+Method
+------
+The comparison is made like for like. The real series has ``T`` daily returns; the model simulates
+``n_paths`` independent histories of the same ``T`` days from its unconditional state (the calibrated
+start state is dropped, so no history is favoured by starting in the real series' last regime). Every
+statistic is computed with the same code for the real series and for each simulated history, and the
+real value is placed in the ensemble's distribution of that statistic: a check passes when the real
+value lies inside the band the model itself produces for a series of that length.
+
+Statistics (``calibration.stylized``), per asset: mean, standard deviation, skewness, excess kurtosis;
+the 1, 5, 95 and 99 % quantiles; Kolmogorov–Smirnov and Wasserstein-1 distances to the pooled simulated
+returns (one-sided: only "too far" fails); left and right Hill tail indices; the ACF of returns (lag 1,
+and the Box–Pierce statistic ``T sum rho_k^2`` over lags 1..L, one-sided), of ``|r|`` and ``r^2`` (mean
+ACF over lags 1–10 and 11–L: level and slow decay); the leverage correlation ``corr(r_t, r_{t+k}^2)``
+averaged over k = 1–10; the excess kurtosis of 5- and 20-day sums (aggregational Gaussianity); the
+maximum and time-averaged drawdown. Per pair: Kendall's tau and the empirical lower / upper tail
+dependence at ``tail_q``. Jointly: the Frobenius distance of the Kendall's tau matrix to the ensemble's
+mean matrix (one-sided). ``L = min(max_lag, T // 10)``.
+
+Bands
+-----
+For each check the ensemble gives its median ``m`` and its 2.5 % and 97.5 % quantiles; the real value's
+robust score is its distance from ``m`` in units of the half-range on its side (``q97.5 - m`` above,
+``m - q2.5`` below), so a score of 1 is the edge of the ensemble's pointwise 95 % band. With
+``simultaneous=True`` (default) one critical score ``c`` is used for every check: the ``level`` quantile,
+over the simulated histories, of each history's largest score across all checks (a max-statistic band, as
+in Westfall–Young). The bands ``[m - c (m - q2.5), m + c (q97.5 - m)]`` (the pointwise 95 % band widened
+about the median by ``c``) then hold *all together* with probability ``level`` for a series drawn from the
+model, so a correct model passes the whole report with probability about ``level`` however many checks
+there are; the share of simulated histories that pass every check is reported as ``ensemble_pass_rate``.
+With ``simultaneous=False`` each check has its own ``level`` band (the ensemble's quantiles), and about
+``(1 - level)`` of the checks of a correct model fail by chance.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from calibration import stylized as sf
+
+if TYPE_CHECKING:  # pragma: no cover
+    from simulator.model import MarketModel
+
+__all__ = ["Check", "ValidationReport", "validate", "validate_returns"]
+
+MIN_OBS = 100
+MIN_PATHS = 100
+SCALE_QUANTILES = (0.025, 0.975)
+AGG_MIN_SUMS = 25
+SHORT_LAGS = 10
+
+GROUP_ORDER = ("moments", "quantiles", "distance", "tails", "autocorrelation", "leverage", "aggregation",
+               "drawdown", "dependence")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison of a real statistic with the simulated ensemble.
+
+    Attributes
+    ----------
+    name : str
+        Statistic identifier (e.g. ``"excess_kurtosis"``, ``"acf_abs_short"``, ``"tau"``).
+    group : str
+        One of ``moments, quantiles, distance, tails, autocorrelation, leverage, aggregation, drawdown,
+        dependence``.
+    asset : str or None
+        The asset for per-asset checks.
+    pair : tuple of str or None
+        The two assets for pairwise checks (``None`` for per-asset and whole-matrix checks).
+    metric : str
+        What is measured, with units.
+    real : float
+        The statistic of the real series (NaN when undefined).
+    synthetic : float
+        Median of the statistic over the simulated histories.
+    band : tuple of float
+        ``(low, high)``: the real value must lie inside (``low = -inf`` for one-sided checks).
+    sided : {"two-sided", "upper"}
+        ``upper``: only values above the band fail (distances).
+    threshold : str
+        The pass rule in words.
+    passed : bool
+    score : float
+        Robust score of the real value (see the module docstring); ``inf`` when undefined.
+    ensemble_exceedance : float
+        Share of simulated histories that fall outside this check's band.
+    """
+
+    name: str
+    group: str
+    asset: str | None
+    pair: tuple[str, str] | None
+    metric: str
+    real: float
+    synthetic: float
+    band: tuple[float, float]
+    sided: str
+    threshold: str
+    passed: bool
+    score: float
+    ensemble_exceedance: float
+
+    @property
+    def label(self) -> str:
+        """``name[asset]`` / ``name[A~B]`` / ``name``."""
+        if self.asset is not None:
+            return f"{self.name}[{self.asset}]"
+        if self.pair is not None:
+            return f"{self.name}[{self.pair[0]}~{self.pair[1]}]"
+        return self.name
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["pair"] = list(self.pair) if self.pair is not None else None
+        d["band"] = [_num(self.band[0]), _num(self.band[1])]
+        for k in ("real", "synthetic", "score", "ensemble_exceedance"):
+            d[k] = _num(d[k])
+        d["label"] = self.label
+        return d
+
+
+def _num(v: Any) -> float | None:
+    """Float for JSON; NaN and infinities become None (strict JSON has no NaN)."""
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return _num(obj)
+    return obj
+
+
+@dataclass
+class ValidationReport:
+    """Result of :func:`validate`.
+
+    Attributes
+    ----------
+    passed : bool
+        Every check passed.
+    checks : list of Check
+    assets : tuple of str
+    n_obs : int
+        Length ``T`` of the real series and of every simulated history (days).
+    n_paths : int
+        Simulated histories.
+    level : float
+        Confidence level of the bands.
+    simultaneous : bool
+        Whether the bands are simultaneous (one critical score for all checks) or per check.
+    critical_value : float
+        The common critical score ``c`` (simultaneous bands; NaN otherwise).
+    ensemble_pass_rate : float
+        Share of simulated histories that pass every check (about ``level`` for simultaneous bands).
+    seed : dict
+        The seed record of the simulation (entropy, spawn key), enough to replay it.
+    model_sha256 : str
+        Hash of the validated model's parameters.
+    data : dict
+        Description of the real data (source, window, hashes).
+    settings : dict
+        Tail fraction, tail-dependence level, lags, horizons.
+    details : dict
+        Curves and matrices behind the checks (QQ, ACF, leverage, kurtosis by horizon, tau matrices).
+    """
+
+    checks: list[Check]
+    assets: tuple[str, ...]
+    n_obs: int
+    n_paths: int
+    level: float
+    simultaneous: bool
+    critical_value: float
+    ensemble_pass_rate: float
+    seed: dict
+    model_sha256: str
+    data: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failed(self) -> list[Check]:
+        """The checks that failed."""
+        return [c for c in self.checks if not c.passed]
+
+    def check(self, name: str, asset: str | None = None, pair: Sequence[str] | None = None) -> Check:
+        """The check called ``name`` (for ``asset`` or ``pair`` when given)."""
+        for c in self.checks:
+            if c.name != name:
+                continue
+            if asset is not None and c.asset != asset:
+                continue
+            if pair is not None and (c.pair is None or set(c.pair) != set(pair)):
+                continue
+            return c
+        names = sorted({c.name for c in self.checks})
+        raise KeyError(f"no check {name!r}" + (f" for asset {asset!r}" if asset else "")
+                       + (f" for pair {tuple(pair)!r}" if pair else "") + f"; checks: {', '.join(names)}")
+
+    def frame(self) -> pd.DataFrame:
+        """The checks as a table (one row per check)."""
+        rows = []
+        for c in self.checks:
+            rows.append({"group": c.group, "check": c.name, "asset": c.asset,
+                         "pair": "~".join(c.pair) if c.pair else None, "real": c.real, "synthetic": c.synthetic,
+                         "band_low": c.band[0], "band_high": c.band[1], "sided": c.sided, "score": c.score,
+                         "passed": c.passed})
+        return pd.DataFrame(rows)
+
+    def summary_dict(self) -> dict:
+        """Short summary for manifests: verdict, counts and the failed checks."""
+        return {
+            "passed": self.passed,
+            "n_checks": len(self.checks),
+            "n_failed": len(self.failed),
+            "failed": [c.label for c in self.failed],
+            "level": self.level,
+            "simultaneous": self.simultaneous,
+            "n_paths": self.n_paths,
+            "n_obs": self.n_obs,
+        }
+
+    def to_dict(self) -> dict:
+        """Everything as a strict-JSON-ready dict (NaN and infinities as null)."""
+        return _jsonable({
+            "passed": self.passed,
+            "summary": self.summary_dict(),
+            "assets": list(self.assets),
+            "n_obs": self.n_obs,
+            "n_paths": self.n_paths,
+            "level": self.level,
+            "simultaneous": self.simultaneous,
+            "critical_value": self.critical_value,
+            "ensemble_pass_rate": self.ensemble_pass_rate,
+            "seed": self.seed,
+            "model_sha256": self.model_sha256,
+            "data": self.data,
+            "settings": self.settings,
+            "method": _METHOD_TEXT,
+            "checks": [c.to_dict() for c in self.checks],
+            "details": self.details,
+        })
+
+    def to_json(self, *, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
+
+    def summary(self) -> str:
+        """A plain-text table of the checks and the verdict."""
+        head = f"{'check':<34} {'real':>11} {'synthetic':>11} {'band':>25} {'score':>7}  result"
+        lines = [head, "-" * len(head)]
+        for c in self.checks:
+            lo = "-inf" if not math.isfinite(c.band[0]) else f"{c.band[0]:.4g}"
+            band = f"[{lo}, {c.band[1]:.4g}]"
+            lines.append(f"{c.label[:34]:<34} {c.real:>11.4g} {c.synthetic:>11.4g} {band:>25} "
+                         f"{c.score:>7.2f}  {'pass' if c.passed else 'FAIL'}")
+        kind = "simultaneous" if self.simultaneous else "per-check"
+        lines.append("")
+        lines.append(f"{len(self.checks) - len(self.failed)}/{len(self.checks)} checks passed "
+                     f"({kind} {self.level:.0%} bands from {self.n_paths} simulated histories of {self.n_obs} days"
+                     + (f", critical score {self.critical_value:.3g}" if self.simultaneous else "") + ")")
+        lines.append("PASSED" if self.passed else "FAILED: " + ", ".join(c.label for c in self.failed))
+        return "\n".join(lines)
+
+    def to_html(self, *, title: str | None = None, collapse=None, extra: dict | None = None) -> str:
+        """A self-contained HTML report: verdict, check table, QQ / ACF / leverage / aggregation plots and
+        Kendall's tau and tail-dependence heatmaps (PNG embedded as base64; jinja2 with autoescape).
+
+        Parameters
+        ----------
+        title : str, optional
+        collapse : calibration.collapse.CollapseReport, optional
+            Adds the model-collapse section.
+        extra : dict, optional
+            Key/value pairs shown in the run information table (e.g. the command line).
+        """
+        return _render_html(self, title=title, collapse=collapse, extra=extra or {})
+
+
+_METHOD_TEXT = (
+    "Each statistic is computed identically for the real series and for each of n_paths simulated histories "
+    "of the same length from the model's unconditional state. Robust score = distance of a value from the "
+    "ensemble median in units of the 2.5-97.5% half-range on its side (1 = edge of the pointwise 95% band). Simultaneous bands: one critical score, the "
+    "level-quantile over simulated histories of their largest score across all checks, so that a series drawn "
+    "from the model passes every check with probability about `level`. One-sided ('upper') checks fail only "
+    "above the band."
+)
+
+
+# ---------------------------------------------------------------------- inputs
+def _check_int(v: Any, name: str, lo: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(v).__name__} {v!r}")
+    if v < lo:
+        raise ValueError(f"{name} must be >= {lo}, got {v}")
+    return int(v)
+
+
+def _check_prob(v: Any, name: str, lo: float, hi: float) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(v).__name__} {v!r}")
+    v = float(v)
+    if not lo < v < hi:
+        raise ValueError(f"{name} must lie in ({lo:g}, {hi:g}), got {v!r}")
+    return v
+
+
+def _returns_array(returns: Any, assets: Sequence[str]) -> tuple[np.ndarray, pd.Index | None]:
+    """(T, A) float array of percent log returns in the model's asset order, and the date index if any."""
+    if isinstance(returns, pd.Series):
+        returns = returns.to_frame()
+    if isinstance(returns, pd.DataFrame):
+        cols = [str(c) for c in returns.columns]
+        missing = [a for a in assets if a not in cols]
+        if missing:
+            raise ValueError(f"the data have no column for model asset(s) {', '.join(map(repr, missing))}; "
+                             f"data columns: {', '.join(map(repr, cols))}")
+        frame = returns.copy()
+        frame.columns = cols
+        arr = frame[list(assets)].to_numpy(dtype=float, na_value=np.nan)
+        index = returns.index
+    elif isinstance(returns, np.ndarray):
+        arr = np.asarray(returns, dtype=float)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2 or arr.shape[1] != len(assets):
+            raise ValueError(f"returns array must have shape (T, {len(assets)}) (time × model asset), got {arr.shape}")
+        index = None
+    else:
+        raise TypeError(f"returns must be a pandas DataFrame (date × asset) or an array (T, A), got "
+                        f"{type(returns).__name__}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i, j = (int(v) for v in np.argwhere(bad)[0])
+        when = str(index[i]) if index is not None else f"row {i}"
+        raise ValueError(f"asset {assets[j]!r}: non-finite return {arr[i, j]!r} on {when}")
+    if arr.shape[0] < MIN_OBS:
+        raise ValueError(f"only {arr.shape[0]} returns to validate against; at least {MIN_OBS} are needed")
+    return np.ascontiguousarray(arr), index
+
+
+# ---------------------------------------------------------------------- statistics
+@dataclass
+class _Stat:
+    name: str
+    group: str
+    metric: str
+    sided: str
+    values: np.ndarray  # (1 + n_paths,): row 0 is the real series
+    asset: str | None = None
+    pair: tuple[str, str] | None = None
+    floor: float = 0.0  # smallest meaningful half-range (resolution of a discrete statistic)
+
+
+def _settings(t: int, max_lag: int) -> dict:
+    lags = int(min(max_lag, t // 10))
+    horizons = [h for h in sf.AGG_HORIZONS if h > 1 and t // h >= AGG_MIN_SUMS]
+    return {"max_lag": lags, "agg_horizons": horizons}
+
+
+def _compute_stats(x: np.ndarray, assets: Sequence[str], *, tail_fraction: float, tail_q: float, max_lag: int,
+                   horizons: Sequence[int]) -> tuple[list[_Stat], dict]:
+    """Statistics of every row of ``x`` (shape (1 + n, T, A); row 0 real), and plot details."""
+    rows, t, n_assets = x.shape
+    ens = slice(1, None)
+    stats_out: list[_Stat] = []
+    details: dict[str, Any] = {"assets": {}, "pairs": {}}
+    lo_p, hi_p = 0.025, 0.975
+
+    def band_curve(v: np.ndarray) -> dict:
+        e = v[ens]
+        return {"real": v[0], "median": np.nanmedian(e, axis=0), "low": np.nanquantile(e, lo_p, axis=0),
+                "high": np.nanquantile(e, hi_p, axis=0)}
+
+    for j, a in enumerate(assets):
+        r = np.ascontiguousarray(x[:, :, j])
+        pool = np.sort(r[ens].reshape(-1))
+
+        def add(name, group, metric, sided, values, floor=0.0):
+            stats_out.append(_Stat(name, group, metric, sided, np.asarray(values, float), asset=a, floor=floor))
+
+        m = sf.moments(r)
+        add("mean", "moments", "mean daily return (%)", "two-sided", m["mean"])
+        add("std", "moments", "standard deviation of daily returns (%)", "two-sided", m["std"])
+        add("skewness", "moments", "skewness of daily returns", "two-sided", m["skewness"])
+        add("excess_kurtosis", "moments", "excess kurtosis of daily returns", "two-sided", m["excess_kurtosis"])
+        q = sf.quantiles(r, sf.QUANTILE_PROBS)
+        for k, p in enumerate(sf.QUANTILE_PROBS):
+            add(f"q{round(p * 100):02d}", "quantiles", f"{p:.0%} quantile of daily returns (%)", "two-sided", q[:, k])
+        add("ks", "distance", "Kolmogorov-Smirnov distance to the pooled simulated returns", "upper",
+            sf.ks_distance(r, pool))
+        add("wasserstein", "distance", "Wasserstein-1 distance to the pooled simulated returns (%)", "upper",
+            sf.wasserstein_distance(r, pool))
+        add("hill_left", "tails", f"Hill tail index of losses (top {tail_fraction:.0%})", "two-sided",
+            sf.hill_tail_index(r, tail="left", fraction=tail_fraction))
+        add("hill_right", "tails", f"Hill tail index of gains (top {tail_fraction:.0%})", "two-sided",
+            sf.hill_tail_index(r, tail="right", fraction=tail_fraction))
+        a_r = sf.acf(r, max_lag)
+        a_abs = sf.acf(np.abs(r), max_lag)
+        a_sq = sf.acf(r * r, max_lag)
+        lev = sf.leverage(r, max_lag)
+        short = min(SHORT_LAGS, max_lag)
+        add("acf_r_lag1", "autocorrelation", "ACF of returns at lag 1", "two-sided", a_r[:, 0])
+        add("acf_r_box_pierce", "autocorrelation", f"Box-Pierce T*sum(rho_k^2), returns, lags 1-{max_lag}", "upper",
+            t * np.sum(a_r * a_r, axis=1))
+        add("acf_abs_short", "autocorrelation", f"mean ACF of |r|, lags 1-{short}", "two-sided",
+            a_abs[:, :short].mean(axis=1))
+        add("acf_sq_short", "autocorrelation", f"mean ACF of r^2, lags 1-{short}", "two-sided",
+            a_sq[:, :short].mean(axis=1))
+        if max_lag > short:
+            add("acf_abs_long", "autocorrelation", f"mean ACF of |r|, lags {short + 1}-{max_lag}", "two-sided",
+                a_abs[:, short:].mean(axis=1))
+            add("acf_sq_long", "autocorrelation", f"mean ACF of r^2, lags {short + 1}-{max_lag}", "two-sided",
+                a_sq[:, short:].mean(axis=1))
+        add("leverage", "leverage", f"mean corr(r_t, r_(t+k)^2), k = 1-{short}", "two-sided",
+            lev[:, :short].mean(axis=1))
+        all_h = [1, *horizons]
+        ak = sf.aggregated_kurtosis(r, all_h)
+        for k, h in enumerate(all_h):
+            if h > 1:
+                add(f"kurtosis_{h}d", "aggregation", f"excess kurtosis of non-overlapping {h}-day returns",
+                    "two-sided", ak[:, k])
+        dd = sf.drawdown_stats(r)
+        add("max_drawdown", "drawdown", "maximum drawdown (fraction of running peak)", "two-sided",
+            dd["max_drawdown"])
+        add("mean_drawdown", "drawdown", "time-averaged drawdown (fraction of running peak)", "two-sided",
+            dd["mean_drawdown"])
+
+        # plot details
+        probs = _qq_probs(t)
+        per_path_q = sf.quantiles(r, probs)
+        dd_q = (0.05, 0.25, 0.5, 0.75, 0.95)
+        details["assets"][a] = {
+            "qq": {"probs": probs, "real": per_path_q[0], "synthetic": np.quantile(pool, probs),
+                   "low": np.quantile(per_path_q[ens], lo_p, axis=0),
+                   "high": np.quantile(per_path_q[ens], hi_p, axis=0)},
+            "acf_r": band_curve(a_r), "acf_abs": band_curve(a_abs), "acf_sq": band_curve(a_sq),
+            "leverage": band_curve(lev),
+            "kurtosis_by_horizon": {"horizons": all_h, **band_curve(ak)},
+            "max_drawdown": {"real": dd["max_drawdown"][0], "probs": list(dd_q),
+                             "synthetic_quantiles": np.quantile(dd["max_drawdown"][ens], dd_q)},
+        }
+
+    if n_assets > 1:
+        taus = []
+        for i in range(n_assets):
+            for j in range(i + 1, n_assets):
+                pair = (assets[i], assets[j])
+                xi = np.ascontiguousarray(x[:, :, i])
+                xj = np.ascontiguousarray(x[:, :, j])
+                tau = sf.kendall_tau(xi, xj)
+                taus.append(tau)
+                td = sf.tail_dependence(xi, xj, q=tail_q)
+                step = 1.0 / (tail_q * t)
+                stats_out.append(_Stat("tau", "dependence", "Kendall's tau of daily returns", "two-sided", tau,
+                                       pair=pair))
+                stats_out.append(_Stat("tail_dep_lower", "dependence",
+                                       f"empirical lower tail dependence at {tail_q:.0%}", "two-sided",
+                                       td["lower"], pair=pair, floor=step))
+                stats_out.append(_Stat("tail_dep_upper", "dependence",
+                                       f"empirical upper tail dependence at {tail_q:.0%}", "two-sided",
+                                       td["upper"], pair=pair, floor=step))
+                details["pairs"][f"{pair[0]}~{pair[1]}"] = {
+                    "tau": {"real": tau[0], "median": float(np.median(tau[ens]))},
+                    "tail_dep_lower": {"real": td["lower"][0], "median": float(np.median(td["lower"][ens]))},
+                    "tail_dep_upper": {"real": td["upper"][0], "median": float(np.median(td["upper"][ens]))},
+                }
+        tau_arr = np.stack(taus, axis=1)  # (rows, n_pairs)
+        mean_tau = tau_arr[ens].mean(axis=0)
+        dist = np.sqrt(2.0 * np.sum((tau_arr - mean_tau) ** 2, axis=1))
+        stats_out.append(_Stat("tau_matrix_distance", "dependence",
+                               "Frobenius distance of the Kendall's tau matrix to the ensemble mean", "upper", dist))
+        iu = np.triu_indices(n_assets, 1)
+
+        def mat(vals: np.ndarray) -> np.ndarray:
+            m_ = np.eye(n_assets)
+            m_[iu] = vals
+            m_.T[iu] = vals
+            return m_
+
+        pairs = list(details["pairs"].values())
+        details["tau_matrix"] = {"real": mat(tau_arr[0]), "synthetic": mat(mean_tau)}
+        details["tail_dep_matrix"] = {
+            side: {"real": mat(np.array([p[f"tail_dep_{side}"]["real"] for p in pairs])),
+                   "synthetic": mat(np.array([p[f"tail_dep_{side}"]["median"] for p in pairs]))}
+            for side in ("lower", "upper")
+        }
+    return stats_out, details
+
+
+def _qq_probs(t: int, n: int = 99) -> np.ndarray:
+    """Probabilities for QQ plots, evenly spaced in normal scores between 1/(2T) and 1 - 1/(2T)."""
+    from scipy import stats
+
+    zmax = stats.norm.ppf(1.0 - 0.5 / t)
+    return stats.norm.cdf(np.linspace(-zmax, zmax, n))
+
+
+# ---------------------------------------------------------------------- bands
+def _scores(v: np.ndarray, med: np.ndarray, s_lo: np.ndarray, s_hi: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Robust scores of values ``v`` (..., m) given per-check medians and half-ranges; NaN -> inf."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        above = (v - med) / s_hi
+        below = (med - v) / s_lo
+        z = np.where(v >= med, above, np.where(upper, 0.0, below))
+    return np.where(np.isnan(v), np.inf, np.maximum(z, 0.0))
+
+
+def _bands(stats_list: list[_Stat], level: float, simultaneous: bool) -> tuple[list[Check], float, float]:
+    vals = np.stack([s.values for s in stats_list], axis=1)  # (rows, m)
+    real, ens = vals[0], vals[1:]
+    upper = np.array([s.sided == "upper" for s in stats_list])
+    floor = np.array([s.floor for s in stats_list])
+    med = np.nanmedian(ens, axis=0)
+    q_lo, q_hi = np.nanquantile(ens, SCALE_QUANTILES, axis=0)
+    s_hi, s_lo = q_hi - med, med - q_lo
+    # degenerate sides: borrow the other side, then a floor, then a relative epsilon
+    s_hi = np.where(s_hi > 0, s_hi, s_lo)
+    s_lo = np.where(s_lo > 0, s_lo, s_hi)
+    eps = 1e-12 * np.maximum(1.0, np.abs(med))
+    s_hi = np.maximum(np.maximum(s_hi, floor), eps)
+    s_lo = np.maximum(np.maximum(s_lo, floor), eps)
+    if simultaneous:
+        z_ens = _scores(ens, med, s_lo, s_hi, upper)
+        crit = float(np.quantile(z_ens.max(axis=1), level, method="higher"))
+        low = np.where(upper, -np.inf, med - crit * s_lo)
+        high = med + crit * s_hi
+        how = f"simultaneous {level:.0%} band (critical score {crit:.3g})"
+    else:
+        crit = float("nan")
+        a = 1.0 - level
+        low = np.where(upper, -np.inf, np.nanquantile(ens, a / 2, axis=0))
+        high = np.where(upper, np.nanquantile(ens, level, axis=0), np.nanquantile(ens, 1 - a / 2, axis=0))
+        how = f"per-check {level:.0%} band"
+    inside_ens = (ens >= low) & (ens <= high)
+    pass_rate = float(np.mean(inside_ens.all(axis=1)))
+    z_real = _scores(real[None, :], med, s_lo, s_hi, upper)[0]
+    checks = []
+    for k, s in enumerate(stats_list):
+        ok = bool(np.isfinite(real[k]) and low[k] <= real[k] <= high[k])
+        rule = (f"real <= {high[k]:.4g} ({how})" if upper[k]
+                else f"{low[k]:.4g} <= real <= {high[k]:.4g} ({how})")
+        checks.append(Check(
+            name=s.name, group=s.group, asset=s.asset, pair=s.pair, metric=s.metric, real=float(real[k]),
+            synthetic=float(med[k]), band=(float(low[k]), float(high[k])), sided=s.sided, threshold=rule,
+            passed=ok, score=float(z_real[k]), ensemble_exceedance=float(1.0 - np.mean(inside_ens[:, k])),
+        ))
+    return checks, crit, pass_rate
+
+
+# ---------------------------------------------------------------------- public API
+def validate_returns(
+    model: "MarketModel",
+    returns: Any,
+    *,
+    n_paths: int = 500,
+    seed=None,
+    level: float = 0.95,
+    simultaneous: bool = True,
+    tail_fraction: float = 0.05,
+    tail_q: float = 0.05,
+    max_lag: int = 50,
+    data_info: dict | None = None,
+) -> ValidationReport:
+    """Validate ``model`` against real percent log returns (see :func:`validate` for the parameters).
+
+    Parameters
+    ----------
+    returns : DataFrame of shape (T, n_assets) or ndarray
+        Percent log returns with a column per model asset (extra columns are ignored; arrays must be in the
+        model's asset order), at least 100 rows, all finite.
+    data_info : dict, optional
+        Description of the data stored in the report (source, hashes, window).
+    """
+    from simulator.engine import simulate
+    from simulator.model import MarketModel
+
+    if not isinstance(model, MarketModel):
+        raise TypeError(f"model must be a MarketModel (see MarketModel.from_json), got {type(model).__name__}")
+    n_paths = _check_int(n_paths, "n_paths", MIN_PATHS)
+    level = _check_prob(level, "level", 0.0, 1.0)
+    tail_fraction = _check_prob(tail_fraction, "tail_fraction", 0.0, 0.5)
+    tail_q = _check_prob(tail_q, "tail_q", 0.0, 0.5)
+    max_lag = _check_int(max_lag, "max_lag", 1)
+    if not isinstance(simultaneous, bool):
+        raise TypeError(f"simultaneous must be True or False, got {simultaneous!r}")
+    assets = model.assets
+    real, index = _returns_array(returns, assets)
+    t = real.shape[0]
+    cfg = _settings(t, max_lag)
+
+    sim = simulate(model.with_changes(start=None), n_paths, t, seed, keep="paths")
+    x = np.concatenate([real[None], sim.returns], axis=0)
+    stats_list, details = _compute_stats(x, assets, tail_fraction=tail_fraction, tail_q=tail_q,
+                                         max_lag=cfg["max_lag"], horizons=cfg["agg_horizons"])
+    checks, crit, pass_rate = _bands(stats_list, level, simultaneous)
+    data = dict(data_info or {})
+    if index is not None and len(index):
+        data.setdefault("window_start", str(pd.Timestamp(index[0]).date()) if _is_date(index[0]) else str(index[0]))
+        data.setdefault("window_end", str(pd.Timestamp(index[-1]).date()) if _is_date(index[-1]) else str(index[-1]))
+    data.setdefault("n_obs", t)
+    settings = {"tail_fraction": tail_fraction, "tail_q": tail_q, "max_lag": cfg["max_lag"],
+                "short_lags": min(SHORT_LAGS, cfg["max_lag"]), "agg_horizons": cfg["agg_horizons"],
+                "quantiles": list(sf.QUANTILE_PROBS), "scale_quantiles": list(SCALE_QUANTILES),
+                "start": "unconditional (model start state dropped)"}
+    return ValidationReport(
+        checks=checks, assets=tuple(assets), n_obs=t, n_paths=n_paths, level=level, simultaneous=simultaneous,
+        critical_value=crit, ensemble_pass_rate=pass_rate, seed=sim.seed, model_sha256=model.sha256(),
+        data=data, settings=settings, details=_jsonable(details),
+    )
+
+
+def _is_date(v: Any) -> bool:
+    return isinstance(v, (pd.Timestamp, np.datetime64)) or hasattr(v, "isoformat")
+
+
+def validate(
+    model: "MarketModel",
+    prices: Any,
+    *,
+    n_paths: int = 500,
+    seed=None,
+    horizon: int | None = None,
+    start: Any = None,
+    end: Any = None,
+    level: float = 0.95,
+    simultaneous: bool = True,
+    tail_fraction: float = 0.05,
+    tail_q: float = 0.05,
+    max_lag: int = 50,
+) -> ValidationReport:
+    """Compare synthetic data from ``model`` with real prices, statistic by statistic.
+
+    Parameters
+    ----------
+    model : MarketModel
+    prices : str, path-like or DataFrame
+        Real daily prices, anything :func:`calibration.load_prices` accepts (``"builtin:us-markets"``, a CSV
+        or Parquet file, a frame); it must hold every model asset.
+    n_paths : int, default 500
+        Simulated histories (at least 100; a few hundred give stable bands).
+    seed : None, int, SeedSequence or Generator
+        Seed of the simulation (recorded in the report).
+    horizon : int, optional
+        Use only the last ``horizon`` real returns (default: all in the window); every simulated history has
+        the same length as the real series.
+    start, end : date-like, optional
+        Inclusive window on return dates (e.g. an out-of-sample period).
+    level : float, default 0.95
+        Confidence level of the bands.
+    simultaneous : bool, default True
+        One critical score for all checks (a correct model passes the whole report with probability about
+        ``level``) or a ``level`` band per check.
+    tail_fraction : float, default 0.05
+        Share of observations in each tail for the Hill estimator.
+    tail_q : float, default 0.05
+        Level of the empirical tail-dependence coefficients.
+    max_lag : int, default 50
+        Longest ACF / leverage lag (capped at ``T // 10``).
+
+    Returns
+    -------
+    ValidationReport
+        ``.passed``, ``.checks``, ``.to_dict()``, ``.to_html()``, ``.summary()``.
+
+    Examples
+    --------
+    >>> from calibration import calibrate                        # doctest: +SKIP
+    >>> model = calibrate("builtin:us-markets")                  # doctest: +SKIP
+    >>> rep = validate(model, "builtin:us-markets", seed=1)      # doctest: +SKIP
+    >>> rep.passed, [c.label for c in rep.failed]                # doctest: +SKIP
+    """
+    from calibration.data import load_prices, log_returns
+    from simulator.model import MarketModel
+
+    if not isinstance(model, MarketModel):
+        raise TypeError(f"model must be a MarketModel (see MarketModel.from_json), got {type(model).__name__}")
+    frame, rep = load_prices(prices, assets=list(model.assets), report=True, min_obs=MIN_OBS + 1)
+    rets = log_returns(frame)
+    rets = _window(rets, start, end)
+    if horizon is not None:
+        horizon = _check_int(horizon, "horizon", MIN_OBS)
+        if horizon > len(rets):
+            raise ValueError(f"horizon {horizon} is longer than the {len(rets)} real returns available "
+                             f"({rets.index[0].date()} to {rets.index[-1].date()})")
+        rets = rets.iloc[-horizon:]
+    info = {"source": rep.source, "input_sha256": rep.input_sha256, "prices_sha256": rep.data_sha256,
+            "window": {"start": None if start is None else str(pd.Timestamp(start).date()),
+                       "end": None if end is None else str(pd.Timestamp(end).date()), "horizon": horizon}}
+    return validate_returns(model, rets, n_paths=n_paths, seed=seed, level=level, simultaneous=simultaneous,
+                            tail_fraction=tail_fraction, tail_q=tail_q, max_lag=max_lag, data_info=info)
+
+
+def _window(rets: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
+    def ts(v: Any, name: str):
+        if v is None:
+            return None
+        try:
+            out = pd.Timestamp(v)
+        except (ValueError, TypeError):
+            out = pd.NaT
+        if out is pd.NaT:
+            raise ValueError(f"{name} {v!r} is not a date (use ISO format, e.g. 2008-09-01)")
+        return out
+
+    s, e = ts(start, "start"), ts(end, "end")
+    if s is not None and e is not None and s > e:
+        raise ValueError(f"start {s.date()} is after end {e.date()}")
+    mask = np.ones(len(rets), bool)
+    if s is not None:
+        mask &= rets.index >= s
+    if e is not None:
+        mask &= rets.index <= e
+    out = rets.loc[mask]
+    if len(out) < MIN_OBS:
+        raise ValueError(f"the window {s.date() if s is not None else 'start'} to {e.date() if e is not None else 'end'} "
+                         f"holds {len(out)} returns; at least {MIN_OBS} are needed (the data cover "
+                         f"{rets.index[0].date()} to {rets.index[-1].date()})")
+    return out
+
+
+# ---------------------------------------------------------------------- HTML
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figures(rep: ValidationReport) -> list[tuple[str, str]]:
+    """(caption, base64 PNG) for the report's plots."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    out: list[tuple[str, str]] = []
+    assets = list(rep.assets)
+    n = len(assets)
+    det = rep.details
+
+    # QQ: real quantiles against the pooled synthetic quantiles, with the ensemble's 95% band
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.0), squeeze=False)
+    for ax, a in zip(axes[0], assets):
+        qq = det["assets"][a]["qq"]
+        s = np.asarray(qq["synthetic"], float)
+        ax.fill_between(s, np.asarray(qq["low"], float), np.asarray(qq["high"], float), color="#9ecae1", alpha=0.6,
+                        label="synthetic 95% band")
+        ax.plot(s, np.asarray(qq["real"], float), ".", color="#d62728", ms=4, label="real")
+        lim = [float(np.nanmin(s)), float(np.nanmax(s))]
+        ax.plot(lim, lim, "k--", lw=0.8)
+        ax.set_title(str(a))
+        ax.set_xlabel("synthetic quantile (%)")
+        ax.set_ylabel("real quantile (%)")
+        ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle("QQ plot: real vs pooled synthetic daily returns")
+    out.append(("QQ plots of daily returns (real vs synthetic), with the band of the per-history quantiles",
+                _png(fig)))
+
+    # ACF of r, |r|, r^2 and leverage
+    keys = [("acf_r", "ACF of r"), ("acf_abs", "ACF of |r|"), ("acf_sq", "ACF of r²"),
+            ("leverage", "corr(r_t, r²_t+k)")]
+    fig, axes = plt.subplots(n, len(keys), figsize=(3.6 * len(keys), 2.8 * n), squeeze=False)
+    for i, a in enumerate(assets):
+        for k, (key, lab) in enumerate(keys):
+            ax = axes[i][k]
+            c = det["assets"][a][key]
+            lags = np.arange(1, len(c["real"]) + 1)
+            ax.fill_between(lags, np.asarray(c["low"], float), np.asarray(c["high"], float), color="#9ecae1",
+                            alpha=0.6, label="synthetic 95%")
+            ax.plot(lags, np.asarray(c["median"], float), color="#1f77b4", lw=1, label="synthetic median")
+            ax.plot(lags, np.asarray(c["real"], float), color="#d62728", lw=1, label="real")
+            ax.axhline(0, color="k", lw=0.5)
+            ax.set_title(f"{a}: {lab}", fontsize=9)
+            ax.set_xlabel("lag (days)", fontsize=8)
+            if i == 0 and k == 0:
+                ax.legend(fontsize=7)
+    fig.tight_layout()
+    out.append(("Autocorrelation of returns, absolute and squared returns, and the leverage correlation",
+                _png(fig)))
+
+    # aggregational Gaussianity
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.0), squeeze=False)
+    for ax, a in zip(axes[0], assets):
+        c = det["assets"][a]["kurtosis_by_horizon"]
+        h = np.asarray(c["horizons"], float)
+        ax.fill_between(h, np.asarray(c["low"], float), np.asarray(c["high"], float), color="#9ecae1", alpha=0.6)
+        ax.plot(h, np.asarray(c["median"], float), "o-", color="#1f77b4", label="synthetic median")
+        ax.plot(h, np.asarray(c["real"], float), "s-", color="#d62728", label="real")
+        ax.set_xscale("log")
+        ax.set_xticks(h)
+        ax.set_xticklabels([str(int(v)) for v in h])
+        ax.set_title(f"{a}: excess kurtosis by horizon", fontsize=9)
+        ax.set_xlabel("horizon (days)", fontsize=8)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    out.append(("Aggregational Gaussianity: excess kurtosis of non-overlapping h-day returns", _png(fig)))
+
+    if n > 1 and "tau_matrix" in det:
+        mats = [("Kendall's tau: real", det["tau_matrix"]["real"]),
+                ("Kendall's tau: synthetic mean", det["tau_matrix"]["synthetic"]),
+                ("lower tail dep.: real", det["tail_dep_matrix"]["lower"]["real"]),
+                ("lower tail dep.: synthetic", det["tail_dep_matrix"]["lower"]["synthetic"])]
+        fig, axes = plt.subplots(1, len(mats), figsize=(3.6 * len(mats), 3.4), squeeze=False)
+        for ax, (lab, m) in zip(axes[0], mats):
+            m = np.asarray(m, float)
+            im = ax.imshow(m, vmin=-1 if "tau" in lab else 0, vmax=1, cmap="RdBu_r")
+            ax.set_xticks(range(n))
+            ax.set_yticks(range(n))
+            ax.set_xticklabels([str(a) for a in assets], rotation=45, fontsize=7)
+            ax.set_yticklabels([str(a) for a in assets], fontsize=7)
+            for (i, j), v in np.ndenumerate(m):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+            ax.set_title(lab, fontsize=9)
+            fig.colorbar(im, ax=ax, fraction=0.046)
+        fig.tight_layout()
+        out.append(("Kendall's tau and lower tail-dependence matrices, real vs synthetic", _png(fig)))
+    return out
+
+
+def _collapse_figure(collapse) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    runs = collapse.runs
+    if not runs:
+        return None
+    keys = [("tail_index", "Hill tail index (losses)"), ("excess_kurtosis", "excess kurtosis"),
+            ("variance", "variance (%²)"), ("tail_dep_lower", "lower tail dependence")]
+    keys = [k for k in keys if any(k[0] in g["model_stats"] for r in runs for g in r.generations)]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.8 * len(keys), 3.2), squeeze=False)
+    for ax, (key, lab) in zip(axes[0], keys):
+        for r in runs:
+            gens = [g["generation"] for g in r.generations]
+            vals = [g["model_stats"].get(key, float("nan")) for g in r.generations]
+            vals = [float(np.mean(v)) if isinstance(v, (list, tuple)) else (np.nan if v is None else float(v))
+                    for v in vals]
+            ax.plot(gens, vals, "o-", label=f"real share {r.real_fraction:.0%}")
+        ax.set_title(lab, fontsize=9)
+        ax.set_xlabel("generation", fontsize=8)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
+<style>
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;color:#222;max-width:1400px}
+h1{font-size:1.5em} h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0} td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}
+th{background:#f3f3f3} td.l,th.l{text-align:left}
+.pass{color:#1a7f37;font-weight:600} .fail{color:#c62828;font-weight:700} tr.failrow{background:#fdecea}
+.verdict{font-size:1.2em;padding:.5em 1em;display:inline-block;border-radius:4px}
+.verdict.pass{background:#e6f4ea} .verdict.fail{background:#fdecea}
+figure{margin:1em 0} figcaption{font-size:.85em;color:#555} img{max-width:100%}
+p.note{font-size:.85em;color:#444;max-width:70em}
+</style></head><body>
+<h1>{{ title }}</h1>
+<div class="verdict {{ 'pass' if passed else 'fail' }}">{{ 'PASSED' if passed else 'FAILED' }}:
+{{ n_pass }}/{{ n_checks }} checks inside their bands</div>
+{% if failed %}<p>Failed: {{ failed|join(', ') }}</p>{% endif %}
+<h2>Run</h2>
+<table>
+{% for k, v in info %}<tr><th class="l">{{ k }}</th><td class="l">{{ v }}</td></tr>
+{% endfor %}</table>
+<p class="note">{{ method }}</p>
+<h2>Checks</h2>
+<table><tr><th class="l">group</th><th class="l">check</th><th class="l">asset / pair</th><th class="l">metric</th>
+<th>real</th><th>synthetic (median)</th><th>band low</th><th>band high</th><th>score</th><th>result</th></tr>
+{% for c in checks %}<tr class="{{ '' if c.passed else 'failrow' }}"><td class="l">{{ c.group }}</td>
+<td class="l">{{ c.name }}</td><td class="l">{{ c.where }}</td><td class="l">{{ c.metric }}</td>
+<td>{{ c.real }}</td><td>{{ c.synthetic }}</td><td>{{ c.low }}</td><td>{{ c.high }}</td><td>{{ c.score }}</td>
+<td class="{{ 'pass' if c.passed else 'fail' }}">{{ 'pass' if c.passed else 'FAIL' }}</td></tr>
+{% endfor %}</table>
+<h2>Plots</h2>
+{% for cap, img in figures %}<figure><img alt="{{ cap }}" src="data:image/png;base64,{{ img }}">
+<figcaption>{{ cap }}</figcaption></figure>
+{% endfor %}
+{% if collapse %}<h2>Model-collapse check</h2>
+<p class="note">{{ collapse.method }}</p>
+<table><tr><th class="l">real share</th><th>generations</th>{% for k in collapse.keys %}<th>{{ k }}</th>{% endfor %}
+<th class="l">verdict</th></tr>
+{% for r in collapse.rows %}<tr><td class="l">{{ r.fraction }}</td><td>{{ r.generations }}</td>
+{% for v in r.drifts %}<td>{{ v }}</td>{% endfor %}
+<td class="l {{ 'pass' if r.stable else 'fail' }}">{{ 'stable' if r.stable else 'drifts' }}</td></tr>
+{% endfor %}</table>
+<p>{{ collapse.conclusion }}</p>
+{% if collapse.figure %}<figure><img alt="collapse drift" src="data:image/png;base64,{{ collapse.figure }}">
+<figcaption>Model-implied statistics per generation (mean over assets / pairs)</figcaption></figure>{% endif %}
+{% endif %}
+</body></html>
+"""
+
+
+def _fmt(v: float) -> str:
+    if v is None or not math.isfinite(v):
+        return "-inf" if v == -math.inf else ("inf" if v == math.inf else "n/a")
+    return f"{v:.4g}"
+
+
+def _render_html(rep: ValidationReport, *, title: str | None, collapse, extra: dict) -> str:
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    tmpl = env.from_string(_TEMPLATE)
+    checks = []
+    for c in rep.checks:
+        where = c.asset if c.asset is not None else ("~".join(c.pair) if c.pair else "all assets")
+        checks.append({"group": c.group, "name": c.name, "where": where, "metric": c.metric, "real": _fmt(c.real),
+                       "synthetic": _fmt(c.synthetic), "low": _fmt(c.band[0]), "high": _fmt(c.band[1]),
+                       "score": _fmt(c.score), "passed": c.passed})
+    info = [("assets", ", ".join(rep.assets)), ("real observations (days)", rep.n_obs),
+            ("simulated histories", rep.n_paths),
+            ("bands", f"{'simultaneous' if rep.simultaneous else 'per-check'} {rep.level:.0%}"
+             + (f", critical score {rep.critical_value:.3g}" if rep.simultaneous else "")),
+            ("simulated histories passing every check", f"{rep.ensemble_pass_rate:.1%}"),
+            ("model sha256", rep.model_sha256), ("seed", json.dumps(rep.seed))]
+    for k, v in rep.data.items():
+        info.append((f"data: {k}", json.dumps(v) if isinstance(v, (dict, list)) else v))
+    for k, v in extra.items():
+        info.append((k, v))
+    coll = None
+    if collapse is not None:
+        keys = list(collapse.headline_keys)
+        rows = []
+        for r in collapse.runs:
+            rows.append({"fraction": f"{r.real_fraction:.0%}", "generations": len(r.generations) - 1,
+                         "drifts": [_fmt(r.drift.get(k, float("nan"))) for k in keys], "stable": r.stable})
+        coll = {"method": collapse.method, "keys": [f"drift: {k}" for k in keys], "rows": rows,
+                "conclusion": collapse.conclusion(), "figure": _collapse_figure(collapse)}
+    return tmpl.render(
+        title=title or f"Synthetic-data validation: {', '.join(rep.assets)}",
+        passed=rep.passed, n_pass=len(rep.checks) - len(rep.failed), n_checks=len(rep.checks),
+        failed=[c.label for c in rep.failed], info=info, method=_METHOD_TEXT, checks=checks,
+        figures=_figures(rep), collapse=coll,
+    )

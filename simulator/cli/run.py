@@ -1,0 +1,319 @@
+"""``stress-sim run SCENARIO.toml|NAME [...] --model MODEL.json|builtin:NAME --out DIR``.
+
+Runs each scenario on the model and writes ``DIR/<scenario-name>/`` (see :mod:`simulator.results`):
+manifest, per-path summaries, portfolio P&L at the risk horizons, the value fan, VaR/ES with
+confidence intervals, Euler contributions, drawdowns, correlations and the per-asset stress table.
+
+Every input is checked before anything is simulated (scenario files, model, ``--role`` overrides,
+shock compilation), so a bad input exits with status 2 and leaves ``DIR`` untouched; each scenario's
+directory is replaced as a whole only once its run is complete. A scenario whose simulated prices
+overflow (explosive dynamics) is reported and skipped, its old directory kept, and the command exits
+with status 1 after running the others.
+
+When a scenario named ``baseline`` is among those run, it runs first, its horizon is extended to
+the longest horizon of the others (it has no shocks, so a longer run only adds days) and every other
+scenario's ``risk.json`` gets its stress loss against it at the shared holding periods.
+
+The daily paths are kept in memory (for fan charts and P&L at every horizon) when
+``paths x days x assets <= --max-path-cells``; above that only per-path summaries are simulated and
+P&L is reported at the whole horizon.
+"""
+from __future__ import annotations
+
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from simulator.cli.common import load_model, non_negative_int, output_dir, positive_int, show_progress
+from simulator.exceptions import UserInputError
+
+_ROLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def add_parser(subparsers) -> None:
+    from simulator.results import PATH_CELL_LIMIT
+
+    p = subparsers.add_parser(
+        "run", help="run stress scenarios on a model and write their risk results",
+        description="Run scenarios (files or library names) on a model; writes OUT/<scenario>/ with manifest.json, "
+                    "summary.parquet, pnl.parquet, fan.parquet and risk.json (paths.parquet when the scenario "
+                    "keeps paths). A scenario named 'baseline' runs first and the others are compared with it.")
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario .toml file or library name "
+                   "(see 'stress-sim scenarios list')")
+    p.add_argument("--model", default=None, metavar="MODEL",
+                   help="model JSON file or builtin:NAME (default: the scenario's own 'model' key)")
+    p.add_argument("--out", required=True, metavar="DIR", help="results folder (one sub-directory per scenario)")
+    p.add_argument("--paths", type=positive_int, default=None, metavar="N",
+                   help="Monte Carlo paths per scenario (default: each scenario's n_paths)")
+    p.add_argument("--seed", type=non_negative_int, default=None, metavar="S",
+                   help="seed for every scenario (default: each scenario's seed)")
+    p.add_argument("--role", action="append", default=[], metavar="ROLE=ASSET",
+                   help="map a scenario role to a model asset, e.g. --role oil=BRENT (repeatable)")
+    p.add_argument("--threads", type=positive_int, default=None, metavar="N", help="numba threads (default: all cores)")
+    p.add_argument("--max-path-cells", type=positive_int, default=PATH_CELL_LIMIT, metavar="N",
+                   help=f"keep daily paths in memory up to N = paths x days x assets cells (default {PATH_CELL_LIMIT:,})")
+    p.set_defaults(func=run)
+
+
+# ---------------------------------------------------------------------------------------------
+# planning: every check before any simulation
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class PlannedRun:
+    """One scenario ready to run."""
+
+    scenario: Any                   # scenarios.schema.Scenario
+    model: Any                      # MarketModel
+    model_source: str
+    n_paths: int
+    keep: str                       # what the engine keeps: "paths" or "summary"
+    paths_file: bool                # write paths.parquet
+    extra_horizons: list[int] = field(default_factory=list)
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.scenario.name
+
+
+def parse_roles(items: Sequence[str]) -> dict[str, str]:
+    """``["oil=BRENT", ...]`` -> ``{"oil": "BRENT"}``; :class:`UserInputError` on a malformed item."""
+    roles: dict[str, str] = {}
+    for item in items:
+        role, sep, asset = item.partition("=")
+        role, asset = role.strip(), asset.strip()
+        if not sep or not role or not asset:
+            raise UserInputError(f"--role {item!r}: expected ROLE=ASSET, e.g. --role oil=BRENT")
+        if not _ROLE_RE.match(role):
+            raise UserInputError(f"--role {item!r}: role {role!r} must be a name of letters, digits and '_' "
+                                 "(e.g. equity, tech_equity, oil)")
+        if role in roles and roles[role] != asset:
+            raise UserInputError(f"--role {role} is given twice ({roles[role]!r} and {asset!r})")
+        roles[role] = asset
+    return roles
+
+
+def _extend_horizon(sc, horizon: int):
+    """The scenario with ``horizon_days`` raised to ``horizon`` (re-validated)."""
+    from scenarios.loader import scenario_from_dict
+
+    data = sc.model_dump(mode="json", exclude_none=True)
+    data["horizon_days"] = int(horizon)
+    return scenario_from_dict(data, source=str(sc.path or sc.name), path=sc.path)
+
+
+def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None = None, n_paths: int | None = None,
+              roles: Mapping[str, str] | None = None, cell_limit: int | None = None) -> list[PlannedRun]:
+    """Load and check every scenario, resolve its model, validate roles and compile its shocks.
+
+    Parameters
+    ----------
+    refs : sequence of str, path or Scenario
+        Scenario files or library names.
+    model : MarketModel, optional
+        Use this model for every scenario (``model_spec`` then only names its source).
+    model_spec : str, optional
+        A model JSON path or ``builtin:NAME`` for every scenario; default: each scenario's ``model`` key.
+    n_paths : int, optional
+        Paths per scenario (default: the scenario's ``n_paths``).
+    roles : mapping, optional
+        Role -> model asset overrides.
+    cell_limit : int, optional
+        Keep daily paths up to this many cells (default :data:`simulator.results.PATH_CELL_LIMIT`).
+
+    Returns
+    -------
+    list of PlannedRun
+        Baseline first (horizon extended to the longest), then in the order given.
+
+    Raises
+    ------
+    UserInputError
+        Unknown scenario, bad file, duplicate names, missing or bad model, bad role.
+    """
+    from scenarios.loader import load_scenario
+    from scenarios.roles import DEFAULT_ROLES
+    from simulator.results import PATH_CELL_LIMIT, keep_for_run, pnl_horizons
+    from simulator.shocks import compile_shocks
+
+    cell_limit = PATH_CELL_LIMIT if cell_limit is None else int(cell_limit)
+    roles = dict(roles or {})
+    scenarios = [load_scenario(r) for r in refs]
+    seen: dict[str, int] = {}
+    for i, sc in enumerate(scenarios):
+        if sc.name in seen:
+            raise UserInputError(f"scenario {sc.name!r} is given twice (arguments {seen[sc.name] + 1} and {i + 1}); "
+                                 "each scenario writes OUT/<name>/, so names must differ")
+        seen[sc.name] = i
+    if roles:
+        known = set(DEFAULT_ROLES)
+        for sc in scenarios:
+            known |= set(sc.roles) | {name for name, _ in sc.asset_references()}
+        for role in roles:
+            if role not in known:
+                raise UserInputError(f"--role {role}={roles[role]}: no scenario uses role {role!r} "
+                                     f"(roles in use: {', '.join(sorted(known))})")
+    cache: dict[str, Any] = {}
+
+    def model_for(sc):
+        if model is not None:
+            return model, model_spec or "<in-memory model>"
+        ref = model_spec or sc.model
+        if ref is None:
+            raise UserInputError(f"scenario {sc.name!r} names no model; give --model MODEL.json or builtin:NAME")
+        source = str(ref) if model_spec else str(sc.resolve_ref(ref))
+        if source not in cache:
+            cache[source] = load_model(source)
+        return cache[source], source
+
+    ordered = sorted(scenarios, key=lambda s: s.name != "baseline")
+    others = [s for s in ordered if s.name != "baseline"]
+    plans: list[PlannedRun] = []
+    for sc in ordered:
+        m, source = model_for(sc)
+        notes: dict[str, Any] = {}
+        extra: list[int] = []
+        if sc.name == "baseline" and others:
+            longest = max(s.horizon_days for s in others)
+            if longest > sc.horizon_days:
+                notes["horizon_extended_from"] = sc.horizon_days
+                sc = _extend_horizon(sc, longest)
+            for s in others:
+                extra.extend(pnl_horizons(s.outputs.horizons, s.horizon_days))
+        for role, asset in roles.items():
+            if asset not in m.assets:
+                raise UserInputError(f"--role {role}={asset}: the model has no asset {asset!r} "
+                                     f"(model assets: {', '.join(m.assets)})")
+        try:
+            compile_shocks(sc, m, roles=roles or None)
+        except UserInputError:
+            raise
+        except (ValueError, TypeError, KeyError) as exc:
+            raise UserInputError(f"scenario {sc.name!r} cannot run on this model: {exc}") from None
+        n = int(n_paths or sc.n_paths)
+        keep = keep_for_run(n, sc.horizon_days, m.n_assets, requested=sc.outputs.keep, cell_limit=cell_limit)
+        plans.append(PlannedRun(scenario=sc, model=m, model_source=source, n_paths=n, keep=keep,
+                                paths_file=sc.outputs.keep == "paths", extra_horizons=sorted(set(extra)), notes=notes))
+    return plans
+
+
+def execute_runs(plans: Sequence[PlannedRun], out: str | Path, *, seed: int | None = None,
+                 roles: Mapping[str, str] | None = None, n_threads: int | None = None, progress: bool = False,
+                 command: Sequence[str] | None = None, say: Callable[[str], None] | None = None,
+                 failures: list | None = None):
+    """Simulate each planned scenario and write its results directory (baseline first).
+
+    Parameters
+    ----------
+    failures : list, optional
+        When given, a scenario whose simulated values overflow
+        (:class:`simulator.results.NonFiniteResultError`) is appended to it as ``(name, message)``, its
+        directory is left as it was, and the other scenarios still run; otherwise the error propagates.
+
+    Returns
+    -------
+    list of simulator.results.ScenarioResults
+    """
+    from simulator.results import NonFiniteResultError
+
+    say = say or (lambda _m: None)
+    stored = []
+    baseline = None
+    for i, p in enumerate(plans, 1):
+        tag = f"[{i}/{len(plans)}] {p.name}"
+        try:
+            res = _execute_one(p, out, tag=tag, seed=seed, roles=roles, n_threads=n_threads, progress=progress,
+                               command=command, say=say, baseline=baseline)
+        except NonFiniteResultError as exc:
+            if failures is None:
+                raise
+            failures.append((p.name, str(exc)))
+            say(f"{tag}: FAILED: {exc}")
+            continue
+        if p.name == "baseline":
+            baseline = res
+        stored.append(res)
+    return stored
+
+
+def _execute_one(p: PlannedRun, out, *, tag, seed, roles, n_threads, progress, command, say, baseline):
+    """Simulate one planned scenario and write its directory."""
+    from simulator.results import write_results
+    from simulator.runner import run_scenario
+
+    t0 = time.perf_counter()
+    say(f"{tag}: {p.n_paths:,} paths x {p.scenario.horizon_days} days "
+        f"({'daily paths' if p.keep == 'paths' else 'summaries only'})")
+    result = run_scenario(p.scenario, p.model, n_paths=p.n_paths, seed=seed, roles=dict(roles) if roles else None,
+                          keep=p.keep, progress=progress, n_threads=n_threads)
+    t1 = time.perf_counter()
+    res = write_results(result, out, model=p.model, baseline=baseline, extra_horizons=p.extra_horizons,
+                        keep_paths=p.paths_file, command=command, model_source=p.model_source, scenario=p.scenario,
+                        notes={**p.notes, "roles": dict(roles or {}), "simulate_s": round(t1 - t0, 3)})
+    say(f"{tag}: simulated in {t1 - t0:.1f} s, written in {time.perf_counter() - t1:.1f} s")
+    return res
+
+
+def results_table(stored) -> str:
+    """Plain-text summary of stored results: headline VaR, ES and stress loss per scenario."""
+    from simulator.results import compare_to_baseline, headline_levels
+
+    base = next((r for r in stored if r.name == "baseline"), None)
+    lines = []
+    head = f"{'scenario':<22} {'days':>5} {'paths':>8} {'VaR':>14} {'ES':>14} {'stress loss (ES)':>18}"
+    lines += [head, "-" * len(head)]
+    for r in stored:
+        var_level, es_level = headline_levels(r.risk.get("levels") or [0.975, 0.99])
+        tv, te = r.tail(r.horizon, var_level), r.tail(r.horizon, es_level)
+        sl = "baseline" if r is base else "-"
+        if base is not None and r is not base:
+            cmp = compare_to_baseline(r, base)
+            if cmp is not None:
+                sl = f"{cmp['headline']['es_stress_loss']:,.0f}"
+        var = f"{tv['var']:,.0f}" if tv else "-"
+        es = f"{te['es']:,.0f}" if te else "-"
+        lines.append(f"{r.name[:22]:<22} {r.horizon:>5} {int(r.risk['scenario']['n_paths']):>8,} {var:>14} {es:>14} {sl:>18}")
+    if stored:
+        var_level, es_level = headline_levels(stored[0].risk.get("levels") or [0.975, 0.99])
+        lines.append(f"(VaR {100 * var_level:g}%, ES {100 * es_level:g}% of the loss over each scenario's horizon, "
+                     f"{stored[0].risk.get('currency', '')})")
+    return "\n".join(lines)
+
+
+def command_line(args) -> list[str]:
+    """The ``stress-sim run`` command equivalent to ``args`` (for manifests)."""
+    cmd = ["stress-sim", "run", *[str(s) for s in args.scenarios]]
+    if args.model:
+        cmd += ["--model", args.model]
+    cmd += ["--out", str(args.out)]
+    for flag, value in (("--paths", args.paths), ("--seed", args.seed), ("--threads", args.threads)):
+        if value is not None:
+            cmd += [flag, str(value)]
+    for item in args.role:
+        cmd += ["--role", item]
+    return cmd
+
+
+def run(args) -> int:
+    out = output_dir(args.out)
+    roles = parse_roles(args.role)
+    model = load_model(args.model) if args.model else None
+    plans = plan_runs(args.scenarios, model=model, model_spec=args.model, n_paths=args.paths, roles=roles,
+                      cell_limit=args.max_path_cells)
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    failures: list[tuple[str, str]] = []
+    stored = execute_runs(plans, out, seed=args.seed, roles=roles, n_threads=args.threads, progress=show_progress(),
+                          command=command_line(args), say=say, failures=failures)
+    if stored:
+        print(results_table(stored))
+        print(f"wrote {len(stored)} result folder(s) to {out}; render them with: stress-sim report {out} --out report.html")
+    for name, message in failures:
+        print(f"stress-sim: scenario {name} failed (its folder was left as it was): {message}", file=sys.stderr)
+    return 1 if failures else 0

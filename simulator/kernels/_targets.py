@@ -1,0 +1,115 @@
+"""One kernel source, two targets: the CPU (``numba.njit``) and NVIDIA GPUs (``numba.cuda`` device functions).
+
+The kernel modules (:mod:`~simulator.kernels.rng`, :mod:`~simulator.kernels.special`,
+:mod:`~simulator.kernels.paths`) write their per-path code as plain Python functions: no decorators,
+no allocation inside (work arrays are passed in), arrays and scalars only. At the bottom of each
+module one call registers them::
+
+    cpu_compile(globals(), {"mix64": INLINE, "seed_stream": PLAIN, ...})
+
+which replaces every named function in the module namespace by ``numba.njit(cache=True, **options)(fn)``.
+Callers in the module, and modules that import the name afterwards, therefore call the CPU version,
+exactly as with a decorator (and numba's on-disk cache keys on the same file, line and qualname).
+
+:func:`cuda_functions` compiles the same sources for the GPU: it rebuilds every registered function
+with ``types.FunctionType(fn.__code__, namespace, ...)``, where ``namespace`` is a copy of the
+function's module globals in which every registered CPU function is replaced by its GPU twin, and
+wraps it in ``numba.cuda.jit(device=True)``. Calls thus resolve per target, and the GPU runs the
+very statements the CPU runs (same random streams, same arithmetic; only the math library and
+the compiler's floating-point contraction differ, see :mod:`simulator.backends.cuda`).
+"""
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from numba import njit
+
+#: njit options of a function that numba should inline at the IR level (small hot helpers).
+INLINE: dict[str, Any] = {"inline": "always"}
+#: njit options of an ordinary compiled function.
+PLAIN: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class _Shared:
+    module: str
+    name: str
+    py_func: types.FunctionType
+    cpu: Any  # the numba CPU dispatcher
+
+
+_REGISTRY: list[_Shared] = []
+
+
+def cpu_compile(namespace: dict, options: dict[str, dict[str, Any]]) -> None:
+    """Compile the plain functions ``options`` names in module ``namespace`` for the CPU, in place.
+
+    Parameters
+    ----------
+    namespace : dict
+        The module's ``globals()``.
+    options : dict of str to dict
+        Function name -> extra ``numba.njit`` options (``INLINE`` or ``PLAIN``); ``cache=True`` always.
+    """
+    module = namespace["__name__"]
+    for name, opts in options.items():
+        fn = namespace[name]
+        if not isinstance(fn, types.FunctionType):
+            raise TypeError(f"{module}.{name} must be a plain Python function to be compiled for both targets, "
+                            f"got {type(fn).__name__}")
+        cpu = njit(cache=True, **opts)(fn)
+        namespace[name] = cpu
+        _REGISTRY.append(_Shared(module, name, fn, cpu))
+
+
+def shared_sources() -> dict[str, types.FunctionType]:
+    """``"module.name"`` -> plain Python source function of every registered kernel function."""
+    return {f"{e.module}.{e.name}": e.py_func for e in _REGISTRY}
+
+
+_CUDA_CACHE: dict[int, dict[str, Any]] = {}
+
+
+def cuda_functions(cuda) -> dict[str, Any]:
+    """The GPU twins of every registered function, ``"module.name"`` -> ``cuda.jit(device=True)`` dispatcher.
+
+    Parameters
+    ----------
+    cuda : module
+        The imported ``numba.cuda`` (real, or numba's simulator with ``NUMBA_ENABLE_CUDASIM=1``).
+
+    Compilation itself is lazy (on the first kernel launch); this only builds the dispatchers, once
+    per ``cuda`` module.
+    """
+    key = id(cuda)
+    if key in _CUDA_CACHE:
+        return _CUDA_CACHE[key]
+    import sys
+
+    namespaces: dict[str, dict] = {}
+    twins: dict[int, Any] = {}
+    out: dict[str, Any] = {}
+    for e in _REGISTRY:
+        ns = namespaces.get(e.module)
+        if ns is None:
+            ns = namespaces[e.module] = dict(vars(sys.modules[e.module]))
+        fn = e.py_func
+        clone = types.FunctionType(fn.__code__, ns, fn.__name__, fn.__defaults__, fn.__closure__)
+        clone.__kwdefaults__ = fn.__kwdefaults__
+        clone.__qualname__ = fn.__qualname__
+        clone.__doc__ = fn.__doc__
+        clone.__module__ = fn.__module__
+        dev = cuda.jit(device=True)(clone)
+        twins[id(e.cpu)] = dev
+        out[f"{e.module}.{e.name}"] = dev
+    # every name bound to a registered CPU function (its own module's, or one imported from another
+    # kernel module) now resolves to the GPU twin; dispatchers compile lazily, so order is free
+    for ns in namespaces.values():
+        for name, value in list(ns.items()):
+            twin = twins.get(id(value))
+            if twin is not None:
+                ns[name] = twin
+    _CUDA_CACHE[key] = out
+    return out

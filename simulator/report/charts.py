@@ -1,0 +1,185 @@
+"""Matplotlib charts for the HTML report, returned as ``data:image/png;base64,...`` URIs.
+
+Figures are built with :class:`matplotlib.figure.Figure` and the Agg canvas directly (no pyplot
+state, no display needed, safe to call from threads). Text that comes from files (asset and scenario
+names) is passed through :func:`_txt` so a ``$`` is never read as mathtext.
+"""
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["png_uri", "overview_chart", "fan_chart", "loss_chart", "correlation_chart", "backtest_chart"]
+
+_BLUE = "#1f5fa8"
+_RED = "#c0392b"
+_ORANGE = "#e67e22"
+_GREY = "#7f8c8d"
+_DPI = 96
+
+
+def _txt(s: Any) -> str:
+    """Plain text for matplotlib: escape ``$`` (mathtext) and cap the length."""
+    s = str(s).replace("$", r"\$")
+    return s if len(s) <= 80 else s[:77] + "..."
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=_DPI)
+    fig.patch.set_facecolor("white")
+    return fig
+
+
+def png_uri(fig) -> str:
+    """Render ``fig`` to PNG and return it as a base64 data URI."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight", facecolor="white")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _money_axis(ax, axis: str = "y") -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    def fmt(v, _pos):
+        a = abs(v)
+        if a >= 1e9:
+            return f"{v / 1e9:.1f}bn"
+        if a >= 1e6:
+            return f"{v / 1e6:.2f}m"
+        if a >= 1e3:
+            return f"{v / 1e3:.0f}k"
+        return f"{v:.0f}"
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(fmt))
+
+
+def overview_chart(rows: Sequence[dict], *, currency: str, es_label: str) -> str:
+    """Horizontal bars: headline ES of every scenario with its confidence interval.
+
+    ``rows``: dicts with ``name``, ``es``, ``es_ci_low``, ``es_ci_high`` and ``baseline`` (bool).
+    """
+    rows = [r for r in rows if r.get("es") is not None]
+    fig = _figure(8.0, 0.9 + 0.32 * max(len(rows), 1))
+    ax = fig.add_subplot(1, 1, 1)
+    if rows:
+        y = np.arange(len(rows))[::-1]
+        es = np.array([r["es"] for r in rows])
+        lo = np.array([r["es_ci_low"] for r in rows])
+        hi = np.array([r["es_ci_high"] for r in rows])
+        colors = [_GREY if r.get("baseline") else _BLUE for r in rows]
+        ax.barh(y, es, color=colors, height=0.65)
+        ax.errorbar(es, y, xerr=[np.clip(es - lo, 0, None), np.clip(hi - es, 0, None)], fmt="none",
+                    ecolor="black", elinewidth=1, capsize=3)
+        ax.set_yticks(y)
+        ax.set_yticklabels([_txt(r["name"]) for r in rows], fontsize=9)
+        _money_axis(ax, "x")
+    ax.set_xlabel(_txt(f"{es_label} at the scenario horizon ({currency}, losses positive)"), fontsize=9)
+    ax.set_title("Expected shortfall by scenario (bars: estimate, whiskers: 95% CI; grey: baseline)", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return png_uri(fig)
+
+
+def fan_chart(fan, *, currency: str, initial_value: float, title: str) -> str:
+    """Fan chart of the portfolio value: 1-99, 5-95 and 25-75 % bands, median and mean by day."""
+    fig = _figure(7.0, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    day = fan["day"].to_numpy()
+    bands = (("q01", "q99", 0.15, "1-99%"), ("q05", "q95", 0.25, "5-95%"), ("q25", "q75", 0.4, "25-75%"))
+    for lo, hi, alpha, label in bands:
+        if lo in fan and hi in fan:
+            ax.fill_between(day, fan[lo].to_numpy(), fan[hi].to_numpy(), color=_BLUE, alpha=alpha, lw=0, label=label)
+    ax.plot(day, fan["q50"].to_numpy(), color=_BLUE, lw=1.8, label="median")
+    ax.plot(day, fan["mean"].to_numpy(), color=_ORANGE, lw=1.2, ls="--", label="mean")
+    ax.axhline(initial_value, color=_GREY, lw=0.8, ls=":")
+    if day.size <= 2:
+        ax.plot(day, fan["q50"].to_numpy(), "o", color=_BLUE)
+    ax.set_xlabel("trading day")
+    ax.set_ylabel(_txt(f"portfolio value ({currency})"))
+    _money_axis(ax)
+    ax.set_title(_txt(title), fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", ncol=3)
+    ax.grid(alpha=0.3)
+    return png_uri(fig)
+
+
+def loss_chart(pnl: np.ndarray, *, var: float, es: float, var_label: str, es_label: str, currency: str,
+               title: str) -> str:
+    """Histogram of the loss ``-pnl`` with the VaR and ES marked."""
+    fig = _figure(7.0, 3.4)
+    ax = fig.add_subplot(1, 1, 1)
+    loss = -np.asarray(pnl, dtype=float)
+    lo, hi = np.percentile(loss, [0.1, 99.9]) if loss.size > 10 else (loss.min(), loss.max())
+    hi = max(hi, es, var)
+    if hi <= lo:
+        lo, hi = lo - 1.0, hi + 1.0
+    shown = loss[(loss >= lo) & (loss <= hi)]
+    ax.hist(shown, bins=60, range=(lo, hi), color=_BLUE, alpha=0.75)
+    ax.axvline(var, color=_ORANGE, lw=2, label=_txt(f"{var_label} = {var:,.0f}"))
+    ax.axvline(es, color=_RED, lw=2, ls="--", label=_txt(f"{es_label} = {es:,.0f}"))
+    ax.set_xlabel(_txt(f"loss ({currency}; 0.1-99.9% range shown)"))
+    ax.set_ylabel("paths")
+    _money_axis(ax, "x")
+    ax.set_title(_txt(title), fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return png_uri(fig)
+
+
+def correlation_chart(base: np.ndarray, stressed: np.ndarray, names: Sequence[str], *, base_title: str,
+                      stressed_title: str) -> str:
+    """Two correlation heatmaps side by side (shared -1..1 colour scale, values annotated)."""
+    n = len(names)
+    size = min(3.0 + 0.45 * n, 9.0)
+    fig = _figure(2 * size + 1.0, size)
+    axes = fig.subplots(1, 2)
+    labels = [_txt(a)[:14] for a in names]
+    im = None
+    for ax, m, t in ((axes[0], base, base_title), (axes[1], stressed, stressed_title)):
+        m = np.asarray(m, dtype=float)
+        im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu_r")
+        ax.set_xticks(range(n))
+        ax.set_yticks(range(n))
+        ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=8)
+        ax.set_yticklabels(labels, fontsize=8)
+        if n <= 12:
+            for i in range(n):
+                for j in range(n):
+                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                            color="white" if abs(m[i, j]) > 0.6 else "black")
+        ax.set_title(_txt(t), fontsize=9)
+    fig.colorbar(im, ax=list(axes), shrink=0.8)
+    return png_uri(fig)
+
+
+def backtest_chart(dates: Sequence[str], returns: np.ndarray, var: np.ndarray, exceptions: np.ndarray, *,
+                   level: float, last_days: int, title: str) -> str:
+    """Realised daily returns against the negative VaR forecast, exceptions marked, last window shaded."""
+    import pandas as pd
+
+    fig = _figure(8.0, 3.2)
+    ax = fig.add_subplot(1, 1, 1)
+    x = pd.to_datetime(pd.Index(list(dates)), errors="coerce")
+    if x.isna().any():  # undated series: plot against the day number
+        x = np.arange(len(returns))
+    r = np.asarray(returns, dtype=float)
+    v = np.asarray(var, dtype=float)
+    e = np.asarray(exceptions, dtype=bool)
+    ax.plot(x, r, color=_GREY, lw=0.5, label="realised return (%)")
+    ax.plot(x, -v, color=_RED, lw=0.9, label=f"-VaR {100 * level:g}% (%)")
+    ax.scatter(np.asarray(x)[e], r[e], color="black", s=10, zorder=3, label=f"exceptions ({int(e.sum())})")
+    if 0 < last_days <= len(r):
+        ax.axvspan(np.asarray(x)[-last_days], np.asarray(x)[-1], color=_ORANGE, alpha=0.12,
+                   label=f"last {last_days} days (traffic light)")
+    ax.set_ylabel("daily log return (%)")
+    ax.set_title(_txt(title), fontsize=10)
+    ax.legend(fontsize=7, loc="lower left", ncol=2)
+    ax.grid(alpha=0.3)
+    return png_uri(fig)

@@ -1,0 +1,122 @@
+"""Calibration of transaction profiles from aggregates / rows, and the privacy and fairness checks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from calibration.privacy import fairness_report, privacy_report
+from calibration.transactions import FittedTransactionProfile, aggregate_rows, fit_transactions
+from simulator.transactions import generate_transactions, get_profile
+
+PAYSIM = Path(__file__).resolve().parents[2] / "shared" / "data" / "paysim" / "aggregatedTransactions.csv"
+needs_paysim = pytest.mark.skipif(not PAYSIM.is_file(), reason=f"PaySim aggregates not found at {PAYSIM} "
+                                  "(the shared/data folder beside the checkout)")
+
+
+@pytest.fixture(scope="module")
+def paysim_fit():
+    return fit_transactions(PAYSIM)
+
+
+@needs_paysim
+def test_paysim_calibration_report_meets_targets(paysim_fit):
+    rep = paysim_fit.calibration_report(rows_per_category=100_000, seed=1)
+    assert set(rep["per_category"]) == {"CASH_IN", "CASH_OUT", "DEBIT", "PAYMENT", "TRANSFER"}
+    assert rep["nrmse_count"] <= 0.10, rep
+    assert rep["nrmse_mean"] <= 0.10, rep
+    assert np.isfinite(rep["nrmse_std"])
+    worst = max(v["nrmse_count"] for v in rep["per_category"].values())
+    assert rep["nrmse_count"] == worst
+
+
+@needs_paysim
+def test_paysim_fit_reproduces_margins_and_holds_aggregates_only(paysim_fit):
+    raw = pd.read_csv(PAYSIM)
+    prof = paysim_fit.profile
+    assert prof.kind == "mobile-money" and prof.category_names == ("CASH_IN", "CASH_OUT", "DEBIT", "PAYMENT", "TRANSFER")
+    # Poisson MLE property: fitted counts summed per hour of day equal the observed ones
+    for c in prof.categories:
+        a = raw[raw["action"] == c.name]
+        dow = (a["day"].to_numpy() + paysim_fit.start_weekday) % 7
+        lam = c.share
+        fitted = lam * np.asarray(c.hour_weights)[a["hour"].to_numpy()] * np.asarray(c.dow_weights)[dow]
+        obs = np.bincount(a["hour"], a["count"], 24)
+        fit = np.bincount(a["hour"], fitted, 24)
+        np.testing.assert_allclose(fit, obs, rtol=1e-6, atol=1e-6)
+    # amount law means are the pooled hourly means (log-normal mean = exp(mu + sigma^2/2) * E[customer scale] = 1)
+    pay = raw[(raw["action"] == "PAYMENT") & (raw["hour"] == 19)]
+    pooled = pay["sum"].sum() / pay["count"].sum()
+    c = prof.categories[3]
+    assert np.exp(c.amount_mu[19] + c.amount_sigma[19] ** 2 / 2) == pytest.approx(pooled, rel=1e-9)
+    assert set(paysim_fit.targets.columns) == {"category", "step", "day", "hour", "count", "mean", "std"}
+    again = FittedTransactionProfile.from_json(paysim_fit.to_json())
+    assert again.profile == prof and again.population == paysim_fit.population
+    assert prof.provenance["rows_total"] == int(raw["count"].sum())
+
+
+def _rows(seed, customers=400, days=10):
+    df = pa.Table.from_batches(list(generate_transactions("mobile-money", customers=customers, days=days,
+                                                          seed=seed, fraud_scale=0.0))).to_pandas()
+    return df[["customer_id", "type", "step", "amount"]]
+
+
+def test_fit_from_rows_matches_fit_from_their_aggregates():
+    rows = _rows(1)
+    a = fit_transactions(rows, weekly=False)
+    b = fit_transactions(aggregate_rows(rows), weekly=False)
+    assert a.profile.categories == b.profile.categories
+    assert a.profile.provenance["source"] == "fit_transactions from rows"
+    assert "amount" not in a.targets.columns  # aggregates only
+
+
+def test_privacy_checks_pass_for_aggregate_fit_and_flag_copies():
+    real = _rows(7, customers=600, days=10)
+    ids = real["customer_id"].unique()
+    rng = np.random.default_rng(0)
+    members = set(rng.choice(ids, size=len(ids) // 2, replace=False))
+    train = real[real["customer_id"].isin(members)]
+    holdout = real[~real["customer_id"].isin(members)]
+    fit = fit_transactions(train, weekly=False)
+    synth = pa.Table.from_batches(list(generate_transactions(fit, customers=300, days=10, seed=99))).to_pandas()
+    rep = privacy_report(train, synth, holdout, max_rows=5000)
+    assert rep["exact_match_rate"] == 0.0
+    assert abs(rep["mia_auc"] - 0.5) < 0.06, rep
+    assert rep["dcr_ratio"] > 0.8 and rep["passed"], rep
+    # negative control: a "synthetic" feed that copies the training rows is caught
+    leak = privacy_report(train, train, holdout, max_rows=5000)
+    assert leak["exact_match_rate"] == 1.0 and leak["mia_auc"] > 0.9 and not leak["passed"]
+    assert any("exact-match" in f for f in leak["flags"])
+
+
+@pytest.mark.parametrize("profile", ["cards", "mobile-money"])
+def test_fairness_passes_as_configured_and_flags_unconfigured_segment_effects(profile):
+    base = get_profile(profile)
+    seg = base.segments[1].name
+    kw = dict(customers=8_000, days=20, seed=5, fraud_scale=3)
+    s = generate_transactions(profile, **kw)
+    df = pa.Table.from_batches(list(s)).to_pandas()
+    rep = fairness_report(df, s.profile, days=20)
+    assert rep["passed"], rep["flags"]
+    # the same configured effect passes when the profile states it, and is flagged when it does not
+    s2 = generate_transactions(profile, segment_fraud={seg: 4.0}, **kw)
+    df2 = pa.Table.from_batches(list(s2)).to_pandas()
+    assert fairness_report(df2, s2.profile, days=20)["passed"]
+    flagged = fairness_report(df2, base, days=20)
+    assert not flagged["passed"] and any("fraud case rate" in f for f in flagged["flags"])
+
+
+def test_fit_bad_inputs():
+    with pytest.raises(ValueError, match="missing columns"):
+        fit_transactions(pd.DataFrame({"action": ["PAYMENT"], "step": [1], "count": [3]}))
+    with pytest.raises(ValueError, match="no category column"):
+        fit_transactions(pd.DataFrame({"step": [1], "amount": [3.0]}))
+    with pytest.raises(FileNotFoundError, match="not found"):
+        fit_transactions("/nonexistent/table.csv")
+    with pytest.raises(ValueError, match="counts must be non-negative integers"):
+        fit_transactions(pd.DataFrame({"action": ["PAYMENT"], "step": [1], "count": [-3], "avg": [1.0], "std": [0.0]}))
+    with pytest.raises(TypeError, match="DataFrame or a path"):
+        fit_transactions([1, 2, 3])
