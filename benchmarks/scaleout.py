@@ -66,8 +66,15 @@ def _worker_memory() -> dict:
 
     import psutil
 
-    return {"rss_bytes": psutil.Process().memory_info().rss,
+    proc = psutil.Process()
+    cpu = proc.cpu_times()
+    return {"rss_bytes": proc.memory_info().rss, "cpu_s": cpu.user + cpu.system,
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+
+
+def _own_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system
 
 
 def measure_dask(model, n_workers: int, args, reference) -> dict:
@@ -87,21 +94,26 @@ def measure_dask(model, n_workers: int, args, reference) -> dict:
         simulate_tail(model, max(4 * n_workers * 1000, 4000), HORIZON, 1, **{**run, "chunk_paths": 1000})
         warm_s = time.perf_counter() - t0
         before = client.run(_worker_memory)
+        driver_cpu0 = _own_cpu_s()
         results = []
         timing = best_of(lambda: results.append(simulate_tail(model, args.paths, HORIZON, args.seed, **run)),
                          repeats=args.repeats)
+        driver_cpu = (_own_cpu_s() - driver_cpu0) / args.repeats
         after = client.run(_worker_memory)
     finally:
         client.close()
         cluster.close()
     same = all(r == reference and (r.largest_losses == reference.largest_losses).all() for r in results)
     peaks = [after[w]["peak_rss_bytes"] for w in after]
+    worker_cpu = sum(after[w]["cpu_s"] - before[w]["cpu_s"] for w in after) / args.repeats
     return {
         "backend": "dask", "workers": n_workers, "cluster_start_s": start_s, "warmup_s": warm_s,
         "timing": timing.to_dict(), "paths_per_s": args.paths / timing.best,
         "cells_per_s": args.paths * HORIZON * N_ASSETS / timing.best,
         "worker_rss_before_bytes": [before[w]["rss_bytes"] for w in before],
         "worker_peak_rss_bytes": peaks, "max_worker_peak_rss_bytes": max(peaks),
+        "worker_cpu_s_per_run": worker_cpu, "driver_cpu_s_per_run": driver_cpu,
+        "paths_per_worker_cpu_s": args.paths / worker_cpu,
         "losses_received": results[-1].meta["losses_received"], "identical_to_local": bool(same),
     }
 
@@ -112,11 +124,14 @@ def measure_local(model, args):
     run = dict(positions=positions(model), levels=LEVELS, chunk_paths=args.chunk_paths)
     simulate_tail(model, 4000, HORIZON, 1, **run)  # compile / load the kernel cache
     results = []
+    cpu0 = _own_cpu_s()
     timing = best_of(lambda: results.append(simulate_tail(model, args.paths, HORIZON, args.seed, **run)),
                      repeats=args.repeats)
+    cpu = (_own_cpu_s() - cpu0) / args.repeats
     res = results[-1]
     row = {"backend": "local", "workers": None, "threads": _threads(), "timing": timing.to_dict(),
            "paths_per_s": args.paths / timing.best, "cells_per_s": args.paths * HORIZON * N_ASSETS / timing.best,
+           "cpu_s_per_run": cpu, "paths_per_cpu_s": args.paths / cpu,
            "driver_peak_rss_bytes": self_peak_rss_bytes(), "losses_received": res.meta["losses_received"]}
     return row, res
 
@@ -147,6 +162,7 @@ def main(argv=None) -> int:
         while w <= max(cores, 2):
             counts.append(w)
             w *= 2
+    machine = machine_info()
     model = build_model()
     local_row, reference = measure_local(model, args)
     rows = [local_row]
@@ -160,21 +176,24 @@ def main(argv=None) -> int:
 
     mib = 1 / 2**20
     table = format_table(
-        ["backend", "workers", "best s", "paths/s", "cells/s", "speed-up", "efficiency", "peak RSS/worker MiB",
-         "start s", "identical"],
+        ["backend", "workers", "best s", "paths/s", "cells/s", "speed-up", "efficiency", "paths/CPU-s",
+         "driver CPU s", "peak RSS/worker MiB", "start s", "identical"],
         [[r["backend"] if r["backend"] == "dask" else f"local ({r['threads']} threads)", r["workers"],
           r["timing"]["best_s"], r["paths_per_s"], r["cells_per_s"], r.get("speedup_vs_1_worker"),
-          r.get("parallel_efficiency"),
+          r.get("parallel_efficiency"), r.get("paths_per_worker_cpu_s", r.get("paths_per_cpu_s")),
+          r.get("driver_cpu_s_per_run"),
           r["max_worker_peak_rss_bytes"] * mib if "max_worker_peak_rss_bytes" in r else None,
           r.get("cluster_start_s"), "yes" if r.get("identical_to_local", True) else "NO"] for r in rows],
     )
     print(f"exact tail VaR/ES: {args.paths:,} paths x {HORIZON} days x {N_ASSETS} assets, chunks of "
           f"{args.chunk_paths:,}; k = {reference.k:,} largest losses kept; {cores} usable cores")
     print(table)
+    print("paths/CPU-s: paths per CPU-second spent in the workers (local: in this process), a load-independent "
+          f"measure of distribution overhead; load average at start {machine['load_average_1m']:.1f}")
     print(f"driver peak RSS {self_peak_rss_bytes() * mib:.0f} MiB; 99% ES {reference[0.99].es:,.0f} "
           f"[{reference[0.99].es_ci[0]:,.0f}, {reference[0.99].es_ci[1]:,.0f}]")
     payload = {
-        "benchmark": "scaleout", "machine": machine_info(),
+        "benchmark": "scaleout", "machine": machine, "load_average_1m_at_end": os.getloadavg()[0],
         "workload": {"n_paths": args.paths, "horizon": HORIZON, "n_assets": N_ASSETS, "chunk_paths": args.chunk_paths,
                      "levels": list(LEVELS), "tail_size_k": reference.k, "seed": args.seed, "repeats": args.repeats,
                      "model": "10 assets, t copula rho=0.5 nu=5, GJR(0.02, 0.03, 0.10, 0.88), t(6) innovations"},

@@ -18,6 +18,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import platform
@@ -95,7 +97,8 @@ def with_parquet(profile: str, customers: int, days: int, repeats: int) -> dict:
             args = parser.parse_args(["transactions", "--profile", profile, "--customers", str(customers),
                                       "--days", str(days), "--seed", "7", "--out", str(Path(tmp) / "feed")])
             t0 = time.perf_counter()
-            args.func(args)
+            with contextlib.redirect_stderr(io.StringIO()):
+                args.func(args)
             dt = time.perf_counter() - t0
             rows = json.loads((Path(tmp) / "feed" / "manifest.json").read_text())["rows"]
         best = dt if best is None else min(best, dt)
@@ -126,9 +129,9 @@ def main(argv=None) -> int:
     mem_rows = int(1e6 if args.quick else args.memory_rows)
     results = {"machine": {"platform": platform.platform(), "python": platform.python_version(),
                            "numpy": np.__version__, "pyarrow": pyarrow.__version__, "cpus_pinned": cpus,
-                           "cpu_count": os.cpu_count()},
+                           "cpu_count": os.cpu_count(), "load_average_at_start": list(os.getloadavg())},
                "throughput": [], "parquet": [], "memory": None}
-    print(f"pinned to CPUs {cpus}")
+    print(f"pinned to CPUs {cpus}; load average {os.getloadavg()[0]:.2f} (other processes slow every figure down)")
     print(f"{'profile':<14}{'threads':>8}{'rows':>12}{'fraud':>8}{'seconds':>10}{'rows/s':>14}")
     for profile in ("cards", "mobile-money"):
         for nt in (1, 2):
@@ -148,6 +151,7 @@ def main(argv=None) -> int:
     print(f"  RSS after setup {m['rss_after_setup_bytes'] / 2**20:,.0f} MiB; peak RSS at checkpoints:")
     for n, rss in m["checkpoints"]:
         print(f"    {n:>14,} rows  {rss / 2**20:>8,.0f} MiB")
+    results["machine"]["load_average_at_end"] = list(os.getloadavg())
     out = REPO / "benchmarks" / "results" / ("transactions-quick.json" if args.quick else "transactions.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

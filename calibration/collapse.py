@@ -4,8 +4,9 @@ Loop (per chain, per share ``f`` of real data)::
 
     generation 0:  fit the model to the last n_obs real returns
     generation g:  training sample = a contiguous block of round(f * n_obs) of those real returns (random
-                   start) followed by n_obs - round(f * n_obs) days simulated from model g-1 (unconditional start);
-                   refit with the model families selected at generation 0
+                   start) followed by n_obs - round(f * n_obs) days simulated from model g-1, continuing from
+                   the block's last day (the model's variance filter run over the block; unconditional start
+                   when f = 0); refit with the model families selected at generation 0
 
 Fitted on purely synthetic data (``f = 0``), estimation error compounds: every generation inherits the
 previous one's error and adds its own, and the small-sample biases of the estimators (the Student-t
@@ -20,9 +21,11 @@ of ``n_obs`` days simulated with the *same* seed for every generation, so differ
 generations are not simulation noise): per asset the variance, the kurtosis and the Hill tail index of
 losses (medians over the histories), per pair Kendall's tau and the empirical lower tail dependence at
 5 % (means). The same statistics of each generation's training sample are recorded too, with every fitted
-parameter. The drift of a statistic at generation ``g`` is its relative change from generation 0,
-averaged over assets (pairs) and chains; a run is *stable* when every headline drift at the last
-generation is within ``tolerance``.
+parameter. The drift of a statistic at generation ``g`` is its relative change from generation 0
+(averaged over assets or pairs), reported per run as the mean over chains (the direction: thinner tails
+show as a rising tail index and a falling kurtosis) and as the root mean square over chains (the distance
+from generation 0, trend and dispersion together). A run is *stable* when every chain completes and every
+headline RMS drift at the last generation is within ``tolerance``.
 """
 from __future__ import annotations
 
@@ -38,16 +41,21 @@ from calibration import stylized as sf
 
 __all__ = ["CollapseReport", "CollapseRun", "collapse_check", "collapse_check_returns"]
 
-HEADLINE_KEYS = ("tail_index", "kurtosis", "variance", "tail_dep_lower")
+#: statistics whose drift decides stability (tail dependence only with two or more assets)
+HEADLINE_KEYS = ("tail_index", "variance", "tail_dep_lower")
+#: every statistic tracked per generation; drifts of the positive ones are measured in logs
+TRACKED_KEYS = ("tail_index", "kurtosis", "variance", "tail_dep_lower", "tau")
+POSITIVE_KEYS = ("tail_index", "kurtosis", "variance", "tail_dep_lower")
 TAIL_FRACTION = 0.05
 TAIL_Q = 0.05
 
 _METHOD = (
     "Generation 0 is fitted to the last n_obs real returns. Each later generation is refitted (same model "
     "families) to n_obs days: a random contiguous block of those real returns making up the stated share, then "
-    "days simulated from the previous generation's model. Statistics of each generation's model come from a fixed "
+    "days simulated from the previous generation's model continuing from the block's last day. Statistics of each generation's model come from a fixed "
     "evaluation ensemble (same seed every generation). Drift = relative change from generation 0 at the last "
-    "generation, averaged over assets or pairs and over chains; stable = every headline drift within the tolerance."
+    "generation (averaged over assets or pairs): mean over chains (direction) and root mean square over chains "
+    "(distance); stable = every chain completes and every headline RMS drift is within the tolerance."
 )
 
 
@@ -68,10 +76,15 @@ class CollapseRun:
         Per chain, per generation: the full record (parameters, per-asset / per-pair statistics of the model
         and of the training sample).
     drift : dict
-        Headline key -> mean relative drift at the last generation.
+        Statistic -> mean relative drift at the last generation (direction: e.g. a rising tail index and a
+        falling kurtosis mean thinner tails).
     drift_se : dict
-        Headline key -> standard error of that mean across chains (NaN with one chain).
+        Statistic -> standard error of that mean across chains (NaN with one chain).
+    drift_rms : dict
+        Statistic -> root-mean-square relative drift at the last generation over chains: the typical distance
+        from generation 0, counting both a common trend and chains wandering apart.
     stable : bool
+        Every chain ran to the end and every headline RMS drift is within the tolerance.
     failures : list of str
         Chains that stopped early (a refit with no stationary solution), with the generation and reason.
     """
@@ -81,6 +94,7 @@ class CollapseRun:
     chains: list[list[dict]]
     drift: dict[str, float]
     drift_se: dict[str, float]
+    drift_rms: dict[str, float]
     stable: bool
     failures: list[str] = field(default_factory=list)
 
@@ -89,8 +103,8 @@ class CollapseRun:
 
         return _jsonable({
             "real_fraction": self.real_fraction, "stable": self.stable, "drift": self.drift,
-            "drift_se": self.drift_se, "generations": self.generations, "failures": self.failures,
-            "chains": self.chains,
+            "drift_se": self.drift_se, "drift_rms": self.drift_rms, "generations": self.generations,
+            "failures": self.failures, "chains": self.chains,
         })
 
 
@@ -112,7 +126,13 @@ class CollapseReport:
 
     @property
     def headline_keys(self) -> tuple[str, ...]:
+        """Statistics whose drift decides stability."""
         return tuple(k for k in HEADLINE_KEYS if len(self.assets) > 1 or k != "tail_dep_lower")
+
+    @property
+    def reported_keys(self) -> tuple[str, ...]:
+        """Statistics shown in summaries: the headline ones and the kurtosis."""
+        return tuple(k for k in POSITIVE_KEYS if len(self.assets) > 1 or k != "tail_dep_lower")
 
     @property
     def stable_fraction(self) -> float | None:
@@ -129,22 +149,25 @@ class CollapseReport:
     def conclusion(self) -> str:
         parts = []
         for r in self.runs:
-            d = ", ".join(f"{k} {r.drift.get(k, float('nan')):+.1%}" for k in self.headline_keys)
-            parts.append(f"real share {r.real_fraction:.0%}: {'stable' if r.stable else 'drifts'} ({d})")
+            d = ", ".join(f"{k} {r.drift.get(k, float('nan')):+.1%} (rms {r.drift_rms.get(k, float('nan')):.1%})"
+                          for k in self.reported_keys)
+            broke = f", {len(r.failures)} chain(s) stopped" if r.failures else ""
+            parts.append(f"real share {r.real_fraction:.0%}: {'stable' if r.stable else 'drifts'} ({d}{broke})")
         sf_ = self.stable_fraction
-        tail = (f"Smallest real-data share tested that keeps it stable (all drifts within ±{self.tolerance:.0%} "
+        tail = (f"Smallest real-data share tested that keeps it stable (all RMS drifts within {self.tolerance:.0%} "
                 f"after {self.n_generations} generations): {sf_:.0%}." if sf_ is not None else
-                f"No tested share of real data kept every drift within ±{self.tolerance:.0%} after "
+                f"No tested share of real data kept every RMS drift within {self.tolerance:.0%} after "
                 f"{self.n_generations} generations.")
         return "; ".join(parts) + ". " + tail
 
     def summary_dict(self) -> dict:
         return {"stable_fraction": self.stable_fraction, "tolerance": self.tolerance,
                 "generations": self.n_generations, "n_obs": self.n_obs, "n_chains": self.n_chains,
-                "runs": {f"{r.real_fraction:g}": {"stable": r.stable, "drift": r.drift} for r in self.runs}}
+                "runs": {f"{r.real_fraction:g}": {"stable": r.stable, "drift": r.drift, "drift_rms": r.drift_rms,
+                                                  "failures": len(r.failures)} for r in self.runs}}
 
     def summary(self) -> str:
-        keys = self.headline_keys
+        keys = self.reported_keys
         head = f"{'real share':>10} {'gen':>4} " + " ".join(f"{k:>15}" for k in keys)
         lines = [f"model collapse: {self.n_generations} generations of {self.n_obs} days, {self.n_chains} chain(s), "
                  f"families {self.families}", head, "-" * len(head)]
@@ -163,7 +186,7 @@ class CollapseReport:
             "summary": self.summary_dict(), "conclusion": self.conclusion(), "method": self.method,
             "assets": list(self.assets), "n_obs": self.n_obs, "generations": self.n_generations,
             "n_chains": self.n_chains, "n_eval": self.n_eval, "tolerance": self.tolerance,
-            "headline_keys": list(self.headline_keys), "families": self.families, "seed": self.seed,
+            "headline_keys": list(self.headline_keys), "reported_keys": list(self.reported_keys), "families": self.families, "seed": self.seed,
             "data": self.data, "runs": [r.to_dict() for r in self.runs],
         })
 
@@ -250,6 +273,31 @@ def _fit(frame: pd.DataFrame, *, vol, dist, copula, init: str):
         return fit_returns(frame, vol=vol, dist=dist, copula=copula, init=init, min_obs=100)
 
 
+def _end_state(model, block: np.ndarray) -> dict:
+    """Start state (variance and residual of the last day) after filtering ``block`` (T, A) through ``model``.
+
+    The variance recursion of each marginal (as in :mod:`simulator.model`) runs from the unconditional
+    variance over the block, so a simulation started from the returned state continues the block without a
+    jump in the volatility level.
+    """
+    sigma2, resid = [], []
+    for j, m in enumerate(model.marginals):
+        v = m.vol
+        e = block[:, j] - m.mean.mu
+        s2 = m.unconditional_variance
+        for t in range(e.size - 1):
+            if v.type == "egarch":
+                z = e[t] / math.sqrt(s2)
+                s2 = math.exp(v.omega + v.alpha * (abs(z) - math.sqrt(2.0 / math.pi)) + v.gamma * z
+                              + v.beta * math.log(s2))
+            else:
+                lev = v.gamma if (v.type == "gjr" and e[t] < 0) else 0.0
+                s2 = v.omega + (v.alpha + lev) * e[t] * e[t] + v.beta * s2
+        sigma2.append(float(s2))
+        resid.append(float(e[-1]))
+    return {"sigma2": sigma2, "resid": resid}
+
+
 def _frame(values: np.ndarray, assets: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(values, index=pd.bdate_range("2000-01-03", periods=values.shape[0], name="date"),
                         columns=list(assets))
@@ -283,10 +331,16 @@ def collapse_check_returns(
     dist: Any = "auto",
     copula: Any = "auto",
     init: str = "arch",
+    model=None,
     data_info: dict | None = None,
 ) -> CollapseReport:
-    """Run the collapse loop on real percent log returns (see :func:`collapse_check`)."""
+    """Run the collapse loop on real percent log returns (see :func:`collapse_check`).
+
+    ``returns`` is a DataFrame of shape (n_obs_total, n_assets) of percent log returns; with ``model`` its
+    columns must include the model's assets (used in the model's order).
+    """
     from simulator.engine import simulate
+    from simulator.model import MarketModel
 
     if not isinstance(returns, pd.DataFrame):
         raise TypeError(f"returns must be a pandas DataFrame (date × asset), got {type(returns).__name__}")
@@ -298,6 +352,15 @@ def collapse_check_returns(
     if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance > 0:
         raise ValueError(f"tolerance must be a positive number (relative drift, e.g. 0.2), got {tolerance!r}")
     fractions = _fractions(real_fraction)
+    if model is not None:
+        if not isinstance(model, MarketModel):
+            raise TypeError(f"model must be a MarketModel or None, got {type(model).__name__}")
+        cols = [str(c) for c in returns.columns]
+        missing = [a for a in model.assets if a not in cols]
+        if missing:
+            raise ValueError(f"the data have no column for model asset(s) {', '.join(map(repr, missing))}; data "
+                             f"columns: {', '.join(map(repr, cols))}")
+        returns = returns.set_axis(cols, axis=1)[list(model.assets)]
     values = returns.to_numpy(dtype=float, na_value=np.nan)
     if not np.all(np.isfinite(values)):
         i, j = (int(v) for v in np.argwhere(~np.isfinite(values))[0])
@@ -316,16 +379,19 @@ def collapse_check_returns(
     chain_seeds = chain_root.spawn(int(n_chains))
     eval_entropy = eval_ss  # the same evaluation stream for every generation: common random numbers
 
-    def model_stats(model) -> dict:
-        sim = simulate(model.with_changes(start=None), int(n_eval), n_obs, eval_entropy, keep="paths")
+    def model_stats(m) -> dict:
+        sim = simulate(m.with_changes(start=None), int(n_eval), n_obs, eval_entropy, keep="paths")
         return _stats(sim.returns, assets)
 
     window = values[-n_obs:]
-    fit0 = _fit(_frame(window, assets), vol=vol, dist=dist, copula=copula, init=init)
-    model0 = fit0.model
-    fixed_vol = {a: fit0.marginals[a].vol for a in assets}
-    fixed_dist = {a: fit0.marginals[a].dist for a in assets}
-    fixed_cop = fit0.copula.family
+    if model is None:
+        fit0 = _fit(_frame(window, assets), vol=vol, dist=dist, copula=copula, init=init)
+        model0 = fit0.model
+    else:
+        model0 = model
+    fixed_vol = {a: m.vol.type for a, m in zip(assets, model0.marginals)}
+    fixed_dist = {a: m.dist.type for a, m in zip(assets, model0.marginals)}
+    fixed_cop = model0.copula.type
     rec0 = {"generation": 0, "params": _params(model0), "model": model_stats(model0),
             "data": _stats(window[None], assets), "n_real": n_obs}
 
@@ -336,7 +402,7 @@ def collapse_check_returns(
         failures: list[str] = []
         for c, css in enumerate(chain_seeds):
             recs = [rec0]
-            model = model0
+            current = model0
             gen_seeds = css.spawn(int(generations))
             for g in range(1, int(generations) + 1):
                 sim_ss, block_ss = gen_seeds[g - 1].spawn(2)
@@ -345,16 +411,17 @@ def collapse_check_returns(
                     start = int(np.random.default_rng(block_ss).integers(0, n_obs - n_real + 1))
                     parts.append(window[start:start + n_real])
                 if n_obs - n_real:
-                    parts.append(simulate(model.with_changes(start=None), 1, n_obs - n_real, sim_ss,
+                    start_state = _end_state(current, parts[0]) if parts else None
+                    parts.append(simulate(current.with_changes(start=start_state), 1, n_obs - n_real, sim_ss,
                                           keep="paths").returns[0])
                 train = np.concatenate(parts, axis=0)
                 try:
-                    model = _fit(_frame(train, assets), vol=fixed_vol, dist=fixed_dist, copula=fixed_cop,
-                                 init=init).model
+                    current = _fit(_frame(train, assets), vol=fixed_vol, dist=fixed_dist, copula=fixed_cop,
+                                   init=init).model
                 except ValueError as exc:
                     failures.append(f"chain {c}, generation {g}: {exc}")
                     break
-                recs.append({"generation": g, "params": _params(model), "model": model_stats(model),
+                recs.append({"generation": g, "params": _params(current), "model": model_stats(current),
                              "data": _stats(train[None], assets), "n_real": n_real})
             chains.append(recs)
         runs.append(_summarise(f, chains, failures, int(generations), tolerance, assets))
@@ -368,38 +435,54 @@ def collapse_check_returns(
     )
 
 
+def _change(rec: dict, base: dict, key: str) -> float:
+    """Log-ratio (positive statistics) or difference (tau) of ``key`` from ``base``, averaged over assets/pairs."""
+    vals = rec.get(key, {})
+    ref = base.get(key, {})
+    out = []
+    for name, v in vals.items():
+        b = ref.get(name, float("nan"))
+        if key in POSITIVE_KEYS:
+            out.append(math.log(v / b) if v > 0 and b > 0 and math.isfinite(v) and math.isfinite(b) else float("nan"))
+        else:
+            out.append(v - b)
+    return float(np.mean(out)) if out else float("nan")
+
+
+def _drifts(changes: np.ndarray, key: str) -> tuple[float, float, float]:
+    """(mean drift, its standard error, RMS drift) from per-chain changes; relative for positive statistics."""
+    m = float(np.mean(changes))
+    se = float(np.std(changes, ddof=1) / math.sqrt(changes.size)) if changes.size > 1 else float("nan")
+    rms = float(np.sqrt(np.mean(changes * changes)))
+    if key in POSITIVE_KEYS:
+        return math.expm1(m), math.exp(m) * se, math.expm1(rms)
+    return m, se, rms
+
+
 def _summarise(f: float, chains: list[list[dict]], failures: list[str], n_gen: int, tol: float,
                assets: Sequence[str]) -> CollapseRun:
-    keys = [k for k in HEADLINE_KEYS if len(assets) > 1 or k != "tail_dep_lower"]
+    multi = len(assets) > 1
+    keys = [k for k in HEADLINE_KEYS if multi or k != "tail_dep_lower"]
+    tracked = [k for k in TRACKED_KEYS if multi or k not in ("tail_dep_lower", "tau")]
     gens = []
     for g in range(n_gen + 1):
-        alive = [ch[g] for ch in chains if len(ch) > g]
+        alive = [ch for ch in chains if len(ch) > g]
         if not alive:
             break
-        ms = {k: float(np.mean([_avg(r["model"], k) for r in alive])) for k in (*keys, "tau")
-              if len(assets) > 1 or k != "tau"}
-        ds = {k: float(np.mean([_avg(r["data"], k) for r in alive])) for k in ms}
-        drift = {}
-        for k in ms:
-            rel = []
-            for ch in chains:
-                if len(ch) > g:
-                    base = _avg(ch[0]["model"], k)
-                    rel.append((_avg(ch[g]["model"], k) - base) / abs(base) if base else float("nan"))
-            drift[k] = float(np.mean(rel))
-        gens.append({"generation": g, "n_chains": len(alive), "model_stats": ms, "data_stats": ds, "drift": drift,
-                     "params": _mean_params([r["params"] for r in alive])})
+        ms = {k: float(np.mean([_avg(ch[g]["model"], k) for ch in alive])) for k in tracked}
+        ds = {k: float(np.mean([_avg(ch[g]["data"], k) for ch in alive])) for k in tracked}
+        dr = {k: _drifts(np.array([_change(ch[g]["model"], ch[0]["model"], k) for ch in alive]), k) for k in tracked}
+        gens.append({"generation": g, "n_chains": len(alive), "model_stats": ms, "data_stats": ds,
+                     "drift": {k: v[0] for k, v in dr.items()}, "drift_rms": {k: v[2] for k, v in dr.items()},
+                     "params": _mean_params([ch[g]["params"] for ch in alive])})
     complete = [ch for ch in chains if len(ch) == n_gen + 1]
-    drift, se = {}, {}
-    for k in gens[0]["model_stats"]:
-        rel = np.array([(_avg(ch[-1]["model"], k) - _avg(ch[0]["model"], k)) / abs(_avg(ch[0]["model"], k))
-                        for ch in complete]) if complete else np.array([np.nan])
-        drift[k] = float(np.mean(rel))
-        se[k] = float(np.std(rel, ddof=1) / math.sqrt(len(rel))) if len(rel) > 1 else float("nan")
-    stable = bool(not failures and all(abs(drift[k]) <= tol for k in keys if np.isfinite(drift[k]))
-                  and all(np.isfinite(drift[k]) for k in keys))
-    return CollapseRun(real_fraction=f, generations=gens, chains=chains, drift=drift, drift_se=se, stable=stable,
-                       failures=failures)
+    drift, se, rms = {}, {}, {}
+    for k in tracked:
+        ch_changes = np.array([_change(ch[-1]["model"], ch[0]["model"], k) for ch in complete])
+        drift[k], se[k], rms[k] = _drifts(ch_changes if ch_changes.size else np.array([np.nan]), k)
+    stable = bool(not failures and all(np.isfinite(rms[k]) and rms[k] <= tol for k in keys))
+    return CollapseRun(real_fraction=f, generations=gens, chains=chains, drift=drift, drift_se=se, drift_rms=rms,
+                       stable=stable, failures=failures)
 
 
 def collapse_check(
@@ -417,6 +500,7 @@ def collapse_check(
     dist: Any = "auto",
     copula: Any = "auto",
     init: str = "arch",
+    model=None,
 ) -> CollapseReport:
     """Fit → simulate → refit on synthetic data, ``generations`` times, and measure the drift.
 
@@ -444,6 +528,9 @@ def collapse_check(
     vol, dist, copula, init
         Model families for generation 0 (see :func:`calibration.calibrate`); later generations keep the
         families selected there.
+    model : MarketModel, optional
+        Use this model as generation 0 instead of fitting one (e.g. the model being validated); later
+        generations are refitted with its families.
 
     Returns
     -------
@@ -451,8 +538,10 @@ def collapse_check(
     """
     from calibration.data import load_prices, log_returns
 
+    if model is not None and assets is None:
+        assets = list(model.assets)
     frame, rep = load_prices(prices, assets=assets, report=True, min_obs=101)
     info = {"source": rep.source, "input_sha256": rep.input_sha256, "prices_sha256": rep.data_sha256}
     return collapse_check_returns(log_returns(frame), generations=generations, real_fraction=real_fraction,
                                   n_obs=n_obs, n_chains=n_chains, n_eval=n_eval, tolerance=tolerance, seed=seed,
-                                  vol=vol, dist=dist, copula=copula, init=init, data_info=info)
+                                  vol=vol, dist=dist, copula=copula, init=init, model=model, data_info=info)

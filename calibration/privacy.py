@@ -23,7 +23,6 @@ any other significant segment effect is flagged.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd

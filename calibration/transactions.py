@@ -25,19 +25,16 @@ normalisation).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from simulator.transactions.profiles import (HOURS, MOBILE_ACTIONS, Category, Segment, TransactionProfile,
-                                             get_profile)
+from simulator.transactions.profiles import MOBILE_ACTIONS, Category, Segment, TransactionProfile, get_profile
 
 __all__ = ["fit_transactions", "FittedTransactionProfile", "aggregate_rows", "load_aggregates"]
 

@@ -32,7 +32,7 @@ REPLAYED = ["dotcom-2000-2002", "gfc-2008", "gfc-2007-2009", "flash-crash-2010",
 #: Episodes outside the bundled data (1987, 1998, 2020, 2022, 2023, hypothetical): built from shocks.
 SYNTHETIC = ["black-monday-1987", "ltcm-russia-1998", "covid-2020", "rates-shock-2022", "svb-2023",
              "severely-adverse"]
-VIX_LONG_RUN_MEAN = 19.5  # the library's (documented) normalisation of VIX levels into vol multipliers
+VIX_LONG_RUN_MEAN = 19.5  # the library's (documented) normalisation of VIX levels into long-run vol multipliers
 
 HEAD = """
 name = "unit-test"
@@ -121,17 +121,38 @@ def test_library_uses_every_shock_type_and_law():
     assert laws == set(POISSON_LAW_PARAMS)
 
 
+def _episode_window(name: str) -> list:
+    """[first, last] date replayed by a library scenario (its replays tile one window)."""
+    replays = sorted((sh for sh in load_scenario(name).shocks if isinstance(sh, HistoricalReplayShock)),
+                     key=lambda sh: sh.day)
+    return [replays[0].window[0], replays[-1].window[1]]
+
+
 @pytest.mark.parametrize("name", REPLAYED)
 def test_in_data_episodes_replay_their_window(name, us_markets):
     s = load_scenario(name)
-    replays = [sh for sh in s.shocks if isinstance(sh, HistoricalReplayShock)]
-    assert len(replays) == 1
-    rp = replays[0]
+    replays = sorted((sh for sh in s.shocks if isinstance(sh, HistoricalReplayShock)), key=lambda sh: sh.day)
+    assert replays and len(replays) == len(s.shocks)  # replay only: nothing else moves the paths
     lo, hi = BUILTIN_DATA["us-markets"]
-    assert rp.data == "builtin:us-markets" and lo <= rp.window[0] <= rp.window[1] <= hi
-    # the replayed window fills the horizon exactly (one data day per simulated day)
-    r = us_markets["equity"][str(rp.window[0]):str(rp.window[1])]
-    assert s.horizon_days - rp.day + 1 == len(r)
+    dates = us_markets["equity"].index
+    # the replays tile one episode window: consecutive trading days, one data day per simulated day,
+    # from day 1 to the horizon (bootstrap phases last their window's length: no `days` override)
+    day = 1
+    for k, rp in enumerate(replays):
+        assert rp.data == "builtin:us-markets" and lo <= rp.window[0] <= rp.window[1] <= hi
+        assert rp.day == day, f"replay {k} starts on day {rp.day}, expected {day}"
+        assert rp.days is None
+        n = len(us_markets["equity"][str(rp.window[0]):str(rp.window[1])])
+        if k > 0:  # no trading day between consecutive windows
+            prev_end = np.datetime64(replays[k - 1].window[1])
+            assert not ((dates > prev_end) & (dates < np.datetime64(rp.window[0]))).any()
+        day += n
+    assert day - 1 == s.horizon_days
+    # every scenario has dispersion (a bootstrap phase) and keeps the crisis order (a sequence phase)
+    assert {rp.mode for rp in replays} == {"bootstrap", "sequence"}
+    assert replays[0].mode == "bootstrap" and replays[-1].mode == "sequence"
+    # the notes state the FHS property: magnitudes in the model's current volatility regime
+    assert "current* conditional" in s.notes and "history shows" in s.notes
 
 
 @pytest.mark.parametrize("name", SYNTHETIC)
@@ -146,27 +167,27 @@ def test_out_of_data_episodes_do_not_replay(name):
     ("us-downgrade-2011", -19.4),     # REFERENCES: -19.4 %, May - 3 Oct 2011
 ])
 def test_replay_windows_reproduce_documented_drawdowns(name, move, us_markets):
-    rp = next(sh for sh in load_scenario(name).shocks if isinstance(sh, HistoricalReplayShock))
-    r = us_markets["equity"][str(rp.window[0]):str(rp.window[1])]
+    w = _episode_window(name)
+    r = us_markets["equity"][str(w[0]):str(w[1])]
     simple = 100.0 * math.expm1(r.sum() / 100.0)
     assert simple == pytest.approx(move, abs=0.05)  # the reference is rounded to 0.1 pp
 
 
 def test_replay_windows_contain_the_documented_days(us_markets):
     # China 2015: -3.9 % on 24 Aug (day 65 of the replay), -11 % from the May high
-    rp = load_scenario("china-deval-2015").shocks[0]
-    r = us_markets["equity"][str(rp.window[0]):str(rp.window[1])]
+    w = _episode_window("china-deval-2015")
+    r = us_markets["equity"][str(w[0]):str(w[1])]
     assert r.index[64].date().isoformat() == "2015-08-24"
     assert 100 * math.expm1(r.iloc[64] / 100) == pytest.approx(-3.9, abs=0.05)
     assert 100 * math.expm1(r.iloc[:65].sum() / 100) == pytest.approx(-11.0, abs=0.5)
     # Volmageddon: about -4 % on 5 Feb 2018 (day 6)
-    rp = load_scenario("volmageddon-2018").shocks[0]
-    r = us_markets["equity"][str(rp.window[0]):str(rp.window[1])]
+    w = _episode_window("volmageddon-2018")
+    r = us_markets["equity"][str(w[0]):str(w[1])]
     assert r.index[5].date().isoformat() == "2018-02-05"
     assert 100 * math.expm1(r.iloc[5] / 100) == pytest.approx(-4.0, abs=0.2)
     # dot-com: NASDAQ about -78 %
-    rp = load_scenario("dotcom-2000-2002").shocks[0]
-    t = us_markets["tech_equity"][str(rp.window[0]):str(rp.window[1])]
+    w = _episode_window("dotcom-2000-2002")
+    t = us_markets["tech_equity"][str(w[0]):str(w[1])]
     assert 100 * math.expm1(t.sum() / 100) == pytest.approx(-78.0, abs=1.0)
 
 
@@ -193,15 +214,19 @@ def test_covid_and_supervisory_magnitudes():
     assert s.horizon_days == _nyse_days("2020-02-19", "2020-04-20", ["2020-04-10"])  # to the oil collapse
     assert any(isinstance(sh, JumpShock) and sh.assets == ["oil"] for sh in s.shocks)
     assert any(isinstance(sh, PoissonJumpsShock) and "oil" in sh.loadings for sh in s.shocks)
-    peak = max(sh.multiplier for sh in s.shocks if isinstance(sh, VolSpikeShock))
-    assert peak == pytest.approx(82.7 / VIX_LONG_RUN_MEAN, abs=0.01)
+    # the VIX peak's spike starts on its day (16 Mar) and does not feed the variance recursion;
+    # its level (82.7 / sqrt(252) %/day) is measured in tests/test_library_magnitudes.py
+    spikes = [sh for sh in s.shocks if isinstance(sh, VolSpikeShock)]
+    assert [(sh.day, sh.feedback) for sh in spikes] == [(_nyse_days("2020-02-19", "2020-03-16", []), False)]
 
     s = load_scenario("severely-adverse")
     anchor = next(sh for sh in s.shocks if isinstance(sh, AnchoredPathShock))
     assert anchor.assets == ["equity"] and anchor.knots[-1] == (189, -50.0)  # Fed 2025: -50 %
     assert sum(anchor.daily_log_returns()) == pytest.approx(100 * math.log(0.5))
     spike = next(sh for sh in s.shocks if isinstance(sh, VolSpikeShock))
-    assert spike.multiplier == pytest.approx(65 / VIX_LONG_RUN_MEAN, abs=0.01)  # VIX 65
+    # VIX 65 = 4.09 %/day on day 1: k = 4.09 / (day-1 equity sigma of builtin:us-markets, 1.924 %)
+    assert spike.day == 1 and not spike.feedback
+    assert spike.multiplier == pytest.approx(65 / math.sqrt(252) / 1.924, abs=0.005)
     assert any(sh.type == "correlation_break" for sh in s.shocks)
 
     s = load_scenario("rates-shock-2022")
@@ -265,6 +290,7 @@ returns = [-1.0, 2.0, -3.5]
     assert regime.start == "calm" and regime.stress is None
     assert regime.stationary_stress_probability() == pytest.approx(0.25)
     assert replay.day == 1 and replay.data == "builtin:us-markets"
+    assert replay.mode == "sequence" and replay.days is None and replay.last_day(100) == 100
     assert [d.isoformat() for d in replay.window] == ["2008-09-02", "2009-03-09"]
     assert poisson.from_day == 1 and poisson.to_day is None and poisson.end_day(100) == 100
     assert poisson.jump_sign == -1 and poisson.daily_intensity() == pytest.approx(2 / 252)
@@ -290,6 +316,26 @@ def test_anchored_knots_interpolate_linearly_in_log_price():
     assert cum[29] == pytest.approx(100 * math.log(1.1))
     assert np.all(r[:10] == r[0]) and np.all(r[10:] == r[10])  # constant log steps between knots
     assert cum[19] == pytest.approx((100 * math.log(0.8) + 100 * math.log(1.1)) / 2)
+
+
+def test_replay_modes_and_days():
+    s = _parse('[[shocks]]\ntype = "historical_replay"\nwindow = [2008-09-02, 2008-10-02]\nmode = "bootstrap"\n'
+               '[[shocks]]\ntype = "historical_replay"\nday = 41\nwindow = [2008-09-02, 2008-10-02]\n'
+               'mode = "bootstrap"\ndays = 60\n')
+    a, b = s.shocks
+    assert (a.mode, a.days, a.last_day(100)) == ("bootstrap", None, 100)  # window length known with the data
+    assert (b.mode, b.days, b.last_day(100)) == ("bootstrap", 60, 100)
+    assert "shocks[0].days: days is only used with mode = \"bootstrap\"" in _error(
+        '[[shocks]]\ntype = "historical_replay"\nwindow = [2008-09-02, 2008-10-02]\ndays = 5\n')
+    assert "shocks[0].days: days is only used" in _error(
+        '[[shocks]]\ntype = "historical_replay"\nwindow = [2008-09-02, 2008-10-02]\nmode = "sequence"\ndays = 5\n')
+    assert "shocks[0].days: the bootstrap replay of days 41..101 ends beyond horizon_days = 100" in _error(
+        '[[shocks]]\ntype = "historical_replay"\nday = 41\nwindow = [2008-09-02, 2008-10-02]\n'
+        'mode = "bootstrap"\ndays = 61\n')
+    assert "shocks[0].days: must be greater than or equal to 1" in _error(
+        '[[shocks]]\ntype = "historical_replay"\nwindow = [2008-09-02, 2008-10-02]\nmode = "bootstrap"\ndays = 0\n')
+    msg = _error('[[shocks]]\ntype = "historical_replay"\nwindow = [2008-09-02, 2008-10-02]\nmode = "random"\n')
+    assert "shocks[0].mode:" in msg and '"sequence"' in msg and '"bootstrap"' in msg
 
 
 def test_types_are_strict():
@@ -515,7 +561,7 @@ def test_cli_list(cli_main, capsys):
     assert cli_main(["scenarios", "list", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     gfc = next(r for r in rows if r["name"] == "gfc-2008")
-    assert gfc["shocks"] == ["historical_replay"] and gfc["horizon_days"] == 130
+    assert gfc["shocks"] == ["historical_replay", "historical_replay"] and gfc["horizon_days"] == 130
 
 
 def test_cli_show(cli_main, capsys, tmp_path):

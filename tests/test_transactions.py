@@ -273,9 +273,15 @@ def test_market_state_from_returns_closed_forms():
     r = rng.standard_normal((4000, horizon, 1)) * sd[None, :, None]
     st = market_state_from_returns(r, calm_vol=1.0, smooth_days=1)
     vr = st["vol_ratio"].to_numpy()
-    # cross-path sd of 4000 normals: relative se ~ 1/sqrt(2 * 4000)
-    assert np.abs(vr[:30] - 1).max() < 6 / math.sqrt(8000) * 1.05 + 0.01
-    assert np.abs(vr[30:] / 2 - 1).max() < 6 / math.sqrt(8000) + 0.01
+    # MAD-based scale of 4000 normals: relative se ~ 1.166 / sqrt(2 * 4000); 5 se over 60 days
+    tol = 5 * 1.166 / math.sqrt(8000)
+    assert np.abs(vr[:30] - 1).max() < tol
+    assert np.abs(vr[30:] / 2 - 1).max() < tol
+    # a few exploding paths move neither the median drawdown nor the robust volatility much
+    wild = r.copy()
+    wild[:20, 45, 0] = 5e4
+    np.testing.assert_allclose(market_state_from_returns(wild, calm_vol=1.0, smooth_days=1)["vol_ratio"], vr,
+                               rtol=0.03)
     auto = market_state_from_returns(r, smooth_days=5)["vol_ratio"].to_numpy()
     assert auto.min() == pytest.approx(1.0) and auto[40:].mean() == pytest.approx(2.0, rel=0.05)
     w = market_state_from_returns(np.stack([r[..., 0], np.zeros_like(r[..., 0])], -1), weights=[1, 0])

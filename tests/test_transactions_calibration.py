@@ -96,7 +96,7 @@ def test_privacy_checks_pass_for_aggregate_fit_and_flag_copies():
 def test_fairness_passes_as_configured_and_flags_unconfigured_segment_effects(profile):
     base = get_profile(profile)
     seg = base.segments[1].name
-    kw = dict(customers=8_000, days=20, seed=5, fraud_scale=3)
+    kw = dict(customers=8_000, days=20, seed=5, fraud_scale=3 if profile == "cards" else 10)
     s = generate_transactions(profile, **kw)
     df = pa.Table.from_batches(list(s)).to_pandas()
     rep = fairness_report(df, s.profile, days=20)

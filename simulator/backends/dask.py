@@ -173,15 +173,17 @@ def run_chunks(arrays, keys, horizon: int, tasks: Sequence[ChunkTask], *, store_
                     value = views
                 if bar is not None:
                     bar.update(task.stop - task.start)
+                if ordered:
+                    done_buffer[task.index] = value
+                    while order and order[0] in done_buffer:
+                        idx = order.popleft()
+                        yield idx, done_buffer.pop(idx)
+                else:
+                    yield task.index, value
+                # top up after the consumer has taken the result: a reducer factory then sees it
+                # (e.g. a tighter tail floor); the window leaves the workers busy meanwhile
                 while pending and len(running) + len(done_buffer) < window:
                     submit_one()
-                if not ordered:
-                    yield task.index, value
-                    continue
-                done_buffer[task.index] = value
-                while order and order[0] in done_buffer:
-                    idx = order.popleft()
-                    yield idx, done_buffer.pop(idx)
         finally:
             if bar is not None:
                 bar.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from simulator.cli.common import non_negative_int, output_dir, positive_int, show_progress
@@ -64,6 +65,7 @@ def _portfolio_weights(plans) -> tuple[dict[str, float], str]:
 def _backtests(returns, weights: dict[str, float], *, n_oos: int | None, say) -> list[dict]:
     """Rolling VaR/ES backtests of the constant-mix portfolio and of each asset on real returns."""
     import numpy as np
+    from arch.utility.exceptions import StartingValueWarning
 
     from simulator.backtest import rolling_var_backtest
 
@@ -80,8 +82,11 @@ def _backtests(returns, weights: dict[str, float], *, n_oos: int | None, say) ->
     out = []
     for name, s, desc in series:
         t0 = time.perf_counter()
-        bt = rolling_var_backtest(s, window=BACKTEST_WINDOW, refit_every=BACKTEST_REFIT_EVERY, level=0.99,
-                                  es_level=0.975, vol="gjr", dist="t", n_oos=n_oos, seed=0)
+        with warnings.catch_warnings():
+            # arch ignores a warm start outside its constraints and starts from its own values: not a problem
+            warnings.simplefilter("ignore", StartingValueWarning)
+            bt = rolling_var_backtest(s, window=BACKTEST_WINDOW, refit_every=BACKTEST_REFIT_EVERY, level=0.99,
+                                      es_level=0.975, vol="gjr", dist="t", n_oos=n_oos, seed=0)
         d = bt.to_dict(include_series=True)
         d.update({"name": name, "description": desc})
         out.append(d)

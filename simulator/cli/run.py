@@ -20,6 +20,7 @@ P&L is reported at the whole horizon.
 """
 from __future__ import annotations
 
+import math
 import re
 import sys
 import time
@@ -194,6 +195,13 @@ def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None 
         except (ValueError, TypeError, KeyError) as exc:
             raise UserInputError(f"scenario {sc.name!r} cannot run on this model: {exc}") from None
         n = int(n_paths or sc.n_paths)
+        if sc.portfolio is not None:
+            need = max(math.ceil(1.0 / (1.0 - lv) - 1e-9) for lv in sc.outputs.var_levels)
+            if n < need:
+                raise UserInputError(
+                    f"scenario {sc.name!r}: {n} paths are too few for VaR/ES at "
+                    f"{', '.join(f'{100 * lv:g}%' for lv in sc.outputs.var_levels)}; give at least {need} "
+                    "(--paths) so that one path lies beyond every VaR level")
         keep = keep_for_run(n, sc.horizon_days, m.n_assets, requested=sc.outputs.keep, cell_limit=cell_limit)
         plans.append(PlannedRun(scenario=sc, model=m, model_source=source, n_paths=n, keep=keep,
                                 paths_file=sc.outputs.keep == "paths", extra_horizons=sorted(set(extra)), notes=notes))

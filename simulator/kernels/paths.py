@@ -291,7 +291,7 @@ cpu_compile(globals(), {
     "_draw_innovations": INLINE,
     "_anchored_innovations": PLAIN,
     "_jump_size": PLAIN,
-    "simulate_path": PLAIN,
+    "simulate_path": {"forceinline": True},
 })
 
 

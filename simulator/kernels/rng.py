@@ -103,26 +103,26 @@ def normal(s, zig=ZIG):
         w = next_u64(s)
         u = 2.0 * (float(w >> uint64(11)) * _INV_2_53) - 1.0
         j = 2 * int(w & uint64(0x7F))
-        if abs(u) < ZIG[j]:
-            return u * ZIG[j + 1]
+        if abs(u) < zig[j]:
+            return u * zig[j + 1]
         if j == 0:
             return _normal_tail(s, u < 0.0)
-        xi = ZIG[j + 1]
+        xi = zig[j + 1]
         x = u * xi
-        xn = ZIG[j + 3]
+        xn = zig[j + 3]
         f0 = math.exp(-0.5 * (xi * xi - x * x))
         f1 = math.exp(-0.5 * (xn * xn - x * x))
         if f1 + uniform(s) * (f0 - f1) < 1.0:
             return x
 
 
-def fill_normals(s, out, n, zig=None):
+def fill_normals(s, out, n, zig=ZIG):
     """Fill ``out[:n]`` with standard normals."""
     for i in range(n):
         out[i] = normal(s, zig)
 
 
-def gamma(s, shape, zig=None):
+def gamma(s, shape, zig=ZIG):
     """Gamma(shape, 1) draw (Marsaglia-Tsang; shape < 1 by the u^(1/shape) boost)."""
     boost = 1.0
     a = shape

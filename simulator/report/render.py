@@ -254,8 +254,11 @@ def report_tables(inputs: ReportInputs) -> dict[str, Any]:
                                   "mean_pnl": entry["mean_pnl"], "prob_loss": entry["prob_loss"], **e})
         for h in (inputs.comparisons.get(r.name) or {}).get("horizons", []):
             for row in h["rows"]:
-                stress_rows.append({"scenario": r.name, "baseline": inputs.comparisons[r.name]["baseline"],
-                                    "horizon_days": h["horizon_days"], **row})
+                stress_rows.append({
+                    "scenario": r.name, "baseline": inputs.comparisons[r.name]["baseline"],
+                    "horizon_days": h["horizon_days"], "measure": row["measure"], "level": row["level"],
+                    "scenario_value": row["scenario"], "baseline_value": row["baseline"],
+                    "stress_loss": row["stress_loss"], "se": row["se"], "ratio": row["ratio"]})
         for row in r.risk.get("assets_table", []):
             asset_rows.append({"scenario": r.name, "horizon_days": r.horizon, **row})
         for c in r.risk.get("es_contributions", []):
@@ -494,8 +497,8 @@ def _backtest_context(b: Mapping, charts: bool) -> dict[str, Any]:
     for row in b.get("table", []):
         if not isinstance(row, Mapping):
             continue
-        res = str(row.get("result", ""))
-        cls = _ZONES.get(res.lower(), "reject" if res == "reject" else ("accept" if res == "accept" else ""))
+        res = str(row.get("result", "")).lower()
+        cls = "zone-" + _ZONES[res] if res in _ZONES else (res if res in ("accept", "reject") else "")
         rows.append({**row, "css": cls})
     spec = b.get("spec") or {}
     ctx = {"name": b.get("name", "backtest"), "description": b.get("description"), "spec": spec,

@@ -35,7 +35,7 @@ import numpy as np
 
 from .behaviour import (SECONDS_PER_DAY, Context, concat_events, customer_devices, empty_events, fresh_ids,
                         other_region, take_events)
-from .population import pick_customers, pick_merchants
+from .population import pick_merchants
 from .profiles import CARD_TYPOLOGIES, MOBILE_TYPOLOGIES
 
 __all__ = ["FraudState", "start_cases", "misuse_from_hits", "typology_code"]

@@ -34,9 +34,11 @@ def market_state_from_returns(returns, *, weights=None, calm_vol: float | None =
 
     * ``drawdown[t]`` is the cross-path **median** of ``1 - level[p, t] / max(1, max_{s<=t} level[p, s])``
       (the drawdown of the typical path, robust to a few extreme paths);
-    * ``vol_ratio[t] = vol[t] / calm_vol`` where ``vol[t]`` is the cross-path standard deviation of the
-      index's daily log return on day ``t`` (percent), i.e. the conditional volatility of the scenario
-      on that day, smoothed by a centred moving average of ``smooth_days`` days. ``calm_vol`` defaults to
+    * ``vol_ratio[t] = vol[t] / calm_vol`` where ``vol[t]`` is the cross-path scale of the index's daily
+      log return on day ``t`` (percent), i.e. the conditional volatility of the scenario on that day,
+      measured robustly as 1.4826 x the median absolute deviation (the standard deviation for normal
+      returns; insensitive to a few exploding paths), smoothed by a centred moving average of
+      ``smooth_days`` days. Log returns beyond +-2000 % are clipped. ``calm_vol`` defaults to
       the minimum of the smoothed ``vol`` over the horizon (the calmest stretch of the scenario); pass
       the model's calm daily volatility (percent) when the whole horizon is stressed.
 
@@ -80,14 +82,21 @@ def market_state_from_returns(returns, *, weights=None, calm_vol: float | None =
         w = w / w.sum()
     if not isinstance(smooth_days, (int, np.integer)) or smooth_days < 1:
         raise ValueError(f"smooth_days must be a positive integer, got {smooth_days!r}")
-    simple = np.expm1(r / 100.0) @ w  # (n_paths, horizon)
+    # clip absurd log returns (|r| > 2000 %) so one exploding path cannot overflow the index
+    simple = np.expm1(np.clip(r / 100.0, -20.0, 20.0)) @ w  # (n_paths, horizon)
     simple = np.maximum(simple, -0.999999)
     log_idx = np.cumsum(np.log1p(simple), axis=1)
     peak = np.maximum(np.maximum.accumulate(log_idx, axis=1), 0.0)
     dd = -np.expm1(log_idx - peak)
     drawdown = np.median(dd, axis=0)
     daily_log = 100.0 * np.log1p(simple)
-    vol = daily_log.std(axis=0, ddof=1) if n_paths > 1 else np.abs(daily_log[0])
+    if n_paths > 1:
+        # robust cross-path scale (1.4826 x median absolute deviation = sd for normal returns), so a
+        # few extreme paths do not set the volatility of the typical path
+        med = np.median(daily_log, axis=0)
+        vol = 1.4826 * np.median(np.abs(daily_log - med), axis=0)
+    else:
+        vol = np.abs(daily_log[0])
     k = min(int(smooth_days), horizon)
     kernel = np.ones(k) / k
     padded = np.pad(vol, (k // 2, k - 1 - k // 2), mode="edge")
@@ -105,11 +114,18 @@ def market_state_from_returns(returns, *, weights=None, calm_vol: float | None =
 
 
 def market_from_scenario(scenario, model, **kwargs):
-    """Run ``simulator.run_scenario(scenario, model)`` and reduce its ``.returns`` to a market state."""
+    """Run ``simulator.run_scenario(scenario, model, keep="paths")`` and reduce its ``.returns``
+    (percent log returns, shape (n_paths, horizon, n_assets)) to a market state."""
     import simulator  # lazy: the engine is heavy and optional for plain feeds
 
-    result = simulator.run_scenario(scenario, model)
-    return market_state_from_returns(result.returns, **kwargs)
+    try:
+        result = simulator.run_scenario(scenario, model, keep="paths")  # daily returns are needed
+    except TypeError:
+        result = simulator.run_scenario(scenario, model)
+    returns = getattr(result, "returns", None)
+    if returns is None:
+        raise ValueError("the scenario result holds no daily returns (run it with keep='paths')")
+    return market_state_from_returns(returns, **kwargs)
 
 
 def validate_market(market: Any, days: int) -> tuple[np.ndarray, np.ndarray]:

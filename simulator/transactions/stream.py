@@ -18,7 +18,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import pyarrow as pa
 
-from .behaviour import SECONDS_PER_DAY, Context, concat_events, empty_events, normal_events
+from .behaviour import SECONDS_PER_DAY, Context, normal_events
 from .fraud import FraudState, misuse_from_hits, start_cases
 from .market import daily_multipliers, market_from_scenario, validate_market
 from .population import build_population

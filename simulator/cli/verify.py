@@ -1,0 +1,402 @@
+"""``stress-sim verify DIR``: prove that a result directory is intact and reproduces.
+
+Two independent checks per run directory (``DIR`` itself when it holds ``manifest.json``, otherwise each
+sub-directory that does, e.g. the ``OUT/<scenario>/`` folders written by ``stress-sim run``):
+
+1. **integrity**: every file listed under ``outputs`` in ``manifest.json`` exists and has the recorded
+   sha256;
+2. **reproduction**: for simulation results (``stress-sim simulate``: kind ``simulation``; ``stress-sim
+   run``: kind ``scenario-run``) a sample of path chunks is recomputed from the recorded model, seed
+   entropy, horizon and (for scenario runs) the stored scenario with its shocks, and compared **bit for
+   bit** with the stored per-path summaries (``summary.parquet``) and, when present, the daily paths
+   (``paths.parquet``). Path ``i`` depends only on (seed, i), so any chunk can be recomputed alone.
+
+The model is the directory's ``model.json`` when there is one, else ``--model``, else the manifest's
+``model_source`` (a ``builtin:NAME``, or a file path tried as given and relative to ``DIR``); its hash must
+equal the recorded ``model_sha256``. Other kinds of directories (e.g. ``stress-sim validate`` output) get
+the integrity check only.
+
+Exit status: 0 when everything is intact and reproduces, 1 when something differs (each difference is
+listed), 2 when the directory cannot be verified (no manifest, unreadable manifest, model not found).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simulator.cli.common import non_negative_int, positive_int
+from simulator.exceptions import UserInputError
+
+SIM_KINDS = ("simulation", "scenario-run")
+DEFAULT_CHUNKS = 4
+DEFAULT_CHUNK_PATHS = 64
+MAX_LISTED = 20
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "verify", help="re-check a result directory's hashes and recompute a sample of its paths",
+        description="Verify a results directory: every output's sha256 against manifest.json, then a sample of "
+                    "path chunks recomputed from the recorded model, seed and scenario and compared bit for bit. "
+                    "Exit 0: intact and reproduced; 1: something differs; 2: cannot be verified.")
+    p.add_argument("directory", metavar="DIR", help="a run directory (with manifest.json) or a folder of them")
+    p.add_argument("--model", default=None, metavar="MODEL",
+                   help="model JSON or builtin:NAME when the directory has no model.json (default: the manifest's "
+                        "model_source)")
+    p.add_argument("--chunks", type=positive_int, default=DEFAULT_CHUNKS, metavar="K",
+                   help=f"path chunks to recompute per run: the first, the last and K-2 at random "
+                        f"(default {DEFAULT_CHUNKS})")
+    p.add_argument("--chunk-paths", type=positive_int, default=DEFAULT_CHUNK_PATHS, metavar="N",
+                   help=f"paths per recomputed chunk (default {DEFAULT_CHUNK_PATHS})")
+    p.add_argument("--all", action="store_true", help="recompute every path (slow for large runs)")
+    p.add_argument("--sample-seed", type=non_negative_int, default=None, metavar="S",
+                   help="seed of the random chunk choice (default: fresh entropy, printed)")
+    p.add_argument("--hashes-only", action="store_true", help="only check the output hashes")
+    p.set_defaults(func=run)
+
+
+@dataclass
+class RunCheck:
+    """Outcome of verifying one run directory."""
+
+    directory: Path
+    kind: str
+    n_files: int = 0
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    recomputed_paths: int = 0
+    compared_values: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+# ---------------------------------------------------------------------- discovery
+def _read_manifest(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"{path}: cannot read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{path}: not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})") from None
+    if not isinstance(data, dict):
+        raise UserInputError(f"{path}: expected a JSON object")
+    return data
+
+
+def find_runs(directory: str | Path) -> list[Path]:
+    """``directory`` itself when it holds ``manifest.json``, else its non-hidden sub-directories that do."""
+    from simulator.io import MANIFEST_NAME
+
+    root = Path(directory)
+    if not root.exists():
+        raise UserInputError(f"{root}: no such directory")
+    if not root.is_dir():
+        raise UserInputError(f"{root}: not a directory (give a results directory holding manifest.json)")
+    if (root / MANIFEST_NAME).is_file():
+        return [root]
+    subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and (p / MANIFEST_NAME).is_file())
+    if not subs:
+        raise UserInputError(f"{root}: no manifest.json here or in its sub-directories; not a stress-sim result "
+                             "directory")
+    return subs
+
+
+# ---------------------------------------------------------------------- integrity
+def check_hashes(directory: Path, manifest: dict, rc: RunCheck) -> None:
+    """Compare every output's sha256 with the manifest (missing, changed and escaping paths are problems)."""
+    from simulator.io import MANIFEST_NAME, safe_join, sha256_file
+
+    outputs = manifest.get("outputs")
+    if not isinstance(outputs, dict) or not outputs:
+        rc.problems.append("manifest.json lists no outputs with their sha256")
+        return
+    for rel, digest in sorted(outputs.items()):
+        try:
+            p = safe_join(directory, rel)
+        except ValueError as exc:
+            rc.problems.append(f"{rel}: {exc}")
+            continue
+        if not p.is_file():
+            rc.problems.append(f"{rel}: listed in manifest.json but missing")
+            continue
+        actual = sha256_file(p)
+        rc.n_files += 1
+        if actual != digest:
+            rc.problems.append(f"{rel}: sha256 {actual[:16]}... differs from the recorded {str(digest)[:16]}... "
+                               "(file modified after the run)")
+    listed = {str(Path(k)) for k in outputs} | {MANIFEST_NAME}
+    extra = sorted(str(p.relative_to(directory)) for p in directory.rglob("*")
+                   if p.is_file() and not p.name.startswith(".") and str(p.relative_to(directory)) not in listed)
+    if extra:
+        rc.notes.append(f"files not covered by the manifest (not verified): {', '.join(extra[:MAX_LISTED])}"
+                        + (" ..." if len(extra) > MAX_LISTED else ""))
+
+
+# ---------------------------------------------------------------------- reproduction
+def _load_model_for(directory: Path, manifest: dict, override: str | None):
+    from simulator.cli.common import load_model
+    from simulator.model import MarketModel
+
+    if (directory / "model.json").is_file() and override is None:
+        try:
+            model, where = MarketModel.from_json(directory / "model.json"), str(directory / "model.json")
+        except (ValueError, TypeError) as exc:
+            raise UserInputError(f"{directory / 'model.json'}: {exc}") from None
+    else:
+        src = override or manifest.get("model_source")
+        if not src:
+            raise UserInputError(f"{directory}: the manifest names no model_source and there is no model.json; "
+                                 "pass --model MODEL.json")
+        src = str(src)
+        if not src.startswith("builtin:") and not Path(src).is_file() and (directory / src).is_file():
+            src = str(directory / src)
+        try:
+            model = load_model(src)
+        except UserInputError as exc:
+            raise UserInputError(f"{directory}: cannot load the run's model ({exc}); pass --model MODEL.json") from None
+        where = src
+    recorded = manifest.get("model_sha256")
+    if recorded and model.sha256() != recorded:
+        raise UserInputError(f"{directory}: model {where} has sha256 {model.sha256()[:16]}... but the run recorded "
+                             f"{str(recorded)[:16]}...; pass the model that produced the run with --model")
+    return model, where
+
+
+def _schedule_for(directory: Path, manifest: dict, model, horizon: int):
+    from simulator.schedule import Schedule
+
+    if manifest.get("kind") != "scenario-run":
+        return Schedule.from_model(model, horizon), None
+    path = directory / "scenario.json"
+    if not path.is_file():
+        raise UserInputError(f"{directory}: scenario run without scenario.json; cannot rebuild its shocks")
+    from scenarios.loader import scenario_from_dict
+    from simulator.io import sha256_bytes
+    from simulator.shocks import compile_shocks
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        sc = scenario_from_dict(data, source=str(path))
+    except (ValueError, TypeError) as exc:
+        raise UserInputError(f"{path}: {exc}") from None
+    recorded = manifest.get("scenario_sha256")
+    actual = sha256_bytes(json.dumps(sc.model_dump(mode="json"), sort_keys=True).encode())
+    if recorded and actual != recorded:
+        raise UserInputError(f"{path}: scenario hash {actual[:16]}... differs from the recorded "
+                             f"{str(recorded)[:16]}...")
+    roles = manifest.get("roles") or None
+    try:
+        sched = compile_shocks(sc, model, horizon=horizon, roles=roles)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UserInputError(f"{directory}: cannot rebuild the scenario's shocks ({exc})") from None
+    return sched, sc
+
+
+def choose_chunks(n_paths: int, *, chunks: int, chunk_paths: int, all_paths: bool,
+                  rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Path ranges to recompute: all of them, or the first and last chunk plus ``chunks - 2`` at random."""
+    size = max(1, min(chunk_paths, n_paths))
+    if all_paths:
+        return [(s, min(n_paths, s + size)) for s in range(0, n_paths, size)]
+    n_slots = -(-n_paths // size)
+    picks = {0, n_slots - 1}
+    others = [i for i in range(1, n_slots - 1)]
+    k = max(0, min(len(others), chunks - len(picks)))
+    if k:
+        picks |= {int(i) for i in rng.choice(others, size=k, replace=False)}
+    return [(i * size, min(n_paths, (i + 1) * size)) for i in sorted(picks)]
+
+
+def _read_rows(path: Path, start: int, stop: int, columns: list[str]):
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["path", *columns], filters=[("path", ">=", start), ("path", "<", stop)])
+    return table
+
+
+def _asset_codes(table, assets: tuple[str, ...], where: str) -> np.ndarray:
+    """Model asset index of every row's ``asset`` (dictionary-encoded or plain strings)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = pc.cast(table.column("asset"), pa.string()).to_numpy(zero_copy_only=False)
+    uniq, inverse = np.unique(names.astype(str), return_inverse=True)
+    lookup = {a: i for i, a in enumerate(assets)}
+    unknown = [u for u in uniq if u not in lookup]
+    if unknown:
+        raise UserInputError(f"{where}: asset {unknown[0]!r} is not a model asset ({', '.join(assets)})")
+    return np.array([lookup[u] for u in uniq], dtype=np.int64)[inverse]
+
+
+def _first_difference(stored: np.ndarray, fresh: np.ndarray) -> tuple[int, tuple]:
+    """Number of cells whose bits differ, and the index of the first one."""
+    s = np.ascontiguousarray(stored, dtype=np.float64).view(np.uint64)
+    f = np.ascontiguousarray(fresh, dtype=np.float64).view(np.uint64)
+    diff = s != f
+    n = int(diff.sum())
+    return n, (tuple(int(v) for v in np.argwhere(diff)[0]) if n else ())
+
+
+def recompute(directory: Path, manifest: dict, rc: RunCheck, *, model_override: str | None, chunks: int,
+              chunk_paths: int, all_paths: bool, rng: np.random.Generator) -> None:
+    """Recompute sampled path chunks and compare them bit for bit with the stored outputs."""
+    from simulator.rng import resolve_seed, seed_from_record
+
+    seed = manifest.get("seed")
+    if not isinstance(seed, dict) or "entropy" not in seed:
+        raise UserInputError(f"{directory}: manifest.json has no seed record (entropy); cannot recompute the paths")
+    n_paths = manifest.get("n_paths")
+    horizon = manifest.get("horizon", manifest.get("horizon_days"))
+    if not isinstance(n_paths, int) or not isinstance(horizon, int) or n_paths < 1 or horizon < 1:
+        raise UserInputError(f"{directory}: manifest.json lacks a valid n_paths / horizon")
+    model, where = _load_model_for(directory, manifest, model_override)
+    recorded_assets = manifest.get("assets")
+    if recorded_assets is not None and list(recorded_assets) != list(model.assets):
+        raise UserInputError(f"{directory}: the run's assets {recorded_assets} differ from the model's "
+                             f"{list(model.assets)}")
+    sched, _ = _schedule_for(directory, manifest, model, horizon)
+    arrays = sched.kernel_arrays()
+    try:
+        keys = resolve_seed(seed_from_record(seed))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise UserInputError(f"{directory}: malformed seed record {seed!r} ({exc})") from None
+    outputs = manifest.get("outputs") or {}
+    have_paths = "paths.parquet" in outputs and (directory / "paths.parquet").is_file()
+    if "summary.parquet" not in outputs or not (directory / "summary.parquet").is_file():
+        rc.problems.append("summary.parquet: missing, so no per-path output can be compared")
+        return
+    rc.notes.append(f"model {where}; seed entropy {seed.get('entropy')}; {n_paths:,} paths x {horizon} days")
+    try:
+        _compare(directory, manifest, rc, model, arrays, keys, n_paths, horizon, have_paths, chunks=chunks,
+                 chunk_paths=chunk_paths, all_paths=all_paths, rng=rng)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError are ValueError / OSError
+        if isinstance(exc, UserInputError):
+            raise
+        rc.problems.append(f"cannot read the stored outputs to compare them ({type(exc).__name__}: {exc})")
+
+
+def _compare(directory: Path, manifest: dict, rc: RunCheck, model, arrays, keys, n_paths: int, horizon: int,
+             have_paths: bool, *, chunks: int, chunk_paths: int, all_paths: bool, rng: np.random.Generator) -> None:
+    import pyarrow.parquet as pq
+
+    from simulator.engine import run_chunk
+
+    a = model.n_assets
+    n_rows = pq.ParquetFile(directory / "summary.parquet").metadata.num_rows
+    if n_rows != n_paths * a:
+        rc.problems.append(f"summary.parquet: {n_rows} rows, expected {n_paths} paths x {a} assets = {n_paths * a}")
+    if have_paths:
+        n_rows = pq.ParquetFile(directory / "paths.parquet").metadata.num_rows
+        if n_rows != n_paths * horizon * a:
+            rc.problems.append(f"paths.parquet: {n_rows} rows, expected {n_paths} x {horizon} days x {a} assets "
+                               f"= {n_paths * horizon * a}")
+    for start, stop in choose_chunks(n_paths, chunks=chunks, chunk_paths=chunk_paths, all_paths=all_paths, rng=rng):
+        n = stop - start
+        fresh = run_chunk(arrays, keys, start, stop, horizon, have_paths)
+        rc.recomputed_paths += n
+        # per-path summaries
+        t = _read_rows(directory / "summary.parquet", start, stop, ["asset", "cum_return_pct", "max_drawdown"])
+        p = t.column("path").to_numpy()
+        codes = _asset_codes(t, model.assets, "summary.parquet")
+        if t.num_rows != n * a or not np.array_equal(np.sort(p * a + codes), np.arange(start * a, stop * a)):
+            rc.problems.append(f"summary.parquet: paths {start}-{stop - 1} are not stored exactly once per asset")
+            continue
+        for col in ("cum_return_pct", "max_drawdown"):
+            stored = np.empty((n, a))
+            stored[p - start, codes] = t.column(col).to_numpy()
+            key = "cum_return" if col == "cum_return_pct" else "max_drawdown"
+            bad, first = _first_difference(stored, fresh[key])
+            rc.compared_values += stored.size
+            if bad:
+                i, j = first
+                rc.problems.append(
+                    f"summary.parquet {col}: {bad} value(s) differ in paths {start}-{stop - 1}; first at path "
+                    f"{start + i}, asset {model.assets[j]!r}: stored {float(stored[i, j])!r}, recomputed "
+                    f"{float(fresh[key][i, j])!r}")
+        if not have_paths:
+            continue
+        t = _read_rows(directory / "paths.parquet", start, stop, ["day", "asset", "return_pct", "sigma_pct"])
+        p = t.column("path").to_numpy()
+        d = t.column("day").to_numpy().astype(np.int64)
+        codes = _asset_codes(t, model.assets, "paths.parquet")
+        flat = ((p - start) * horizon + (d - 1)) * a + codes
+        if (t.num_rows != n * horizon * a or d.min(initial=1) < 1 or d.max(initial=1) > horizon
+                or not np.array_equal(np.sort(flat), np.arange(n * horizon * a))):
+            rc.problems.append(f"paths.parquet: paths {start}-{stop - 1} are not stored exactly once per day and asset")
+            continue
+        for col, key in (("return_pct", "returns"), ("sigma_pct", "sigma")):
+            stored = np.empty(n * horizon * a)
+            stored[flat] = t.column(col).to_numpy()
+            stored = stored.reshape(n, horizon, a)
+            bad, first = _first_difference(stored, fresh[key])
+            rc.compared_values += stored.size
+            if bad:
+                i, day, j = first
+                rc.problems.append(
+                    f"paths.parquet {col}: {bad} value(s) differ in paths {start}-{stop - 1}; first at path "
+                    f"{start + i}, day {day + 1}, asset {model.assets[j]!r}: stored {float(stored[i, day, j])!r}, "
+                    f"recomputed {float(fresh[key][i, day, j])!r}")
+
+
+def verify_directory(directory: str | Path, *, model: str | None = None, chunks: int = DEFAULT_CHUNKS,
+                     chunk_paths: int = DEFAULT_CHUNK_PATHS, all_paths: bool = False, sample_seed: int | None = None,
+                     hashes_only: bool = False) -> list[RunCheck]:
+    """Verify every run under ``directory`` (see the module docstring); :class:`UserInputError` if unverifiable."""
+    from simulator.io import MANIFEST_NAME
+
+    runs = find_runs(directory)
+    rng = np.random.default_rng(sample_seed)
+    out = []
+    for d in runs:
+        manifest = _read_manifest(d / MANIFEST_NAME)
+        kind = str(manifest.get("kind", "unknown"))
+        rc = RunCheck(directory=d, kind=kind)
+        check_hashes(d, manifest, rc)
+        if hashes_only:
+            rc.notes.append("hashes only (no recomputation requested)")
+        elif kind in SIM_KINDS:
+            recompute(d, manifest, rc, model_override=model, chunks=chunks, chunk_paths=chunk_paths,
+                      all_paths=all_paths, rng=rng)
+        else:
+            rc.notes.append(f"kind {kind!r}: integrity check only (no simulated paths to recompute)")
+        out.append(rc)
+    return out
+
+
+def run(args) -> int:
+    sample_seed = args.sample_seed
+    if sample_seed is None and not args.all and not args.hashes_only:
+        sample_seed = int(np.random.SeedSequence().entropy % (1 << 63))
+    results = verify_directory(args.directory, model=args.model, chunks=args.chunks, chunk_paths=args.chunk_paths,
+                               all_paths=args.all, sample_seed=sample_seed, hashes_only=args.hashes_only)
+    n_bad = 0
+    for rc in results:
+        status = "OK" if rc.ok else "MISMATCH"
+        line = f"{status}  {rc.directory}  [{rc.kind}]  {rc.n_files} file hash(es) checked"
+        if rc.recomputed_paths:
+            line += f", {rc.recomputed_paths:,} path(s) recomputed, {rc.compared_values:,} values identical" \
+                if rc.ok else f", {rc.recomputed_paths:,} path(s) recomputed"
+        print(line)
+        for note in rc.notes:
+            print(f"    note: {note}")
+        for prob in rc.problems[:MAX_LISTED]:
+            print(f"    differs: {prob}")
+        if len(rc.problems) > MAX_LISTED:
+            print(f"    ... and {len(rc.problems) - MAX_LISTED} more")
+        n_bad += not rc.ok
+    if sample_seed is not None and not args.all:
+        print(f"(chunk sample seed {sample_seed}; rerun with --sample-seed {sample_seed} to repeat it, or --all)")
+    if n_bad:
+        print(f"verification FAILED: {n_bad} of {len(results)} run(s) differ from their manifest or do not reproduce",
+              file=sys.stderr)
+        return 1
+    print(f"verified: {len(results)} run(s) intact" + ("" if args.hashes_only else " and reproduced"))
+    return 0

@@ -1,0 +1,110 @@
+"""``stress-sim demo`` end to end on tiny sizes: calibration on the bundled real data, the whole scenario
+library (baseline first, stress loss of each against it), rolling VaR backtests on real history, report,
+summary.json, CSV tables and a manifest whose hashes match the files."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scenarios.loader import list_scenarios
+from simulator.io import sha256_file
+from simulator.model import MarketModel
+
+N_PATHS = 200
+BACKTEST_DAYS = 260
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    import simulator.cli as cli
+
+    out = tmp_path_factory.mktemp("demo") / "demo-out"
+    old = cli.SUBCOMMANDS
+    cli.SUBCOMMANDS = [*old, *[n for n in ("run", "report", "demo") if n not in old]]
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    stdout = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(stdout):
+            rc = cli.main(["demo", "--out", str(out), "--paths", str(N_PATHS), "--backtest-days", str(BACKTEST_DAYS)])
+    finally:
+        cli.SUBCOMMANDS = old
+    return {"rc": rc, "out": out, "stderr": err.getvalue(), "stdout": stdout.getvalue()}
+
+
+def test_demo_runs_the_whole_library(demo):
+    assert demo["rc"] == 0, demo["stderr"][-3000:]
+    out = demo["out"]
+    library = list_scenarios()
+    assert len(library) >= 13 and "baseline" in library
+    for name in library:
+        assert (out / name / "manifest.json").is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    names = [s["scenario"] for s in summary["scenarios"]]
+    assert names[0] == "baseline" and sorted(names) == sorted(library)
+    for s in summary["scenarios"][1:]:
+        assert s["n_paths"] == N_PATHS
+        assert s["stress_loss_es"] is not None and s["stress_at_scenario_horizon"], s["scenario"]
+        assert s["es"] >= s["var"] * (1 - 1e-12) or s["es_level"] != s["var_level"]
+    # the baseline ran long enough for every scenario's own horizon
+    longest = max(s["horizon_days"] for s in summary["scenarios"])
+    assert summary["scenarios"][0]["horizon_days"] == longest
+    # progress shown, one line per scenario
+    for i, name in enumerate(names, 1):
+        assert f"[{i}/{len(names)}] {name}:" in demo["stderr"]
+
+
+def test_demo_model_backtests_and_report(demo):
+    out = demo["out"]
+    model = MarketModel.from_json(out / "model.json")
+    assert model.assets == ("SP500", "NASDAQ", "WTI")
+    assert model.provenance["data"]["source"] == "builtin:us-markets"
+    bt = json.loads((out / "backtest.json").read_text())["backtests"]
+    assert [b["name"] for b in bt] == ["portfolio", "SP500", "NASDAQ", "WTI"]
+    for b in bt:
+        assert b["spec"]["n_oos"] == BACKTEST_DAYS and b["traffic_light"]["n"] == 250
+        assert b["traffic_light"]["zone"] in ("green", "amber", "red")
+        assert {t["test"] for t in b["tests"]} >= {"pof", "cci", "cc", "as_z1", "as_z2"}
+    # the portfolio backtest is on the constant-mix 60/25/15 portfolio's real daily log returns
+    from calibration.data import load_prices, log_returns
+
+    r = log_returns(load_prices("builtin:us-markets"))[list(model.assets)]
+    w = np.array([0.60, 0.25, 0.15])
+    port = 100.0 * np.log(np.exp(r.to_numpy() / 100.0) @ w)
+    np.testing.assert_allclose(bt[0]["series"]["return"], port[-BACKTEST_DAYS:], rtol=1e-12)
+    page = (out / "report.html").read_text()
+    assert "<script" not in page.lower()
+    for name in list_scenarios():
+        assert f'id="sc-{name}"' in page
+    assert page.count('<span class="zone zone-') == 4
+    for table in ("executive_summary", "risk_measures", "stress_vs_baseline", "asset_stress", "backtests",
+                  "model_marginals"):
+        assert not pd.read_csv(out / "tables" / f"{table}.csv").empty, table
+
+
+def test_demo_manifest_hashes_every_output(demo):
+    out = demo["out"]
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["kind"] == "demo" and m["command"][:2] == ["stress-sim", "demo"]
+    assert set(m["timings_s"]) >= {"calibrate", "scenarios", "backtests", "report", "total"}
+    assert {"report.html", "summary.json", "model.json", "backtest.json",
+            "tables/executive_summary.csv"} <= set(m["outputs"])
+    for rel, digest in m["outputs"].items():
+        assert sha256_file(out / rel) == digest, rel
+    assert m["failed"] == []
+
+
+def test_demo_refuses_a_file_as_output(tmp_path, monkeypatch, capsys):
+    import simulator.cli as cli
+
+    monkeypatch.setattr(cli, "SUBCOMMANDS", [*cli.SUBCOMMANDS, *[n for n in ("demo",) if n not in cli.SUBCOMMANDS]])
+    f = tmp_path / "file"
+    f.write_text("keep me")
+    assert cli.main(["demo", "--out", str(f), "--paths", "100"]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+    assert f.read_text() == "keep me"

@@ -1,0 +1,280 @@
+"""The HTML report: escaping of hostile names, traffic-light colours, model card, machine tables, the
+``stress-sim report`` CLI, and a real render in headless Chromium (charts decoded, page not blank)."""
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulator.backtest import rolling_var_backtest, traffic_light
+from simulator.builtin import load_builtin_model
+from simulator.report import load_inputs, render_html, report_tables, write_report
+from simulator.report.render import fmt_num
+
+HOSTILE = "<script>alert(1)</script>"
+HOSTILE_DESC = 'Hostile <img src=x onerror=alert(2)> description & "quotes"'
+
+
+@pytest.fixture
+def cli_main(monkeypatch):
+    import simulator.cli as cli
+
+    missing = [n for n in ("run", "report", "demo") if n not in cli.SUBCOMMANDS]
+    if missing:
+        monkeypatch.setattr(cli, "SUBCOMMANDS", [*cli.SUBCOMMANDS, *missing])
+    return cli.main
+
+
+def _run(argv):
+    import simulator.cli as cli
+
+    old = cli.SUBCOMMANDS
+    cli.SUBCOMMANDS = [*old, *[n for n in ("run", "report") if n not in old]]
+    try:
+        return cli.main(argv)
+    finally:
+        cli.SUBCOMMANDS = old
+
+
+SCENARIO = """
+name = "{name}"
+description = '''{desc}'''
+source = "test fixture: {name}"
+horizon_days = 20
+n_paths = 200
+seed = 11
+
+[roles]
+equity = "{hostile}"
+
+[portfolio]
+positions = {{ equity = 500000.0, "A&B" = 300000.0, "cost $5$" = 200000.0 }}
+
+[outputs]
+horizons = [1, 10]
+{shocks}
+"""
+SHOCKS = """
+[[shocks]]
+type = "vol_spike"
+label = "spike <b>bold</b>"
+day = 3
+days = 10
+multiplier = 3.0
+assets = "all"
+
+[[shocks]]
+type = "correlation_break"
+day = 3
+days = 15
+rho = 0.9
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile_results(tmp_path_factory):
+    """Results of a model whose asset names are hostile (script tag, ampersand, mathtext dollars), with a
+    baseline and backtests whose traffic lights are green/amber/red."""
+    root = tmp_path_factory.mktemp("report")
+    model = {
+        "assets": [HOSTILE, "A&B", "cost $5$"],
+        "marginals": [{"mean": {"mu": 0.03}, "vol": {"type": "gjr", "omega": 0.02, "alpha": 0.05, "gamma": 0.08,
+                                                     "beta": 0.88}, "dist": {"type": "t", "nu": 6.0}}] * 3,
+        "copula": {"type": "t", "corr": [[1.0, 0.6, 0.3], [0.6, 1.0, 0.2], [0.3, 0.2, 1.0]], "nu": 6.0},
+    }
+    (root / "model.json").write_text(json.dumps(model))
+    for name, desc, shocks in (("hostile-names", HOSTILE_DESC, SHOCKS), ("baseline", "No shocks.", "")):
+        (root / f"{name}.toml").write_text(SCENARIO.format(name=name, desc=desc, hostile=HOSTILE, shocks=shocks))
+    out = root / "results"
+    assert _run(["run", str(root / "hostile-names.toml"), str(root / "baseline.toml"), "--model",
+                 str(root / "model.json"), "--out", str(out)]) == 0
+    # backtests: one real, and the same with the traffic light of 5 and of 10 exceptions in 250 days
+    from calibration.data import load_prices, log_returns
+
+    r = log_returns(load_prices("builtin:us-markets"))["SP500"]
+    bt = rolling_var_backtest(r.iloc[-800:], window=500, refit_every=50, n_oos=260, n_sim=200, seed=1)
+    real = bt.to_dict(include_series=True)
+    entries = [{**real, "name": f"real {HOSTILE}", "description": HOSTILE_DESC}]
+    for k in (5, 10):
+        tl = traffic_light(k, 250, 0.01)
+        table = [dict(row, result=tl.zone, exceptions=k) if str(row["test"]).startswith("Basel") else row
+                 for row in real["table"]]
+        entries.append({**real, "name": f"forced-{k}", "traffic_light": tl.to_dict(), "table": table})
+    (out / "backtest.json").write_text(json.dumps({"backtests": entries}))
+    return out, bt
+
+
+@pytest.fixture(scope="module")
+def hostile_html(hostile_results, tmp_path_factory):
+    out, _ = hostile_results
+    target = tmp_path_factory.mktemp("html") / "report.html"
+    written = write_report(out, target, tables_dir=target.parent)
+    assert written["report"] == target
+    page = _Page(target.read_text(encoding="utf-8"))
+    page.tables_dir = str(target.parent)
+    return page
+
+
+class _Page(str):
+    """The report text, with the folder its tables were written to."""
+
+    tables_dir: str = ""
+
+
+def test_hostile_names_are_escaped_everywhere(hostile_html):
+    page = hostile_html
+    assert "<script" not in page.lower()  # no script tag at all, from any source
+    assert html.escape(HOSTILE, quote=False) in page  # the asset name is shown, as text
+    assert "&lt;img src=x onerror=alert(2)&gt;" in page
+    assert "<img src=x" not in page and "<b>bold</b>" not in page and "spike &lt;b&gt;bold&lt;/b&gt;" in page
+    assert "A&amp;B" in page and "cost $5$" in page
+    # self-contained: every image is an inline PNG, links stay on the page, scripts and fetches are forbidden
+    srcs = re.findall(r'<img[^>]*\ssrc="([^"]*)"', page)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert all(h.startswith("#") for h in re.findall(r'href="([^"]*)"', page))
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+    assert not re.search(r"https?://", page)
+
+
+def test_report_sections_charts_and_stress_loss(hostile_results, hostile_html):
+    out, _ = hostile_results
+    page = hostile_html
+    for section in ('id="summary"', 'id="backtest"', 'id="model"', 'id="manifest"', 'id="sc-hostile-names"',
+                    'id="sc-baseline"'):
+        assert section in page
+    # per scenario: fan, loss distribution, correlation heatmaps; plus the overview and 3 backtest charts
+    assert page.count("<img ") == 2 * 3 + 1 + 3
+    inputs = load_inputs(out)
+    cmp = inputs.comparisons["hostile-names"]["headline"]
+    assert cmp["horizon_days"] == 20
+    assert f"{cmp['es_stress_loss']:,.0f}" in page
+    # the model has no provenance: the card says so instead of inventing standard errors
+    assert "No calibration provenance is stored" in page
+
+
+def test_traffic_light_colours(hostile_results, hostile_html):
+    _, bt = hostile_results
+    zones = re.findall(r'<span class="zone zone-(\w+)">(\w+)</span>', hostile_html)
+    assert zones == [(bt.traffic_light.zone, bt.traffic_light.zone), ("amber", "amber"), ("red", "red")]
+    assert '<td class="zone-red">red</td>' in hostile_html
+    assert '<td class="zone-amber">amber</td>' in hostile_html
+
+
+def test_machine_tables_match_the_results(hostile_results, hostile_html):
+    out, _ = hostile_results
+    tables_dir = Path(hostile_html.tables_dir)
+    summary = json.loads((tables_dir / "summary.json").read_text())
+    assert [s["scenario"] for s in summary["scenarios"]] == ["baseline", "hostile-names"]
+    ex = pd.read_csv(tables_dir / "tables" / "executive_summary.csv")
+    inputs = load_inputs(out)
+    res = {r.name: r for r in inputs.results}
+    for _, row in ex.iterrows():
+        r = res[row["scenario"]]
+        assert row["es"] == pytest.approx(r.tail(r.horizon, 0.975)["es"])
+        assert row["var"] == pytest.approx(r.tail(r.horizon, 0.99)["var"])
+    tables = report_tables(inputs)
+    assert set(tables) == {"executive_summary", "risk_measures", "stress_vs_baseline", "asset_stress",
+                           "es_contributions", "drawdowns", "backtests", "model_marginals"}
+    for name in tables:
+        assert (tables_dir / "tables" / f"{name}.csv").is_file()
+    sl = tables["stress_vs_baseline"]
+    assert set(sl["scenario"]) == {"hostile-names"} and set(sl["horizon_days"]) == {1, 10, 20}
+    assert len(tables["backtests"]) == 3 * len(hostile_results[1].table)
+
+
+def test_model_card_shows_parameters_with_standard_errors(tmp_path):
+    out = tmp_path / "r"
+    assert _run(["run", "svb-2023", "--model", "builtin:us-markets", "--out", str(out), "--paths", "100"]) == 0
+    page = render_html(load_inputs(out), charts=False)
+    prov = load_builtin_model("us-markets").provenance
+    for asset in ("SP500", "NASDAQ", "WTI"):
+        d = prov["marginals"][asset]
+        for name in ("omega", "alpha", "beta", "nu"):
+            assert f"{name} = {fmt_num(d['params'][name], 4)} ({fmt_num(d['std_err'][name], 4)})" in page
+    assert prov["data"]["prices_sha256"] in page and prov["data"]["window_start"] in page
+    assert "Copula: t" in page and "robust (Bollerslev-Wooldridge)" in page
+
+
+def test_report_cli(hostile_results, cli_main, tmp_path, capsys):
+    out, _ = hostile_results
+    target = tmp_path / "r.html"
+    assert cli_main(["report", str(out), "--out", str(target), "--no-charts"]) == 0
+    assert target.read_text().count("<img ") == 0
+    assert cli_main(["report", str(tmp_path / "missing"), "--out", str(target)]) == 2
+    assert "not found" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli_main(["report", str(empty), "--out", str(tmp_path / "x.html")]) == 2
+    assert "no scenario results" in capsys.readouterr().err
+    assert not (tmp_path / "x.html").exists()
+    # a modified result file is refused (and the previous report kept)
+    bad = tmp_path / "tampered"
+    shutil.copytree(out, bad)
+    risk_file = bad / "hostile-names" / "risk.json"
+    risk_file.write_text(risk_file.read_text().replace('"es": ', '"es": 1', 1))
+    before = target.read_bytes()
+    assert cli_main(["report", str(bad), "--out", str(target)]) == 2
+    assert "sha256 differs" in capsys.readouterr().err
+    assert target.read_bytes() == before
+
+
+# ------------------------------------------------------------------------------------------------
+# headless Chromium
+# ------------------------------------------------------------------------------------------------
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _browser(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
+           "--no-first-run", "--no-default-browser-check", f"--user-data-dir={profile}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def test_report_renders_in_headless_chromium(hostile_html, tmp_path):
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("chromium not found on PATH (Debian: apt-get install chromium; `make test` installs it)")
+    import matplotlib.image as mpimg
+
+    page = tmp_path / "report.html"
+    page.write_text(hostile_html, encoding="utf-8")
+    shot = tmp_path / "shot.png"
+    proc = _browser(exe, tmp_path / "profile1", f"--screenshot={shot}", "--window-size=1280,1600",
+                    "--virtual-time-budget=5000", page.as_uri())
+    assert shot.is_file(), f"chromium wrote no screenshot: {proc.stderr[-2000:]}"
+    img = mpimg.imread(shot)[..., :3]
+    assert img.shape[0] >= 1000 and img.shape[1] >= 1000
+    rgb = np.round(img * 255).astype(np.int32)
+    # not blank: many distinct colours, and the charts' blue (#1f5fa8, the overview ES bars) is on screen
+    colours = np.unique(rgb.reshape(-1, 3) // 8, axis=0)
+    assert len(colours) > 50
+    blue = np.all(np.abs(rgb - np.array([0x1F, 0x5F, 0xA8])) <= 12, axis=2).mean()
+    assert blue > 0.002, f"chart colour covers only {blue:.4%} of the screenshot"
+    # every embedded chart decodes: a copy with a probe script (the report itself forbids scripts by CSP)
+    probe = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", hostile_html)
+    probe = probe.replace("</body>", "<script>window.addEventListener('load', () => { const i = "
+                          "Array.from(document.images); document.body.setAttribute('data-images', i.length); "
+                          "document.body.setAttribute('data-decoded', i.filter(x => x.complete && "
+                          "x.naturalWidth > 100).length); });</script></body>")
+    probe_file = tmp_path / "probe.html"
+    probe_file.write_text(probe, encoding="utf-8")
+    proc = _browser(exe, tmp_path / "profile2", "--dump-dom", "--virtual-time-budget=5000", probe_file.as_uri())
+    m = re.search(r'data-images="(\d+)" data-decoded="(\d+)"', proc.stdout)
+    assert m, f"no probe result in the DOM dump: {proc.stderr[-2000:]}"
+    n_images, n_decoded = int(m.group(1)), int(m.group(2))
+    assert n_images == hostile_html.count("<img ") > 0
+    assert n_decoded == n_images
+    # the hostile asset name is in the rendered DOM as text, not as an element
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in proc.stdout

@@ -1,0 +1,274 @@
+"""``stress-sim run`` and :mod:`simulator.results`: what a scenario run writes, that the stored figures are
+the documented estimators applied to the simulated paths (exact revaluation, VaR/ES, Euler, drawdowns, stress
+loss), and that bad input exits with status 2 leaving existing outputs untouched."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulator import risk
+from simulator.builtin import load_builtin_model
+from simulator.io import sha256_file
+from simulator.results import (
+    NonFiniteResultError,
+    compare_to_baseline,
+    load_results,
+    load_results_tree,
+    pnl_horizons,
+    write_results,
+)
+from simulator.runner import run_scenario
+
+N_PATHS = 300
+
+
+@pytest.fixture
+def cli_main(monkeypatch):
+    """``simulator.cli.main`` with ``run``/``report`` registered (until the lead adds them to SUBCOMMANDS)."""
+    import simulator.cli as cli
+
+    missing = [n for n in ("run", "report", "demo") if n not in cli.SUBCOMMANDS]
+    if missing:
+        monkeypatch.setattr(cli, "SUBCOMMANDS", [*cli.SUBCOMMANDS, *missing])
+    return cli.main
+
+
+@pytest.fixture(scope="module")
+def us_model():
+    return load_builtin_model("us-markets")
+
+
+@pytest.fixture(scope="module")
+def library_run(tmp_path_factory):
+    """baseline + svb-2023 (17 days, jump/correlation break/Poisson jumps) through the CLI."""
+    import simulator.cli as cli
+
+    out = tmp_path_factory.mktemp("run") / "results"
+    names = list(cli.SUBCOMMANDS)
+    for n in ("run",):
+        if n not in names:
+            names.append(n)
+    old = cli.SUBCOMMANDS
+    cli.SUBCOMMANDS = names
+    try:
+        rc = cli.main(["run", "svb-2023", "baseline", "--model", "builtin:us-markets", "--out", str(out),
+                       "--paths", str(N_PATHS)])
+    finally:
+        cli.SUBCOMMANDS = old
+    assert rc == 0
+    return out
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_run_writes_every_file_with_a_manifest(library_run, us_model):
+    assert sorted(p.name for p in library_run.iterdir()) == ["baseline", "svb-2023"]  # no temporary leftovers
+    d = library_run / "svb-2023"
+    names = {p.name for p in d.iterdir()}
+    assert names == {"manifest.json", "summary.parquet", "pnl.parquet", "fan.parquet", "risk.json", "model.json",
+                     "scenario.json"}  # svb-2023 keeps summaries: no paths.parquet
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["kind"] == "scenario-run"
+    assert m["model_sha256"] == us_model.sha256()
+    assert m["scenario"] == "svb-2023" and len(m["scenario_sha256"]) == 64
+    assert m["seed"]["entropy"] and "spawn_key" in m["seed"]
+    assert m["command"][:3] == ["stress-sim", "run", "svb-2023"]
+    assert {"numpy", "arch", "numba", "python"} <= set(m["versions"])
+    assert m["inputs"]["scenario_file"]["sha256"] == sha256_file(m["inputs"]["scenario_file"]["path"])
+    assert m["inputs"]["calibration_data"]["source"] == "builtin:us-markets"
+    for rel, digest in m["outputs"].items():
+        assert sha256_file(d / rel) == digest
+    assert m["baseline"]["name"] == "baseline"
+    summary = pd.read_parquet(d / "summary.parquet")
+    assert list(summary.columns) == ["path", "asset", "cum_return_pct", "max_drawdown"]
+    assert len(summary) == N_PATHS * 3
+
+
+def test_stored_figures_are_the_estimators_on_the_simulated_paths(library_run, us_model):
+    res = load_results(library_run / "svb-2023")
+    # the same run again, from the recorded seed: identical paths
+    again = run_scenario("svb-2023", us_model, n_paths=N_PATHS, keep="paths")
+    assert again.simulation.seed == res.manifest["seed"]
+    r, pos = again.returns, again.positions
+    h = again.simulation.horizon
+    assert res.risk["pnl_horizons"] == pnl_horizons(again.risk_horizons, h)
+    assert {1, 10, h, *again.risk_horizons} == set(res.risk["pnl_horizons"])  # 10 is the only FRTB horizon <= 17
+    exact = risk.portfolio_pnl(r, pos, horizons=res.risk["pnl_horizons"])
+    for hz, x in exact.items():
+        np.testing.assert_allclose(res.pnl[hz], x, rtol=1e-12, atol=1e-6)
+    for entry in res.risk["risk"]:
+        rm = risk.var_es(exact[entry["horizon_days"]], res.risk["levels"])
+        for got in entry["levels"]:
+            want = rm[got["level"]].to_dict()
+            for key in ("var", "es", "var_ci_low", "var_ci_high", "es_ci_low", "es_ci_high", "es_se"):
+                assert got[key] == pytest.approx(want[key], rel=1e-9, abs=1e-6), (entry["horizon_days"], key)
+    for c in res.risk["es_contributions"]:
+        want = risk.es_contributions(r, pos, c["level"], horizon=c["horizon_days"], asset_names=again.asset_names)
+        assert sum(c["contributions"].values()) == pytest.approx(c["es"], rel=1e-9)
+        assert c["es"] == pytest.approx(want.es, rel=1e-9)
+    dd = risk.max_drawdown(r, pos)
+    assert res.risk["drawdown"]["portfolio"] == pytest.approx(risk.drawdown_summary(dd), rel=1e-9)
+    # the fan: value quantiles per day, day 0 = initial value, ordered bands
+    fan = res.fan
+    assert list(fan["day"]) == list(range(h + 1))
+    v0 = float(pos.sum())
+    assert np.allclose(fan.loc[0, ["mean", "q01", "q50", "q99"]].to_numpy(float), v0)
+    qs = fan[["q01", "q05", "q25", "q50", "q75", "q95", "q99"]].to_numpy()
+    assert np.all(np.diff(qs, axis=1) >= -1e-9)
+    np.testing.assert_allclose(fan["q50"].to_numpy()[1:], v0 + np.median(risk.pnl_paths(r, pos), axis=0), rtol=1e-12)
+    # realised correlation: pooled Pearson of the daily returns
+    flat = r.reshape(-1, r.shape[2])
+    np.testing.assert_allclose(res.risk["correlation"]["realised"]["matrix"], np.corrcoef(flat, rowvar=False),
+                               atol=1e-9)
+    np.testing.assert_allclose(res.risk["correlation"]["copula"]["matrix"], us_model.copula.corr_matrix(3))
+    # per-asset stress table: Euler contributions add up to the portfolio ES
+    table = res.risk["assets_table"]
+    assert [row["asset"] for row in table] == list(us_model.assets)
+    assert sum(row["es_contribution"] for row in table) == pytest.approx(res.tail(h, 0.975)["es"], rel=1e-9)
+
+
+def test_stress_loss_against_the_extended_baseline(library_run):
+    base = load_results(library_run / "baseline")
+    svb = load_results(library_run / "svb-2023")
+    # the baseline keeps its own 252 days and also stores P&L at svb-2023's horizons
+    assert base.horizon == 252 and {1, 10, 17} <= set(base.pnl)
+    cmp = svb.risk["stress_vs_baseline"]
+    assert cmp["baseline"] == "baseline" and cmp["same_model"] is True
+    assert cmp["headline"]["horizon_days"] == 17 and cmp["headline"]["at_scenario_horizon"]
+    for entry in cmp["horizons"]:
+        want = risk.stress_loss(svb.pnl[entry["horizon_days"]], base.pnl[entry["horizon_days"]], levels=(0.975, 0.99))
+        for got, ref in zip(entry["rows"], want.rows):
+            assert got["measure"] == ref["measure"]
+            assert got["stress_loss"] == pytest.approx(ref["stress_loss"], rel=1e-9, abs=1e-6)
+    assert compare_to_baseline(svb, base)["headline"] == pytest.approx(cmp["headline"])
+    assert [r.name for r in load_results_tree(library_run)] == ["baseline", "svb-2023"]
+
+
+def test_baseline_horizon_is_extended_to_the_longest_scenario(tmp_path, cli_main):
+    out = tmp_path / "r"
+    assert cli_main(["run", "baseline", "dotcom-2000-2002", "--model", "builtin:us-markets", "--out", str(out),
+                     "--paths", "100", "--seed", "3"]) == 0
+    base = load_results(out / "baseline")
+    assert base.horizon == 637 and base.manifest["horizon_extended_from"] == 252
+    dot = load_results(out / "dotcom-2000-2002")
+    assert dot.risk["stress_vs_baseline"]["headline"]["horizon_days"] == 637
+    assert dot.manifest["seed"] == base.manifest["seed"]  # --seed: common random numbers
+
+
+def test_keep_paths_and_summary_only_modes(tmp_path, cli_main, us_model):
+    toml = (Path(__file__).resolve().parents[1] / "scenarios" / "library" / "svb-2023.toml").read_text()
+    toml = toml.replace('name = "svb-2023"', 'name = "svb-paths"')
+    if "[outputs]" in toml:
+        toml = toml.replace("[outputs]", '[outputs]\nkeep = "paths"', 1)
+    else:
+        toml += '\n[outputs]\nkeep = "paths"\n'
+    f = tmp_path / "svb-paths.toml"
+    f.write_text(toml)
+    out = tmp_path / "r"
+    assert cli_main(["run", str(f), "--model", "builtin:us-markets", "--out", str(out), "--paths", "100"]) == 0
+    paths = pd.read_parquet(out / "svb-paths" / "paths.parquet")
+    assert list(paths.columns) == ["path", "day", "asset", "return_pct", "sigma_pct"]
+    assert len(paths) == 100 * 17 * 3
+    # above the cell limit only summaries are simulated: P&L at the whole horizon, a two-point fan
+    assert cli_main(["run", "svb-2023", "--model", "builtin:us-markets", "--out", str(out), "--paths", "100",
+                     "--max-path-cells", "1000"]) == 0
+    res = load_results(out / "svb-2023")
+    assert res.manifest["simulated"] == "summary" and not res.risk["daily_paths_kept"]
+    assert sorted(res.pnl) == [17] and list(res.fan["day"]) == [0, 17]
+    again = run_scenario("svb-2023", us_model, n_paths=100, keep="summary")
+    np.testing.assert_allclose(res.pnl[17], risk.pnl_from_cum_returns(again.simulation.cum_return, again.positions),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "no-such-scenario"], "unknown scenario 'no-such-scenario'"),
+    (["run", "svb-2023", "--role", "oil"], "expected ROLE=ASSET"),
+    (["run", "svb-2023", "--role", "oil=BRENT"], "the model has no asset 'BRENT'"),
+    (["run", "svb-2023", "--role", "oill=WTI"], "no scenario uses role 'oill'"),
+    (["run", "svb-2023", "svb-2023"], "is given twice"),
+    (["run", "svb-2023", "--paths", "50"], "give at least 100"),
+], ids=["unknown-scenario", "malformed-role", "role-to-missing-asset", "unused-role", "duplicate", "too-few-paths"])
+def test_bad_input_exits_2_and_leaves_outputs_untouched(library_run, cli_main, capsys, argv, message):
+    before = _digest(library_run)
+    rc = cli_main([*argv, "--model", "builtin:us-markets", "--out", str(library_run)])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err
+    assert err.startswith("stress-sim: error: ") and len(err.strip().splitlines()) == 1
+    assert _digest(library_run) == before
+
+
+@pytest.mark.parametrize("model_text, message", [
+    ("{not json", "invalid JSON"),
+    ('{"assets": ["A"], "marginals": [], "copula": {"type": "gaussian", "corr": [[1.0]]}}', "marginals has 0 entries"),
+], ids=["syntax", "schema"])
+def test_bad_model_exits_2(tmp_path, library_run, cli_main, capsys, model_text, message):
+    f = tmp_path / "model.json"
+    f.write_text(model_text)
+    before = _digest(library_run)
+    assert cli_main(["run", "svb-2023", "--model", str(f), "--out", str(library_run)]) == 2
+    assert message in capsys.readouterr().err
+    assert cli_main(["run", "svb-2023", "--model", "builtin:nope", "--out", str(library_run)]) == 2
+    assert cli_main(["run", "svb-2023", "--out", str(library_run)]) == 2  # library scenarios name no model
+    assert "give --model" in capsys.readouterr().err
+    assert _digest(library_run) == before
+
+
+def test_result_names_cannot_escape_the_results_folder(tmp_path, us_model):
+    res = run_scenario("svb-2023", us_model, n_paths=100, keep="paths")
+    root = tmp_path / "root"
+    root.mkdir()
+    for name in ("../escaped", "/tmp/absolute", "a/../../escaped"):
+        with pytest.raises(ValueError, match="escapes|relative"):
+            write_results(dataclasses.replace(res, name=name), root, model=us_model)
+    assert not (tmp_path / "escaped").exists() and list(root.iterdir()) == []
+
+
+def test_a_failed_write_keeps_the_previous_result(tmp_path, us_model, monkeypatch):
+    import simulator.results as results
+
+    res = run_scenario("svb-2023", us_model, n_paths=100, keep="paths")
+    write_results(res, tmp_path, model=us_model)
+    before = _digest(tmp_path)
+
+    def boom(path, obj):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(results, "atomic_write_json", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_results(dataclasses.replace(res, description="changed"), tmp_path, model=us_model)
+    assert _digest(tmp_path) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["svb-2023"]
+
+
+def test_overflowing_paths_are_an_error_not_a_number(tmp_path, us_model):
+    res = run_scenario("svb-2023", us_model, n_paths=100, keep="paths")
+    sim = res.simulation
+    r = sim.returns.copy()
+    r[7, 3, 2] = 80_000.0  # a 800-fold log price move: exp overflows float64
+    bad = dataclasses.replace(res, simulation=dataclasses.replace(sim, returns=r, cum_return=r.sum(axis=1)))
+    with pytest.raises(NonFiniteResultError, match="path 7.*overflows"):
+        write_results(bad, tmp_path, model=us_model)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tampered_results_are_detected(tmp_path, us_model):
+    res = run_scenario("svb-2023", us_model, n_paths=100, keep="paths")
+    d = write_results(res, tmp_path, model=us_model).directory
+    assert load_results(d).name == "svb-2023"
+    risk_doc = json.loads((d / "risk.json").read_text())
+    risk_doc["risk"][0]["levels"][0]["es"] = 0.0
+    (d / "risk.json").write_text(json.dumps(risk_doc))
+    with pytest.raises(ValueError, match="risk.json: sha256 differs"):
+        load_results(d)
+    assert load_results(d, verify=False).risk["risk"][0]["levels"][0]["es"] == 0.0
+    os.remove(d / "fan.parquet")
+    with pytest.raises(FileNotFoundError, match="fan.parquet"):
+        load_results(d)
