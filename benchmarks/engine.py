@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -375,6 +376,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
+def _loadavg() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
 def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else float("nan")
 
@@ -403,6 +411,10 @@ def main(argv=None) -> int:
     }
     timings = interleaved_best(cases, repeats=rep)
     figs = {name: case.figures(timings[name]) for name, case in cases.items()}
+    load = _loadavg()
+    if load is not None and load > 0.5 * (info.get("usable_cpus") or 1):
+        print(f"  note: load average {load:.1f} on {info.get('usable_cpus')} CPUs: other work is running, "
+              "figures are pessimistic (the parallel engine suffers most)", flush=True)
     eng_sum, eng_paths, arch_fig, np_fig = (figs[k] for k in ("engine_summary", "engine_paths", "arch", "numpy"))
     for name, fig in figs.items():
         print(f"  {name:15s} best {fig['best_s']:.2f} s of {', '.join(f'{t:.2f}' for t in fig['repeats_s'])}",
@@ -495,7 +507,7 @@ def main(argv=None) -> int:
         "benchmark": "engine",
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "quick": bool(args.quick),
-        "machine": {**info, "numba_threads": _numba_threads()},
+        "machine": {**info, "numba_threads": _numba_threads(), "load_average_1m_end": _loadavg()},
         "versions": {"stress_sim": simulator.__version__, "arch": arch.__version__, "numba": numba.__version__,
                      "scipy": scipy.__version__, "numpy": np.__version__},
         "model": model_dict(),

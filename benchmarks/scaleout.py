@@ -11,8 +11,10 @@ For the local backend (numba threads over all usable cores) and for local Dask c
 * cluster start-up time, and a warm-up run (each worker loads the kernel from the numba cache);
 * the best of ``--repeats`` timed runs: paths/s and path-asset-steps/s, speed-up over one worker and
   parallel efficiency;
-* peak resident memory of every worker process (``ru_maxrss`` read on the worker after the runs) and
+* peak resident memory of every worker process (``VmHWM`` read on the worker after the runs) and
   its resident memory before the timed runs, plus the driver's own peak;
+* CPU seconds spent in the workers per run (paths per CPU-second: the cost of distribution,
+  independent of how busy the machine is) and in the driver (scheduling and the tail merge);
 * that every configuration gives the same numbers as the local backend (``TailResult`` equality).
 
 Usage::
@@ -36,7 +38,7 @@ if str(HERE.parent) not in sys.path:  # run from a checkout without installing
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from _common import best_of, format_table, machine_info, self_peak_rss_bytes, write_json  # noqa: E402
+from _common import best_of, format_table, machine_info, run_measured, self_peak_rss_bytes, write_json  # noqa: E402
 
 N_ASSETS = 10
 HORIZON = 10
@@ -61,15 +63,24 @@ def positions(model) -> dict[str, float]:
     return {a: (1e6 if i < 7 else -1.5e6) for i, a in enumerate(model.assets)}
 
 
-def _worker_memory() -> dict:
-    import resource
+def _peak_rss_bytes() -> int:
+    """This process's peak resident memory: VmHWM (Linux; reset by exec, unlike ru_maxrss, which a
+    worker process inherits from the driver that forked it), else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return self_peak_rss_bytes()
 
+
+def _worker_memory() -> dict:
     import psutil
 
     proc = psutil.Process()
     cpu = proc.cpu_times()
-    return {"rss_bytes": proc.memory_info().rss, "cpu_s": cpu.user + cpu.system,
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    return {"rss_bytes": proc.memory_info().rss, "cpu_s": cpu.user + cpu.system, "peak_rss_bytes": _peak_rss_bytes()}
 
 
 def _own_cpu_s() -> float:
@@ -132,8 +143,38 @@ def measure_local(model, args):
     row = {"backend": "local", "workers": None, "threads": _threads(), "timing": timing.to_dict(),
            "paths_per_s": args.paths / timing.best, "cells_per_s": args.paths * HORIZON * N_ASSETS / timing.best,
            "cpu_s_per_run": cpu, "paths_per_cpu_s": args.paths / cpu,
-           "driver_peak_rss_bytes": self_peak_rss_bytes(), "losses_received": res.meta["losses_received"]}
+           "driver_peak_rss_bytes": _peak_rss_bytes(), "losses_received": res.meta["losses_received"]}
     return row, res
+
+
+def big_child(n_paths: int) -> None:
+    """Child process of ``--big-paths``: one exact tail run of ``n_paths`` 1-day paths of the first two
+    assets, local backend; prints the result as JSON (the parent measures this process's peak RSS)."""
+    import json
+
+    from simulator import MarketModel
+    from simulator.tail import simulate_tail
+
+    full = build_model().to_dict()
+    two = MarketModel.from_dict({
+        "assets": full["assets"][:2], "marginals": full["marginals"][:2],
+        "copula": {"type": "t", "corr": [[1.0, 0.5], [0.5, 1.0]], "nu": 5.0},
+    })
+    t0 = time.perf_counter()
+    res = simulate_tail(two, n_paths, 1, 7, positions={"A0": 1e6, "A1": -5e5}, levels=LEVELS)
+    print(json.dumps({"wall_s": time.perf_counter() - t0, "k": res.k, "losses_received": res.meta["losses_received"],
+                      "n_chunks": res.meta["n_chunks"], "var_99": res[0.99].var, "es_99": res[0.99].es,
+                      "es_975": res[0.975].es, "vm_hwm_bytes": _peak_rss_bytes()}))
+
+
+def measure_big(n_paths: int) -> dict:
+    import json
+
+    child = run_measured([sys.executable, str(Path(__file__).resolve()), "--child-big", str(n_paths)], cwd=HERE.parent)
+    out = json.loads(child.stdout.strip().splitlines()[-1])
+    out.update(n_paths=n_paths, horizon=1, n_assets=2, peak_rss_bytes=out["vm_hwm_bytes"],
+               tail_bytes=8 * out["k"], chunk_paths=65_536)
+    return out
 
 
 def _threads() -> int:
@@ -151,7 +192,14 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--quick", action="store_true", help="small sizes for a smoke test")
     p.add_argument("--out", default=None, help="JSON output (default benchmarks/results/scaleout[-quick].json)")
+    p.add_argument("--big-paths", type=int, default=0,
+                   help="also run one exact tail run of this many 1-day, 2-asset paths in a child process and "
+                        "report its peak memory (e.g. 100000000)")
+    p.add_argument("--child-big", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.child_big:
+        big_child(args.child_big)
+        return 0
     if args.quick:
         args.paths, args.chunk_paths, args.repeats = 100_000, 10_000, 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -190,14 +238,20 @@ def main(argv=None) -> int:
     print(table)
     print("paths/CPU-s: paths per CPU-second spent in the workers (local: in this process), a load-independent "
           f"measure of distribution overhead; load average at start {machine['load_average_1m']:.1f}")
-    print(f"driver peak RSS {self_peak_rss_bytes() * mib:.0f} MiB; 99% ES {reference[0.99].es:,.0f} "
+    print(f"driver peak RSS {_peak_rss_bytes() * mib:.0f} MiB; 99% ES {reference[0.99].es:,.0f} "
           f"[{reference[0.99].es_ci[0]:,.0f}, {reference[0.99].es_ci[1]:,.0f}]")
+    big = None
+    if args.big_paths:
+        big = measure_big(args.big_paths)
+        print(f"memory at scale: {big['n_paths']:,} paths (1 day, 2 assets, chunks of 65,536) in {big['wall_s']:.0f} s, "
+              f"peak RSS {big['peak_rss_bytes'] * mib:.0f} MiB with k = {big['k']:,} losses kept "
+              f"({big['tail_bytes'] * mib:.0f} MiB); {big['losses_received']:,} losses sent back by chunks")
     payload = {
         "benchmark": "scaleout", "machine": machine, "load_average_1m_at_end": os.getloadavg()[0],
         "workload": {"n_paths": args.paths, "horizon": HORIZON, "n_assets": N_ASSETS, "chunk_paths": args.chunk_paths,
                      "levels": list(LEVELS), "tail_size_k": reference.k, "seed": args.seed, "repeats": args.repeats,
                      "model": "10 assets, t copula rho=0.5 nu=5, GJR(0.02, 0.03, 0.10, 0.88), t(6) innovations"},
-        "results": rows, "driver_peak_rss_bytes": self_peak_rss_bytes(),
+        "results": rows, "driver_peak_rss_bytes": _peak_rss_bytes(), "memory_at_scale": big,
         "reference": reference.to_dict(),
     }
     out = args.out or ("scaleout-quick.json" if args.quick else "scaleout.json")

@@ -7,6 +7,7 @@ from calibration.data import CleaningReport, load_prices, log_returns
 from calibration.marginals import MarginalFit, fit_marginal
 from calibration.copulas import CopulaFit, fit_copula
 from calibration.calibrate import CalibrationResult, calibrate, calibrate_detailed, fit_returns
+from calibration.transactions import fit_transactions
 
 __all__ = ["load_prices", "log_returns", "CleaningReport", "fit_marginal", "MarginalFit", "fit_copula",
-           "CopulaFit", "calibrate", "calibrate_detailed", "fit_returns", "CalibrationResult"]
+           "CopulaFit", "calibrate", "calibrate_detailed", "fit_returns", "CalibrationResult", "fit_transactions"]

@@ -286,6 +286,8 @@ def _end_state(model, block: np.ndarray) -> dict:
         e = block[:, j] - m.mean.mu
         s2 = m.unconditional_variance
         for t in range(e.size - 1):
+            if not (math.isfinite(s2) and s2 > 0):
+                raise ArithmeticError(f"variance filter of asset {model.assets[j]!r} left (0, inf) at day {t}")
             if v.type == "egarch":
                 z = e[t] / math.sqrt(s2)
                 s2 = math.exp(v.omega + v.alpha * (abs(z) - math.sqrt(2.0 / math.pi)) + v.gamma * z
@@ -293,6 +295,8 @@ def _end_state(model, block: np.ndarray) -> dict:
             else:
                 lev = v.gamma if (v.type == "gjr" and e[t] < 0) else 0.0
                 s2 = v.omega + (v.alpha + lev) * e[t] * e[t] + v.beta * s2
+        if not (math.isfinite(s2) and s2 > 0):
+            raise ArithmeticError(f"variance filter of asset {model.assets[j]!r} left (0, inf)")
         sigma2.append(float(s2))
         resid.append(float(e[-1]))
     return {"sigma2": sigma2, "resid": resid}
@@ -406,22 +410,25 @@ def collapse_check_returns(
             gen_seeds = css.spawn(int(generations))
             for g in range(1, int(generations) + 1):
                 sim_ss, block_ss = gen_seeds[g - 1].spawn(2)
-                parts = []
-                if n_real:
-                    start = int(np.random.default_rng(block_ss).integers(0, n_obs - n_real + 1))
-                    parts.append(window[start:start + n_real])
-                if n_obs - n_real:
-                    start_state = _end_state(current, parts[0]) if parts else None
-                    parts.append(simulate(current.with_changes(start=start_state), 1, n_obs - n_real, sim_ss,
-                                          keep="paths").returns[0])
-                train = np.concatenate(parts, axis=0)
                 try:
+                    parts = []
+                    if n_real:
+                        start = int(np.random.default_rng(block_ss).integers(0, n_obs - n_real + 1))
+                        parts.append(window[start:start + n_real])
+                    if n_obs - n_real:
+                        start_state = _end_state(current, parts[0]) if parts else None
+                        parts.append(simulate(current.with_changes(start=start_state), 1, n_obs - n_real, sim_ss,
+                                              keep="paths").returns[0])
+                    train = np.concatenate(parts, axis=0)
                     current = _fit(_frame(train, assets), vol=fixed_vol, dist=fixed_dist, copula=fixed_cop,
                                    init=init).model
-                except ValueError as exc:
-                    failures.append(f"chain {c}, generation {g}: {exc}")
+                    stats_g = model_stats(current)
+                except (ValueError, ArithmeticError, SystemError, np.linalg.LinAlgError) as exc:
+                    # a refit with no stationary solution, or a degenerate fitted model whose simulation
+                    # overflows: the chain has broken down, which the report counts against stability
+                    failures.append(f"chain {c}, generation {g}: {type(exc).__name__}: {exc}")
                     break
-                recs.append({"generation": g, "params": _params(current), "model": model_stats(current),
+                recs.append({"generation": g, "params": _params(current), "model": stats_g,
                              "data": _stats(train[None], assets), "n_real": n_real})
             chains.append(recs)
         runs.append(_summarise(f, chains, failures, int(generations), tolerance, assets))

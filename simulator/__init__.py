@@ -1,10 +1,14 @@
 """stress-sim: calibrate copula-GARCH market models, simulate stress scenarios, measure portfolio risk.
 
-Public API, named for the user's job: :func:`simulate`, :class:`MarketModel`.
+Public API, named for the user's job: :class:`MarketModel`, :func:`simulate`, :func:`run_scenario`,
+:func:`generate_transactions`; calibration and validation live in the ``calibration`` package.
 """
 __version__ = "0.1.0"
 
 from simulator.model import MarketModel  # noqa: E402
 from simulator.engine import SimulationResult, simulate  # noqa: E402
+from simulator.runner import ScenarioResult, run_scenario  # noqa: E402
+from simulator.transactions import generate_transactions  # noqa: E402
 
-__all__ = ["MarketModel", "SimulationResult", "simulate", "__version__"]
+__all__ = ["MarketModel", "SimulationResult", "simulate", "ScenarioResult", "run_scenario",
+           "generate_transactions", "__version__"]

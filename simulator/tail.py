@@ -2,7 +2,7 @@
 
 VaR and ES at level ``a`` of ``n`` scenarios only use the ``k = tail_size(n, min(levels), ci=ci)``
 largest losses (see :mod:`simulator.risk`). Each chunk of paths is revalued exactly
-(``P&L = sum_a pos_a (exp(cum_a / 100) - 1)``) where it was simulated and reduced to its losses that
+(``P&L = sum_a pos_a (exp(cum_a / 100) - 1)``, :func:`revalue`) where it was simulated and reduced to its losses that
 can still be among the ``k`` largest of the whole run; the driver merges them into a buffer of at
 most ``k`` values (plus a batch of at most ``k`` + one chunk waiting to be merged) and calls
 :func:`simulator.risk.var_es_from_tail`. The result is **identical**, bit for bit, to

@@ -9,6 +9,7 @@ settings; chunk files hold numeric arrays only (no pickle).
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -216,7 +217,5 @@ def test_cli_rejects_bad_scale_out_arguments(tmp_path, capsys):
     ]
     for extra, pattern in cases:
         assert main(base + extra) == 2, extra
-        import re
-
         assert re.search(pattern, capsys.readouterr().err), (extra, pattern)
     assert not any(tmp_path.iterdir())  # nothing written by a rejected run

@@ -561,7 +561,7 @@ def test_cli_list(cli_main, capsys):
     assert cli_main(["scenarios", "list", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     gfc = next(r for r in rows if r["name"] == "gfc-2008")
-    assert gfc["shocks"] == ["historical_replay", "historical_replay"] and gfc["horizon_days"] == 130
+    assert gfc["shocks"] == ["historical_replay"] and gfc["horizon_days"] == 130
 
 
 def test_cli_show(cli_main, capsys, tmp_path):

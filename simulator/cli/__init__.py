@@ -14,6 +14,8 @@ SUBCOMMANDS = [
     "simulate",
     "calibrate",
     "scenarios",
+    "transactions",
+    "validate_transactions",
 ]
 
 

