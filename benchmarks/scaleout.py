@@ -123,6 +123,7 @@ def measure_dask(model, n_workers: int, args, reference) -> dict:
         "cells_per_s": args.paths * HORIZON * N_ASSETS / timing.best,
         "worker_rss_before_bytes": [before[w]["rss_bytes"] for w in before],
         "worker_peak_rss_bytes": peaks, "max_worker_peak_rss_bytes": max(peaks),
+        "max_worker_run_increase_bytes": max(after[w]["peak_rss_bytes"] - before[w]["rss_bytes"] for w in after),
         "worker_cpu_s_per_run": worker_cpu, "driver_cpu_s_per_run": driver_cpu,
         "paths_per_worker_cpu_s": args.paths / worker_cpu,
         "losses_received": results[-1].meta["losses_received"], "identical_to_local": bool(same),
@@ -225,12 +226,13 @@ def main(argv=None) -> int:
     mib = 1 / 2**20
     table = format_table(
         ["backend", "workers", "best s", "paths/s", "cells/s", "speed-up", "efficiency", "paths/CPU-s",
-         "driver CPU s", "peak RSS/worker MiB", "start s", "identical"],
+         "driver CPU s", "peak RSS/worker MiB", "run +MiB/worker", "start s", "identical"],
         [[r["backend"] if r["backend"] == "dask" else f"local ({r['threads']} threads)", r["workers"],
           r["timing"]["best_s"], r["paths_per_s"], r["cells_per_s"], r.get("speedup_vs_1_worker"),
           r.get("parallel_efficiency"), r.get("paths_per_worker_cpu_s", r.get("paths_per_cpu_s")),
           r.get("driver_cpu_s_per_run"),
           r["max_worker_peak_rss_bytes"] * mib if "max_worker_peak_rss_bytes" in r else None,
+          r["max_worker_run_increase_bytes"] * mib if "max_worker_run_increase_bytes" in r else None,
           r.get("cluster_start_s"), "yes" if r.get("identical_to_local", True) else "NO"] for r in rows],
     )
     print(f"exact tail VaR/ES: {args.paths:,} paths x {HORIZON} days x {N_ASSETS} assets, chunks of "

@@ -21,11 +21,14 @@ of ``n_obs`` days simulated with the *same* seed for every generation, so differ
 generations are not simulation noise): per asset the variance, the kurtosis and the Hill tail index of
 losses (medians over the histories), per pair Kendall's tau and the empirical lower tail dependence at
 5 % (means). The same statistics of each generation's training sample are recorded too, with every fitted
-parameter. The drift of a statistic at generation ``g`` is its relative change from generation 0
-(averaged over assets or pairs), reported per run as the mean over chains (the direction: thinner tails
-show as a rising tail index and a falling kurtosis) and as the root mean square over chains (the distance
-from generation 0, trend and dispersion together). A run is *stable* when every chain completes and every
-headline RMS drift at the last generation is within ``tolerance``.
+parameter, including the tail parameters (innovation ``nu``, copula ``nu``). The drift of a statistic at
+generation ``g`` is its change from generation 0 in logs (a difference for Kendall's tau), averaged over
+assets or pairs, and reported as a relative change: per run the median over chains (the direction:
+thinner tails show as a rising tail index or ``nu`` and a falling kurtosis), the median absolute drift
+(the typical distance from generation 0) and the mean, its standard error and the root mean square (which
+a single runaway chain dominates). A run is *stable* when every chain completes and the median absolute
+drift of each headline statistic (tail index, variance, lower tail dependence) at the last generation is
+within ``tolerance``.
 """
 from __future__ import annotations
 
@@ -43,9 +46,11 @@ __all__ = ["CollapseReport", "CollapseRun", "collapse_check", "collapse_check_re
 
 #: statistics whose drift decides stability (tail dependence only with two or more assets)
 HEADLINE_KEYS = ("tail_index", "variance", "tail_dep_lower")
-#: every statistic tracked per generation; drifts of the positive ones are measured in logs
-TRACKED_KEYS = ("tail_index", "kurtosis", "variance", "tail_dep_lower", "tau")
-POSITIVE_KEYS = ("tail_index", "kurtosis", "variance", "tail_dep_lower")
+#: statistics tracked per generation when defined: of the model's simulated returns (tail index, kurtosis,
+#: variance, Kendall's tau, lower tail dependence) and its tail parameters (innovation and copula nu);
+#: drifts of all but tau are measured in logs
+TRACKED_KEYS = ("tail_index", "kurtosis", "variance", "tail_dep_lower", "tau", "nu", "copula_nu")
+POSITIVE_KEYS = ("tail_index", "kurtosis", "variance", "tail_dep_lower", "nu", "copula_nu")
 TAIL_FRACTION = 0.05
 TAIL_Q = 0.05
 
@@ -53,9 +58,10 @@ _METHOD = (
     "Generation 0 is fitted to the last n_obs real returns. Each later generation is refitted (same model "
     "families) to n_obs days: a random contiguous block of those real returns making up the stated share, then "
     "days simulated from the previous generation's model continuing from the block's last day. Statistics of each generation's model come from a fixed "
-    "evaluation ensemble (same seed every generation). Drift = relative change from generation 0 at the last "
-    "generation (averaged over assets or pairs): mean over chains (direction) and root mean square over chains "
-    "(distance); stable = every chain completes and every headline RMS drift is within the tolerance."
+    "evaluation ensemble (same seed every generation). Drift = change from generation 0 at the last generation "
+    "(in logs, shown as a relative change; averaged over assets or pairs): median over chains (direction) and "
+    "median absolute drift (typical distance); stable = every chain completes and the typical distance of the tail "
+    "index, the variance and the lower tail dependence stays within the tolerance."
 )
 
 
@@ -81,12 +87,18 @@ class CollapseRun:
     drift_se : dict
         Statistic -> standard error of that mean across chains (NaN with one chain).
     drift_rms : dict
-        Statistic -> root-mean-square relative drift at the last generation over chains: the typical distance
-        from generation 0, counting both a common trend and chains wandering apart.
+        Statistic -> root-mean-square drift at the last generation over chains: the distance from generation
+        0, counting both a common trend and chains wandering apart (sensitive to a single runaway chain).
+    drift_median : dict
+        Statistic -> median drift over chains at the last generation (a robust direction).
+    drift_median_abs : dict
+        Statistic -> median absolute drift over chains at the last generation (a robust distance).
     stable : bool
-        Every chain ran to the end and every headline RMS drift is within the tolerance.
+        Every chain ran to the end and every headline median absolute drift is within the tolerance.
     failures : list of str
-        Chains that stopped early (a refit with no stationary solution), with the generation and reason.
+        Chains that stopped early (every retry of a refit failed), with the generation and reason.
+    retries : int
+        Refits that had to be redone on a fresh sample (no stationary solution, or a degenerate model).
     """
 
     real_fraction: float
@@ -95,16 +107,20 @@ class CollapseRun:
     drift: dict[str, float]
     drift_se: dict[str, float]
     drift_rms: dict[str, float]
+    drift_median: dict[str, float]
+    drift_median_abs: dict[str, float]
     stable: bool
     failures: list[str] = field(default_factory=list)
+    retries: int = 0
 
     def to_dict(self) -> dict:
         from calibration.validate import _jsonable
 
         return _jsonable({
             "real_fraction": self.real_fraction, "stable": self.stable, "drift": self.drift,
-            "drift_se": self.drift_se, "drift_rms": self.drift_rms, "generations": self.generations,
-            "failures": self.failures, "chains": self.chains,
+            "drift_se": self.drift_se, "drift_rms": self.drift_rms, "drift_median": self.drift_median,
+            "drift_median_abs": self.drift_median_abs, "generations": self.generations,
+            "failures": self.failures, "retries": self.retries, "chains": self.chains,
         })
 
 
@@ -131,8 +147,9 @@ class CollapseReport:
 
     @property
     def reported_keys(self) -> tuple[str, ...]:
-        """Statistics shown in summaries: the headline ones and the kurtosis."""
-        return tuple(k for k in POSITIVE_KEYS if len(self.assets) > 1 or k != "tail_dep_lower")
+        """Statistics shown in summaries: the headline ones, the kurtosis and the tail parameters present."""
+        present = set(self.runs[0].drift) if self.runs else set()
+        return tuple(k for k in POSITIVE_KEYS if k in present)
 
     @property
     def stable_fraction(self) -> float | None:
@@ -149,22 +166,27 @@ class CollapseReport:
     def conclusion(self) -> str:
         parts = []
         for r in self.runs:
-            d = ", ".join(f"{k} {r.drift.get(k, float('nan')):+.1%} (rms {r.drift_rms.get(k, float('nan')):.1%})"
-                          for k in self.reported_keys)
-            broke = f", {len(r.failures)} chain(s) stopped" if r.failures else ""
+            d = ", ".join(f"{k} {r.drift_median.get(k, float('nan')):+.1%} (typical |drift| "
+                          f"{r.drift_median_abs.get(k, float('nan')):.1%})" for k in self.reported_keys)
+            broke = (f", {len(r.failures)} chain(s) stopped" if r.failures else "") + \
+                (f", {r.retries} refit(s) retried" if r.retries else "")
             parts.append(f"real share {r.real_fraction:.0%}: {'stable' if r.stable else 'drifts'} ({d}{broke})")
         sf_ = self.stable_fraction
-        tail = (f"Smallest real-data share tested that keeps it stable (all RMS drifts within {self.tolerance:.0%} "
+        tail = (f"Smallest real-data share tested that keeps it stable (every chain completes and the median "
+                f"absolute drift of {', '.join(self.headline_keys)} stays within {self.tolerance:.0%} "
                 f"after {self.n_generations} generations): {sf_:.0%}." if sf_ is not None else
-                f"No tested share of real data kept every RMS drift within {self.tolerance:.0%} after "
+                f"No tested share of real data kept {', '.join(self.headline_keys)} within {self.tolerance:.0%} after "
                 f"{self.n_generations} generations.")
         return "; ".join(parts) + ". " + tail
 
     def summary_dict(self) -> dict:
         return {"stable_fraction": self.stable_fraction, "tolerance": self.tolerance,
                 "generations": self.n_generations, "n_obs": self.n_obs, "n_chains": self.n_chains,
-                "runs": {f"{r.real_fraction:g}": {"stable": r.stable, "drift": r.drift, "drift_rms": r.drift_rms,
-                                                  "failures": len(r.failures)} for r in self.runs}}
+                "runs": {f"{r.real_fraction:g}": {"stable": r.stable, "drift_median": r.drift_median,
+                                                  "drift_median_abs": r.drift_median_abs, "drift_mean": r.drift,
+                                                  "drift_rms": r.drift_rms, "failures": len(r.failures),
+                                                  "retries": r.retries}
+                         for r in self.runs}}
 
     def summary(self) -> str:
         keys = self.reported_keys
@@ -173,8 +195,8 @@ class CollapseReport:
                  f"families {self.families}", head, "-" * len(head)]
         for r in self.runs:
             for g in r.generations:
-                vals = " ".join(f"{g['model_stats'].get(k, float('nan')):>8.4g} ({g['drift'].get(k, 0.0):+5.0%})"
-                                for k in keys)
+                vals = " ".join(f"{g['model_stats'].get(k, float('nan')):>8.4g} "
+                                f"({g['drift_median'].get(k, 0.0):+5.0%})" for k in keys)
                 lines.append(f"{r.real_fraction:>10.0%} {g['generation']:>4} {vals}")
         lines.append(self.conclusion())
         return "\n".join(lines)
@@ -336,6 +358,7 @@ def collapse_check_returns(
     copula: Any = "auto",
     init: str = "arch",
     model=None,
+    max_retries: int = 3,
     data_info: dict | None = None,
 ) -> CollapseReport:
     """Run the collapse loop on real percent log returns (see :func:`collapse_check`).
@@ -348,7 +371,8 @@ def collapse_check_returns(
 
     if not isinstance(returns, pd.DataFrame):
         raise TypeError(f"returns must be a pandas DataFrame (date × asset), got {type(returns).__name__}")
-    for name, v, lo in (("generations", generations, 1), ("n_chains", n_chains, 1), ("n_eval", n_eval, 10)):
+    for name, v, lo in (("generations", generations, 1), ("n_chains", n_chains, 1), ("n_eval", n_eval, 10),
+                        ("max_retries", max_retries, 0)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise TypeError(f"{name} must be an integer, got {type(v).__name__} {v!r}")
         if v < lo:
@@ -382,15 +406,24 @@ def collapse_check_returns(
     eval_ss, chain_root = root.spawn(2)
     chain_seeds = chain_root.spawn(int(n_chains))
     eval_entropy = eval_ss  # the same evaluation stream for every generation: common random numbers
+    headline = [k for k in HEADLINE_KEYS if len(assets) > 1 or k != "tail_dep_lower"]
 
     def model_stats(m) -> dict:
         sim = simulate(m.with_changes(start=None), int(n_eval), n_obs, eval_entropy, keep="paths")
-        return _stats(sim.returns, assets)
+        out = _stats(sim.returns, assets)
+        nus = {a: mg.dist.nu for a, mg in zip(assets, m.marginals) if mg.dist.nu is not None}
+        if nus:
+            out["nu"] = nus
+        if m.copula.nu is not None:
+            out["copula_nu"] = {"copula": m.copula.nu}
+        return out
 
     window = values[-n_obs:]
     if model is None:
-        fit0 = _fit(_frame(window, assets), vol=vol, dist=dist, copula=copula, init=init)
-        model0 = fit0.model
+        try:
+            model0 = _fit(_frame(window, assets), vol=vol, dist=dist, copula=copula, init=init).model
+        except ValueError as exc:
+            raise ValueError(f"generation 0 (the fit to the last {n_obs} real returns) failed: {exc}") from None
     else:
         model0 = model
     fixed_vol = {a: m.vol.type for a, m in zip(assets, model0.marginals)}
@@ -409,27 +442,38 @@ def collapse_check_returns(
             current = model0
             gen_seeds = css.spawn(int(generations))
             for g in range(1, int(generations) + 1):
-                sim_ss, block_ss = gen_seeds[g - 1].spawn(2)
-                try:
-                    parts = []
-                    if n_real:
-                        start = int(np.random.default_rng(block_ss).integers(0, n_obs - n_real + 1))
-                        parts.append(window[start:start + n_real])
-                    if n_obs - n_real:
-                        start_state = _end_state(current, parts[0]) if parts else None
-                        parts.append(simulate(current.with_changes(start=start_state), 1, n_obs - n_real, sim_ss,
-                                              keep="paths").returns[0])
-                    train = np.concatenate(parts, axis=0)
-                    current = _fit(_frame(train, assets), vol=fixed_vol, dist=fixed_dist, copula=fixed_cop,
-                                   init=init).model
-                    stats_g = model_stats(current)
-                except (ValueError, ArithmeticError, SystemError, np.linalg.LinAlgError) as exc:
-                    # a refit with no stationary solution, or a degenerate fitted model whose simulation
-                    # overflows: the chain has broken down, which the report counts against stability
-                    failures.append(f"chain {c}, generation {g}: {type(exc).__name__}: {exc}")
+                attempts = gen_seeds[g - 1].spawn(int(max_retries) + 1)
+                errors = []
+                for attempt, att_ss in enumerate(attempts):
+                    sim_ss, block_ss = att_ss.spawn(2)
+                    try:
+                        parts = []
+                        if n_real:
+                            start = int(np.random.default_rng(block_ss).integers(0, n_obs - n_real + 1))
+                            parts.append(window[start:start + n_real])
+                        if n_obs - n_real:
+                            start_state = _end_state(current, parts[0]) if parts else None
+                            parts.append(simulate(current.with_changes(start=start_state), 1, n_obs - n_real,
+                                                  sim_ss, keep="paths").returns[0])
+                        train = np.concatenate(parts, axis=0)
+                        fitted = _fit(_frame(train, assets), vol=fixed_vol, dist=fixed_dist, copula=fixed_cop,
+                                      init=init).model
+                        stats_g = model_stats(fitted)
+                        bad = [k for k in headline if not np.isfinite(_avg(stats_g, k))]
+                        if bad:
+                            raise ArithmeticError(f"degenerate fitted model: {', '.join(bad)} undefined")
+                    except (ValueError, ArithmeticError, SystemError, np.linalg.LinAlgError) as exc:
+                        # no stationary solution, or a degenerate model whose simulation overflows
+                        errors.append(f"{type(exc).__name__}: {exc}")
+                        continue
                     break
+                else:
+                    failures.append(f"chain {c}, generation {g}: every refit failed ({'; '.join(errors[-2:])})")
+                    break
+                current = fitted
                 recs.append({"generation": g, "params": _params(current), "model": stats_g,
-                             "data": _stats(train[None], assets), "n_real": n_real})
+                             "data": _stats(train[None], assets), "n_real": n_real, "retries": attempt,
+                             "retry_reasons": errors})
             chains.append(recs)
         runs.append(_summarise(f, chains, failures, int(generations), tolerance, assets))
     return CollapseReport(
@@ -456,40 +500,55 @@ def _change(rec: dict, base: dict, key: str) -> float:
     return float(np.mean(out)) if out else float("nan")
 
 
-def _drifts(changes: np.ndarray, key: str) -> tuple[float, float, float]:
-    """(mean drift, its standard error, RMS drift) from per-chain changes; relative for positive statistics."""
-    m = float(np.mean(changes))
-    se = float(np.std(changes, ddof=1) / math.sqrt(changes.size)) if changes.size > 1 else float("nan")
-    rms = float(np.sqrt(np.mean(changes * changes)))
+def _drifts(changes: np.ndarray, key: str) -> dict[str, float]:
+    """Summaries over chains of per-chain changes (log-ratios for positive statistics, reported as relative
+    changes): mean and its standard error, median, RMS and median absolute drift."""
+    c = changes[np.isfinite(changes)]
+    if c.size == 0:
+        nan = float("nan")
+        return {"mean": nan, "se": nan, "median": nan, "rms": nan, "median_abs": nan}
+    out = {"mean": float(np.mean(c)),
+           "se": float(np.std(c, ddof=1) / math.sqrt(c.size)) if c.size > 1 else float("nan"),
+           "median": float(np.median(c)), "rms": float(np.sqrt(np.mean(c * c))),
+           "median_abs": float(np.median(np.abs(c)))}
     if key in POSITIVE_KEYS:
-        return math.expm1(m), math.exp(m) * se, math.expm1(rms)
-    return m, se, rms
+        m = out["mean"]
+        out = {"mean": math.expm1(m), "se": math.exp(m) * out["se"], "median": math.expm1(out["median"]),
+               "rms": math.expm1(out["rms"]), "median_abs": math.expm1(out["median_abs"])}
+    return out
 
 
 def _summarise(f: float, chains: list[list[dict]], failures: list[str], n_gen: int, tol: float,
                assets: Sequence[str]) -> CollapseRun:
     multi = len(assets) > 1
     keys = [k for k in HEADLINE_KEYS if multi or k != "tail_dep_lower"]
-    tracked = [k for k in TRACKED_KEYS if multi or k not in ("tail_dep_lower", "tau")]
+    tracked = [k for k in TRACKED_KEYS if k in chains[0][0]["model"] and chains[0][0]["model"][k]]
     gens = []
     for g in range(n_gen + 1):
         alive = [ch for ch in chains if len(ch) > g]
         if not alive:
             break
         ms = {k: float(np.mean([_avg(ch[g]["model"], k) for ch in alive])) for k in tracked}
-        ds = {k: float(np.mean([_avg(ch[g]["data"], k) for ch in alive])) for k in tracked}
+        ds = {k: float(np.mean([_avg(ch[g]["data"], k) for ch in alive])) for k in tracked if k in alive[0][g]["data"]}
         dr = {k: _drifts(np.array([_change(ch[g]["model"], ch[0]["model"], k) for ch in alive]), k) for k in tracked}
         gens.append({"generation": g, "n_chains": len(alive), "model_stats": ms, "data_stats": ds,
-                     "drift": {k: v[0] for k, v in dr.items()}, "drift_rms": {k: v[2] for k, v in dr.items()},
+                     "drift": {k: v["mean"] for k, v in dr.items()},
+                     "drift_median": {k: v["median"] for k, v in dr.items()},
+                     "drift_rms": {k: v["rms"] for k, v in dr.items()},
                      "params": _mean_params([ch[g]["params"] for ch in alive])})
     complete = [ch for ch in chains if len(ch) == n_gen + 1]
-    drift, se, rms = {}, {}, {}
-    for k in tracked:
-        ch_changes = np.array([_change(ch[-1]["model"], ch[0]["model"], k) for ch in complete])
-        drift[k], se[k], rms[k] = _drifts(ch_changes if ch_changes.size else np.array([np.nan]), k)
-    stable = bool(not failures and all(np.isfinite(rms[k]) and rms[k] <= tol for k in keys))
-    return CollapseRun(real_fraction=f, generations=gens, chains=chains, drift=drift, drift_se=se, drift_rms=rms,
-                       stable=stable, failures=failures)
+    final = {k: _drifts(np.array([_change(ch[-1]["model"], ch[0]["model"], k) for ch in complete]), k)
+             for k in tracked}
+    stable = bool(not failures and all(np.isfinite(final[k]["median_abs"]) and final[k]["median_abs"] <= tol
+                                       for k in keys))
+    retries = int(sum(rec.get("retries", 0) for ch in chains for rec in ch[1:]))
+    return CollapseRun(real_fraction=f, generations=gens, chains=chains,
+                       drift={k: v["mean"] for k, v in final.items()},
+                       drift_se={k: v["se"] for k, v in final.items()},
+                       drift_rms={k: v["rms"] for k, v in final.items()},
+                       drift_median={k: v["median"] for k, v in final.items()},
+                       drift_median_abs={k: v["median_abs"] for k, v in final.items()},
+                       stable=stable, failures=failures, retries=retries)
 
 
 def collapse_check(
@@ -508,6 +567,7 @@ def collapse_check(
     copula: Any = "auto",
     init: str = "arch",
     model=None,
+    max_retries: int = 3,
 ) -> CollapseReport:
     """Fit → simulate → refit on synthetic data, ``generations`` times, and measure the drift.
 
@@ -538,6 +598,10 @@ def collapse_check(
     model : MarketModel, optional
         Use this model as generation 0 instead of fitting one (e.g. the model being validated); later
         generations are refitted with its families.
+    max_retries : int, default 3
+        A refit with no stationary solution (or a degenerate fitted model) is retried on a fresh training
+        sample up to this many times; the retries are counted in the report and a chain whose every retry
+        fails stops there (counted as a failure).
 
     Returns
     -------
@@ -551,4 +615,5 @@ def collapse_check(
     info = {"source": rep.source, "input_sha256": rep.input_sha256, "prices_sha256": rep.data_sha256}
     return collapse_check_returns(log_returns(frame), generations=generations, real_fraction=real_fraction,
                                   n_obs=n_obs, n_chains=n_chains, n_eval=n_eval, tolerance=tolerance, seed=seed,
-                                  vol=vol, dist=dist, copula=copula, init=init, model=model, data_info=info)
+                                  vol=vol, dist=dist, copula=copula, init=init, model=model,
+                                  max_retries=max_retries, data_info=info)

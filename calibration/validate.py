@@ -856,7 +856,8 @@ def _collapse_figure(collapse) -> str | None:
     if not runs:
         return None
     keys = [("tail_index", "Hill tail index (losses)"), ("kurtosis", "kurtosis"),
-            ("variance", "variance (%²)"), ("tail_dep_lower", "lower tail dependence")]
+            ("variance", "variance (%²)"), ("tail_dep_lower", "lower tail dependence"),
+            ("nu", "innovation nu (mean over assets)")]
     keys = [k for k in keys if any(k[0] in g["model_stats"] for r in runs for g in r.generations)]
     fig, axes = plt.subplots(1, len(keys), figsize=(3.8 * len(keys), 3.2), squeeze=False)
     for ax, (key, lab) in zip(axes[0], keys):
@@ -956,9 +957,11 @@ def _render_html(rep: ValidationReport, *, title: str | None, collapse, extra: d
         rows = []
         for r in collapse.runs:
             rows.append({"fraction": f"{r.real_fraction:.0%}", "generations": len(r.generations) - 1,
-                         "drifts": [f"{r.drift.get(k, float('nan')):+.1%} (rms {r.drift_rms.get(k, float('nan')):.1%})"
-                                    for k in keys], "stable": r.stable})
-        coll = {"method": collapse.method, "keys": [f"{k}: mean drift (rms)" for k in keys], "rows": rows,
+                         "drifts": [f"{r.drift_median.get(k, float('nan')):+.1%} "
+                                    f"({r.drift_median_abs.get(k, float('nan')):.1%})" for k in keys],
+                         "stable": r.stable})
+        coll = {"method": collapse.method, "keys": [f"{k}: median drift (typical |drift|)" for k in keys],
+                "rows": rows,
                 "conclusion": collapse.conclusion(), "figure": _collapse_figure(collapse)}
     return tmpl.render(
         title=title or f"Synthetic-data validation: {', '.join(rep.assets)}",

@@ -21,7 +21,10 @@ Conventions and units
 Shock types (the ``type`` key of each ``[[shocks]]`` table): ``jump``, ``vol_spike``,
 ``correlation_break``, ``regime_switch``, ``historical_replay``, ``poisson_jumps`` and
 ``anchored_path``; see each model's docstring. How shocks are compiled into kernel arrays and the
-order in which overlapping shocks combine is documented in :mod:`simulator.shocks`.
+order in which overlapping shocks combine is documented in :mod:`simulator.shocks`. Note that
+``vol_spike`` multiplies the path's *current* conditional sigma and ``historical_replay`` rescales
+a window's standardized residuals by it (filtered historical simulation): both give magnitudes in
+the simulated model's volatility regime, which depends on its start state, not in history's.
 
 Use :func:`scenarios.loader.load_scenario` to read a file: it turns a pydantic ``ValidationError``
 into one readable :class:`simulator.exceptions.UserInputError` of the form

@@ -286,8 +286,7 @@ def _reduce_summary(sim, positions: np.ndarray | None) -> _Reduced:
             total = (np.expm1(cum / 100.0) * positions).sum(axis=1)
         if not np.all(np.isfinite(total)):
             raise NonFiniteResultError(_explosion_message(sim, int(np.argwhere(~np.isfinite(total))[0, 0])))
-    corr = np.corrcoef(cum, rowvar=False) if cum.shape[0] > 1 else np.eye(cum.shape[1])
-    corr = np.atleast_2d(np.nan_to_num(corr))
+    corr = _corr_from_moments(cum.sum(axis=0), cum.T @ cum, cum.shape[0])
     if positions is None:
         return _Reduced([h], None, None, None, None, None, corr,
                         "cumulative returns over the horizon across paths (Pearson; daily paths not kept)")

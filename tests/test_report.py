@@ -252,7 +252,7 @@ def test_report_renders_in_headless_chromium(hostile_html, tmp_path):
     page.write_text(hostile_html, encoding="utf-8")
     shot = tmp_path / "shot.png"
     proc = _browser(exe, tmp_path / "profile1", f"--screenshot={shot}", "--window-size=1280,1600",
-                    "--virtual-time-budget=5000", page.as_uri())
+                    "--virtual-time-budget=1000", page.as_uri())
     assert shot.is_file(), f"chromium wrote no screenshot: {proc.stderr[-2000:]}"
     img = mpimg.imread(shot)[..., :3]
     assert img.shape[0] >= 1000 and img.shape[1] >= 1000
@@ -270,7 +270,7 @@ def test_report_renders_in_headless_chromium(hostile_html, tmp_path):
                           "x.naturalWidth > 100).length); });</script></body>")
     probe_file = tmp_path / "probe.html"
     probe_file.write_text(probe, encoding="utf-8")
-    proc = _browser(exe, tmp_path / "profile2", "--dump-dom", "--virtual-time-budget=5000", probe_file.as_uri())
+    proc = _browser(exe, tmp_path / "profile2", "--dump-dom", "--virtual-time-budget=1000", probe_file.as_uri())
     m = re.search(r'data-images="(\d+)" data-decoded="(\d+)"', proc.stdout)
     assert m, f"no probe result in the DOM dump: {proc.stderr[-2000:]}"
     n_images, n_decoded = int(m.group(1)), int(m.group(2))

@@ -272,3 +272,31 @@ def test_tampered_results_are_detected(tmp_path, us_model):
     os.remove(d / "fan.parquet")
     with pytest.raises(FileNotFoundError, match="fan.parquet"):
         load_results(d)
+
+
+@pytest.mark.parametrize("copula, tau", [
+    ({"type": "clayton", "theta": 2.0}, 0.5),            # tau = theta / (theta + 2)
+    ({"type": "gumbel", "theta": 2.0}, 0.5),             # tau = 1 - 1 / theta
+    ({"type": "frank", "theta": 5.736276}, 0.5),         # Genest (1987): tau(5.7363) = 0.5
+    ({"type": "gaussian", "corr": [[1.0, 0.3], [0.3, 1.0]]}, None),
+])
+def test_copula_correlation_of_every_family(example_dict, copula, tau):
+    from simulator.model import MarketModel
+    from simulator.results import copula_correlation
+
+    m, basis = copula_correlation(MarketModel.from_dict({**example_dict, "copula": copula}))
+    want = 0.3 if tau is None else np.sin(np.pi * tau / 2.0)
+    assert m[0, 1] == m[1, 0] == pytest.approx(want, abs=2e-6)
+    assert np.all(np.diag(m) == 1.0) and copula["type"] in basis
+
+
+def test_stress_loss_falls_back_to_the_longest_shared_horizon(tmp_path, us_model):
+    short = run_scenario("baseline", us_model, n_paths=100, keep="paths")
+    r10 = short.returns[:, :10]
+    base = write_results(dataclasses.replace(short, simulation=dataclasses.replace(
+        short.simulation, returns=r10, sigma=short.sigma[:, :10], horizon=10, cum_return=r10.sum(axis=1))),
+        tmp_path, model=us_model)
+    svb = write_results(run_scenario("svb-2023", us_model, n_paths=100, keep="paths"), tmp_path / "s", model=us_model)
+    cmp = compare_to_baseline(svb, base)
+    assert cmp["headline"]["horizon_days"] == 10 and not cmp["headline"]["at_scenario_horizon"]
+    assert sorted(h["horizon_days"] for h in cmp["horizons"]) == sorted(set(svb.pnl) & set(base.pnl))

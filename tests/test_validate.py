@@ -28,7 +28,7 @@ TRUE = {
         {"mean": {"mu": 0.04}, "vol": {"type": "garch", "omega": 0.03, "alpha": 0.08, "beta": 0.88},
          "dist": {"type": "t", "nu": 6.0}},
     ],
-    "copula": {"type": "t", "corr": [[1.0, 0.5], [0.5, 1.0]], "nu": 5.0},
+    "copula": {"type": "t", "corr": [[1.0, 0.7], [0.7, 1.0]], "nu": 5.0},
 }
 PER_ASSET = {"mean", "std", "skewness", "excess_kurtosis", "q01", "q05", "q95", "q99", "ks", "wasserstein",
              "hill_left", "hill_right", "acf_r_lag1", "acf_r_box_pierce", "acf_abs_short", "acf_abs_long",
@@ -199,7 +199,7 @@ def test_independent_copula_fails_the_dependence_checks_only(true_model, real_re
     assert failed & {"tail_dep_lower", "tail_dep_upper"}
     assert all(c.passed for c in rep.checks if c.asset is not None), [c.label for c in rep.failed]
     tau = rep.check("tau", pair=("EQ", "TECH"))
-    assert abs(tau.synthetic) < 0.03 and tau.real > 0.25  # t copula rho 0.5: tau = 2 asin(0.5) / pi = 1/3
+    assert abs(tau.synthetic) < 0.03 and tau.real > 0.4  # t copula rho 0.7: tau = 2 asin(0.7) / pi = 0.494
 
 
 # ---------------------------------------------------------------------- entry points, formats, errors

@@ -14,6 +14,9 @@ SUBCOMMANDS = [
     "simulate",
     "calibrate",
     "scenarios",
+    "run",
+    "report",
+    "demo",
     "transactions",
     "validate_transactions",
 ]

@@ -19,7 +19,6 @@ import os
 import sys
 import time
 import warnings
-from pathlib import Path
 
 from simulator.cli.common import non_negative_int, output_dir, positive_int, show_progress
 from simulator.exceptions import UserInputError
@@ -102,8 +101,9 @@ def run(args) -> int:
     from scenarios.loader import list_scenarios
     from simulator.cli.run import execute_runs, plan_runs, results_table
     from simulator.io import atomic_write_json, build_manifest, write_manifest
-    from simulator.report import write_report
+    from simulator.report.render import require_report_dependencies, write_report
 
+    require_report_dependencies()
     out = output_dir(args.out)
     start = time.perf_counter()
     timings: dict[str, float] = {}

@@ -29,8 +29,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from simulator.report import write_report
+    from simulator.report.render import require_report_dependencies, write_report
 
+    require_report_dependencies()
     root = Path(args.results)
     if not root.is_dir():
         raise UserInputError(f"results folder {args.results!r} not found (write one with 'stress-sim run' or "

@@ -28,7 +28,7 @@ import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -36,12 +36,23 @@ from simulator.io import MANIFEST_NAME, atomic_write_bytes, atomic_write_json, a
 from simulator.results import ScenarioResults, compare_to_baseline, headline_levels, load_results_tree
 
 __all__ = ["ReportInputs", "load_inputs", "report_tables", "summary_document", "render_html", "write_report",
-           "BACKTEST_FILE"]
+           "require_report_dependencies", "BACKTEST_FILE"]
 
 #: File of a results folder holding rolling VaR backtests (``{"backtests": [...]}``, see :func:`load_inputs`).
 BACKTEST_FILE = "backtest.json"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 _ZONES = {"green": "green", "amber": "amber", "yellow": "amber", "red": "red"}
+
+
+def require_report_dependencies() -> None:
+    """Check that jinja2 and matplotlib (the ``report`` extra) are importable; a clear error if not."""
+    import importlib.util
+
+    from simulator.exceptions import UserInputError
+
+    missing = [m for m in ("jinja2", "matplotlib") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserInputError(f"the HTML report needs {' and '.join(missing)}: pip install 'stress-sim[report]'")
 
 
 # ---------------------------------------------------------------------------------------------
