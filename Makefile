@@ -31,6 +31,8 @@ browser:
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/calibration.py
+	$(BIN)/python benchmarks/scaleout.py
+	$(BIN)/python benchmarks/transactions.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

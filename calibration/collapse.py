@@ -57,11 +57,12 @@ TAIL_Q = 0.05
 _METHOD = (
     "Generation 0 is fitted to the last n_obs real returns. Each later generation is refitted (same model "
     "families) to n_obs days: a random contiguous block of those real returns making up the stated share, then "
-    "days simulated from the previous generation's model continuing from the block's last day. Statistics of each generation's model come from a fixed "
-    "evaluation ensemble (same seed every generation). Drift = change from generation 0 at the last generation "
-    "(in logs, shown as a relative change; averaged over assets or pairs): median over chains (direction) and "
-    "median absolute drift (typical distance); stable = every chain completes and the typical distance of the tail "
-    "index, the variance and the lower tail dependence stays within the tolerance."
+    "days simulated from the previous generation's model continuing from the block's last day. Statistics of each "
+    "generation's model come from a fixed evaluation ensemble (same seed every generation). Drift = change from "
+    "generation 0 at the last generation (in logs, shown as a relative change; averaged over assets or pairs): "
+    "median over chains (direction) and median absolute drift (typical distance); stable = every chain completes "
+    "and the typical distance of the tail index, the variance and the lower tail dependence stays within the "
+    "tolerance."
 )
 
 
@@ -208,7 +209,8 @@ class CollapseReport:
             "summary": self.summary_dict(), "conclusion": self.conclusion(), "method": self.method,
             "assets": list(self.assets), "n_obs": self.n_obs, "generations": self.n_generations,
             "n_chains": self.n_chains, "n_eval": self.n_eval, "tolerance": self.tolerance,
-            "headline_keys": list(self.headline_keys), "reported_keys": list(self.reported_keys), "families": self.families, "seed": self.seed,
+            "headline_keys": list(self.headline_keys), "reported_keys": list(self.reported_keys),
+            "families": self.families, "seed": self.seed,
             "data": self.data, "runs": [r.to_dict() for r in self.runs],
         })
 

@@ -58,9 +58,10 @@ SCALE_QUANTILES = (0.025, 0.975)
 AGG_MIN_SUMS = 25
 SHORT_LAGS = 10
 
-GROUP_ORDER = ("moments", "quantiles", "distance", "tails", "autocorrelation", "leverage", "aggregation",
-               "drawdown", "dependence")
-
+POS = (0.0, math.inf)
+UNIT = (0.0, 1.0)
+CORR = (-1.0, 1.0)
+KURT = (-2.0, math.inf)  # excess kurtosis of any distribution is >= -2
 
 @dataclass(frozen=True)
 class Check:
@@ -306,10 +307,10 @@ class ValidationReport:
 _METHOD_TEXT = (
     "Each statistic is computed identically for the real series and for each of n_paths simulated histories "
     "of the same length from the model's unconditional state. Robust score = distance of a value from the "
-    "ensemble median in units of the 2.5-97.5% half-range on its side (1 = edge of the pointwise 95% band). Simultaneous bands: one critical score, the "
-    "level-quantile over simulated histories of their largest score across all checks, so that a series drawn "
-    "from the model passes every check with probability about `level`. One-sided ('upper') checks fail only "
-    "above the band."
+    "ensemble median in units of the 2.5-97.5% half-range on its side (1 = edge of the pointwise 95% band). "
+    "Simultaneous bands: one critical score, the level-quantile over simulated histories of their largest score "
+    "across all checks, so that a series drawn from the model passes every check with probability about `level`. "
+    "One-sided ('upper') checks fail only above the band."
 )
 
 
@@ -376,6 +377,7 @@ class _Stat:
     asset: str | None = None
     pair: tuple[str, str] | None = None
     floor: float = 0.0  # smallest meaningful half-range (resolution of a discrete statistic)
+    bounds: tuple[float, float] = (-math.inf, math.inf)  # natural range: band edges are clipped to it
 
 
 def _settings(t: int, max_lag: int) -> dict:
@@ -402,55 +404,57 @@ def _compute_stats(x: np.ndarray, assets: Sequence[str], *, tail_fraction: float
         r = np.ascontiguousarray(x[:, :, j])
         pool = np.sort(r[ens].reshape(-1))
 
-        def add(name, group, metric, sided, values, floor=0.0):
-            stats_out.append(_Stat(name, group, metric, sided, np.asarray(values, float), asset=a, floor=floor))
+        def add(name, group, metric, sided, values, floor=0.0, bounds=(-math.inf, math.inf)):
+            stats_out.append(_Stat(name, group, metric, sided, np.asarray(values, float), asset=a, floor=floor,
+                                   bounds=bounds))
 
         m = sf.moments(r)
         add("mean", "moments", "mean daily return (%)", "two-sided", m["mean"])
-        add("std", "moments", "standard deviation of daily returns (%)", "two-sided", m["std"])
+        add("std", "moments", "standard deviation of daily returns (%)", "two-sided", m["std"], bounds=POS)
         add("skewness", "moments", "skewness of daily returns", "two-sided", m["skewness"])
-        add("excess_kurtosis", "moments", "excess kurtosis of daily returns", "two-sided", m["excess_kurtosis"])
+        add("excess_kurtosis", "moments", "excess kurtosis of daily returns", "two-sided", m["excess_kurtosis"],
+            bounds=KURT)
         q = sf.quantiles(r, sf.QUANTILE_PROBS)
         for k, p in enumerate(sf.QUANTILE_PROBS):
             add(f"q{round(p * 100):02d}", "quantiles", f"{p:.0%} quantile of daily returns (%)", "two-sided", q[:, k])
         add("ks", "distance", "Kolmogorov-Smirnov distance to the pooled simulated returns", "upper",
-            sf.ks_distance(r, pool))
+            sf.ks_distance(r, pool), bounds=UNIT)
         add("wasserstein", "distance", "Wasserstein-1 distance to the pooled simulated returns (%)", "upper",
             sf.wasserstein_distance(r, pool))
         add("hill_left", "tails", f"Hill tail index of losses (top {tail_fraction:.0%})", "two-sided",
-            sf.hill_tail_index(r, tail="left", fraction=tail_fraction))
+            sf.hill_tail_index(r, tail="left", fraction=tail_fraction), bounds=POS)
         add("hill_right", "tails", f"Hill tail index of gains (top {tail_fraction:.0%})", "two-sided",
-            sf.hill_tail_index(r, tail="right", fraction=tail_fraction))
+            sf.hill_tail_index(r, tail="right", fraction=tail_fraction), bounds=POS)
         a_r = sf.acf(r, max_lag)
         a_abs = sf.acf(np.abs(r), max_lag)
         a_sq = sf.acf(r * r, max_lag)
         lev = sf.leverage(r, max_lag)
         short = min(SHORT_LAGS, max_lag)
-        add("acf_r_lag1", "autocorrelation", "ACF of returns at lag 1", "two-sided", a_r[:, 0])
+        add("acf_r_lag1", "autocorrelation", "ACF of returns at lag 1", "two-sided", a_r[:, 0], bounds=CORR)
         add("acf_r_box_pierce", "autocorrelation", f"Box-Pierce T*sum(rho_k^2), returns, lags 1-{max_lag}", "upper",
             t * np.sum(a_r * a_r, axis=1))
         add("acf_abs_short", "autocorrelation", f"mean ACF of |r|, lags 1-{short}", "two-sided",
-            a_abs[:, :short].mean(axis=1))
+            a_abs[:, :short].mean(axis=1), bounds=CORR)
         add("acf_sq_short", "autocorrelation", f"mean ACF of r^2, lags 1-{short}", "two-sided",
-            a_sq[:, :short].mean(axis=1))
+            a_sq[:, :short].mean(axis=1), bounds=CORR)
         if max_lag > short:
             add("acf_abs_long", "autocorrelation", f"mean ACF of |r|, lags {short + 1}-{max_lag}", "two-sided",
-                a_abs[:, short:].mean(axis=1))
+                a_abs[:, short:].mean(axis=1), bounds=CORR)
             add("acf_sq_long", "autocorrelation", f"mean ACF of r^2, lags {short + 1}-{max_lag}", "two-sided",
-                a_sq[:, short:].mean(axis=1))
+                a_sq[:, short:].mean(axis=1), bounds=CORR)
         add("leverage", "leverage", f"mean corr(r_t, r_(t+k)^2), k = 1-{short}", "two-sided",
-            lev[:, :short].mean(axis=1))
+            lev[:, :short].mean(axis=1), bounds=CORR)
         all_h = [1, *horizons]
         ak = sf.aggregated_kurtosis(r, all_h)
         for k, h in enumerate(all_h):
             if h > 1:
                 add(f"kurtosis_{h}d", "aggregation", f"excess kurtosis of non-overlapping {h}-day returns",
-                    "two-sided", ak[:, k])
+                    "two-sided", ak[:, k], bounds=KURT)
         dd = sf.drawdown_stats(r)
         add("max_drawdown", "drawdown", "maximum drawdown (fraction of running peak)", "two-sided",
-            dd["max_drawdown"])
+            dd["max_drawdown"], bounds=UNIT)
         add("mean_drawdown", "drawdown", "time-averaged drawdown (fraction of running peak)", "two-sided",
-            dd["mean_drawdown"])
+            dd["mean_drawdown"], bounds=UNIT)
 
         # plot details
         probs = _qq_probs(t)
@@ -479,13 +483,13 @@ def _compute_stats(x: np.ndarray, assets: Sequence[str], *, tail_fraction: float
                 td = sf.tail_dependence(xi, xj, q=tail_q)
                 step = 1.0 / (tail_q * t)
                 stats_out.append(_Stat("tau", "dependence", "Kendall's tau of daily returns", "two-sided", tau,
-                                       pair=pair))
+                                       pair=pair, bounds=CORR))
                 stats_out.append(_Stat("tail_dep_lower", "dependence",
                                        f"empirical lower tail dependence at {tail_q:.0%}", "two-sided",
-                                       td["lower"], pair=pair, floor=step))
+                                       td["lower"], pair=pair, floor=step, bounds=(0.0, 1.0 / tail_q)))
                 stats_out.append(_Stat("tail_dep_upper", "dependence",
                                        f"empirical upper tail dependence at {tail_q:.0%}", "two-sided",
-                                       td["upper"], pair=pair, floor=step))
+                                       td["upper"], pair=pair, floor=step, bounds=(0.0, 1.0 / tail_q)))
                 details["pairs"][f"{pair[0]}~{pair[1]}"] = {
                     "tau": {"real": tau[0], "median": float(np.median(tau[ens]))},
                     "tail_dep_lower": {"real": td["lower"][0], "median": float(np.median(td["lower"][ens]))},
@@ -558,6 +562,10 @@ def _bands(stats_list: list[_Stat], level: float, simultaneous: bool) -> tuple[l
         low = np.where(upper, -np.inf, np.nanquantile(ens, a / 2, axis=0))
         high = np.where(upper, np.nanquantile(ens, level, axis=0), np.nanquantile(ens, 1 - a / 2, axis=0))
         how = f"per-check {level:.0%} band"
+    lo_b = np.array([s.bounds[0] for s in stats_list])
+    hi_b = np.array([s.bounds[1] for s in stats_list])
+    low = np.where(upper, low, np.maximum(low, lo_b))  # clip to the statistic's natural range
+    high = np.minimum(high, hi_b)
     inside_ens = (ens >= low) & (ens <= high)
     pass_rate = float(np.mean(inside_ens.all(axis=1)))
     z_real = _scores(real[None, :], med, s_lo, s_hi, upper)[0]
@@ -739,9 +747,10 @@ def _window(rets: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
         mask &= rets.index <= e
     out = rets.loc[mask]
     if len(out) < MIN_OBS:
-        raise ValueError(f"the window {s.date() if s is not None else 'start'} to {e.date() if e is not None else 'end'} "
-                         f"holds {len(out)} returns; at least {MIN_OBS} are needed (the data cover "
-                         f"{rets.index[0].date()} to {rets.index[-1].date()})")
+        lo = s.date() if s is not None else "the start"
+        hi = e.date() if e is not None else "the end"
+        raise ValueError(f"the window {lo} to {hi} holds {len(out)} returns; at least {MIN_OBS} are needed "
+                         f"(the data cover {rets.index[0].date()} to {rets.index[-1].date()})")
     return out
 
 
@@ -879,7 +888,8 @@ _TEMPLATE = """<!DOCTYPE html>
 <style>
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em;color:#222;max-width:1400px}
 h1{font-size:1.5em} h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0} td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+td,th{border:1px solid #ddd;padding:3px 6px;text-align:right}
 th{background:#f3f3f3} td.l,th.l{text-align:left}
 .pass{color:#1a7f37;font-weight:600} .fail{color:#c62828;font-weight:700} tr.failrow{background:#fdecea}
 .verdict{font-size:1.2em;padding:.5em 1em;display:inline-block;border-radius:4px}
@@ -910,7 +920,7 @@ p.note{font-size:.85em;color:#444;max-width:70em}
 {% endfor %}
 {% if collapse %}<h2>Model-collapse check</h2>
 <p class="note">{{ collapse.method }}</p>
-<table><tr><th class="l">real share</th><th>generations</th>{% for k in collapse.keys %}<th>{{ k }}</th>{% endfor %}
+<table><tr><th class="l">real share</th><th>generations</th>{% for k in collapse.columns %}<th>{{ k }}</th>{% endfor %}
 <th class="l">verdict</th></tr>
 {% for r in collapse.rows %}<tr><td class="l">{{ r.fraction }}</td><td>{{ r.generations }}</td>
 {% for v in r.drifts %}<td>{{ v }}</td>{% endfor %}
@@ -960,7 +970,7 @@ def _render_html(rep: ValidationReport, *, title: str | None, collapse, extra: d
                          "drifts": [f"{r.drift_median.get(k, float('nan')):+.1%} "
                                     f"({r.drift_median_abs.get(k, float('nan')):.1%})" for k in keys],
                          "stable": r.stable})
-        coll = {"method": collapse.method, "keys": [f"{k}: median drift (typical |drift|)" for k in keys],
+        coll = {"method": collapse.method, "columns": [f"{k}: median drift (typical |drift|)" for k in keys],
                 "rows": rows,
                 "conclusion": collapse.conclusion(), "figure": _collapse_figure(collapse)}
     return tmpl.render(

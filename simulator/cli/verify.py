@@ -25,7 +25,6 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -36,6 +35,7 @@ SIM_KINDS = ("simulation", "scenario-run")
 DEFAULT_CHUNKS = 4
 DEFAULT_CHUNK_PATHS = 64
 MAX_LISTED = 20
+MAX_DEPTH = 3
 
 
 def add_parser(subparsers) -> None:
@@ -90,8 +90,9 @@ def _read_manifest(path: Path) -> dict:
     return data
 
 
-def find_runs(directory: str | Path) -> list[Path]:
-    """``directory`` itself when it holds ``manifest.json``, else its non-hidden sub-directories that do."""
+def find_runs(directory: str | Path, *, max_depth: int = MAX_DEPTH) -> list[Path]:
+    """Every directory holding ``manifest.json``: ``directory`` itself and its non-hidden sub-directories down to
+    ``max_depth`` levels (``stress-sim run`` writes ``OUT/<scenario>/``; a validation may sit inside a run)."""
     from simulator.io import MANIFEST_NAME
 
     root = Path(directory)
@@ -99,10 +100,19 @@ def find_runs(directory: str | Path) -> list[Path]:
         raise UserInputError(f"{root}: no such directory")
     if not root.is_dir():
         raise UserInputError(f"{root}: not a directory (give a results directory holding manifest.json)")
-    if (root / MANIFEST_NAME).is_file():
-        return [root]
-    subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
-                  and (p / MANIFEST_NAME).is_file())
+    found: list[Path] = []
+
+    def walk(d: Path, depth: int) -> None:
+        if (d / MANIFEST_NAME).is_file():
+            found.append(d)
+        if depth >= max_depth:
+            return
+        for p in sorted(d.iterdir()):
+            if p.is_dir() and not p.is_symlink() and not p.name.startswith("."):
+                walk(p, depth + 1)
+
+    walk(root, 0)
+    subs = found
     if not subs:
         raise UserInputError(f"{root}: no manifest.json here or in its sub-directories; not a stress-sim result "
                              "directory")
@@ -110,7 +120,7 @@ def find_runs(directory: str | Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------------- integrity
-def check_hashes(directory: Path, manifest: dict, rc: RunCheck) -> None:
+def check_hashes(directory: Path, manifest: dict, rc: RunCheck, *, nested: tuple[Path, ...] = ()) -> None:
     """Compare every output's sha256 with the manifest (missing, changed and escaping paths are problems)."""
     from simulator.io import MANIFEST_NAME, safe_join, sha256_file
 
@@ -134,7 +144,8 @@ def check_hashes(directory: Path, manifest: dict, rc: RunCheck) -> None:
                                "(file modified after the run)")
     listed = {str(Path(k)) for k in outputs} | {MANIFEST_NAME}
     extra = sorted(str(p.relative_to(directory)) for p in directory.rglob("*")
-                   if p.is_file() and not p.name.startswith(".") and str(p.relative_to(directory)) not in listed)
+                   if p.is_file() and not p.name.startswith(".") and str(p.relative_to(directory)) not in listed
+                   and not any(n in p.parents for n in nested))
     if extra:
         rc.notes.append(f"files not covered by the manifest (not verified): {', '.join(extra[:MAX_LISTED])}"
                         + (" ..." if len(extra) > MAX_LISTED else ""))
@@ -359,7 +370,7 @@ def verify_directory(directory: str | Path, *, model: str | None = None, chunks:
         manifest = _read_manifest(d / MANIFEST_NAME)
         kind = str(manifest.get("kind", "unknown"))
         rc = RunCheck(directory=d, kind=kind)
-        check_hashes(d, manifest, rc)
+        check_hashes(d, manifest, rc, nested=tuple(r for r in runs if r != d and d in r.parents))
         if hashes_only:
             rc.notes.append("hashes only (no recomputation requested)")
         elif kind in SIM_KINDS:

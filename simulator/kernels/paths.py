@@ -32,7 +32,6 @@ from numba import njit, prange
 
 from simulator.kernels._targets import INLINE, PLAIN, cpu_compile
 from simulator.kernels.rng import (
-    ZIG,
     exponential,
     fill_normals,
     gamma,
@@ -63,11 +62,11 @@ def _variance_step(code, omega, alpha, gamma_, beta, s2, e):
 
 
 def _draw_innovations(st, c, slot, n_assets, cop_type, cop_chol, cop_nu, cop_theta,
-                      tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d, z, x, eps, zig):
+                      tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d, z, x, eps):
     """Draw one day's standardised innovation vector ``eps`` (n_assets,) from copula set ``c``."""
     ct = cop_type[c]
     if ct <= 2:
-        fill_normals(st, z, n_assets, zig)
+        fill_normals(st, z, n_assets)
         if ct == 0:
             for a in range(n_assets):
                 x[a] = z[a]
@@ -79,13 +78,13 @@ def _draw_innovations(st, c, slot, n_assets, cop_type, cop_chol, cop_nu, cop_the
                 x[a] = acc
             if ct == 2:
                 nu = cop_nu[c]
-                w = math.sqrt(2.0 * gamma(st, 0.5 * nu, zig) / nu)
+                w = math.sqrt(2.0 * gamma(st, 0.5 * nu) / nu)
                 for a in range(n_assets):
                     x[a] = x[a] / w
     else:
         theta = cop_theta[c]
         if ct == 3:
-            v = gamma(st, 1.0 / theta, zig)
+            v = gamma(st, 1.0 / theta)
         elif ct == 4:
             v = positive_stable(st, 1.0 / theta)
         else:
@@ -112,7 +111,7 @@ def _draw_innovations(st, c, slot, n_assets, cop_type, cop_chol, cop_nu, cop_the
 def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_type, cop_nu,
                           anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
                           tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
-                          itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d, z, x, eps, zig):
+                          itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d, z, x, eps):
     """Pin anchored assets to their target return (plus noise) and draw the others from the copula
     conditional on the anchored assets' copula-scale values (Gaussian, t or independent copula)."""
     n_anchored = 0
@@ -122,11 +121,11 @@ def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_t
             sig = vol_mult[t, a] * math.sqrt(s2[a])
             target = anc_ret[t, a]
             if anc_noise[a] > 0.0:
-                target += anc_noise[a] * sig * normal(st, zig)
+                target += anc_noise[a] * sig * normal(st)
             eps[a] = (target - vpar[k, a, 0]) / sig
             x[a] = hermite_eval(itab_v, itab_d, slot, a, itab_kind[slot, a], itab_xc[slot, a], itab_ihc[slot, a],
                                 itab_iht[slot, a], N_CENTER, N_TAIL, eps[a])
-    fill_normals(st, z, n_assets, zig)
+    fill_normals(st, z, n_assets)
     scale = 1.0
     if cop_type[c] == 2:
         quad = 0.0
@@ -137,7 +136,7 @@ def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_t
                         quad += x[a] * cond_p[c, a, b] * x[b]
         nu = cop_nu[c]
         dof = nu + n_anchored
-        w = 2.0 * gamma(st, 0.5 * dof, zig) / dof
+        w = 2.0 * gamma(st, 0.5 * dof) / dof
         scale = math.sqrt((nu + quad) / dof / w)
     for f in range(n_assets):
         if anc_asset[f]:
@@ -155,9 +154,9 @@ def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_t
                               tab_iht[slot, f], N_CENTER, N_TAIL, x[f])
 
 
-def _jump_size(st, law, par, zig):
+def _jump_size(st, law, par):
     if law == 0:
-        return par[0] + par[1] * normal(st, zig)
+        return par[0] + par[1] * normal(st)
     if law == 1:
         if uniform(st) < par[0]:
             return par[1] * exponential(st)
@@ -165,27 +164,27 @@ def _jump_size(st, law, par, zig):
     return par[2] * par[0] * uniform(st) ** (-1.0 / par[1])
 
 
-def simulate_path(
-    st, z, x, eps, s2, e, cum, peak, dd, r, feed, zig,
-    key0, key1, path, i, horizon,
-    vol_code, vpar, regime_cum, regime_init_cum,
-    cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot,
-    tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
-    s2_start, e_start,
-    vol_mult, vol_feedback,
-    ev_day, ev_prob, ev_size, ev_sigma,
-    rep_lo, rep_hi, rep_pool,
-    pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to,
-    anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
-    itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d,
-    store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days,
-):
-    """Simulate global path ``path`` into output row ``i`` (the shared per-path body of every driver).
+def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks, anchors, itables,
+                  store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days):
+    """Simulate global path ``path`` into output row ``i``: the per-path body shared by every driver.
 
-    ``st`` (uint64[4]) and ``z`` (n_assets + 1), ``x, eps, s2, e, cum, peak, dd, r, feed`` (n_assets,)
-    are caller-owned work arrays (overwritten); ``zig`` is the ziggurat table :data:`~simulator.kernels.rng.ZIG`.
-    The other arguments are those of :func:`simulate_chunk`.
+    ``st`` (uint64[4]) and ``work`` = (z (n_assets + 1,), x, eps, s2, e, cum, peak, dd, r, feed (n_assets,))
+    are caller-owned work arrays (overwritten). The inputs of :func:`simulate_chunk` arrive grouped in
+    tuples (a call of more than 30 arguments compiles to a star-args call, which numba cannot inline):
+    ``model`` = (vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta,
+    day_copula, slot); ``tables`` = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d); ``shocks`` =
+    (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi,
+    rep_pool, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to); ``anchors`` = (anc_day, anc_asset,
+    anc_ret, anc_noise, cond_b, cond_l, cond_p); ``itables`` = the itab_* arrays like ``tables``;
+    The outputs are those of :func:`simulate_chunk`.
     """
+    z, x, eps, s2, e, cum, peak, dd, r, feed = work
+    vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot = model
+    tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d = tables
+    (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi, rep_pool,
+     pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to) = shocks
+    anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p = anchors
+    itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d = itables
     n_assets = s2_start.shape[0]
     n_regimes = vol_code.shape[0]
     n_events = ev_day.shape[0]
@@ -229,13 +228,13 @@ def simulate_path(
             _anchored_innovations(st, t, c, slot[c, k], k, n_assets, vpar, vol_mult, s2, cop_type, cop_nu,
                                   anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
                                   tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
-                                  itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d, z, x, eps, zig)
+                                  itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d, z, x, eps)
         else:
             c = day_copula[t]
             if c < 0:
                 c = k
             _draw_innovations(st, c, slot[c, k], n_assets, cop_type, cop_chol, cop_nu, cop_theta,
-                              tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d, z, x, eps, zig)
+                              tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d, z, x, eps)
         for a in range(n_assets):
             sig = math.sqrt(s2[a])
             m = vol_mult[t, a]
@@ -264,7 +263,7 @@ def simulate_path(
                     p *= lam / n_jumps
                     acc += p
                 for _ in range(n_jumps):
-                    size = _jump_size(st, pj_law[j], pj_par[j], zig)
+                    size = _jump_size(st, pj_law[j], pj_par[j])
                     for a in range(n_assets):
                         if pinned and anc_asset[a]:
                             continue
@@ -291,7 +290,7 @@ cpu_compile(globals(), {
     "_draw_innovations": INLINE,
     "_anchored_innovations": PLAIN,
     "_jump_size": PLAIN,
-    "simulate_path": {"forceinline": True},
+    "simulate_path": INLINE,
 })
 
 
@@ -329,6 +328,12 @@ def simulate_chunk(
     """
     n_assets = s2_start.shape[0]
     n_blocks = (n_paths + BLOCK - 1) // BLOCK
+    model = (vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot)
+    tables = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d)
+    shocks = (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi,
+              rep_pool, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to)
+    anchors = (anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p)
+    itables = (itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d)
     for blk in prange(n_blocks):
         st = np.empty(4, np.uint64)
         z = np.empty(n_assets + 1)
@@ -341,21 +346,9 @@ def simulate_chunk(
         dd = np.empty(n_assets)
         r = np.empty(n_assets)
         feed = np.empty(n_assets)
+        work = (z, x, eps, s2, e, cum, peak, dd, r, feed)
         lo = blk * BLOCK
         hi = min(lo + BLOCK, n_paths)
         for i in range(lo, hi):
-            simulate_path(
-                st, z, x, eps, s2, e, cum, peak, dd, r, feed, ZIG,
-                key0, key1, path_start + i, i, horizon,
-                vol_code, vpar, regime_cum, regime_init_cum,
-                cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot,
-                tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
-                s2_start, e_start,
-                vol_mult, vol_feedback,
-                ev_day, ev_prob, ev_size, ev_sigma,
-                rep_lo, rep_hi, rep_pool,
-                pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to,
-                anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
-                itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d,
-                store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days,
-            )
+            simulate_path(st, work, key0, key1, path_start + i, i, horizon, model, tables, shocks, anchors, itables,
+                          store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days)

@@ -7,9 +7,9 @@ exact rejection sampler, one 64-bit word per accepted draw in ~99% of cases), ga
 Marsaglia-Tsang, positive stables by Kanter, logarithmic series by Kemp's LK algorithm.
 
 The functions are plain Python compiled for the CPU at the bottom of the module and, unchanged,
-for NVIDIA GPUs by :func:`simulator.kernels._targets.cuda_functions`. Normal draws read the ziggurat
-table ``zig`` (:data:`ZIG`, interleaved ``ratio[i], x[i]``); it defaults to the module's table on the
-CPU, and the GPU kernel passes its device copy (global memory) explicitly.
+for NVIDIA GPUs by :func:`simulator.kernels._targets.cuda_functions`. The ziggurat tables
+``ZIG_X``/``ZIG_RATIO`` (129 + 128 doubles) are module globals, frozen into the compiled code as
+constant arrays (numba.cuda places them in the GPU's constant memory).
 """
 import math
 
@@ -39,11 +39,6 @@ def _zignor_tables(c=128, r=3.442619855899, v=9.91256303526217e-3):
 
 ZIG_R = 3.442619855899
 ZIG_X, ZIG_RATIO = _zignor_tables()
-#: ZIGNOR table interleaved for one gather per layer: ``ZIG[2 i] = ZIG_RATIO[i]``, ``ZIG[2 i + 1] = ZIG_X[i]``
-#: (i = 0..128; the ratio slot of the last entry is unused).
-ZIG = np.zeros(2 * ZIG_X.size)
-ZIG[0:-2:2] = ZIG_RATIO
-ZIG[1::2] = ZIG_X
 
 
 def mix64(z):
@@ -97,32 +92,30 @@ def _normal_tail(s, negative):
     return x - ZIG_R if negative else ZIG_R - x
 
 
-def normal(s, zig=ZIG):
-    """Standard normal draw (ZIGNOR ziggurat, exact); ``zig`` is the table :data:`ZIG`."""
+def normal(s):
+    """Standard normal draw (ZIGNOR ziggurat, exact)."""
     while True:
         w = next_u64(s)
         u = 2.0 * (float(w >> uint64(11)) * _INV_2_53) - 1.0
-        j = 2 * int(w & uint64(0x7F))
-        if abs(u) < zig[j]:
-            return u * zig[j + 1]
-        if j == 0:
+        i = int(w & uint64(0x7F))
+        if abs(u) < ZIG_RATIO[i]:
+            return u * ZIG_X[i]
+        if i == 0:
             return _normal_tail(s, u < 0.0)
-        xi = zig[j + 1]
-        x = u * xi
-        xn = zig[j + 3]
-        f0 = math.exp(-0.5 * (xi * xi - x * x))
-        f1 = math.exp(-0.5 * (xn * xn - x * x))
+        x = u * ZIG_X[i]
+        f0 = math.exp(-0.5 * (ZIG_X[i] * ZIG_X[i] - x * x))
+        f1 = math.exp(-0.5 * (ZIG_X[i + 1] * ZIG_X[i + 1] - x * x))
         if f1 + uniform(s) * (f0 - f1) < 1.0:
             return x
 
 
-def fill_normals(s, out, n, zig=ZIG):
+def fill_normals(s, out, n):
     """Fill ``out[:n]`` with standard normals."""
     for i in range(n):
-        out[i] = normal(s, zig)
+        out[i] = normal(s)
 
 
-def gamma(s, shape, zig=ZIG):
+def gamma(s, shape):
     """Gamma(shape, 1) draw (Marsaglia-Tsang; shape < 1 by the u^(1/shape) boost)."""
     boost = 1.0
     a = shape
@@ -132,7 +125,7 @@ def gamma(s, shape, zig=ZIG):
     d = a - 1.0 / 3.0
     c = 1.0 / math.sqrt(9.0 * d)
     while True:
-        z = normal(s, zig)
+        z = normal(s)
         v = 1.0 + c * z
         if v <= 0.0:
             continue

@@ -1,0 +1,157 @@
+"""``stress-sim verify``: untouched runs reproduce bit for bit; tampered files are caught by their hash, tampered
+and re-hashed outputs by the recomputation; unverifiable input exits 2."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from simulator.cli.verify import choose_chunks, verify_directory
+from simulator.io import MANIFEST_NAME, atomic_write_parquet, write_manifest
+
+
+def _cli(monkeypatch, *argv: str) -> int:
+    import simulator.cli as cli
+
+    names = list(cli.SUBCOMMANDS)
+    for extra in ("run", "validate", "verify"):
+        if extra not in names and importlib.util.find_spec(f"simulator.cli.{extra}") is not None:
+            names.append(extra)
+    monkeypatch.setattr(cli, "SUBCOMMANDS", names)
+    return cli.main(list(argv))
+
+
+def _rehash(directory: Path) -> None:
+    """Rewrite manifest.json with fresh hashes of its listed outputs (what a careful forger would do)."""
+    man = json.loads((directory / MANIFEST_NAME).read_text())
+    files = list(man.pop("outputs"))
+    write_manifest(directory, man, files=files)
+
+
+def _nudge(path: Path, column: str, row: int) -> None:
+    """Change one float of a Parquet column by one unit in the last place."""
+    t = pq.read_table(path)
+    values = t.column(column).to_numpy().copy()
+    values[row] = np.nextafter(values[row], np.inf)
+    atomic_write_parquet(path, t.set_column(t.schema.get_field_index(column), column, pa.array(values)))
+
+
+@pytest.fixture
+def sim_run(tmp_path, monkeypatch, example_model):
+    model_path = tmp_path / "model.json"
+    example_model.to_json(model_path)
+    out = tmp_path / "sim"
+    assert _cli(monkeypatch, "simulate", str(model_path), "--paths", "300", "--horizon", "25", "--seed", "7",
+                "--out", str(out)) == 0
+    return out, model_path
+
+
+def test_untouched_simulation_verifies(sim_run, monkeypatch, capsys):
+    out, _ = sim_run
+    assert _cli(monkeypatch, "verify", str(out), "--sample-seed", "1") == 0
+    text = capsys.readouterr().out
+    assert "OK" in text and "reproduced" in text
+    res = verify_directory(out, all_paths=True)
+    assert len(res) == 1 and res[0].ok and res[0].recomputed_paths == 300
+    # summaries (2 x 300 x 2) and daily paths (2 x 300 x 25 x 2) compared value by value
+    assert res[0].compared_values == 2 * 300 * 2 + 2 * 300 * 25 * 2
+    assert not res[0].notes[1:]  # nothing in the directory escapes the manifest
+    # a directory with its own manifest inside the run (e.g. a validation stored with it) is verified too
+    nested = out / "validation"
+    nested.mkdir()
+    (nested / "validation.json").write_text("{}")
+    write_manifest(nested, {"kind": "validation"}, files=["validation.json"])
+    res = verify_directory(out)
+    assert [r.directory for r in res] == [out, nested] and all(r.ok for r in res)
+    assert not any("not covered" in n for n in res[0].notes)
+    (nested / "validation.json").write_text('{"passed": true}')
+    assert _cli(monkeypatch, "verify", str(out)) == 1
+
+
+def test_tampered_file_fails_its_hash(sim_run, monkeypatch, capsys):
+    out, _ = sim_run
+    with open(out / "summary.parquet", "ab") as fh:
+        fh.write(b"\0")
+    assert _cli(monkeypatch, "verify", str(out), "--hashes-only") == 1
+    assert "summary.parquet: sha256" in capsys.readouterr().out
+    (out / "paths.parquet").unlink()
+    assert _cli(monkeypatch, "verify", str(out)) == 1
+    text = capsys.readouterr().out
+    assert "paths.parquet: listed in manifest.json but missing" in text
+
+
+def test_tampered_and_rehashed_output_fails_the_recomputation(sim_run, monkeypatch, capsys):
+    out, _ = sim_run
+    _nudge(out / "paths.parquet", "return_pct", 2 * 25 * 2 + 3)  # path 2, day 2, asset 1: one ulp
+    _rehash(out)
+    assert _cli(monkeypatch, "verify", str(out), "--hashes-only") == 0  # the hashes alone are fooled
+    capsys.readouterr()
+    assert _cli(monkeypatch, "verify", str(out)) == 1  # the first chunk (paths 0-63) is always recomputed
+    text = capsys.readouterr().out
+    assert "paths.parquet return_pct: 1 value(s) differ" in text and "first at path 2, day 2" in text
+    # a summary value changed far from the first and last chunks is found with --all
+    _nudge(out / "summary.parquet", "max_drawdown", 2 * 150)
+    _rehash(out)
+    res = verify_directory(out, all_paths=True)
+    assert any("summary.parquet max_drawdown" in p and "path 150" in p for p in res[0].problems)
+    # a dropped row is reported too
+    t = pq.read_table(out / "summary.parquet")
+    atomic_write_parquet(out / "summary.parquet", t.slice(0, t.num_rows - 1))
+    _rehash(out)
+    res = verify_directory(out, hashes_only=False)
+    assert any("rows, expected 300 paths x 2 assets" in p for p in res[0].problems)
+
+
+def test_model_resolution_and_unverifiable_input(sim_run, monkeypatch, capsys, tmp_path, example_dict):
+    out, model_path = sim_run
+    moved = tmp_path / "kept-model.json"
+    model_path.rename(moved)
+    assert _cli(monkeypatch, "verify", str(out)) == 2
+    assert "--model" in capsys.readouterr().err
+    assert _cli(monkeypatch, "verify", str(out), "--model", str(moved)) == 0
+    other = dict(example_dict, copula={"type": "gaussian", "corr": [[1.0, 0.3], [0.3, 1.0]]})
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert _cli(monkeypatch, "verify", str(out), "--model", str(tmp_path / "other.json")) == 2
+    assert "sha256" in capsys.readouterr().err
+    assert _cli(monkeypatch, "verify", str(tmp_path / "nope")) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _cli(monkeypatch, "verify", str(empty)) == 2
+    (empty / MANIFEST_NAME).write_text("{not json")
+    assert _cli(monkeypatch, "verify", str(empty)) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_chunk_choice():
+    rng = np.random.default_rng(0)
+    assert choose_chunks(1000, chunks=4, chunk_paths=64, all_paths=False, rng=rng)[0] == (0, 64)
+    picks = choose_chunks(1000, chunks=4, chunk_paths=64, all_paths=False, rng=rng)
+    assert len(picks) == 4 and picks[-1] == (960, 1000) and len(set(picks)) == 4
+    every = choose_chunks(1000, chunks=4, chunk_paths=64, all_paths=True, rng=rng)
+    assert every[0] == (0, 64) and every[-1] == (960, 1000)
+    assert sum(b - a for a, b in every) == 1000 and all(every[i][1] == every[i + 1][0] for i in range(len(every) - 1))
+    assert choose_chunks(10, chunks=4, chunk_paths=64, all_paths=False, rng=rng) == [(0, 10)]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("simulator.cli.run") is None, reason="stress-sim run not available")
+def test_scenario_runs_with_shocks_verify_and_tampering_is_localised(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "runs"
+    assert _cli(monkeypatch, "run", "svb-2023", "covid-2020", "--model", "builtin:us-markets", "--paths", "150",
+                "--seed", "3", "--out", str(out)) == 0
+    capsys.readouterr()
+    assert _cli(monkeypatch, "verify", str(out), "--all") == 0
+    text = capsys.readouterr().out
+    assert text.count("[scenario-run]") == 2 and "2 run(s) intact and reproduced" in text
+    _nudge(out / "covid-2020" / "summary.parquet", "cum_return_pct", 5)
+    _rehash(out / "covid-2020")
+    assert _cli(monkeypatch, "verify", str(out)) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("MISMATCH") and "covid-2020" in line for line in lines)
+    assert any(line.startswith("OK") and "svb-2023" in line for line in lines)
+    # a single scenario directory verifies on its own
+    assert _cli(monkeypatch, "verify", str(out / "svb-2023")) == 0
