@@ -8,6 +8,9 @@ from calibration.marginals import MarginalFit, fit_marginal
 from calibration.copulas import CopulaFit, fit_copula
 from calibration.calibrate import CalibrationResult, calibrate, calibrate_detailed, fit_returns
 from calibration.transactions import fit_transactions
+from calibration.validate import ValidationReport, validate
+from calibration.collapse import CollapseReport, collapse_check
 
 __all__ = ["load_prices", "log_returns", "CleaningReport", "fit_marginal", "MarginalFit", "fit_copula",
-           "CopulaFit", "calibrate", "calibrate_detailed", "fit_returns", "CalibrationResult", "fit_transactions"]
+           "CopulaFit", "calibrate", "calibrate_detailed", "fit_returns", "CalibrationResult", "fit_transactions",
+           "validate", "ValidationReport", "collapse_check", "CollapseReport"]

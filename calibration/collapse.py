@@ -2,7 +2,7 @@
 
 Loop (per chain, per share ``f`` of real data)::
 
-    generation 0:  fit the model to the last n_obs real returns
+    generation 0:  the given model, or a fit to the last n_obs real returns
     generation g:  training sample = a contiguous block of round(f * n_obs) of those real returns (random
                    start) followed by n_obs - round(f * n_obs) days simulated from model g-1, continuing from
                    the block's last day (the model's variance filter run over the block; unconditional start
@@ -55,14 +55,14 @@ TAIL_FRACTION = 0.05
 TAIL_Q = 0.05
 
 _METHOD = (
-    "Generation 0 is fitted to the last n_obs real returns. Each later generation is refitted (same model "
-    "families) to n_obs days: a random contiguous block of those real returns making up the stated share, then "
-    "days simulated from the previous generation's model continuing from the block's last day. Statistics of each "
-    "generation's model come from a fixed evaluation ensemble (same seed every generation). Drift = change from "
-    "generation 0 at the last generation (in logs, shown as a relative change; averaged over assets or pairs): "
-    "median over chains (direction) and median absolute drift (typical distance); stable = every chain completes "
-    "and the typical distance of the tail index, the variance and the lower tail dependence stays within the "
-    "tolerance."
+    "Generation 0 is the given model or, without one, a fit to the last n_obs real returns. Each later generation "
+    "is refitted (same model families) to n_obs days: a random contiguous block of those real returns making up "
+    "the stated share, then days simulated from the previous generation's model continuing from the block's last "
+    "day. Statistics of each generation's model come from a fixed evaluation ensemble (same seed every "
+    "generation). Drift = change from generation 0 at the last generation (in logs, shown as a relative change; "
+    "averaged over assets or pairs): median over chains (direction) and median absolute drift (typical "
+    "distance); stable = every chain completes and the typical distance of the tail index, the variance and the "
+    "lower tail dependence stays within the tolerance."
 )
 
 

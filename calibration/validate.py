@@ -359,7 +359,10 @@ def _returns_array(returns: Any, assets: Sequence[str]) -> tuple[np.ndarray, pd.
     bad = ~np.isfinite(arr)
     if bad.any():
         i, j = (int(v) for v in np.argwhere(bad)[0])
-        when = str(index[i]) if index is not None else f"row {i}"
+        when = f"row {i}"
+        if index is not None:
+            ts = index[i]
+            when = str(ts.date()) if isinstance(ts, pd.Timestamp) and ts == ts.normalize() else str(ts)
         raise ValueError(f"asset {assets[j]!r}: non-finite return {arr[i, j]!r} on {when}")
     if arr.shape[0] < MIN_OBS:
         raise ValueError(f"only {arr.shape[0]} returns to validate against; at least {MIN_OBS} are needed")

@@ -22,7 +22,9 @@ Every backend module exposes the same function::
   reach disk as soon as they exist.
 
 The numbers never depend on the backend: path ``i``'s random stream depends only on (seed, i).
-Backends: ``"local"`` (numba threads in this process), ``"dask"`` (a ``dask.distributed`` cluster).
+Backends: ``"local"`` (numba threads in this process), ``"dask"`` (a ``dask.distributed`` cluster),
+``"cuda"`` (an NVIDIA GPU through numba.cuda: equal to the CPU within a stated float tolerance, see
+:mod:`simulator.backends.cuda`) and ``"auto"`` (``"cuda"`` when a GPU is usable, else ``"local"``).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-BACKENDS = ("local", "dask")
+BACKENDS = ("local", "dask", "cuda", "auto")
 
 #: ``f(out, start, stop) -> value``: turns one chunk's raw outputs into what is sent back.
 ChunkReducer = Callable[[dict[str, np.ndarray], int, int], Any]
@@ -46,11 +48,21 @@ class ChunkTask(NamedTuple):
 
 
 def check_backend(name: Any) -> str:
-    """Validate a backend name, with the valid choices in the error."""
+    """Validate a backend name, with the valid choices in the error.
+
+    ``"auto"`` resolves to ``"cuda"`` or ``"local"``; ``"cuda"`` without a usable GPU raises
+    :class:`simulator.backends.cuda.CudaUnavailableError` (a one-line ``ValueError``).
+    """
     if not isinstance(name, str):
         raise TypeError(f"backend must be a string, one of {', '.join(map(repr, BACKENDS))}; got {type(name).__name__}")
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {name!r}")
+    if name in ("cuda", "auto"):  # resolved / checked here, before any work starts
+        from simulator.backends import cuda as _cuda
+
+        if name == "auto":
+            return _cuda.resolve_auto()
+        _cuda.require_gpu()
     return name
 
 

@@ -17,6 +17,8 @@ SUBCOMMANDS = [
     "run",
     "report",
     "demo",
+    "validate",
+    "verify",
     "transactions",
     "validate_transactions",
 ]

@@ -81,7 +81,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--real-fraction", type=_fraction_list, default=[0.0], metavar="F[,F...]",
                    help="share(s) of real data mixed into each generation's training sample (default 0)")
     p.add_argument("--collapse-obs", type=positive_int, default=None, metavar="N",
-                   help="days per collapse training sample (default: the whole real window)")
+                   help="days per collapse training sample (default: the whole real window, with the model itself as "
+                        "generation 0; with N shorter, generation 0 is refitted to the last N days)")
     p.add_argument("--chains", type=positive_int, default=1, metavar="K",
                    help="independent repetitions of the collapse loop per share (default 1)")
     p.add_argument("--tolerance", type=float, default=0.2, metavar="X",
@@ -103,6 +104,8 @@ def run(args) -> int:
     if args.generations == 0 and (args.collapse_obs is not None or args.real_fraction != [0.0] or args.chains != 1):
         raise UserInputError("--real-fraction, --collapse-obs and --chains apply to the collapse check; "
                              "give --generations G too")
+    if args.collapse_obs is not None and args.collapse_obs < 100:
+        raise UserInputError(f"--collapse-obs must be at least 100 days for the GARCH refits, got {args.collapse_obs}")
     src = args.data
     if not src.startswith("builtin:") and not Path(src).is_file():
         raise UserInputError(f"--data {src!r}: price file not found (give a CSV / Parquet file or builtin:us-markets)")
@@ -124,12 +127,22 @@ def run(args) -> int:
             rets = _window(log_returns(prices), args.start, args.end)
             if args.horizon is not None:
                 rets = rets.iloc[-args.horizon:]
+            # generation 0 is the model itself when the loop trains on the whole window it is validated on;
+            # on a shorter window (--collapse-obs) it is refitted there with the model's families, so that the
+            # real data mixed into later generations are the data generation 0 was fitted to
+            whole = args.collapse_obs is None or args.collapse_obs >= len(rets)
+            families = {"vol": {a: m.vol.type for a, m in zip(model.assets, model.marginals)},
+                        "dist": {a: m.dist.type for a, m in zip(model.assets, model.marginals)},
+                        "copula": model.copula.type}
             try:
                 collapse = collapse_check_returns(
-                    rets, generations=args.generations, real_fraction=args.real_fraction, n_obs=args.collapse_obs,
-                    n_chains=args.chains, tolerance=args.tolerance,
-                    seed=None if args.seed is None else np.random.SeedSequence([int(args.seed), 1]), model=model,
-                    data_info={"source": src, "input_sha256": cleaning.input_sha256})
+                    rets[list(model.assets)], generations=args.generations, real_fraction=args.real_fraction,
+                    n_obs=None if whole else args.collapse_obs, n_chains=args.chains, tolerance=args.tolerance,
+                    seed=None if args.seed is None else np.random.SeedSequence([int(args.seed), 1]),
+                    model=model if whole else None, **families,
+                    data_info={"source": src, "input_sha256": cleaning.input_sha256,
+                               "generation_0": "the validated model" if whole else
+                               f"refitted to the last {args.collapse_obs} returns with the model's families"})
             except ValueError as exc:
                 raise UserInputError(f"collapse check: {exc}") from None
     seen = set()

@@ -1,0 +1,108 @@
+"""GPU driver of the path kernel: one CUDA thread per path, running the CPU's per-path code.
+
+:func:`simulate_chunk_gpu` is the plain-Python source of the kernel; :func:`chunk_kernel` compiles it
+with ``numba.cuda.jit`` in a namespace where ``simulate_path`` is the GPU twin of
+:func:`simulator.kernels.paths.simulate_path` (see :mod:`simulator.kernels._targets`) and the
+thread-local work arrays have a compile-time length ``MAXA`` (the number of assets rounded up to a
+power of two, at least 4: one compiled kernel per size class). Kernel inputs, quantile tables
+included, live in the GPU's global memory; the ziggurat tables are numba constants (constant memory).
+
+Argument order is that of :func:`simulator.kernels.paths.simulate_chunk` (the positional fields of
+:class:`simulator.schedule.KernelArrays` between the path range and the outputs), so one argument list
+serves both targets. This module imports nothing from ``numba.cuda``: the caller passes the module
+(real or numba's simulator, see :mod:`simulator.backends.cuda`).
+"""
+from __future__ import annotations
+
+import types
+from typing import Any
+
+from numba import float64, uint64
+
+from simulator.kernels import paths  # noqa: F401  (registers the per-path functions)
+from simulator.kernels._targets import cuda_functions
+
+MIN_MAXA = 4
+
+
+def max_assets_class(n_assets: int) -> int:
+    """Compile-time work-array length for ``n_assets`` assets: the next power of two, at least 4."""
+    if n_assets < 1:
+        raise ValueError(f"n_assets must be >= 1, got {n_assets}")
+    return max(MIN_MAXA, 1 << (int(n_assets) - 1).bit_length())
+
+
+def simulate_chunk_gpu(
+    key0, key1, path_start, n_paths, horizon,
+    vol_code, vpar, regime_cum, regime_init_cum,
+    cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot,
+    tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
+    s2_start, e_start,
+    vol_mult, vol_feedback,
+    ev_day, ev_prob, ev_size, ev_sigma,
+    rep_lo, rep_hi, rep_pool,
+    pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to,
+    anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
+    itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d,
+    store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days,
+):
+    """Kernel source: thread ``i`` simulates global path ``path_start + i`` into output row ``i``.
+
+    Arguments and output shapes as :func:`simulator.kernels.paths.simulate_chunk`; launch with at
+    least ``n_paths`` threads (extra threads return at once). ``cuda``, ``simulate_path``, ``MAXA``
+    and ``MAXZ`` are bound by :func:`chunk_kernel`.
+    """
+    i = cuda.grid(1)  # noqa: F821
+    if i < n_paths:
+        st = cuda.local.array(4, uint64)  # noqa: F821
+        z = cuda.local.array(MAXZ, float64)  # noqa: F821
+        x = cuda.local.array(MAXA, float64)  # noqa: F821
+        eps = cuda.local.array(MAXA, float64)  # noqa: F821
+        s2 = cuda.local.array(MAXA, float64)  # noqa: F821
+        e = cuda.local.array(MAXA, float64)  # noqa: F821
+        cum = cuda.local.array(MAXA, float64)  # noqa: F821
+        peak = cuda.local.array(MAXA, float64)  # noqa: F821
+        dd = cuda.local.array(MAXA, float64)  # noqa: F821
+        r = cuda.local.array(MAXA, float64)  # noqa: F821
+        feed = cuda.local.array(MAXA, float64)  # noqa: F821
+        work = (z, x, eps, s2, e, cum, peak, dd, r, feed)
+        model = (vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta, day_copula,
+                 slot)
+        tables = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d)
+        shocks = (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi,
+                  rep_pool, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to)
+        anchors = (anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p)
+        itables = (itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d)
+        simulate_path(st, work, key0, key1, path_start + i, i, horizon, model, tables, shocks,  # noqa: F821
+                      anchors, itables, store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days)
+
+
+_KERNELS: dict[tuple[int, int], Any] = {}
+
+
+def chunk_kernel(cuda, n_assets: int):
+    """The compiled (lazily, on first launch) GPU chunk kernel for ``n_assets`` assets.
+
+    Parameters
+    ----------
+    cuda : module
+        The imported ``numba.cuda``.
+    n_assets : int
+        Assets of the run; kernels are shared by every run in the same size class
+        (:func:`max_assets_class`).
+    """
+    maxa = max_assets_class(n_assets)
+    key = (id(cuda), maxa)
+    kern = _KERNELS.get(key)
+    if kern is None:
+        fns = cuda_functions(cuda)
+        src = simulate_chunk_gpu
+        ns = dict(globals())
+        ns.update(cuda=cuda, uint64=uint64, float64=float64, MAXA=maxa, MAXZ=maxa + 1,
+                  simulate_path=fns["simulator.kernels.paths.simulate_path"])
+        fn = types.FunctionType(src.__code__, ns, src.__name__, src.__defaults__, src.__closure__)
+        fn.__qualname__ = f"{src.__qualname__}_maxa{maxa}"
+        fn.__doc__ = src.__doc__
+        fn.__module__ = __name__
+        kern = _KERNELS[key] = cuda.jit(fn)
+    return kern
