@@ -297,6 +297,33 @@ def test_backend_names_are_validated_with_choices():
         check_backend(1)
 
 
+# ------------------------------------------------------------------------------ benchmark script
+def test_gpu_benchmark_quick_runs_on_the_simulator(tmp_path):
+    out = tmp_path / "gpu.json"
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONWARNINGS": "ignore::RuntimeWarning"}
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--quick", "--skip", "breakdown",
+                           "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    data = json.loads(out.read_text())
+    assert data["machine"]["gpu"]["simulator"] is True and data["precision"] == "float64"
+    assert data["agreement"]["agree"] and data["agreement"]["paths"]["paths"] == 8
+    assert data["gpu_kernel"][0]["n_paths"] == 48 and data["throughput"]["gpu_kernel"] > 0
+    assert data["cpu"]["backend"] == "local" and data["gpu_simulate"]["backend"] == "cuda"
+    # same paths, same seed: the GPU run's summary statistic equals the CPU's at this size
+    assert data["gpu_simulate"]["mean_cum_return_asset0"] == pytest.approx(
+        data["gpu_kernel"][0]["mean_cum_return_asset0"], rel=1e-9)
+
+
+@needs_no_gpu
+def test_gpu_benchmark_without_gpu_exits_2(tmp_path):
+    out = tmp_path / "gpu.json"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--quick", "--out", str(out)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "no usable CUDA GPU" in proc.stderr
+    assert not out.exists()
+
+
 # ------------------------------------------------------------------------------------ pure units
 def test_launch_groups_merge_consecutive_chunks_only():
     from simulator.backends import ChunkTask

@@ -46,9 +46,6 @@ from simulator.tables import N_CENTER, N_TAIL
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 BLOCK = 64  # paths per parallel work item on the CPU (work arrays are allocated once per block)
-#: Work arrays of one path: the RNG state (uint64[4]) and, of length n_assets (z: n_assets + 1),
-#: z, x, eps, s2, e, cum, peak, dd, r, feed (see :func:`simulate_path`).
-WORK_ARRAYS = ("z", "x", "eps", "s2", "e", "cum", "peak", "dd", "r", "feed")
 
 
 def _variance_step(code, omega, alpha, gamma_, beta, s2, e):
@@ -109,11 +106,13 @@ def _draw_innovations(st, c, slot, n_assets, cop_type, cop_chol, cop_nu, cop_the
 
 
 def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_type, cop_nu,
-                          anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
-                          tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
-                          itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d, z, x, eps):
+                          anchors, tables, itables, z, x, eps):
     """Pin anchored assets to their target return (plus noise) and draw the others from the copula
-    conditional on the anchored assets' copula-scale values (Gaussian, t or independent copula)."""
+    conditional on the anchored assets' copula-scale values (Gaussian, t or independent copula).
+    ``anchors``, ``tables``, ``itables`` are the tuples of :func:`simulate_path`."""
+    anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p = anchors
+    tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d = tables
+    itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d = itables
     n_anchored = 0
     for a in range(n_assets):
         if anc_asset[a]:
@@ -170,13 +169,15 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
 
     ``st`` (uint64[4]) and ``work`` = (z (n_assets + 1,), x, eps, s2, e, cum, peak, dd, r, feed (n_assets,))
     are caller-owned work arrays (overwritten). The inputs of :func:`simulate_chunk` arrive grouped in
-    tuples (a call of more than 30 arguments compiles to a star-args call, which numba cannot inline):
+    tuples (CPython compiles a call of more than 30 arguments to a star-args call, which numba cannot
+    inline and numba.cuda may not type):
     ``model`` = (vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta,
     day_copula, slot); ``tables`` = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d); ``shocks`` =
     (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi,
     rep_pool, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to); ``anchors`` = (anc_day, anc_asset,
-    anc_ret, anc_noise, cond_b, cond_l, cond_p); ``itables`` = the itab_* arrays like ``tables``;
-    The outputs are those of :func:`simulate_chunk`.
+    anc_ret, anc_noise, cond_b, cond_l, cond_p); ``itables`` = the itab_* arrays like ``tables``.
+    The outputs are those of :func:`simulate_chunk`, passed one by one: with numba 0.68, writes to an
+    output array reached through a tuple in the CPU driver's ``prange`` body were lost.
     """
     z, x, eps, s2, e, cum, peak, dd, r, feed = work
     vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot = model
@@ -226,9 +227,7 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
             if c < 0:
                 c = k
             _anchored_innovations(st, t, c, slot[c, k], k, n_assets, vpar, vol_mult, s2, cop_type, cop_nu,
-                                  anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
-                                  tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
-                                  itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d, z, x, eps)
+                                  anchors, tables, itables, z, x, eps)
         else:
             c = day_copula[t]
             if c < 0:
@@ -328,6 +327,7 @@ def simulate_chunk(
     """
     n_assets = s2_start.shape[0]
     n_blocks = (n_paths + BLOCK - 1) // BLOCK
+    # read-only input groups, built once outside the parallel loop (see simulate_path)
     model = (vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot)
     tables = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d)
     shocks = (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi,
