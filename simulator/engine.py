@@ -215,7 +215,7 @@ def execute_plan(plan: RunPlan, *, store_paths: bool, consume: Callable[[int, An
         Execution details for ``meta``: chunking, backend, chunks computed and resumed.
     """
     backend = check_backend(backend)
-    if backend == "local" and (client is not None or n_workers is not None):
+    if backend != "dask" and (client is not None or n_workers is not None):
         raise ValueError("client and n_workers apply to backend='dask' only; pass backend='dask' to run on a cluster")
     if n_threads is not None:
         n_threads = _check_count(n_threads, "n_threads")
@@ -302,7 +302,7 @@ def simulate(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk
         Show a progress bar over completed chunks (tqdm).
     schedule : Schedule, optional
         Compiled shocks (see :func:`simulator.run_scenario`); default: the plain model.
-    backend : {"local", "dask"}, default "local"
+    backend : {"local", "dask", "cuda", "auto"}, default "local"
         Where chunks run: numba threads in this process, or tasks on a ``dask.distributed`` cluster
         (bit-identical numbers).
     client : distributed.Client or str, optional

@@ -474,7 +474,7 @@ def simulate_tail(model, n_paths: int, horizon: int, seed=None, *, positions: An
         Compiled shocks; default the plain model.
     chunk_paths : int, optional
         Paths per chunk (default 65,536); never changes the numbers.
-    backend : {"local", "dask"}
+    backend : {"local", "dask", "cuda", "auto"}
         Where the chunks run; see :func:`simulator.simulate`.
     client, n_workers, n_threads, progress
         As for :func:`simulator.simulate`.

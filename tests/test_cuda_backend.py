@@ -268,12 +268,8 @@ def test_auto_falls_back_to_cpu_with_a_log_record(caplog):
 
 @needs_no_gpu
 def test_cli_cuda_without_gpu_exits_2(tmp_path, capsys):
-    from simulator.cli import build_parser, main
+    from simulator.cli import main
 
-    sub = next(a for a in build_parser()._actions if a.dest == "command")  # noqa: SLF001
-    backend_opt = [a for a in sub.choices["simulate"]._actions if a.dest == "backend"]  # noqa: SLF001
-    if not backend_opt or "cuda" not in (backend_opt[0].choices or ()):
-        pytest.skip("the simulate CLI does not offer --backend cuda yet")
     model = tmp_path / "model.json"
     from simulator import MarketModel
     from tests.conftest import make_model

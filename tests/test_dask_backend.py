@@ -159,8 +159,8 @@ def test_own_local_cluster_is_started_and_closed(model):
 
 
 def test_backend_argument_errors(model, client):
-    with pytest.raises(ValueError, match="backend must be one of 'local', 'dask'"):
-        simulate(model, 10, 2, 1, backend="cuda")
+    with pytest.raises(ValueError, match="backend must be one of 'local', 'dask', 'cuda', 'auto'"):
+        simulate(model, 10, 2, 1, backend="spark")
     with pytest.raises(ValueError, match="backend='dask' only"):
         simulate(model, 10, 2, 1, client=client)
     with pytest.raises(ValueError, match="cannot be combined with an existing client"):

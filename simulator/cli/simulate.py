@@ -40,8 +40,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--chunk-paths", type=positive_int, default=None, help="paths per kernel call / task (memory)")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="numba threads (local: default all cores; dask: per task, default the worker's threads)")
-    p.add_argument("--backend", choices=["local", "dask"], default=None,
-                   help="where chunks run (default: local, or dask when --scheduler/--workers is given)")
+    p.add_argument("--backend", choices=["local", "dask", "cuda", "auto"], default=None,
+                   help="where chunks run: local threads, a Dask cluster, an NVIDIA GPU, or auto (GPU if usable, "
+                        "else local) (default: local, or dask when --scheduler/--workers is given)")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="address of a running Dask scheduler (implies --backend dask)")
     p.add_argument("--workers", type=positive_int, default=None, metavar="N",
@@ -125,7 +126,7 @@ def _backend_options(args) -> tuple[str, dict]:
         raise UserInputError("--scheduler uses a running cluster and --workers starts a local one; give only one")
     if backend is None:
         backend = "dask" if (args.scheduler is not None or args.workers is not None) else "local"
-    if backend == "local" and (args.scheduler is not None or args.workers is not None):
+    if backend in ("local", "cuda", "auto") and (args.scheduler is not None or args.workers is not None):
         raise UserInputError("--scheduler and --workers need --backend dask")
     opts: dict = {}
     if backend == "dask":
@@ -249,7 +250,7 @@ def run(args) -> int:
         kind="simulation", seed={"value": args.seed, **seed_record}, model_sha256=model_sha,
         model_source=args.model, n_paths=args.paths, horizon=args.horizon, keep=args.keep,
         assets=list(model.assets),
-        execution={"backend": backend, "scheduler": args.scheduler, "workers": args.workers,
+        execution={"backend": meta.get("backend", backend), "scheduler": args.scheduler, "workers": args.workers,
                    "chunk_paths": meta["chunk_paths"], "n_chunks": meta["n_chunks"],
                    "chunks_resumed": meta["chunks_resumed"]},
         units={"return_pct": "percent log return", "sigma_pct": "percent per day",
