@@ -82,3 +82,14 @@ def test_run_measured_ignores_the_parent_high_water_mark():
                           timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert int(proc.stdout.split()[-1]) < 100 * 2**20
+
+
+def test_shocks_benchmark_quick_writes_overhead(tmp_path):
+    out = tmp_path / "shocks.json"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "shocks.py"), "--quick", "--paths", "300", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert set(data["timings"]) == {"plain", "every shock"}
+    assert data["overhead"] == data["timings"]["every shock"]["best_s"] / data["timings"]["plain"]["best_s"] - 1
+    assert "shock overhead" in proc.stdout
