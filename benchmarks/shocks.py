@@ -39,16 +39,19 @@ TARGET_OVERHEAD = 0.30
 def every_shock_scenario(horizon: int, n_paths: int):
     from scenarios.loader import scenario_from_dict
 
+    def day(frac: float) -> int:  # the 250-day layout below, scaled to ``horizon``
+        return max(1, round(frac * horizon))
+
     shocks = [
         {"type": "regime_switch", "p_enter": 0.02, "p_exit": 0.10,
          "stress": {"vol_multiplier": 1.8, "rho": 0.8, "nu": 4.0}},
         {"type": "poisson_jumps", "intensity": 3.0, "law": "double_exponential", "p_up": 0.3, "eta_up": 2.0,
          "eta_down": 4.0, "loadings": {f"A{i}": 1.0 for i in range(5, 10)}},
-        {"type": "vol_spike", "day": 40, "days": 40, "multiplier": 2.5, "half_life": 10.0},
-        {"type": "correlation_break", "day": 40, "days": 20, "rho": 0.9, "nu": 3.0},
-        {"type": "jump", "day": 41, "assets": ["A6", "A7", "A8", "A9"], "size": -8.0, "unit": "percent",
+        {"type": "vol_spike", "day": day(0.16), "days": day(0.16), "multiplier": 2.5, "half_life": 10.0},
+        {"type": "correlation_break", "day": day(0.16), "days": day(0.08), "rho": 0.9, "nu": 3.0},
+        {"type": "jump", "day": day(0.16) + 1, "assets": ["A6", "A7", "A8", "A9"], "size": -8.0, "unit": "percent",
          "probability": 0.5},
-        {"type": "anchored_path", "assets": ["A0"], "knots": [[60, -25.0]], "noise": 0.3},
+        {"type": "anchored_path", "assets": ["A0"], "knots": [[day(0.24), -25.0]], "noise": 0.3},
     ]
     return scenario_from_dict({"name": "every-shock", "description": "benchmark", "source": "benchmark",
                                "horizon_days": horizon, "n_paths": n_paths, "seed": 1, "shocks": shocks})
