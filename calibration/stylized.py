@@ -205,6 +205,14 @@ def _nfft(t: int) -> int:
     return 1 << int(math.ceil(math.log2(max(2, 2 * t))))
 
 
+def _check_lag(a: np.ndarray, max_lag: int) -> int:
+    """Series length, after checking ``1 <= max_lag < length``."""
+    t = a.shape[-1]
+    if not 1 <= max_lag < t:
+        raise ValueError(f"max_lag must lie in [1, {t - 1}] for series of length {t}, got {max_lag!r}")
+    return t
+
+
 def acf(x, max_lag: int) -> np.ndarray:
     """Sample autocorrelations at lags ``1..max_lag`` along the last axis (FFT, biased estimator).
 
@@ -213,9 +221,7 @@ def acf(x, max_lag: int) -> np.ndarray:
     ndarray of shape (..., max_lag)
     """
     a = _as_series(x)
-    t = a.shape[-1]
-    if not 1 <= max_lag < t:
-        raise ValueError(f"max_lag must lie in [1, {t - 1}] for series of length {t}, got {max_lag!r}")
+    t = _check_lag(a, max_lag)
     d = a - a.mean(axis=-1, keepdims=True)
     n = _nfft(t)
     f = np.fft.rfft(d, n, axis=-1)
@@ -232,9 +238,7 @@ def leverage(x, max_lag: int) -> np.ndarray:
     ndarray of shape (..., max_lag)
     """
     a = _as_series(x)
-    t = a.shape[-1]
-    if not 1 <= max_lag < t:
-        raise ValueError(f"max_lag must lie in [1, {t - 1}] for series of length {t}, got {max_lag!r}")
+    t = _check_lag(a, max_lag)
     r = a - a.mean(axis=-1, keepdims=True)
     s = a * a
     s = s - s.mean(axis=-1, keepdims=True)

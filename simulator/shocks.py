@@ -149,7 +149,6 @@ def _elliptical_corr(model: MarketModel) -> np.ndarray:
 
 
 def _crisis_copula(model: MarketModel, rho: float | None, nu: float | None, cols, key: str) -> CopulaSpec:
-    n = model.n_assets
     corr = _elliptical_corr(model)
     if rho is not None:
         for i in cols:

@@ -175,6 +175,19 @@ def _amount(ctx, rng, cat, t, cust, factor):
 
 
 # ---------------------------------------------------------------------- card typologies
+def _victim_cards(ctx, rng, victims):
+    """One of each victim's cards, uniformly (global card ids, shape (n,))."""
+    pop = ctx.pop
+    return pop.card_start[victims] + (rng.random(victims.size) * pop.n_cards[victims]).astype(np.int64)
+
+
+def _burst_times(rng, t0, ci, pos, mean_gap):
+    """Event times of bursts: case start ``t0[ci]`` then exponential gaps of mean ``mean_gap`` (seconds)."""
+    gaps = rng.exponential(mean_gap)
+    gaps[pos == 0] = 0.0
+    return t0[ci] + _group_cumsum(gaps, ci)
+
+
 def _card_testing(ctx, rng, day, victims):
     n = victims.size
     code = typology_code("cards", "card_testing")
@@ -182,12 +195,10 @@ def _card_testing(ctx, rng, day, victims):
     k = np.where(stealth, 1 + rng.poisson(1.0, n), 2 + rng.poisson(5.0, n))
     ci, pos = _expand(k)
     t0 = _case_start(ctx, rng, day, n, stealth)
-    gaps = rng.exponential(np.where(stealth[ci], 1800.0, 90.0))
-    gaps[pos == 0] = 0.0
-    t = t0[ci] + _group_cumsum(gaps, ci)
+    t = _burst_times(rng, t0, ci, pos, np.where(stealth[ci], 1800.0, 90.0))
     cust = victims[ci]
     pop = ctx.pop
-    card = (pop.card_start[victims] + (rng.random(n) * pop.n_cards[victims]).astype(np.int64))[ci]
+    card = _victim_cards(ctx, rng, victims)[ci]
     cat = np.full(ci.size, _cat_index(ctx, ["digital_goods"])[0], np.int16)
     micro = np.round(rng.uniform(0.5, 4.99, ci.size), 2)
     amount = np.where(stealth[ci], _amount(ctx, rng, cat, t, cust, 1.0), micro)
@@ -224,11 +235,9 @@ def _account_takeover_cards(ctx, rng, day, victims):
     k = 2 + rng.poisson(2.0, n)
     ci, pos = _expand(k)
     t0 = _case_start(ctx, rng, day, n, stealth)
-    gaps = rng.exponential(np.where(stealth[ci], 6 * 3600.0, 40 * 60.0))
-    gaps[pos == 0] = 0.0
-    t = t0[ci] + _group_cumsum(gaps, ci)
+    t = _burst_times(rng, t0, ci, pos, np.where(stealth[ci], 6 * 3600.0, 40 * 60.0))
     cust = victims[ci]
-    card = (pop.card_start[victims] + (rng.random(n) * pop.n_cards[victims]).astype(np.int64))[ci]
+    card = _victim_cards(ctx, rng, victims)[ci]
     hot = _cat_index(ctx, ["electronics", "digital_goods", "retail", "jewellery", "airlines"])
     cat = np.where(stealth[ci], _normal_cats(ctx, rng, ci.size), rng.choice(hot, ci.size)).astype(np.int16)
     growth = rng.uniform(1.3, 1.8, n)
@@ -252,11 +261,9 @@ def _lost_stolen(ctx, rng, day, victims):
     k = 2 + rng.poisson(3.0, n)
     ci, pos = _expand(k)
     t0 = _case_start(ctx, rng, day, n, stealth)
-    gaps = rng.exponential(np.where(stealth[ci], 4 * 3600.0, 25 * 60.0))
-    gaps[pos == 0] = 0.0
-    t = t0[ci] + _group_cumsum(gaps, ci)
+    t = _burst_times(rng, t0, ci, pos, np.where(stealth[ci], 4 * 3600.0, 25 * 60.0))
     cust = victims[ci]
-    card = (pop.card_start[victims] + (rng.random(n) * pop.n_cards[victims]).astype(np.int64))[ci]
+    card = _victim_cards(ctx, rng, victims)[ci]
     hot = _cat_index(ctx, ["electronics", "jewellery", "retail", "atm_cash", "fuel", "grocery"])
     cat = np.where(stealth[ci], _normal_cats(ctx, rng, ci.size), rng.choice(hot, ci.size)).astype(np.int16)
     amount = _amount(ctx, rng, cat, t, cust, np.where(stealth[ci], 1.0, 1.6))
@@ -281,7 +288,7 @@ def _bust_out(ctx, rng, day, victims):
     order = np.lexsort((t, ci))
     t = t[order]
     cust = victims[ci]
-    card = (pop.card_start[victims] + (rng.random(n) * pop.n_cards[victims]).astype(np.int64))[ci]
+    card = _victim_cards(ctx, rng, victims)[ci]
     hot = _cat_index(ctx, ["electronics", "jewellery", "airlines", "retail", "hotels"])
     cat = rng.choice(hot, ci.size).astype(np.int16)
     amount = _amount(ctx, rng, cat, t, cust, np.where(stealth[ci], 1.5, 3.0))

@@ -282,7 +282,7 @@ class TransactionStream:
 
     def _columns(self, ev: dict, rng, balance: np.ndarray, first_id: int, day: int) -> dict:
         """Output columns of one window as NumPy arrays (dictionary columns as int8 codes, nulls as masks)."""
-        ctx, pop, prof = self.ctx, self.ctx.pop, self.profile
+        ctx, pop = self.ctx, self.ctx.pop
         n = ev["t"].size
         t = ev["t"]
         logit = ctx.base_logit + ctx.decline_shift[day] + ev["decl"].astype(np.float64)
