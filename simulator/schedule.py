@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from simulator.model import CopulaSpec, MarginalSpec, MarketModel
-from simulator.tables import N_GRID, Scale, build_inverse_table, build_table
+from simulator.tables import N_GRID, Scale, build_inverse_table, build_table, segment_coefficients
 
 VOL_CODES = {"garch": 0, "gjr": 1, "egarch": 2}
 COPULA_CODES = {"independent": 0, "gaussian": 1, "t": 2, "clayton": 3, "gumbel": 4, "frank": 5}
@@ -192,8 +192,7 @@ class KernelArrays:
     tab_xc: np.ndarray
     tab_ihc: np.ndarray
     tab_iht: np.ndarray
-    tab_v: np.ndarray
-    tab_d: np.ndarray
+    tab_c: np.ndarray
     s2_start: np.ndarray
     e_start: np.ndarray
     vol_mult: np.ndarray
@@ -222,8 +221,7 @@ class KernelArrays:
     itab_xc: np.ndarray
     itab_ihc: np.ndarray
     itab_iht: np.ndarray
-    itab_v: np.ndarray
-    itab_d: np.ndarray
+    itab_c: np.ndarray
 
     def as_tuple(self) -> tuple:
         return tuple(getattr(self, f) for f in self.__dataclass_fields__)
@@ -239,16 +237,15 @@ def _slot_pairs(slot: np.ndarray, keys_order: int) -> list[tuple[int, int]]:
 
 
 def _stack_tables(tables: list[list], n: int) -> tuple[np.ndarray, ...]:
-    """(kind, xc, inv_hc, inv_ht, values, slopes) arrays of shape (S, A[, N_GRID]); S >= 1."""
+    """(kind, xc, inv_hc, inv_ht, coef) arrays of shape (S, A), coef (S, A, N_GRID, 4); S >= 1."""
     S = max(1, len(tables))
     kind = np.zeros((S, n), np.int64)
     xc = np.zeros((S, n))
     ihc = np.ones((S, n))
     iht = np.ones((S, n))
-    v = np.zeros((S, n, N_GRID))
-    d = np.zeros((S, n, N_GRID))
+    coef = np.zeros((S, n, N_GRID, 4))
     for s, row in enumerate(tables):
         for a, tb in enumerate(row):
             kind[s, a], xc[s, a], ihc[s, a], iht[s, a] = tb.kind, tb.xc, tb.inv_hc, tb.inv_ht
-            v[s, a], d[s, a] = tb.values, tb.slopes
-    return kind, xc, ihc, iht, v, d
+            coef[s, a] = segment_coefficients(tb)
+    return kind, xc, ihc, iht, coef

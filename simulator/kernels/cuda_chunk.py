@@ -36,14 +36,14 @@ def simulate_chunk_gpu(
     key0, key1, path_start, n_paths, horizon,
     vol_code, vpar, regime_cum, regime_init_cum,
     cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot,
-    tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
+    tab_kind, tab_xc, tab_ihc, tab_iht, tab_c,
     s2_start, e_start,
     vol_mult, vol_feedback,
     ev_day, ev_prob, ev_size, ev_sigma,
     rep_lo, rep_hi, rep_pool,
     pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to,
     anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
-    itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d,
+    itab_kind, itab_xc, itab_ihc, itab_iht, itab_c,
     store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days,
 ):
     """Kernel source: thread ``i`` simulates global path ``path_start + i`` into output row ``i``.
@@ -68,11 +68,11 @@ def simulate_chunk_gpu(
         work = (z, x, eps, s2, e, cum, peak, dd, r, feed)
         model = (vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta, day_copula,
                  slot)
-        tables = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d)
+        tables = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_c)
         shocks = (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi,
                   rep_pool, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to)
         anchors = (anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p)
-        itables = (itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d)
+        itables = (itab_kind, itab_xc, itab_ihc, itab_iht, itab_c)
         simulate_path(st, work, key0, key1, path_start + i, i, horizon, model, tables, shocks,  # noqa: F821
                       anchors, itables, store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days)
 

@@ -59,7 +59,7 @@ def _variance_step(code, omega, alpha, gamma_, beta, s2, e):
 
 
 def _draw_innovations(st, c, slot, n_assets, cop_type, cop_chol, cop_nu, cop_theta,
-                      tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d, z, x, eps):
+                      tab_kind, tab_xc, tab_ihc, tab_iht, tab_c, z, x, eps):
     """Draw one day's standardised innovation vector ``eps`` (n_assets,) from copula set ``c``."""
     ct = cop_type[c]
     if ct <= 2:
@@ -101,7 +101,7 @@ def _draw_innovations(st, c, slot, n_assets, cop_type, cop_chol, cop_nu, cop_the
                 q = 1.0 - p
             x[a] = ndtri_pq(p, q)
     for a in range(n_assets):
-        eps[a] = hermite_eval(tab_v, tab_d, slot, a, tab_kind[slot, a], tab_xc[slot, a], tab_ihc[slot, a],
+        eps[a] = hermite_eval(tab_c, slot, a, tab_kind[slot, a], tab_xc[slot, a], tab_ihc[slot, a],
                               tab_iht[slot, a], N_CENTER, N_TAIL, x[a])
 
 
@@ -111,8 +111,8 @@ def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_t
     conditional on the anchored assets' copula-scale values (Gaussian, t or independent copula).
     ``anchors``, ``tables``, ``itables`` are the tuples of :func:`simulate_path`."""
     anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p = anchors
-    tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d = tables
-    itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d = itables
+    tab_kind, tab_xc, tab_ihc, tab_iht, tab_c = tables
+    itab_kind, itab_xc, itab_ihc, itab_iht, itab_c = itables
     n_anchored = 0
     for a in range(n_assets):
         if anc_asset[a]:
@@ -122,7 +122,7 @@ def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_t
             if anc_noise[a] > 0.0:
                 target += anc_noise[a] * sig * normal(st)
             eps[a] = (target - vpar[k, a, 0]) / sig
-            x[a] = hermite_eval(itab_v, itab_d, slot, a, itab_kind[slot, a], itab_xc[slot, a], itab_ihc[slot, a],
+            x[a] = hermite_eval(itab_c, slot, a, itab_kind[slot, a], itab_xc[slot, a], itab_ihc[slot, a],
                                 itab_iht[slot, a], N_CENTER, N_TAIL, eps[a])
     fill_normals(st, z, n_assets)
     scale = 1.0
@@ -149,7 +149,7 @@ def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_t
             if not anc_asset[g]:
                 noise += cond_l[c, f, g] * z[g]
         x[f] = mean + scale * noise
-        eps[f] = hermite_eval(tab_v, tab_d, slot, f, tab_kind[slot, f], tab_xc[slot, f], tab_ihc[slot, f],
+        eps[f] = hermite_eval(tab_c, slot, f, tab_kind[slot, f], tab_xc[slot, f], tab_ihc[slot, f],
                               tab_iht[slot, f], N_CENTER, N_TAIL, x[f])
 
 
@@ -172,7 +172,7 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
     tuples (CPython compiles a call of more than 30 arguments to a star-args call, which numba cannot
     inline and numba.cuda may not type):
     ``model`` = (vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta,
-    day_copula, slot); ``tables`` = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d); ``shocks`` =
+    day_copula, slot); ``tables`` = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_c); ``shocks`` =
     (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi,
     rep_pool, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to); ``anchors`` = (anc_day, anc_asset,
     anc_ret, anc_noise, cond_b, cond_l, cond_p); ``itables`` = the itab_* arrays like ``tables``.
@@ -181,11 +181,11 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
     """
     z, x, eps, s2, e, cum, peak, dd, r, feed = work
     vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot = model
-    tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d = tables
+    tab_kind, tab_xc, tab_ihc, tab_iht, tab_c = tables
     (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi, rep_pool,
      pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to) = shocks
     anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p = anchors
-    itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d = itables
+    itab_kind, itab_xc, itab_ihc, itab_iht, itab_c = itables
     n_assets = s2_start.shape[0]
     n_regimes = vol_code.shape[0]
     n_events = ev_day.shape[0]
@@ -233,7 +233,7 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
             if c < 0:
                 c = k
             _draw_innovations(st, c, slot[c, k], n_assets, cop_type, cop_chol, cop_nu, cop_theta,
-                              tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d, z, x, eps)
+                              tab_kind, tab_xc, tab_ihc, tab_iht, tab_c, z, x, eps)
         for a in range(n_assets):
             sig = math.sqrt(s2[a])
             m = vol_mult[t, a]
@@ -298,14 +298,14 @@ def simulate_chunk(
     key0, key1, path_start, n_paths, horizon,
     vol_code, vpar, regime_cum, regime_init_cum,
     cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot,
-    tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d,
+    tab_kind, tab_xc, tab_ihc, tab_iht, tab_c,
     s2_start, e_start,
     vol_mult, vol_feedback,
     ev_day, ev_prob, ev_size, ev_sigma,
     rep_lo, rep_hi, rep_pool,
     pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to,
     anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
-    itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d,
+    itab_kind, itab_xc, itab_ihc, itab_iht, itab_c,
     store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days,
 ):
     """Simulate paths ``path_start .. path_start + n_paths - 1`` of one chunk on the CPU's numba threads.
@@ -313,7 +313,8 @@ def simulate_chunk(
     Shapes: vol_code (K, A) int64; vpar (K, A, 5) = mu, omega, alpha, gamma, beta;
     regime_cum (K, K) cumulative transition rows; regime_init_cum (K,); cop_* over C copula sets,
     cop_chol (C, A, A); day_copula (H,) copula-set override or -1; slot (C, K) table set index;
-    tab_* (S, A[, G]); s2_start, e_start (A,); vol_mult (H, A); vol_feedback (A,) bool;
+    tab_kind, tab_xc, tab_ihc, tab_iht (S, A) and tab_c (S, A, G, 4) table segment coefficients;
+    s2_start, e_start (A,); vol_mult (H, A); vol_feedback (A,) bool;
     ev_* over E scheduled jumps (ev_size (E, A)); rep_lo, rep_hi (H,) row range of rep_pool (R, A)
     replayed on each day (empty range: no replay; one row: that row; several: a uniform draw);
     pj_* over P Poisson jump processes (pj_par (P, 3), pj_load (P, A));
@@ -329,11 +330,11 @@ def simulate_chunk(
     n_blocks = (n_paths + BLOCK - 1) // BLOCK
     # read-only input groups, built once outside the parallel loop (see simulate_path)
     model = (vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot)
-    tables = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_v, tab_d)
+    tables = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_c)
     shocks = (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi,
               rep_pool, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to)
     anchors = (anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p)
-    itables = (itab_kind, itab_xc, itab_ihc, itab_iht, itab_v, itab_d)
+    itables = (itab_kind, itab_xc, itab_ihc, itab_iht, itab_c)
     for blk in prange(n_blocks):
         st = np.empty(4, np.uint64)
         z = np.empty(n_assets + 1)

@@ -46,35 +46,32 @@ def ndtri_pq(p, q):
     return sign * x
 
 
-def _hermite_segment(values, slopes, j, a, off, n, pos, h):
-    if pos > n - 1:
-        return values[j, a, off + n - 1] + slopes[j, a, off + n - 1] * (pos - (n - 1)) * h
-    i = int(pos)
-    if i > n - 2:
-        i = n - 2
+def _cubic_segment(coef, j, a, off, n, pos):
+    if pos >= n - 1:  # the linear continuation beyond the last node (also pos = inf)
+        i = n - 1
+    else:
+        i = int(pos)
     t = pos - i
-    t2 = t * t
-    t3 = t2 * t
     k = off + i
-    return ((2.0 * t3 - 3.0 * t2 + 1.0) * values[j, a, k] + (t3 - 2.0 * t2 + t) * h * slopes[j, a, k]
-            + (-2.0 * t3 + 3.0 * t2) * values[j, a, k + 1] + (t3 - t2) * h * slopes[j, a, k + 1])
+    return coef[j, a, k, 0] + t * (coef[j, a, k, 1] + t * (coef[j, a, k, 2] + t * coef[j, a, k, 3]))
 
 
-def hermite_eval(values, slopes, j, a, kind, xc, inv_hc, inv_ht, n_center, n_tail, x):
-    """Evaluate table ``[j, a]`` (a :class:`simulator.tables.QuantileTable`: kind 0 identity,
-    1 centre + log-tail Hermite segments) at copula-scale value ``x``."""
+def hermite_eval(coef, j, a, kind, xc, inv_hc, inv_ht, n_center, n_tail, x):
+    """Evaluate table ``[j, a]`` at copula-scale value ``x``: kind 0 identity, 1 the cubic Hermite
+    interpolant of a :class:`simulator.tables.QuantileTable` from its segment coefficients ``coef``
+    (S, A, N_GRID, 4) (:func:`simulator.tables.segment_coefficients`)."""
     if kind == 0:
         return x
     if x <= xc and x >= -xc:
-        return _hermite_segment(values, slopes, j, a, 0, n_center, (x + xc) * inv_hc, 1.0 / inv_hc)
+        return _cubic_segment(coef, j, a, 0, n_center, (x + xc) * inv_hc)
     pos = (math.log(abs(x)) - math.log(xc)) * inv_ht
     off = n_center if x > 0.0 else n_center + n_tail
-    return _hermite_segment(values, slopes, j, a, off, n_tail, pos, 1.0 / inv_ht)
+    return _cubic_segment(coef, j, a, off, n_tail, pos)
 
 
 cpu_compile(globals(), {
     "_poly": INLINE,
     "ndtri_pq": PLAIN,
-    "_hermite_segment": INLINE,
+    "_cubic_segment": INLINE,
     "hermite_eval": INLINE,
 })
