@@ -676,12 +676,28 @@ class Portfolio(_Table):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = Field(
         "USD", json_schema_extra={"allowed": "a 3-letter upper-case ISO 4217 code, e.g. 'USD'"})
     """Currency of the amounts, ISO 4217 code (default ``"USD"``)."""
+    liquidity_horizons: dict[str, Literal[10, 20, 40, 60, 120]] = Field(default_factory=dict)
+    """Position name -> FRTB liquidity horizon in days (MAR33.12: e.g. large-cap equity 10, small-cap
+    equity and energy commodities 20, IG credit spreads 40, HY 60). Optional; when given, one for
+    every position, and the run reports the liquidity-adjusted 97.5 % ES (MAR33.4)."""
 
     @model_validator(mode="after")
     def _check(self) -> "Portfolio":
         if not self.positions:
             raise _fail("needs at least one position", key="positions",
                         allowed="a table of name = amount, e.g. { equity = 1000000.0 }")
+        if self.liquidity_horizons:
+            extra = sorted(set(self.liquidity_horizons) - set(self.positions))
+            if extra:
+                raise _fail(f"liquidity horizon for {', '.join(map(repr, extra))}, which is not a position",
+                            key="liquidity_horizons",
+                            allowed=f"names of positions: {', '.join(map(repr, self.positions))}")
+            missing = [name for name in self.positions if name not in self.liquidity_horizons]
+            if missing:
+                raise _fail(f"no liquidity horizon for position(s) {', '.join(map(repr, missing))}",
+                            key="liquidity_horizons",
+                            allowed="one of 10, 20, 40, 60, 120 (days) for every position, or no "
+                                    "liquidity_horizons table at all")
         return self
 
 

@@ -58,9 +58,12 @@ from simulator.io import (
     write_manifest,
 )
 from simulator.risk import (
+    FRTB_BASE_HORIZON,
     FRTB_LIQUIDITY_HORIZONS,
     drawdown_summary,
     es_contributions,
+    frtb_es,
+    frtb_es_cascade,
     stress_loss,
     var_es,
 )
@@ -390,6 +393,8 @@ def _risk_document(result, model, red: _Reduced, *, ci: float, keep: str) -> dic
             for lv in levels:
                 doc["es_contributions"].append({"horizon_days": hz, **es_contributions(
                     red.asset_pnl[hz], level=lv, asset_names=names).to_dict()})
+        if result.liquidity_horizons is not None:
+            doc["frtb_es"] = _frtb_document(result, red, names)
         if red.drawdown is not None:
             doc["drawdown"]["portfolio"] = drawdown_summary(red.drawdown)
             if red.drawdown_rel is not None:
@@ -399,6 +404,37 @@ def _risk_document(result, model, red: _Reduced, *, ci: float, keep: str) -> dic
     if sim.stressed_days is not None and np.any(sim.stressed_days):
         doc["regime"] = {"mean_stressed_days": float(np.mean(sim.stressed_days)),
                          "share_of_days_stressed": float(np.mean(sim.stressed_days) / sim.horizon)}
+    return doc
+
+
+FRTB_ES_LEVEL = 0.975
+
+
+def _frtb_document(result, red: _Reduced, names: list[str]) -> dict[str, Any]:
+    """FRTB liquidity-adjusted ES (MAR33.4) from the per-asset P&L at the 10-day base horizon."""
+    T = FRTB_BASE_HORIZON
+    lh = result.liquidity_horizons
+    doc: dict[str, Any] = {
+        "level": FRTB_ES_LEVEL, "base_horizon_days": T,
+        "liquidity_horizons": {a: int(h) for a, h, p in zip(names, lh, result.positions) if p != 0.0},
+        "definition": "ES = sqrt(ES_T(P)^2 + sum_{j>=2} (ES_T(P, j) sqrt((LH_j - LH_{j-1}) / T))^2), T = 10 days; "
+                      "ES_T(P, j): 10-day ES with only the positions of liquidity horizon >= LH_j shocked",
+    }
+    base = red.asset_pnl.get(T) if red.asset_pnl else None
+    if base is None:
+        doc["unavailable"] = (f"needs the {T}-day P&L per asset: horizon_days >= {T} and the daily paths "
+                              f"(outputs.keep = \"paths\", or few enough paths that they are kept)"
+                              if result.simulation.horizon != T else "no per-asset P&L")
+        return doc
+    cascade = frtb_es_cascade(base, lh, level=FRTB_ES_LEVEL)
+    rows, prev = [], None
+    for h in FRTB_LIQUIDITY_HORIZONS:
+        weight = 1.0 if prev is None else math.sqrt((h - prev) / T)
+        rows.append({"liquidity_horizon_days": h, "es_base": cascade[h], "scale": weight,
+                     "scaled_es": cascade[h] * weight,
+                     "assets": [a for a, x, p in zip(names, lh, result.positions) if x >= h and p != 0.0]})
+        prev = h
+    doc.update({"classes": rows, "es_base_horizon": cascade[T], "liquidity_adjusted_es": frtb_es(cascade)})
     return doc
 
 

@@ -24,6 +24,8 @@ class ScenarioResult:
     simulation: SimulationResult
     positions: np.ndarray | None  # (n_assets,) currency amounts, or None without a portfolio
     currency: str = "USD"
+    #: (n_assets,) FRTB liquidity horizon of each asset in days (10 where no position), or None
+    liquidity_horizons: np.ndarray | None = None
     var_levels: tuple[float, ...] = (0.975, 0.99)
     risk_horizons: tuple[int, ...] = (1, 10)
     scenario_sha256: str = ""
@@ -74,22 +76,33 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
     schedule = compile_shocks(sc, model, roles=roles)
     from scenarios.roles import resolve_assets
 
-    positions = None
+    positions = horizons = None
     if sc.portfolio is not None:
         mapping = resolve_assets(sc, model, roles=roles)
         positions = np.zeros(model.n_assets)
         for name, amount in sc.portfolio.positions.items():
             positions[mapping[name]] += amount
+        if sc.portfolio.liquidity_horizons:
+            horizons = _asset_liquidity_horizons(sc.portfolio.liquidity_horizons, mapping, model)
     sim = simulate(model, n_paths or sc.n_paths, sc.horizon_days, sc.seed if seed is None else seed,
                    keep=keep or sc.outputs.keep, chunk_paths=chunk_paths, progress=progress, n_threads=n_threads,
                    schedule=schedule)
     return ScenarioResult(
         name=sc.name, description=sc.description, simulation=sim, positions=positions,
-        currency=sc.portfolio.currency if sc.portfolio else "USD",
+        currency=sc.portfolio.currency if sc.portfolio else "USD", liquidity_horizons=horizons,
         var_levels=tuple(sc.outputs.var_levels), risk_horizons=tuple(sc.outputs.horizons),
         scenario_sha256=_scenario_hash(sc), scenario_source=str(sc.path) if sc.path else sc.name,
         shocks=[s.model_dump(mode="json") for s in sc.shocks],
     )
+
+
+def _asset_liquidity_horizons(by_name: dict, mapping: dict, model: MarketModel) -> np.ndarray:
+    """Per-asset liquidity horizons (days) from the portfolio's per-position ones (each asset holds at
+    most one position, see :func:`scenarios.roles.resolve_assets`); 10 for assets with no position."""
+    out = np.full(model.n_assets, 10, dtype=np.int64)
+    for name, lh in by_name.items():
+        out[mapping[name]] = lh
+    return out
 
 
 def _resolve_model(model, sc) -> MarketModel:

@@ -56,6 +56,7 @@ equity = "{hostile}"
 
 [portfolio]
 positions = {{ equity = 500000.0, "A&B" = 300000.0, "cost $5$" = 200000.0 }}
+liquidity_horizons = {{ equity = 10, "A&B" = 20, "cost $5$" = 60 }}
 
 [outputs]
 horizons = [1, 10]
@@ -135,6 +136,9 @@ def test_hostile_names_are_escaped_everywhere(hostile_html):
     assert "&lt;img src=x onerror=alert(2)&gt;" in page
     assert "<img src=x" not in page and "<b>bold</b>" not in page and "spike &lt;b&gt;bold&lt;/b&gt;" in page
     assert "A&amp;B" in page and "cost $5$" in page
+    # the FRTB block lists the positions of each liquidity horizon class by name, escaped
+    assert "FRTB liquidity-adjusted expected shortfall" in page
+    assert f"{html.escape(HOSTILE, quote=False)} 10d, A&amp;B 20d, cost $5$ 60d" in page
     # self-contained: every image is an inline PNG, links stay on the page, scripts and fetches are forbidden
     srcs = re.findall(r'<img[^>]*\ssrc="([^"]*)"', page)
     assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
@@ -181,11 +185,19 @@ def test_machine_tables_match_the_results(hostile_results, hostile_html):
         assert row["var"] == pytest.approx(r.tail(r.horizon, 0.99)["var"])
     tables = report_tables(inputs)
     assert set(tables) == {"executive_summary", "risk_measures", "stress_vs_baseline", "asset_stress",
-                           "es_contributions", "drawdowns", "backtests", "model_marginals"}
+                           "es_contributions", "frtb_es", "drawdowns", "backtests", "model_marginals"}
     for name in tables:
         assert (tables_dir / "tables" / f"{name}.csv").is_file()
     sl = tables["stress_vs_baseline"]
     assert set(sl["scenario"]) == {"hostile-names"} and set(sl["horizon_days"]) == {1, 10, 20}
+    frtb = tables["frtb_es"]
+    for name, rows in frtb.groupby("scenario"):
+        want = res[name].risk["frtb_es"]
+        assert list(rows["liquidity_horizon_days"]) == [10, 20, 40, 60, 120]
+        assert rows["liquidity_adjusted_es"].iloc[0] == pytest.approx(want["liquidity_adjusted_es"])
+        # MAR33.4: root sum of squares of the scaled class ES
+        assert float(np.sqrt((rows["scaled_es"] ** 2).sum())) == pytest.approx(want["liquidity_adjusted_es"])
+        assert rows["es_base_horizon"].iloc[0] == pytest.approx(res[name].tail(10, 0.975)["es"])
     assert len(tables["backtests"]) == 3 * len(hostile_results[1].table)
 
 

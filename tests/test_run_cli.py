@@ -300,3 +300,47 @@ def test_stress_loss_falls_back_to_the_longest_shared_horizon(tmp_path, us_model
     cmp = compare_to_baseline(svb, base)
     assert cmp["headline"]["horizon_days"] == 10 and not cmp["headline"]["at_scenario_horizon"]
     assert sorted(h["horizon_days"] for h in cmp["horizons"]) == sorted(set(svb.pnl) & set(base.pnl))
+
+
+# ---------------------------------------------------------------------------------------------
+# FRTB liquidity-adjusted ES
+# ---------------------------------------------------------------------------------------------
+def test_frtb_liquidity_adjusted_es_from_the_ten_day_pnl(library_run, us_model):
+    """MAR33.4 by hand on the re-simulated paths: 10-day ES of all positions, and of the 20-day ones."""
+    import math
+
+    res = load_results(library_run / "svb-2023")
+    frtb = res.risk["frtb_es"]
+    assert frtb["liquidity_horizons"] == {"SP500": 10, "NASDAQ": 10, "WTI": 20}  # the library's table
+    again = run_scenario("svb-2023", us_model, n_paths=N_PATHS, keep="paths")
+    pnl10 = risk.asset_pnl(again.returns, again.positions, horizon=10)
+    wti = list(again.asset_names).index("WTI")
+
+    def es(x):
+        return risk.var_es(x, 0.975)[0.975].es
+
+    es_all, es_20 = es(pnl10.sum(axis=1)), es(pnl10[:, wti])
+    assert es_20 > 0
+    assert frtb["es_base_horizon"] == pytest.approx(es_all, rel=1e-12)
+    assert frtb["es_base_horizon"] == pytest.approx(res.tail(10, 0.975)["es"], rel=1e-12)
+    # LH 20 scales by sqrt((20 - 10) / 10) = 1; no position has a longer horizon
+    assert frtb["liquidity_adjusted_es"] == pytest.approx(math.hypot(es_all, es_20), rel=1e-12)
+    classes = {c["liquidity_horizon_days"]: c for c in frtb["classes"]}
+    assert classes[20]["assets"] == ["WTI"] and classes[20]["es_base"] == pytest.approx(es_20, rel=1e-12)
+    assert [classes[h]["es_base"] for h in (40, 60, 120)] == [0.0, 0.0, 0.0]
+    assert classes[120]["scale"] == pytest.approx(math.sqrt(6.0))
+
+
+def test_frtb_es_needs_the_ten_day_pnl(tmp_path, us_model):
+    """Summary-only runs revalue at the whole horizon only: the FRTB block says why it is missing."""
+    res = run_scenario("svb-2023", us_model, n_paths=200, keep="summary")
+    assert res.liquidity_horizons is not None and res.simulation.returns is None
+    stored = write_results(res, tmp_path, model=us_model)
+    assert "keep" in stored.risk["frtb_es"]["unavailable"] and "classes" not in stored.risk["frtb_es"]
+
+
+def test_liquidity_horizons_follow_the_roles(us_model):
+    """The portfolio's horizons are per position (role); the run maps them onto model assets."""
+    res = run_scenario("svb-2023", us_model, n_paths=20, roles={"oil": "NASDAQ", "tech_equity": "WTI"})
+    lh = dict(zip(res.asset_names, res.liquidity_horizons.tolist()))
+    assert lh == {"SP500": 10, "NASDAQ": 20, "WTI": 10}

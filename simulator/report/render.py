@@ -253,11 +253,11 @@ def report_tables(inputs: ReportInputs) -> dict[str, Any]:
     """The report's figures as pandas DataFrames (written as CSV next to ``summary.json``).
 
     Keys: ``executive_summary``, ``risk_measures``, ``stress_vs_baseline``, ``asset_stress``,
-    ``es_contributions``, ``drawdowns``, ``backtests`` and ``model_marginals``.
+    ``es_contributions``, ``frtb_es``, ``drawdowns``, ``backtests`` and ``model_marginals``.
     """
     import pandas as pd
 
-    risk_rows, stress_rows, asset_rows, contrib_rows, dd_rows = [], [], [], [], []
+    risk_rows, stress_rows, asset_rows, contrib_rows, dd_rows, frtb_rows = [], [], [], [], [], []
     for r in inputs.results:
         for entry in r.risk.get("risk", []):
             for e in entry["levels"]:
@@ -276,6 +276,13 @@ def report_tables(inputs: ReportInputs) -> dict[str, Any]:
             for a, v in c["contributions"].items():
                 contrib_rows.append({"scenario": r.name, "horizon_days": c["horizon_days"], "level": c["level"],
                                      "asset": a, "contribution": v, "share": c["shares"].get(a), "portfolio_es": c["es"]})
+        frtb = r.risk.get("frtb_es")
+        if isinstance(frtb, Mapping) and "classes" in frtb:
+            for c in frtb["classes"]:
+                frtb_rows.append({"scenario": r.name, "level": frtb["level"], "liquidity_horizon_days":
+                                  c["liquidity_horizon_days"], "es_base_horizon": c["es_base"], "scale": c["scale"],
+                                  "scaled_es": c["scaled_es"], "assets": " ".join(c["assets"]),
+                                  "liquidity_adjusted_es": frtb["liquidity_adjusted_es"]})
         for kind, s in (r.risk.get("drawdown") or {}).items():
             if kind == "per_asset_relative":
                 for a, d in s.items():
@@ -300,6 +307,7 @@ def report_tables(inputs: ReportInputs) -> dict[str, Any]:
         "stress_vs_baseline": pd.DataFrame(stress_rows),
         "asset_stress": pd.DataFrame(asset_rows),
         "es_contributions": pd.DataFrame(contrib_rows),
+        "frtb_es": pd.DataFrame(frtb_rows),
         "drawdowns": pd.DataFrame(dd_rows),
         "backtests": pd.DataFrame(bt_rows),
         "model_marginals": pd.DataFrame(marg_rows),
@@ -463,7 +471,7 @@ def _scenario_context(r: ScenarioResults, inputs: ReportInputs, charts: bool) ->
         "contributions": [c for c in risk.get("es_contributions", []) if c["horizon_days"] == h],
         "corr_basis": _get(risk, "correlation", "realised_basis"), "copula_basis": _get(risk, "correlation", "copula_basis"),
         "regime": risk.get("regime"), "charts": {}, "assets": names,
-        "dd_keys": [],
+        "dd_keys": [], "frtb": risk.get("frtb_es") if isinstance(risk.get("frtb_es"), Mapping) else None,
     }
     dd = _get(ctx["drawdown"], "portfolio")
     if isinstance(dd, Mapping):
