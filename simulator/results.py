@@ -422,9 +422,8 @@ def _frtb_document(result, red: _Reduced, names: list[str]) -> dict[str, Any]:
     }
     base = red.asset_pnl.get(T) if red.asset_pnl else None
     if base is None:
-        doc["unavailable"] = (f"needs the {T}-day P&L per asset: horizon_days >= {T} and the daily paths "
-                              f"(outputs.keep = \"paths\", or few enough paths that they are kept)"
-                              if result.simulation.horizon != T else "no per-asset P&L")
+        doc["unavailable"] = (f"needs the {T}-day P&L per asset: horizon_days >= {T} and the daily paths kept "
+                              f"(outputs.keep = \"paths\", or few enough paths that they are kept)")
         return doc
     cascade = frtb_es_cascade(base, lh, level=FRTB_ES_LEVEL)
     rows, prev = [], None
