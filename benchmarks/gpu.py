@@ -122,6 +122,25 @@ def bench_gpu_kernel(model, n_paths: int, horizon: int, *, tpb: int, launch_path
             "mean_cum_return_asset0": sum(sums.values()) / n_paths}
 
 
+def kernel_resources(cuda, n_assets: int) -> dict:
+    """Registers, local (stack) bytes, shared bytes per thread / block of the compiled chunk kernel, as
+    the driver reports them (compare with ``python -m simulator.backends.cuda_build``); {} on the simulator."""
+    from simulator.kernels.cuda_chunk import chunk_kernel
+
+    kernel = chunk_kernel(cuda, n_assets)
+    out = {}
+    for key, getter in (("registers_per_thread", "get_regs_per_thread"),
+                        ("local_bytes_per_thread", "get_local_mem_per_thread"),
+                        ("shared_bytes_per_block", "get_shared_mem_per_block"),
+                        ("max_threads_per_block", "get_max_threads_per_block")):
+        try:
+            value = getattr(kernel, getter)()
+        except Exception:  # numba's simulator, or an API this numba-cuda lacks
+            continue
+        out[key] = value if isinstance(value, (int, float)) else {str(k): v for k, v in dict(value).items()}
+    return out
+
+
 def bench_simulate(model, n_paths: int, horizon: int, *, backend: str, repeats: int, chunk_paths=None) -> tuple:
     from simulator import simulate
 
@@ -269,6 +288,9 @@ def main(argv=None) -> int:
         print(f"  gpu kernel, {tpb:4d} threads/block: {fig['best_s']:.3f} s "
               f"({fig['path_asset_steps_per_s'] / 1e9:.2f} G path-asset-steps/s)", flush=True)
     best = max(kernel_rows, key=lambda r: r["path_asset_steps_per_s"])
+    resources = kernel_resources(cuda, N_ASSETS)
+    if resources:
+        print(f"  kernel resources on this GPU: {resources}", flush=True)
     gpu_sim = None
     if "simulate" not in args.skip:
         gpu_sim, _ = bench_simulate(model, args.paths, h, backend="cuda", repeats=rep, chunk_paths=args.launch_paths)
@@ -319,7 +341,7 @@ def main(argv=None) -> int:
         "unit": "path-asset-steps per second (paths x assets x days / best wall seconds)",
         "throughput": tp,
         "target": {"gpu_path_asset_steps_per_s": TARGET, "measured": tp["gpu_kernel"], "met": met},
-        "gpu_kernel": kernel_rows, "gpu_simulate": gpu_sim, "cpu": cpu,
+        "gpu_kernel": kernel_rows, "kernel_resources": resources, "gpu_simulate": gpu_sim, "cpu": cpu,
         "agreement": check, "breakdown": breakdown,
     }
     out = args.out if args.out is not None else RESULTS_DIR / ("gpu-quick.json" if args.quick else "gpu.json")
