@@ -73,6 +73,17 @@ def test_untouched_simulation_verifies(sim_run, monkeypatch, capsys):
     assert _cli(monkeypatch, "verify", str(out)) == 1
 
 
+def test_a_run_from_another_version_is_flagged_in_a_note(sim_run):
+    out, _ = sim_run
+    assert not any("written by stress-sim" in n for n in verify_directory(out)[0].notes)
+    man = json.loads((out / MANIFEST_NAME).read_text())
+    man["versions"]["stress-sim"] = "0.0.1"
+    (out / MANIFEST_NAME).write_text(json.dumps(man))
+    res = verify_directory(out)[0]
+    assert res.ok  # same build: the values still reproduce; the note says why they might not
+    assert any("written by stress-sim 0.0.1" in n and "differ in the last digits" in n for n in res.notes)
+
+
 def test_tampered_file_fails_its_hash(sim_run, monkeypatch, capsys):
     out, _ = sim_run
     with open(out / "summary.parquet", "ab") as fh:

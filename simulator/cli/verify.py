@@ -357,6 +357,13 @@ def _compare(directory: Path, manifest: dict, rc: RunCheck, model, arrays, keys,
                     f"recomputed {float(fresh[key][i, day, j])!r}")
 
 
+def _running_version() -> str:
+    """This stress-sim's version as manifests record it (the installed distribution's)."""
+    from simulator.io import package_versions
+
+    return package_versions()["stress-sim"]
+
+
 def verify_directory(directory: str | Path, *, model: str | None = None, chunks: int = DEFAULT_CHUNKS,
                      chunk_paths: int = DEFAULT_CHUNK_PATHS, all_paths: bool = False, sample_seed: int | None = None,
                      hashes_only: bool = False) -> list[RunCheck]:
@@ -376,6 +383,11 @@ def verify_directory(directory: str | Path, *, model: str | None = None, chunks:
         elif kind in SIM_KINDS:
             recompute(d, manifest, rc, model_override=model, chunks=chunks, chunk_paths=chunk_paths,
                       all_paths=all_paths, rng=rng)
+            written_by, running = (manifest.get("versions") or {}).get("stress-sim"), _running_version()
+            if written_by and written_by != running:
+                rc.notes.append(f"written by stress-sim {written_by}, recomputed with {running}: path values "
+                                f"are reproducible within one version; across versions they may differ in the "
+                                f"last digits (0.2.0 changed how quantile tables are evaluated)")
         else:
             rc.notes.append(f"kind {kind!r}: integrity check only (no simulated paths to recompute)")
         out.append(rc)
