@@ -32,10 +32,10 @@ N_PATHS, HORIZON, SEED = 64, 20, 2024
 #: numba-cuda's simulator (once that package is installed, numba.cuda is numba-cuda's) takes a lock on
 #: every device-function call, which made the child below run over 10 minutes instead of ~17 s;
 #: with numba-cuda present (a GPU set-up), the real GPU's agreement is checked by benchmarks/gpu.py.
-needs_builtin_simulator = pytest.mark.skipif(
-    importlib.util.find_spec("numba_cuda") is not None,
-    reason="numba-cuda is installed: its CUDA simulator is too slow for these runs (use benchmarks/gpu.py "
-           "on the GPU; CI runs them on numba's built-in simulator)")
+SLOW_SIMULATOR = ("numba-cuda is installed: its CUDA simulator is too slow for these runs (use "
+                  "benchmarks/gpu.py on the GPU; CI runs them on numba's built-in simulator)")
+NUMBA_CUDA_INSTALLED = importlib.util.find_spec("numba_cuda") is not None
+needs_builtin_simulator = pytest.mark.skipif(NUMBA_CUDA_INSTALLED, reason=SLOW_SIMULATOR)
 OUTPUTS = ("returns", "sigma", "cum_return", "max_drawdown", "stressed_days")
 VOLS = [
     {"type": "garch", "omega": 0.03, "alpha": 0.08, "beta": 0.90},
@@ -163,8 +163,8 @@ def _child(out_path: str) -> None:
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     """Outputs of the simulator child (one process for every GPU run of this module)."""
-    if importlib.util.find_spec("numba_cuda") is not None:
-        pytest.skip(needs_builtin_simulator.kwargs["reason"])
+    if NUMBA_CUDA_INSTALLED:
+        pytest.skip(SLOW_SIMULATOR)
     out = tmp_path_factory.mktemp("cudasim") / "gpu.npz"
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), str(out)], cwd=REPO, env=env,
