@@ -64,6 +64,7 @@ def compile_every_shock(model, horizon: int, n_paths: int):
     pool = np.random.default_rng(5).standard_t(5, size=(60, model.n_assets)) * np.sqrt(3 / 5)
     start, stop = int(horizon * 0.48), int(horizon * 0.64)
     sched.rep_pool = pool
+    sched.rep_raw = np.zeros(pool.shape[0], np.bool_)
     sched.rep_lo[start:stop] = 0
     sched.rep_hi[start:stop] = pool.shape[0]
     return sched

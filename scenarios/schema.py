@@ -22,9 +22,10 @@ Shock types (the ``type`` key of each ``[[shocks]]`` table): ``jump``, ``vol_spi
 ``correlation_break``, ``regime_switch``, ``historical_replay``, ``poisson_jumps`` and
 ``anchored_path``; see each model's docstring. How shocks are compiled into kernel arrays and the
 order in which overlapping shocks combine is documented in :mod:`simulator.shocks`. Note that
-``vol_spike`` multiplies the path's *current* conditional sigma and ``historical_replay`` rescales
-a window's standardized residuals by it (filtered historical simulation): both give magnitudes in
-the simulated model's volatility regime, which depends on its start state, not in history's.
+``vol_spike`` multiplies the path's *current* conditional sigma, and so does a ``historical_replay``
+with ``scaling = "filtered"`` (filtered historical simulation): both give magnitudes in the simulated
+model's volatility regime, which depends on its start state, not in history's. A replay with
+``scaling = "historical"`` moves prices by history's own residuals instead.
 
 Use :func:`scenarios.loader.load_scenario` to read a file: it turns a pydantic ``ValidationError``
 into one readable :class:`simulator.exceptions.UserInputError` of the form
@@ -445,14 +446,22 @@ class RegimeSwitchShock(_ShockBase):
 
 
 class HistoricalReplayShock(_ShockBase):
-    """Filtered historical simulation of a window: ``type = "historical_replay"``.
+    """A historical window replayed: ``type = "historical_replay"``.
 
     The trading days in ``window`` (``data``'s daily log returns dated ``start .. end`` inclusive)
-    are turned into standardized residual vectors ``z_t = (r_t - mu) / sigma_t`` by filtering them
-    through the simulated model's own marginals (its mean and variance recursion run over the data).
-    From day ``day`` on these vectors replace the model's innovations, and each is rescaled by the
-    path's conditional sigma on the replayed day; the cross-asset co-movement of each historical day
-    is kept. Two modes:
+    replace the model's innovations from day ``day`` on, one whole cross-asset vector per day, so the
+    co-movement of each historical day is kept. ``scaling`` says at what size:
+
+    - ``scaling = "filtered"`` (default; filtered historical simulation): each day's standardized
+      residual ``z_t = (r_t - mu) / sigma_t``, from filtering the data through the simulated model's
+      own marginals (its mean and variance recursion run over the data), is rescaled by the path's
+      conditional sigma on the replayed day: the historical surprise in today's volatility regime.
+    - ``scaling = "historical"``: each day's residual ``r_t - mu`` as it happened, so a sequence
+      replay reproduces the window's returns exactly, whatever the model's state: the historical
+      price moves applied to today's portfolio. The model's variance recursion is fed these
+      residuals, so volatility after the window carries the episode.
+
+    Two modes:
 
     - ``mode = "sequence"`` (default): the window's vectors in their historical order, one trading day
       per simulated day, from ``day`` to the window's end or the horizon, whichever comes first.
@@ -462,13 +471,14 @@ class HistoricalReplayShock(_ShockBase):
       independently per path and day (filtered historical simulation with dispersion, Barone-Adesi
       et al. 1999), for ``days`` days (default: the window's length), ending within the horizon.
 
-    Magnitudes are the shock *in the simulated vol regime*, not the historical price moves: a
-    replayed day moves the price by ``z_t`` times the path's *current* conditional sigma (the
-    model's start state and its own recursion), so a window replayed from a high-volatility start
-    state produces larger moves than history, and from a calm one smaller. The historical
-    cumulative move is reproduced only when the simulated sigma matches the historical one along
-    the window. This is the method's defining property ("the historical shock in today's
-    volatility regime"); scenario files state it with their magnitudes.
+    With ``scaling = "filtered"`` magnitudes are the shock *in the simulated vol regime*, not the
+    historical price moves: a replayed day moves the price by ``z_t`` times the path's *current*
+    conditional sigma (the model's start state and its own recursion), so a window replayed from a
+    high-volatility start state produces larger moves than history, and from a calm one smaller.
+    The historical cumulative move is reproduced only when the simulated sigma matches the
+    historical one along the window. This is the method's defining property ("the historical shock
+    in today's volatility regime"); ``scaling = "historical"`` is the choice when history's own
+    moves are wanted. A ``vol_spike`` on a replayed day multiplies either.
     """
 
     type: Literal["historical_replay"]
@@ -482,6 +492,9 @@ class HistoricalReplayShock(_ShockBase):
     mode: Literal["sequence", "bootstrap"] = "sequence"
     """``"sequence"`` (default): the window's residual vectors in historical order;
     ``"bootstrap"``: each replayed day draws a residual vector of the window uniformly, per path."""
+    scaling: Literal["filtered", "historical"] = "filtered"
+    """``"filtered"`` (default): standardized residuals times the path's current sigma (FHS);
+    ``"historical"``: history's own residuals, the window's price moves as they happened."""
     days: Optional[int] = Field(None, ge=1, le=MAX_HORIZON_DAYS)
     """``mode = "bootstrap"`` only: number of replayed days (>= 1, ending within horizon_days;
     default: the number of trading days in the window)."""

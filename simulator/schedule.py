@@ -43,7 +43,8 @@ class Schedule:
     ev_sigma: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))
     rep_lo: np.ndarray | None = None  # (H,) first pool row replayed on each day
     rep_hi: np.ndarray | None = None  # (H,) one past the last pool row (== rep_lo: no replay)
-    rep_pool: np.ndarray | None = None  # (R, A) standardised residual vectors
+    rep_pool: np.ndarray | None = None  # (R, A) residual vectors
+    rep_raw: np.ndarray = field(default_factory=lambda: np.zeros(0, np.bool_))  # (R,) row at history's scale
     pj_rate: np.ndarray = field(default_factory=lambda: np.zeros(0))
     pj_law: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     pj_par: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
@@ -94,6 +95,10 @@ class Schedule:
     def kernel_arrays(self) -> "KernelArrays":
         """Build (once) the contiguous arrays and tables passed to the kernel."""
         n, K, C = self.n_assets, len(self.regimes), len(self.copulas)
+        pool = np.ascontiguousarray(self.rep_pool, float).reshape(-1, n)
+        if self.rep_raw.shape != (pool.shape[0],):
+            raise ValueError(f"rep_raw has shape {self.rep_raw.shape}; it needs one flag per rep_pool row, "
+                             f"shape ({pool.shape[0]},)")
         vol_code = np.empty((K, n), np.int64)
         vpar = np.empty((K, n, 5))
         for k, margs in enumerate(self.regimes):
@@ -139,7 +144,7 @@ class Schedule:
             self.s2_start, self.e_start, np.ascontiguousarray(self.vol_mult), self.vol_feedback,
             self.ev_day.astype(np.int64), self.ev_prob.astype(float), np.ascontiguousarray(self.ev_size),
             self.ev_sigma.astype(np.bool_), self.rep_lo.astype(np.int64), self.rep_hi.astype(np.int64),
-            np.ascontiguousarray(self.rep_pool, float).reshape(-1, n),
+            pool, self.rep_raw.astype(np.bool_),
             self.pj_rate.astype(float), self.pj_law.astype(np.int64), np.ascontiguousarray(self.pj_par, float),
             np.ascontiguousarray(self.pj_load), self.pj_from.astype(np.int64), self.pj_to.astype(np.int64),
             self.anc_day.astype(np.bool_), self.anc_asset.astype(np.bool_), np.ascontiguousarray(self.anc_ret, float),
@@ -204,6 +209,7 @@ class KernelArrays:
     rep_lo: np.ndarray
     rep_hi: np.ndarray
     rep_pool: np.ndarray
+    rep_raw: np.ndarray
     pj_rate: np.ndarray
     pj_law: np.ndarray
     pj_par: np.ndarray

@@ -85,7 +85,7 @@ def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, 
             sched.pj_from = np.append(sched.pj_from, shock.from_day - 1)
             sched.pj_to = np.append(sched.pj_to, min(horizon, shock.end_day(horizon)))
         elif kind == "historical_replay":
-            eps = replay_residuals(model, shock.data, shock.window, scenario, key)
+            eps = replay_residuals(model, shock.data, shock.window, scenario, key, scaling=getattr(shock, "scaling", "filtered"))
             mode = getattr(shock, "mode", "sequence")
             start = shock.day - 1
             length = eps.shape[0] if mode == "sequence" else getattr(shock, "days", None) or eps.shape[0]
@@ -95,6 +95,7 @@ def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, 
                                  f"each day takes one source of innovations")
             base = sched.rep_pool.shape[0]
             sched.rep_pool = np.vstack([sched.rep_pool, eps])
+            sched.rep_raw = np.append(sched.rep_raw, np.full(eps.shape[0], getattr(shock, "scaling", "filtered") == "historical"))
             days = np.arange(start, stop)
             if mode == "sequence":
                 sched.rep_lo[days] = base + (days - start)
@@ -221,12 +222,14 @@ def _add_regime(sched: Schedule, shock, model: MarketModel, scenario, key: str) 
 
 
 # ---------------------------------------------------------------------- historical replay
-def replay_residuals(model: MarketModel, data: str, window, scenario=None, key: str = "historical_replay") -> np.ndarray:
-    """Standardised residual vectors (n_days, n_assets) of ``window`` in ``data``, filtered through the
-    model's own marginals (filtered historical simulation: ``z_t = (r_t - mu) / sigma_t``).
+def replay_residuals(model: MarketModel, data: str, window, scenario=None, key: str = "historical_replay",
+                     scaling: str = "filtered") -> np.ndarray:
+    """Residual vectors (n_days, n_assets) of ``window`` in ``data`` under the model's own marginals.
 
-    The variance recursion runs over the data from its first day (started at the unconditional
-    variance) up to the window's end, so sigma_t is the model's conditional sigma on each date.
+    ``scaling="filtered"``: standardised residuals ``z_t = (r_t - mu) / sigma_t`` (filtered historical
+    simulation); the variance recursion runs over the data from its first day (started at the
+    unconditional variance) up to the window's end, so sigma_t is the model's conditional sigma on
+    each date. ``scaling="historical"``: the percent residuals ``r_t - mu`` themselves.
     """
     from calibration.data import load_prices, log_returns
 
@@ -243,7 +246,7 @@ def replay_residuals(model: MarketModel, data: str, window, scenario=None, key: 
     z = np.empty((int(in_window.sum()), model.n_assets))
     for a, (m, col) in enumerate(zip(model.marginals, cols)):
         x = r[col].to_numpy(float)
-        eps = _filter(m, x)
+        eps = _filter(m, x) if scaling == "filtered" else x - m.mean.mu
         z[:, a] = eps[in_window]
     return z
 

@@ -56,7 +56,7 @@ ALL_SHOCKS = [
     {"type": "vol_spike", "day": 9, "days": 3, "multiplier": 1.5, "feedback": True},
     {"type": "jump", "day": 4, "assets": ["SP500"], "size": -7.0, "unit": "percent", "probability": 0.5},
     {"type": "jump", "day": 5, "assets": ["WTI"], "size": -3.0, "unit": "sigma"},
-    {"type": "historical_replay", "day": 12, "window": ["2008-10-06", "2008-10-08"]},
+    {"type": "historical_replay", "day": 12, "window": ["2008-10-06", "2008-10-08"], "scaling": "historical"},
     {"type": "historical_replay", "day": 16, "window": ["2008-10-06", "2008-10-31"], "mode": "bootstrap",
      "days": 3},
     {"type": "poisson_jumps", "intensity": 30.0, "law": "pareto", "scale": 2.0, "alpha": 3.0,

@@ -129,6 +129,54 @@ def test_historical_replay_reproduces_residual_sequence():
     assert z[:, 0].sum() < -4 and z[:, 0].min() < -2.0
 
 
+def _bundled_returns(model, window):
+    from calibration.data import load_prices, log_returns
+
+    r = log_returns(load_prices("builtin:us-markets"))[list(model.assets)]
+    return r.loc[window[0]:window[1]].to_numpy(float)
+
+
+def test_historical_scaling_replays_the_window_returns_exactly():
+    model = MarketModel.from_json(str(_bundled("us-markets")))
+    window = ["2018-01-29", "2018-02-28"]  # Volmageddon: a calm-start window, far from the model's state
+    hist = _bundled_returns(model, window)
+    assert hist.shape[0] == 22
+    shocks = [{"type": "historical_replay", "day": 3, "window": window, "scaling": "historical"},
+              {"type": "vol_spike", "day": 10, "days": 1, "multiplier": 2.0, "assets": ["equity"]}]
+    res = _run(model, shocks, n_paths=40, horizon=30)
+    got = res.returns[:, 2:24]
+    mu = np.array([m.mean.mu for m in model.marginals])
+    expected = np.broadcast_to(hist, got.shape).copy()
+    expected[:, 7, 0] = mu[0] + 2.0 * (hist[7, 0] - mu[0])  # the spike multiplies history's residual
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    assert not np.allclose(res.returns[:, 24:], res.returns[0, 24:])  # random again after the window
+    # the variance recursion is fed history's residuals: on the day after the window every path's
+    # variance is the model's recursion run over them from the path's own state
+    m0 = model.marginals[0]
+    v = m0.vol
+    s2, e = res.sigma[:, 23, 0] ** 2, res.returns[:, 23, 0] - mu[0]
+    z = e / np.sqrt(s2)
+    s2_next = np.exp(v.omega + v.alpha * (np.abs(z) - math.sqrt(2 / math.pi)) + v.gamma * z + v.beta * np.log(s2))
+    np.testing.assert_allclose(res.sigma[:, 24, 0] ** 2, s2_next, rtol=1e-10)
+    # and the filtered replay of the same window is a different, larger shock from this start state
+    fhs = _run(model, [dict(shocks[0], scaling="filtered")], n_paths=40, horizon=30)
+    assert fhs.returns[0, 2:24, 0].sum() < 3 * hist[:, 0].sum() < 0
+
+
+def test_historical_scaling_bootstrap_draws_whole_historical_days():
+    model = MarketModel.from_json(str(_bundled("us-markets")))
+    window = ["2008-10-01", "2008-10-31"]
+    hist = _bundled_returns(model, window)
+    res = _run(model, [{"type": "historical_replay", "day": 1, "window": window, "mode": "bootstrap",
+                        "days": 10, "scaling": "historical"}], n_paths=300, horizon=12)
+    got = res.returns[:, :10].reshape(-1, model.n_assets)
+    dist = np.abs(got[:, None, :] - hist[None, :, :]).max(axis=2)  # (draws, window days)
+    assert dist.min(axis=1).max() < 1e-10  # every replayed day is one historical day, all assets together
+    counts = np.bincount(dist.argmin(axis=1), minlength=hist.shape[0])
+    n, p = got.shape[0], 1.0 / hist.shape[0]
+    assert np.all(np.abs(counts - n * p) <= 5.0 * math.sqrt(n * p * (1 - p))), counts
+
+
 def _bundled(name):
     from importlib import resources
 

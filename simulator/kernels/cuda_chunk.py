@@ -40,7 +40,7 @@ def simulate_chunk_gpu(
     s2_start, e_start,
     vol_mult, vol_feedback,
     ev_day, ev_prob, ev_size, ev_sigma,
-    rep_lo, rep_hi, rep_pool,
+    rep_lo, rep_hi, rep_pool, rep_raw,
     pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to,
     anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
     itab_kind, itab_xc, itab_ihc, itab_iht, itab_c,
@@ -70,7 +70,7 @@ def simulate_chunk_gpu(
                  slot)
         tables = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_c)
         shocks = (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi,
-                  rep_pool, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to)
+                  rep_pool, rep_raw, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to)
         anchors = (anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p)
         itables = (itab_kind, itab_xc, itab_ihc, itab_iht, itab_c)
         simulate_path(st, work, key0, key1, path_start + i, i, horizon, model, tables, shocks,  # noqa: F821

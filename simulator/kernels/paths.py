@@ -174,7 +174,7 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
     ``model`` = (vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta,
     day_copula, slot); ``tables`` = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_c); ``shocks`` =
     (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi,
-    rep_pool, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to); ``anchors`` = (anc_day, anc_asset,
+    rep_pool, rep_raw, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to); ``anchors`` = (anc_day, anc_asset,
     anc_ret, anc_noise, cond_b, cond_l, cond_p); ``itables`` = the itab_* arrays like ``tables``.
     The outputs are those of :func:`simulate_chunk`, passed one by one: with numba 0.68, writes to an
     output array reached through a tuple in the CPU driver's ``prange`` body were lost.
@@ -183,7 +183,7 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
     vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot = model
     tab_kind, tab_xc, tab_ihc, tab_iht, tab_c = tables
     (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi, rep_pool,
-     pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to) = shocks
+     rep_raw, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to) = shocks
     anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p = anchors
     itab_kind, itab_xc, itab_ihc, itab_iht, itab_c = itables
     n_assets = s2_start.shape[0]
@@ -222,6 +222,8 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
                 row += int(uniform(st) * (rep_hi[t] - row))
             for a in range(n_assets):
                 eps[a] = rep_pool[row, a]
+                if rep_raw[row]:  # history's own residual: as it happened, whatever the path's sigma
+                    eps[a] /= math.sqrt(s2[a])
         elif anc_day[t]:
             c = day_copula[t]
             if c < 0:
@@ -302,7 +304,7 @@ def simulate_chunk(
     s2_start, e_start,
     vol_mult, vol_feedback,
     ev_day, ev_prob, ev_size, ev_sigma,
-    rep_lo, rep_hi, rep_pool,
+    rep_lo, rep_hi, rep_pool, rep_raw,
     pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to,
     anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
     itab_kind, itab_xc, itab_ihc, itab_iht, itab_c,
@@ -317,6 +319,8 @@ def simulate_chunk(
     s2_start, e_start (A,); vol_mult (H, A); vol_feedback (A,) bool;
     ev_* over E scheduled jumps (ev_size (E, A)); rep_lo, rep_hi (H,) row range of rep_pool (R, A)
     replayed on each day (empty range: no replay; one row: that row; several: a uniform draw);
+    rep_raw (R,) bool: the row holds percent residuals ``r_t - mu`` replayed at history's scale
+    (divided by the path's sigma on the day), not standardized residuals (rescaled by it);
     pj_* over P Poisson jump processes (pj_par (P, 3), pj_load (P, A));
     anc_day (H,) bool, anc_asset (A,) bool, anc_ret (H, A) anchored target returns, anc_noise (A,);
     cond_b, cond_l, cond_p (C, A, A) per copula set: regression of free on anchored scale values,
@@ -332,7 +336,7 @@ def simulate_chunk(
     model = (vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot)
     tables = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_c)
     shocks = (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi,
-              rep_pool, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to)
+              rep_pool, rep_raw, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to)
     anchors = (anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p)
     itables = (itab_kind, itab_xc, itab_ihc, itab_iht, itab_c)
     for blk in prange(n_blocks):
