@@ -154,6 +154,23 @@ def scenario_from_dict(data: Any, *, source: str = "<scenario>", path: Union[str
     return scenario
 
 
+REPLAY_SCALINGS = ("filtered", "historical")
+
+
+def with_replay_scaling(scenario: Scenario, scaling: str) -> Scenario:
+    """``scenario`` with every ``historical_replay`` shock's ``scaling`` set to ``scaling`` (re-validated;
+    the file path is kept). Scenarios without a replay come back unchanged."""
+    if scaling not in REPLAY_SCALINGS:
+        raise UserInputError(f"replay scaling {scaling!r} is not one of {', '.join(map(repr, REPLAY_SCALINGS))}")
+    if not scenario.has_replay():
+        return scenario
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    for shock in data["shocks"]:
+        if shock["type"] == "historical_replay":
+            shock["scaling"] = scaling
+    return scenario_from_dict(data, source=str(scenario.path or scenario.name), path=scenario.path)
+
+
 # ---------------------------------------------------------------------------------------- errors
 def format_validation_error(exc: ValidationError, *, source: str) -> str:
     """One line per problem: ``<source>: <key.path>: <problem> (allowed: ...)``."""

@@ -895,6 +895,10 @@ class Scenario(_Table):
             p = self._path.parent / p
         return p
 
+    def has_replay(self) -> bool:
+        """Whether any shock is a ``historical_replay``."""
+        return any(s.type == "historical_replay" for s in self.shocks)
+
     def asset_references(self) -> list[tuple[str, str]]:
         """``(name, key path)`` for every role / asset name the scenario uses, in file order
         (shock assets and loadings, then portfolio positions); ``"all"`` is not listed."""

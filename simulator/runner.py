@@ -53,7 +53,7 @@ def _scenario_hash(scenario) -> str:
 
 def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: int | None = None, seed=None,
                  roles=None, keep: str | None = None, chunk_paths: int | None = None, progress: bool = False,
-                 n_threads: int | None = None) -> ScenarioResult:
+                 n_threads: int | None = None, replay_scaling: str | None = None) -> ScenarioResult:
     """Simulate ``scenario`` (a path, a library name, or a ``Scenario``) on ``model``.
 
     Parameters
@@ -67,11 +67,16 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
         Role → model asset overrides (e.g. ``{"oil": "BRENT"}``).
     keep : {"paths", "summary"}, optional
         Override the scenario's ``outputs.keep``.
+    replay_scaling : {"filtered", "historical"}, optional
+        Override the ``scaling`` of every ``historical_replay`` shock (the result records the
+        scenario as run).
     """
-    from scenarios.loader import load_scenario
+    from scenarios.loader import load_scenario, with_replay_scaling
     from simulator.shocks import compile_shocks
 
     sc = load_scenario(scenario)
+    if replay_scaling is not None:
+        sc = with_replay_scaling(sc, replay_scaling)
     model = _resolve_model(model, sc)
     schedule = compile_shocks(sc, model, roles=roles)
     from scenarios.roles import resolve_assets

@@ -5,7 +5,8 @@ Shocks combine and may overlap. Per simulated day the kernel applies them in thi
 
 1. ``regime_switch`` moves each path's Markov chain; the day's parameter set follows the regime;
 2. the variance recursion of that parameter set runs;
-3. innovations: a ``historical_replay`` day uses the window's standardised residual vector; an
+3. innovations: a ``historical_replay`` day uses the window's residual vector (standardised, or with
+   ``scaling = "historical"`` history's own residual divided by the day's conditional sigma); an
    ``anchored_path`` day pins the anchored assets and draws the others conditionally; otherwise the
    copula draws — a ``correlation_break`` day uses the crisis copula, overriding the regime's;
 4. ``vol_spike`` multipliers scale the day's conditional sigma (several spikes multiply);

@@ -14,7 +14,9 @@ its own seed, keeping the paths, and is checked against what its file documents:
   model draw), the VIX-pinned volatility levels, and, for replays, the replayed residual vectors
   themselves (in sequence, or drawn from their window) and the identity
   ``E[sum r] = H mu + sum_t zbar_t E[sigma_t]``;
-- **no absurd tails**: the equity 1 % quantile is above -95 % and no path explodes.
+- **no absurd tails**: the equity 1 % quantile is above -95 % and no path explodes;
+- **history at historical scaling**: run with ``replay_scaling="historical"``, every replay
+  reproduces its window's returns exactly and the equity median is the historical move.
 
 Tolerances on means are 4 standard errors estimated from the same paths; tolerances on medians are
 stated per row. The whole module takes about 10-20 s.
@@ -436,3 +438,32 @@ def test_replay_injects_the_window_residuals(name):
     d = (sim.sigma * (eps - zbar)).sum(axis=1)  # (paths, assets)
     se = d.std(axis=0, ddof=1) / math.sqrt(d.shape[0])
     assert np.all(np.abs(d.mean(axis=0)) <= 4.0 * se + 1e-9), (d.mean(axis=0), se)
+
+
+@lru_cache(maxsize=None)
+def _run_historical(name: str):
+    from simulator.runner import run_scenario
+
+    return run_scenario(name, _model(), n_paths=N_PATHS, keep="paths", replay_scaling="historical").simulation
+
+
+@pytest.mark.parametrize("name", REPLAYS)
+def test_replay_at_historical_scaling_gives_history(name):
+    # --replay-scaling historical: the sequence reproduces the window's returns exactly in every path,
+    # and the bootstrapped lead-in draws history's own days, so the median is the historical move
+    # (at 10,000 paths within 0.1 pp of it: the lead-in sum's median against its mean)
+    assert f"stress-sim run {name} --replay-scaling historical" in load_scenario(name).notes
+    x = _filtered()[1]
+    sim = _run_historical(name)
+    for rp in _replays(name):
+        w = _window(rp.window)
+        if rp.mode == "sequence":
+            days = slice(rp.day - 1, rp.day - 1 + (w.stop - w.start))
+            np.testing.assert_allclose(sim.returns[:, days, :], np.broadcast_to(x[w], sim.returns[:, days, :].shape),
+                                       rtol=1e-12, atol=1e-12)
+    col = _col(name, "equity")
+    eq = _simple(sim.cum_return[:, col])
+    med, se = float(np.median(eq)), _median_se(eq)
+    doc = REPLAYED[name]
+    assert abs(med - doc.history) <= 4.0 * se + 0.2, (
+        f"{name}: equity median {med:.2f} % at historical scaling vs history {doc.history} % (MC SE {se:.2f} pp)")

@@ -195,7 +195,9 @@ def test_keep_paths_and_summary_only_modes(tmp_path, cli_main, us_model):
     (["run", "svb-2023", "--role", "oill=WTI"], "no scenario uses role 'oill'"),
     (["run", "svb-2023", "svb-2023"], "is given twice"),
     (["run", "svb-2023", "--paths", "50"], "give at least 100"),
-], ids=["unknown-scenario", "malformed-role", "role-to-missing-asset", "unused-role", "duplicate", "too-few-paths"])
+    (["run", "svb-2023", "--replay-scaling", "historical"], "no scenario given has a historical_replay shock"),
+], ids=["unknown-scenario", "malformed-role", "role-to-missing-asset", "unused-role", "duplicate", "too-few-paths",
+        "replay-scaling-without-replay"])
 def test_bad_input_exits_2_and_leaves_outputs_untouched(library_run, cli_main, capsys, argv, message):
     before = _digest(library_run)
     rc = cli_main([*argv, "--model", "builtin:us-markets", "--out", str(library_run)])
@@ -203,6 +205,31 @@ def test_bad_input_exits_2_and_leaves_outputs_untouched(library_run, cli_main, c
     assert rc == 2 and message in err and "Traceback" not in err
     assert err.startswith("stress-sim: error: ") and len(err.strip().splitlines()) == 1
     assert _digest(library_run) == before
+
+
+def test_replay_scaling_is_recorded_and_verifies(tmp_path, cli_main, us_model, capsys):
+    out = tmp_path / "runs"
+    assert cli_main(["run", "volmageddon-2018", "svb-2023", "--model", "builtin:us-markets", "--out", str(out),
+                     "--paths", "200", "--replay-scaling", "historical"]) == 0
+    d = out / "volmageddon-2018"
+    stored = json.loads((d / "scenario.json").read_text())
+    assert [s["scaling"] for s in stored["shocks"]] == ["historical", "historical"]
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert manifest["command"][-2:] == ["--replay-scaling", "historical"]
+    # the stored figures are those of the scenario run at historical scaling, not of the file's FHS
+    direct = run_scenario("volmageddon-2018", us_model, n_paths=200, keep="summary", replay_scaling="historical")
+    fhs = run_scenario("volmageddon-2018", us_model, n_paths=200, keep="summary")
+    summary = pd.read_parquet(d / "summary.parquet")
+    cum = summary.pivot(index="path", columns="asset", values="cum_return_pct")[list(us_model.assets)].to_numpy()
+    np.testing.assert_array_equal(cum, direct.simulation.cum_return)
+    assert not np.allclose(cum, fhs.simulation.cum_return)
+    capsys.readouterr()
+    assert cli_main(["verify", str(d)]) == 0
+    assert "reproduced" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:  # argparse: a usage error
+        cli_main(["run", "volmageddon-2018", "--replay-scaling", "raw", "--out", str(tmp_path / "x")])
+    assert exc.value.code == 2 and "invalid choice: 'raw'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.parametrize("model_text, message", [

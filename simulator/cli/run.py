@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from scenarios.loader import REPLAY_SCALINGS
 from simulator.cli.common import load_model, non_negative_int, output_dir, positive_int, show_progress
 from simulator.exceptions import UserInputError
 
@@ -53,6 +54,10 @@ def add_parser(subparsers) -> None:
                    help="seed for every scenario (default: each scenario's seed)")
     p.add_argument("--role", action="append", default=[], metavar="ROLE=ASSET",
                    help="map a scenario role to a model asset, e.g. --role oil=BRENT (repeatable)")
+    p.add_argument("--replay-scaling", choices=REPLAY_SCALINGS, default=None,
+                   help="size of every historical_replay: 'filtered' (history's standardized residuals times "
+                        "the model's current volatility, FHS) or 'historical' (history's own price moves); "
+                        "default: each shock's scaling key")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N", help="numba threads (default: all cores)")
     p.add_argument("--max-path-cells", type=positive_int, default=PATH_CELL_LIMIT, metavar="N",
                    help=f"keep daily paths in memory up to N = paths x days x assets cells (default {PATH_CELL_LIMIT:,})")
@@ -107,7 +112,8 @@ def _extend_horizon(sc, horizon: int):
 
 
 def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None = None, n_paths: int | None = None,
-              roles: Mapping[str, str] | None = None, cell_limit: int | None = None) -> list[PlannedRun]:
+              roles: Mapping[str, str] | None = None, cell_limit: int | None = None,
+              replay_scaling: str | None = None) -> list[PlannedRun]:
     """Load and check every scenario, resolve its model, validate roles and compile its shocks.
 
     Parameters
@@ -124,6 +130,8 @@ def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None 
         Role -> model asset overrides.
     cell_limit : int, optional
         Keep daily paths up to this many cells (default :data:`simulator.results.PATH_CELL_LIMIT`).
+    replay_scaling : {"filtered", "historical"}, optional
+        Set the ``scaling`` of every ``historical_replay`` shock; at least one scenario must have one.
 
     Returns
     -------
@@ -135,7 +143,7 @@ def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None 
     UserInputError
         Unknown scenario, bad file, duplicate names, missing or bad model, bad role.
     """
-    from scenarios.loader import load_scenario
+    from scenarios.loader import load_scenario, with_replay_scaling
     from scenarios.roles import DEFAULT_ROLES
     from simulator.results import PATH_CELL_LIMIT, keep_for_run, pnl_horizons
     from simulator.shocks import compile_shocks
@@ -143,6 +151,11 @@ def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None 
     cell_limit = PATH_CELL_LIMIT if cell_limit is None else int(cell_limit)
     roles = dict(roles or {})
     scenarios = [load_scenario(r) for r in refs]
+    if replay_scaling is not None:
+        if not any(sc.has_replay() for sc in scenarios):
+            raise UserInputError(f"--replay-scaling {replay_scaling}: no scenario given has a historical_replay shock "
+                                 f"({', '.join(sc.name for sc in scenarios)})")
+        scenarios = [with_replay_scaling(sc, replay_scaling) for sc in scenarios]
     seen: dict[str, int] = {}
     for i, sc in enumerate(scenarios):
         if sc.name in seen:
@@ -297,7 +310,8 @@ def command_line(args) -> list[str]:
     if args.model:
         cmd += ["--model", args.model]
     cmd += ["--out", str(args.out)]
-    for flag, value in (("--paths", args.paths), ("--seed", args.seed), ("--threads", args.threads)):
+    for flag, value in (("--paths", args.paths), ("--seed", args.seed), ("--threads", args.threads),
+                        ("--replay-scaling", args.replay_scaling)):
         if value is not None:
             cmd += [flag, str(value)]
     for item in args.role:
@@ -310,7 +324,7 @@ def run(args) -> int:
     roles = parse_roles(args.role)
     model = load_model(args.model) if args.model else None
     plans = plan_runs(args.scenarios, model=model, model_spec=args.model, n_paths=args.paths, roles=roles,
-                      cell_limit=args.max_path_cells)
+                      cell_limit=args.max_path_cells, replay_scaling=args.replay_scaling)
     t0 = time.perf_counter()
 
     def say(msg: str) -> None:
