@@ -157,6 +157,22 @@ def scenario_from_dict(data: Any, *, source: str = "<scenario>", path: Union[str
 REPLAY_SCALINGS = ("filtered", "historical")
 
 
+def scenario_sha256(scenario: Scenario) -> str:
+    """sha256 of the scenario's canonical JSON (every key, defaults included, sorted).
+
+    ``historical_replay.scaling`` (added in 0.2.0) is left out at its default ``"filtered"``, so
+    results written before it existed keep their hash and still verify."""
+    import json
+
+    from simulator.io import sha256_bytes
+
+    data = scenario.model_dump(mode="json")
+    for shock in data.get("shocks", []):
+        if shock.get("type") == "historical_replay" and shock.get("scaling") == "filtered":
+            del shock["scaling"]
+    return sha256_bytes(json.dumps(data, sort_keys=True).encode())
+
+
 def with_replay_scaling(scenario: Scenario, scaling: str) -> Scenario:
     """``scenario`` with every ``historical_replay`` shock's ``scaling`` set to ``scaling`` (re-validated;
     the file path is kept). Scenarios without a replay come back unchanged."""

@@ -456,9 +456,10 @@ class HistoricalReplayShock(_ShockBase):
       residual ``z_t = (r_t - mu) / sigma_t``, from filtering the data through the simulated model's
       own marginals (its mean and variance recursion run over the data), is rescaled by the path's
       conditional sigma on the replayed day: the historical surprise in today's volatility regime.
-    - ``scaling = "historical"``: each day's residual ``r_t - mu`` as it happened, so a sequence
-      replay reproduces the window's returns exactly, whatever the model's state: the historical
-      price moves applied to today's portfolio. The model's variance recursion is fed these
+    - ``scaling = "historical"``: each day's return ``r_t`` as it happened, so a sequence replay
+      reproduces the window's returns exactly, whatever the path's volatility or regime: the
+      historical price moves applied to today's portfolio (a ``vol_spike`` on the day multiplies
+      the residual ``r_t - mu``, and jumps add to it). The model's variance recursion is fed these
       residuals, so volatility after the window carries the episode.
 
     Two modes:
@@ -468,8 +469,9 @@ class HistoricalReplayShock(_ShockBase):
       Given the start state this is deterministic: every path replays the same sequence of surprises
       (paths differ only through other shocks).
     - ``mode = "bootstrap"``: each replayed day draws one of the window's vectors uniformly at random,
-      independently per path and day (filtered historical simulation with dispersion, Barone-Adesi
-      et al. 1999), for ``days`` days (default: the window's length), ending within the horizon.
+      independently per path and day (with filtered scaling, filtered historical simulation with
+      dispersion, Barone-Adesi et al. 1999), for ``days`` days (default: the window's length),
+      ending within the horizon.
 
     With ``scaling = "filtered"`` magnitudes are the shock *in the simulated vol regime*, not the
     historical price moves: a replayed day moves the price by ``z_t`` times the path's *current*
@@ -478,7 +480,7 @@ class HistoricalReplayShock(_ShockBase):
     The historical cumulative move is reproduced only when the simulated sigma matches the
     historical one along the window. This is the method's defining property ("the historical shock
     in today's volatility regime"); ``scaling = "historical"`` is the choice when history's own
-    moves are wanted. A ``vol_spike`` on a replayed day multiplies either.
+    moves are wanted.
     """
 
     type: Literal["historical_replay"]

@@ -5,13 +5,13 @@ as Parquet + ``manifest.json`` for the report.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from simulator.engine import SimulationResult, simulate
+from simulator.exceptions import UserInputError
 from simulator.model import MarketModel
 
 
@@ -45,12 +45,6 @@ class ScenarioResult:
         return self.simulation.sigma
 
 
-def _scenario_hash(scenario) -> str:
-    from simulator.io import sha256_bytes
-
-    return sha256_bytes(json.dumps(scenario.model_dump(mode="json"), sort_keys=True).encode())
-
-
 def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: int | None = None, seed=None,
                  roles=None, keep: str | None = None, chunk_paths: int | None = None, progress: bool = False,
                  n_threads: int | None = None, replay_scaling: str | None = None) -> ScenarioResult:
@@ -71,11 +65,13 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
         Override the ``scaling`` of every ``historical_replay`` shock (the result records the
         scenario as run).
     """
-    from scenarios.loader import load_scenario, with_replay_scaling
+    from scenarios.loader import load_scenario, scenario_sha256, with_replay_scaling
     from simulator.shocks import compile_shocks
 
     sc = load_scenario(scenario)
     if replay_scaling is not None:
+        if not sc.has_replay():
+            raise UserInputError(f"replay_scaling={replay_scaling!r}: scenario {sc.name!r} has no historical_replay shock")
         sc = with_replay_scaling(sc, replay_scaling)
     model = _resolve_model(model, sc)
     schedule = compile_shocks(sc, model, roles=roles)
@@ -96,7 +92,7 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
         name=sc.name, description=sc.description, simulation=sim, positions=positions,
         currency=sc.portfolio.currency if sc.portfolio else "USD", liquidity_horizons=horizons,
         var_levels=tuple(sc.outputs.var_levels), risk_horizons=tuple(sc.outputs.horizons),
-        scenario_sha256=_scenario_hash(sc), scenario_source=str(sc.path) if sc.path else sc.name,
+        scenario_sha256=scenario_sha256(sc), scenario_source=str(sc.path) if sc.path else sc.name,
         shocks=[s.model_dump(mode="json") for s in sc.shocks],
     )
 

@@ -5,8 +5,8 @@ Shocks combine and may overlap. Per simulated day the kernel applies them in thi
 
 1. ``regime_switch`` moves each path's Markov chain; the day's parameter set follows the regime;
 2. the variance recursion of that parameter set runs;
-3. innovations: a ``historical_replay`` day uses the window's residual vector (standardised, or with
-   ``scaling = "historical"`` history's own residual divided by the day's conditional sigma); an
+3. innovations: a ``historical_replay`` day uses the window's standardised residual vector, or with
+   ``scaling = "historical"`` the innovation that reproduces the day's historical return; an
    ``anchored_path`` day pins the anchored assets and draws the others conditionally; otherwise the
    copula draws — a ``correlation_break`` day uses the crisis copula, overriding the regime's;
 4. ``vol_spike`` multipliers scale the day's conditional sigma (several spikes multiply);
@@ -86,7 +86,8 @@ def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, 
             sched.pj_from = np.append(sched.pj_from, shock.from_day - 1)
             sched.pj_to = np.append(sched.pj_to, min(horizon, shock.end_day(horizon)))
         elif kind == "historical_replay":
-            eps = replay_residuals(model, shock.data, shock.window, scenario, key, scaling=getattr(shock, "scaling", "filtered"))
+            scaling = getattr(shock, "scaling", "filtered")
+            eps = replay_residuals(model, shock.data, shock.window, scenario, key, scaling=scaling)
             mode = getattr(shock, "mode", "sequence")
             start = shock.day - 1
             length = eps.shape[0] if mode == "sequence" else getattr(shock, "days", None) or eps.shape[0]
@@ -96,7 +97,7 @@ def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, 
                                  f"each day takes one source of innovations")
             base = sched.rep_pool.shape[0]
             sched.rep_pool = np.vstack([sched.rep_pool, eps])
-            sched.rep_raw = np.append(sched.rep_raw, np.full(eps.shape[0], getattr(shock, "scaling", "filtered") == "historical"))
+            sched.rep_raw = np.append(sched.rep_raw, np.full(eps.shape[0], scaling == "historical"))
             days = np.arange(start, stop)
             if mode == "sequence":
                 sched.rep_lo[days] = base + (days - start)
@@ -225,13 +226,16 @@ def _add_regime(sched: Schedule, shock, model: MarketModel, scenario, key: str) 
 # ---------------------------------------------------------------------- historical replay
 def replay_residuals(model: MarketModel, data: str, window, scenario=None, key: str = "historical_replay",
                      scaling: str = "filtered") -> np.ndarray:
-    """Residual vectors (n_days, n_assets) of ``window`` in ``data`` under the model's own marginals.
+    """The replay vectors (n_days, n_assets) of ``window`` in ``data``, one per trading day.
 
-    ``scaling="filtered"``: standardised residuals ``z_t = (r_t - mu) / sigma_t`` (filtered historical
-    simulation); the variance recursion runs over the data from its first day (started at the
-    unconditional variance) up to the window's end, so sigma_t is the model's conditional sigma on
-    each date. ``scaling="historical"``: the percent residuals ``r_t - mu`` themselves.
+    ``scaling="filtered"``: standardised residuals ``z_t = (r_t - mu) / sigma_t`` under the model's own
+    marginals (filtered historical simulation); the variance recursion runs over the data from its
+    first day (started at the unconditional variance) up to the window's end, so sigma_t is the
+    model's conditional sigma on each date. ``scaling="historical"``: the percent log returns ``r_t``
+    themselves (the kernel takes their residual about the day's regime mean).
     """
+    if scaling not in ("filtered", "historical"):
+        raise ValueError(f"{key}: scaling {scaling!r} is not one of 'filtered', 'historical'")
     from calibration.data import load_prices, log_returns
 
     source = data
@@ -247,7 +251,7 @@ def replay_residuals(model: MarketModel, data: str, window, scenario=None, key: 
     z = np.empty((int(in_window.sum()), model.n_assets))
     for a, (m, col) in enumerate(zip(model.marginals, cols)):
         x = r[col].to_numpy(float)
-        eps = _filter(m, x) if scaling == "filtered" else x - m.mean.mu
+        eps = _filter(m, x) if scaling == "filtered" else x
         z[:, a] = eps[in_window]
     return z
 

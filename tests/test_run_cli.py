@@ -226,6 +226,10 @@ def test_replay_scaling_is_recorded_and_verifies(tmp_path, cli_main, us_model, c
     capsys.readouterr()
     assert cli_main(["verify", str(d)]) == 0
     assert "reproduced" in capsys.readouterr().out
+    from simulator.exceptions import UserInputError
+
+    with pytest.raises(UserInputError, match="'svb-2023' has no historical_replay shock"):
+        run_scenario("svb-2023", us_model, n_paths=100, replay_scaling="historical")
     with pytest.raises(SystemExit) as exc:  # argparse: a usage error
         cli_main(["run", "volmageddon-2018", "--replay-scaling", "raw", "--out", str(tmp_path / "x")])
     assert exc.value.code == 2 and "invalid choice: 'raw'" in capsys.readouterr().err

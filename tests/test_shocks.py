@@ -163,6 +163,31 @@ def test_historical_scaling_replays_the_window_returns_exactly():
     assert fhs.returns[0, 2:24, 0].sum() < 3 * hist[:, 0].sum() < 0
 
 
+def test_historical_scaling_is_exact_in_a_stress_regime_with_its_own_mean(tmp_path):
+    import json
+
+    model = MarketModel.from_json(str(_bundled("us-markets")))
+    stress = json.loads(_bundled("us-markets").read_text())
+    for m in stress["marginals"]:
+        m["mean"]["mu"] = -0.5  # the stress regime drifts down 0.5 %/day
+    (tmp_path / "stress.json").write_text(json.dumps(stress))
+    window = ["2018-01-29", "2018-02-28"]
+    hist = _bundled_returns(model, window)
+    regime = {"type": "regime_switch", "p_enter": 0.5, "p_exit": 0.0, "start": "stress",
+              "stress_model": str(tmp_path / "stress.json")}
+    res = _run(model, [{"type": "historical_replay", "day": 1, "window": window, "scaling": "historical"}, regime],
+               n_paths=20, horizon=30)
+    assert (res.stressed_days == 30).all()
+    np.testing.assert_allclose(res.returns[:, :22], np.broadcast_to(hist, (20,) + hist.shape), rtol=1e-12, atol=1e-12)
+    # after the window the stress regime's own mean drives the drift again
+    calm = _run(model, [{"type": "historical_replay", "day": 1, "window": window, "scaling": "historical"}],
+                n_paths=400, horizon=30)
+    stressed = _run(model, [{"type": "historical_replay", "day": 1, "window": window, "scaling": "historical"},
+                            regime], n_paths=400, horizon=30)
+    gap = (calm.returns[:, 22:] - stressed.returns[:, 22:]).mean()
+    assert gap > 0.5 - 4 * (calm.returns[:, 22:] - stressed.returns[:, 22:]).mean(axis=1).std() / math.sqrt(400)
+
+
 def test_historical_scaling_bootstrap_draws_whole_historical_days():
     model = MarketModel.from_json(str(_bundled("us-markets")))
     window = ["2008-10-01", "2008-10-31"]

@@ -166,3 +166,49 @@ def test_scenario_runs_with_shocks_verify_and_tampering_is_localised(tmp_path, m
     assert any(line.startswith("OK") and "svb-2023" in line for line in lines)
     # a single scenario directory verifies on its own
     assert _cli(monkeypatch, "verify", str(out / "svb-2023")) == 0
+
+
+def test_results_written_before_replay_scaling_keep_their_scenario_hash():
+    # tests/data/run-0.2.0-volmageddon: scenario.json and manifest.json of `stress-sim run volmageddon-2018
+    # --paths 100` written by stress-sim 0.2.0 before historical_replay had a `scaling` key
+    from scenarios.loader import scenario_from_dict, scenario_sha256, with_replay_scaling
+    from simulator.builtin import load_builtin_model
+    from simulator.cli.verify import _schedule_for
+
+    d = Path(__file__).parent / "data" / "run-0.2.0-volmageddon"
+    stored = json.loads((d / "scenario.json").read_text())
+    manifest = json.loads((d / "manifest.json").read_text())
+    assert all("scaling" not in s for s in stored["shocks"])
+    sc = scenario_from_dict(stored)
+    assert scenario_sha256(sc) == manifest["scenario_sha256"]
+    sched, _ = _schedule_for(d, manifest, load_builtin_model("us-markets"), 22)  # the check verify runs
+    assert not sched.rep_raw.any()
+    # the scaling counts as soon as it is not the default
+    assert scenario_sha256(with_replay_scaling(sc, "historical")) != manifest["scenario_sha256"]
+
+
+def test_run_identity_ignores_an_unset_historical_flag():
+    # run directories started before rep_raw existed keep their identity (resume still matches them)
+    import dataclasses
+    import hashlib
+
+    from scenarios.loader import load_scenario, with_replay_scaling
+    from simulator.builtin import load_builtin_model
+    from simulator.engine import kernel_arrays_sha256
+    from simulator.shocks import compile_shocks
+
+    def without_rep_raw(arrays) -> str:  # the definition before rep_raw
+        h = hashlib.sha256()
+        for f in dataclasses.fields(arrays):
+            if f.name != "rep_raw":
+                a = np.ascontiguousarray(getattr(arrays, f.name))
+                h.update(f"{f.name}|{a.dtype.str}|{a.shape}|".encode())
+                h.update(a.tobytes())
+        return h.hexdigest()
+
+    model = load_builtin_model("us-markets")
+    sc = load_scenario("volmageddon-2018")
+    fhs = compile_shocks(sc, model).kernel_arrays()
+    assert kernel_arrays_sha256(fhs) == without_rep_raw(fhs)
+    hist = compile_shocks(with_replay_scaling(sc, "historical"), model).kernel_arrays()
+    assert hist.rep_raw.all() and kernel_arrays_sha256(hist) != without_rep_raw(hist)

@@ -189,8 +189,7 @@ def _schedule_for(directory: Path, manifest: dict, model, horizon: int):
     path = directory / "scenario.json"
     if not path.is_file():
         raise UserInputError(f"{directory}: scenario run without scenario.json; cannot rebuild its shocks")
-    from scenarios.loader import scenario_from_dict
-    from simulator.io import sha256_bytes
+    from scenarios.loader import scenario_from_dict, scenario_sha256
     from simulator.shocks import compile_shocks
 
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -199,7 +198,7 @@ def _schedule_for(directory: Path, manifest: dict, model, horizon: int):
     except (ValueError, TypeError) as exc:
         raise UserInputError(f"{path}: {exc}") from None
     recorded = manifest.get("scenario_sha256")
-    actual = sha256_bytes(json.dumps(sc.model_dump(mode="json"), sort_keys=True).encode())
+    actual = scenario_sha256(sc)
     if recorded and actual != recorded:
         raise UserInputError(f"{path}: scenario hash {actual[:16]}... differs from the recorded "
                              f"{str(recorded)[:16]}...")

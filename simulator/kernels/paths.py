@@ -4,13 +4,15 @@ Per path and day, in this order (the documented shock order):
 
 1. regime: a Markov chain over parameter sets (one set when no ``regime_switch``) moves one step;
 2. variance: the regime's GARCH / GJR / EGARCH recursion updates ``sigma2`` from yesterday's state;
-3. innovations: a historical-replay day takes a stored standardised residual vector (the day's own
-   in sequence mode, a uniform draw from the window in bootstrap mode); otherwise
+3. innovations: a historical-replay day takes a stored vector (the day's own in sequence mode, a
+   uniform draw from the window in bootstrap mode): a standardised residual (filtered scaling), or
+   a historical return turned into the innovation that reproduces it (historical scaling); otherwise
    the day's copula (a ``correlation_break`` override, else the regime's) draws on its scale and
    each asset's tabulated quantile map turns the draw into a standardised innovation;
    anchored assets are pinned and the others drawn conditionally (see ``anchor_*`` arrays);
-4. return: ``r = mu + m * sigma * eps`` with the ``vol_spike`` multiplier ``m`` (an anchored asset's
-   return is its target path value, plus noise in units of ``m * sigma``);
+4. return: ``r = mu + m * sigma * eps`` with the regime's mean ``mu`` and the ``vol_spike``
+   multiplier ``m`` (an anchored asset's return is its target path value, plus noise in units of
+   ``m * sigma``);
 5. jumps: scheduled ``jump`` events (certain or with probability p), then ``poisson_jumps``, are
    added to the return (not to anchored assets on their anchored days);
 6. feedback: the residual entering tomorrow's recursion is ``r - mu`` (jumps included), except that
@@ -221,9 +223,10 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
             if rep_hi[t] - row > 1:
                 row += int(uniform(st) * (rep_hi[t] - row))
             for a in range(n_assets):
-                eps[a] = rep_pool[row, a]
-                if rep_raw[row]:  # history's own residual: as it happened, whatever the path's sigma
-                    eps[a] /= math.sqrt(s2[a])
+                if rep_raw[row]:  # history's return as it happened, whatever the path's sigma and regime
+                    eps[a] = (rep_pool[row, a] - vpar[k, a, 0]) / math.sqrt(s2[a])
+                else:
+                    eps[a] = rep_pool[row, a]
         elif anc_day[t]:
             c = day_copula[t]
             if c < 0:
@@ -319,8 +322,9 @@ def simulate_chunk(
     s2_start, e_start (A,); vol_mult (H, A); vol_feedback (A,) bool;
     ev_* over E scheduled jumps (ev_size (E, A)); rep_lo, rep_hi (H,) row range of rep_pool (R, A)
     replayed on each day (empty range: no replay; one row: that row; several: a uniform draw);
-    rep_raw (R,) bool: the row holds percent residuals ``r_t - mu`` replayed at history's scale
-    (divided by the path's sigma on the day), not standardized residuals (rescaled by it);
+    rep_raw (R,) bool: the row holds historical percent log returns ``r_t``, replayed as they
+    happened (innovation ``(r_t - mu) / sigma`` with the day's regime mean and the path's sigma), not
+    standardized residuals (rescaled by the path's sigma);
     pj_* over P Poisson jump processes (pj_par (P, 3), pj_load (P, A));
     anc_day (H,) bool, anc_asset (A,) bool, anc_ret (H, A) anchored target returns, anc_noise (A,);
     cond_b, cond_l, cond_p (C, A, A) per copula set: regression of free on anchored scale values,
