@@ -25,7 +25,7 @@ order in which overlapping shocks combine is documented in :mod:`simulator.shock
 ``vol_spike`` multiplies the path's *current* conditional sigma, and so does a ``historical_replay``
 with ``scaling = "filtered"`` (filtered historical simulation): both give magnitudes in the simulated
 model's volatility regime, which depends on its start state, not in history's. A replay with
-``scaling = "historical"`` moves prices by history's own residuals instead.
+``scaling = "historical"`` replays history's own returns instead.
 
 Use :func:`scenarios.loader.load_scenario` to read a file: it turns a pydantic ``ValidationError``
 into one readable :class:`simulator.exceptions.UserInputError` of the form
@@ -496,7 +496,7 @@ class HistoricalReplayShock(_ShockBase):
     ``"bootstrap"``: each replayed day draws a residual vector of the window uniformly, per path."""
     scaling: Literal["filtered", "historical"] = "filtered"
     """``"filtered"`` (default): standardized residuals times the path's current sigma (FHS);
-    ``"historical"``: history's own residuals, the window's price moves as they happened."""
+    ``"historical"``: history's own returns, the window's price moves as they happened."""
     days: Optional[int] = Field(None, ge=1, le=MAX_HORIZON_DAYS)
     """``mode = "bootstrap"`` only: number of replayed days (>= 1, ending within horizon_days;
     default: the number of trading days in the window)."""
