@@ -175,17 +175,16 @@ def test_historical_scaling_is_exact_in_a_stress_regime_with_its_own_mean(tmp_pa
     hist = _bundled_returns(model, window)
     regime = {"type": "regime_switch", "p_enter": 0.5, "p_exit": 0.0, "start": "stress",
               "stress_model": str(tmp_path / "stress.json")}
-    res = _run(model, [{"type": "historical_replay", "day": 1, "window": window, "scaling": "historical"}, regime],
-               n_paths=20, horizon=30)
-    assert (res.stressed_days == 30).all()
-    np.testing.assert_allclose(res.returns[:, :22], np.broadcast_to(hist, (20,) + hist.shape), rtol=1e-12, atol=1e-12)
+    replay = {"type": "historical_replay", "day": 1, "window": window, "scaling": "historical"}
+    n = 400
+    stressed = _run(model, [replay, regime], n_paths=n, horizon=30)
+    assert (stressed.stressed_days == 30).all()
+    np.testing.assert_allclose(stressed.returns[:, :22], np.broadcast_to(hist, (n,) + hist.shape), rtol=1e-12,
+                               atol=1e-12)
     # after the window the stress regime's own mean drives the drift again
-    calm = _run(model, [{"type": "historical_replay", "day": 1, "window": window, "scaling": "historical"}],
-                n_paths=400, horizon=30)
-    stressed = _run(model, [{"type": "historical_replay", "day": 1, "window": window, "scaling": "historical"},
-                            regime], n_paths=400, horizon=30)
-    gap = (calm.returns[:, 22:] - stressed.returns[:, 22:]).mean()
-    assert gap > 0.5 - 4 * (calm.returns[:, 22:] - stressed.returns[:, 22:]).mean(axis=1).std() / math.sqrt(400)
+    calm = _run(model, [replay], n_paths=n, horizon=30)
+    diff = calm.returns[:, 22:] - stressed.returns[:, 22:]
+    assert diff.mean() > 0.5 - 4 * diff.mean(axis=1).std() / math.sqrt(n)
 
 
 def test_historical_scaling_bootstrap_draws_whole_historical_days():

@@ -222,10 +222,11 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
             row = rep_lo[t]
             if rep_hi[t] - row > 1:
                 row += int(uniform(st) * (rep_hi[t] - row))
-            for a in range(n_assets):
-                if rep_raw[row]:  # history's return as it happened, whatever the path's sigma and regime
+            if rep_raw[row]:  # history's return as it happened, whatever the path's sigma and regime
+                for a in range(n_assets):
                     eps[a] = (rep_pool[row, a] - vpar[k, a, 0]) / math.sqrt(s2[a])
-                else:
+            else:
+                for a in range(n_assets):
                     eps[a] = rep_pool[row, a]
         elif anc_day[t]:
             c = day_copula[t]
