@@ -357,18 +357,34 @@ def _fit_candidate(y: np.ndarray, vol: str, dist: str, backcast: float | None, t
     return out
 
 
+def _better(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The better of two fits of the same model: converged first, then the higher log-likelihood."""
+    ka = (a["converged"], a["loglik"] if np.isfinite(a["loglik"]) else -np.inf)
+    kb = (b["converged"], b["loglik"] if np.isfinite(b["loglik"]) else -np.inf)
+    return b if kb > ka else a
+
+
+def _fit_from_starts(y: np.ndarray, vol: str, dist: str, backcast: float | None, tol: float | None,
+                     want_cov: bool, warm: np.ndarray | None, max_iter: int) -> dict[str, Any]:
+    """Fit from arch's own starting values (a grid search: the fresh start) and, when given, from
+    ``warm`` (e.g. the previous window's estimates); keep the better (converged, then higher
+    log-likelihood). A warm start alone can stay in a poor local optimum for hundreds of refits
+    (a Student-t nu stuck near 300 while a fresh fit finds 6-9), so it is never used alone."""
+    fit = _fit_candidate(y, vol, dist, backcast, tol, want_cov, max_iter=max_iter)
+    fit["start"] = "fresh"
+    if warm is not None:
+        try:
+            other = _fit_candidate(y, vol, dist, backcast, tol, want_cov, starting_values=warm, max_iter=max_iter)
+        except (ValueError, np.linalg.LinAlgError):
+            return fit
+        other["start"] = "warm"
+        fit = _better(fit, other)
+    return fit
+
+
 def _nested_start(small: dict[str, Any], big_vol: str, big_dist: str) -> np.ndarray:
     """Starting values for a model that nests ``small`` (same fit plus the extra parameter at its null)."""
-    p = small["params"]
-    vals = [p["mu"], p["omega"], p["alpha"]]
-    if big_vol in ("gjr", "egarch"):
-        vals.append(p.get("gamma", 0.0))
-    vals.append(p["beta"])
-    if big_dist in ("t", "skewt"):
-        vals.append(p.get("nu", 30.0))
-    if big_dist == "skewt":
-        vals.append(p.get("lambda", 0.0))
-    return np.array(vals, dtype=float)
+    return _arch_vector(big_vol, big_dist, small["params"])
 
 
 # (smaller, larger) pairs where the larger model contains the smaller one
@@ -382,16 +398,20 @@ _NESTED = [
 
 
 def _fit_arrays(y: np.ndarray, vols: tuple[str, ...], dists: tuple[str, ...], init: str,
-                tol: float | None, max_iter: int = MAX_ITER) -> dict[str, Any]:
+                tol: float | None, max_iter: int = MAX_ITER,
+                warm: dict[tuple[str, str], np.ndarray] | None = None) -> dict[str, Any]:
     """Fit every candidate, select by BIC, redo the selected fit with covariance. Arrays in, plain data out.
 
-    A nested pair fitted side by side is checked: when the larger model's log-likelihood falls below the
-    smaller one's (a local optimum), the larger is refitted from the smaller one's estimates.
+    Each candidate is fitted from arch's fresh starting values and, when ``warm`` holds estimates for
+    it, from those too; the better fit is kept. A nested pair fitted side by side is checked: when
+    the larger model's log-likelihood falls below the smaller one's (a local optimum), the larger is
+    refitted from the smaller one's estimates.
     """
     backcast = float(np.mean((y - y.mean()) ** 2)) if init == "sample" else None
     combos = [(v, d) for v in vols for d in dists]
     single = len(combos) == 1
-    fits = {(v, d): _fit_candidate(y, v, d, backcast, tol, want_cov=single, max_iter=max_iter) for v, d in combos}
+    warm = warm or {}
+    fits = {(v, d): _fit_from_starts(y, v, d, backcast, tol, single, warm.get((v, d)), max_iter) for v, d in combos}
     for small, big in _NESTED:
         if small in fits and big in fits and fits[big]["loglik"] < fits[small]["loglik"] - 1e-6:
             refit = _fit_candidate(y, *big, backcast, tol, want_cov=single,
@@ -407,8 +427,10 @@ def _fit_arrays(y: np.ndarray, vols: tuple[str, ...], dists: tuple[str, ...], in
     pool = eligible or cands
     best = min(pool, key=lambda c: c["bic"])
     if not single:
+        start = best.get("start", "fresh")
         best = _fit_candidate(y, best["vol"], best["dist"], backcast, tol, want_cov=True,
                               starting_values=best["arch_params"], max_iter=max_iter)
+        best["start"] = start
         best["stationary"] = bool(best["persistence"] < 1.0)
         best["eligible"] = bool(best["converged"] and best["stationary"])
     table = [
@@ -492,6 +514,7 @@ def fit_marginal(
     init: str = "arch",
     tol: float | None = None,
     max_iter: int = MAX_ITER,
+    warm_start: "MarginalFit | None" = None,
 ) -> MarginalFit:
     """Fit a constant-mean GARCH-family model to one return series with ``arch``.
 
@@ -510,6 +533,10 @@ def fit_marginal(
         Optimiser (SLSQP) tolerance; default arch's (1e-6 relative change in the log-likelihood).
     max_iter : int, default 1000
         Optimiser iteration limit per attempt (a stopped fit is restarted once from where it stopped).
+    warm_start : MarginalFit, optional
+        An earlier fit (e.g. of the previous rolling window): the candidate of the same vol/dist is
+        also fitted from its estimates, and the better of the fresh and the warm fit is kept
+        (converged first, then the higher log-likelihood).
 
     Returns
     -------
@@ -531,5 +558,24 @@ def fit_marginal(
         raise ValueError(f"tol must be None or a number in (0, 1); got {tol!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer; got {max_iter!r}")
-    raw = _fit_arrays(y, vols, dists, init, None if tol is None else float(tol), int(max_iter))
+    warm = None
+    if warm_start is not None:
+        if not isinstance(warm_start, MarginalFit):
+            raise TypeError(f"warm_start must be a MarginalFit, got {type(warm_start).__name__}")
+        warm = {(warm_start.vol, warm_start.dist): _arch_vector(warm_start.vol, warm_start.dist, warm_start.params)}
+    raw = _fit_arrays(y, vols, dists, init, None if tol is None else float(tol), int(max_iter), warm=warm)
     return _finish(raw, index, label, init)
+
+
+def _arch_vector(vol: str, dist: str, params: dict[str, float]) -> np.ndarray:
+    """The parameter vector in arch's order (mu, omega, alpha, [gamma], beta, [nu], [lambda]); a
+    parameter ``params`` lacks takes its null value (gamma 0, nu 30, lambda 0)."""
+    vals = [params["mu"], params["omega"], params["alpha"]]
+    if vol in ("gjr", "egarch"):
+        vals.append(params.get("gamma", 0.0))
+    vals.append(params["beta"])
+    if dist in ("t", "skewt"):
+        vals.append(params.get("nu", 30.0))
+    if dist == "skewt":
+        vals.append(params.get("lambda", 0.0))
+    return np.array(vals, dtype=float)

@@ -39,6 +39,7 @@ __all__ = [
     "load_scenario",
     "parse_scenario",
     "scenario_from_dict",
+    "scenario_from_record",
     "format_validation_error",
 ]
 
@@ -154,23 +155,44 @@ def scenario_from_dict(data: Any, *, source: str = "<scenario>", path: Union[str
     return scenario
 
 
-REPLAY_SCALINGS = ("filtered", "historical")
+REPLAY_SCALINGS = ("historical", "filtered")
 
 
 def scenario_sha256(scenario: Scenario) -> str:
     """sha256 of the scenario's canonical JSON (every key, defaults included, sorted).
 
-    ``historical_replay.scaling`` (added in 0.2.0) is left out at its default ``"filtered"``, so
-    results written before it existed keep their hash and still verify."""
+    ``historical_replay.scaling = "filtered"`` (the only behaviour before 0.2.0, and the default
+    until 0.3.0) is left out of the hash, so results written before the key existed keep their
+    hash and still verify; ``"historical"`` is hashed. An empty ``targets`` list (added in 0.3.0)
+    is left out for the same reason."""
     import json
 
     from simulator.io import sha256_bytes
 
     data = scenario.model_dump(mode="json")
+    if not data.get("targets"):
+        data.pop("targets", None)  # added in 0.3.0; runs without targets keep their earlier hash
     for shock in data.get("shocks", []):
         if shock.get("type") == "historical_replay" and shock.get("scaling") == "filtered":
             del shock["scaling"]
     return sha256_bytes(json.dumps(data, sort_keys=True).encode())
+
+
+def scenario_from_record(data: Any, *, source: str = "<scenario.json>") -> Scenario:
+    """Validate a scenario stored by a run (``scenario.json``) as the run meant it.
+
+    Runs store the validated scenario with every key, defaults included, except those written before
+    ``historical_replay.scaling`` existed (stress-sim < 0.2.0): their replays had the only behaviour
+    of the time, filtered scaling, which is filled in here (the default became ``"historical"`` in
+    0.3.0, so reading such a record with today's default would re-run another scenario)."""
+    if isinstance(data, dict) and isinstance(data.get("shocks"), list):
+        shocks = []
+        for shock in data["shocks"]:
+            if isinstance(shock, dict) and shock.get("type") == "historical_replay" and "scaling" not in shock:
+                shock = {**shock, "scaling": "filtered"}
+            shocks.append(shock)
+        data = {**data, "shocks": shocks}
+    return scenario_from_dict(data, source=source)
 
 
 def with_replay_scaling(scenario: Scenario, scaling: str) -> Scenario:

@@ -25,7 +25,7 @@ order in which overlapping shocks combine is documented in :mod:`simulator.shock
 ``vol_spike`` multiplies the path's *current* conditional sigma, and so does a ``historical_replay``
 with ``scaling = "filtered"`` (filtered historical simulation): both give magnitudes in the simulated
 model's volatility regime, which depends on its start state, not in history's. A replay with
-``scaling = "historical"`` replays history's own returns instead.
+``scaling = "historical"`` (the default) replays history's own returns.
 
 Use :func:`scenarios.loader.load_scenario` to read a file: it turns a pydantic ``ValidationError``
 into one readable :class:`simulator.exceptions.UserInputError` of the form
@@ -61,6 +61,8 @@ __all__ = [
     "PoissonJumpsShock",
     "AnchoredPathShock",
     "Shock",
+    "TARGET_MEASURES",
+    "Target",
 ]
 
 #: Longest horizon a scenario may ask for: 10 years of 252 trading days.
@@ -452,15 +454,15 @@ class HistoricalReplayShock(_ShockBase):
     replace the model's innovations from day ``day`` on, one whole cross-asset vector per day, so the
     co-movement of each historical day is kept. ``scaling`` says at what size:
 
-    - ``scaling = "filtered"`` (default; filtered historical simulation): each day's standardized
-      residual ``z_t = (r_t - mu) / sigma_t``, from filtering the data through the simulated model's
-      own marginals (its mean and variance recursion run over the data), is rescaled by the path's
-      conditional sigma on the replayed day: the historical surprise in today's volatility regime.
-    - ``scaling = "historical"``: each day's return ``r_t`` as it happened, so a sequence replay
-      reproduces the window's returns exactly, whatever the path's volatility or regime: the
+    - ``scaling = "historical"`` (default): each day's return ``r_t`` as it happened, so a sequence
+      replay reproduces the window's returns exactly, whatever the path's volatility or regime: the
       historical price moves applied to today's portfolio (a ``vol_spike`` on the day multiplies
       the residual ``r_t - mu``, and jumps add to it). The model's variance recursion is fed these
       residuals, so volatility after the window carries the episode.
+    - ``scaling = "filtered"`` (filtered historical simulation, FHS): each day's standardized
+      residual ``z_t = (r_t - mu) / sigma_t``, from filtering the data through the simulated model's
+      own marginals (its mean and variance recursion run over the data), is rescaled by the path's
+      conditional sigma on the replayed day: the historical surprise in today's volatility regime.
 
     Two modes:
 
@@ -479,8 +481,9 @@ class HistoricalReplayShock(_ShockBase):
     high-volatility start state produces larger moves than history, and from a calm one smaller.
     The historical cumulative move is reproduced only when the simulated sigma matches the
     historical one along the window. This is the method's defining property ("the historical shock
-    in today's volatility regime"); ``scaling = "historical"`` is the choice when history's own
-    moves are wanted.
+    in today's volatility regime"), so it must be asked for by name (files written by stress-sim
+    0.2.x and earlier, which had filtered scaling as the default, state it in their stored
+    ``scenario.json`` or are read with it, see :func:`scenarios.loader.scenario_from_record`).
     """
 
     type: Literal["historical_replay"]
@@ -494,9 +497,9 @@ class HistoricalReplayShock(_ShockBase):
     mode: Literal["sequence", "bootstrap"] = "sequence"
     """``"sequence"`` (default): the window's residual vectors in historical order;
     ``"bootstrap"``: each replayed day draws a residual vector of the window uniformly, per path."""
-    scaling: Literal["filtered", "historical"] = "filtered"
-    """``"filtered"`` (default): standardized residuals times the path's current sigma (FHS);
-    ``"historical"``: history's own returns, the window's price moves as they happened."""
+    scaling: Literal["historical", "filtered"] = "historical"
+    """``"historical"`` (default): history's own returns, the window's price moves as they happened;
+    ``"filtered"``: standardized residuals times the path's current sigma (FHS)."""
     days: Optional[int] = Field(None, ge=1, le=MAX_HORIZON_DAYS)
     """``mode = "bootstrap"`` only: number of replayed days (>= 1, ending within horizon_days;
     default: the number of trading days in the window)."""
@@ -740,6 +743,45 @@ class Outputs(_Table):
         return self
 
 
+#: What a ``[[targets]]`` entry compares, each over the simulated paths of one asset (see :class:`Target`).
+TARGET_MEASURES: dict[str, str] = {
+    "median_return_pct": "median simple return from day 0 to `day`, percent",
+    "median_drawdown_pct": "median largest fall of the price from its running peak over days 1..`day`, "
+                           "percent (positive)",
+    "median_vol_pct": "median conditional volatility on `day`, annualised (sigma x sqrt(252)), percent "
+                      "(comparable with an implied-volatility index such as the VIX)",
+    "peak_median_vol_pct": "highest daily median conditional volatility over days 1..`day`, annualised, percent",
+}
+
+
+class Target(_Table):
+    """A magnitude the scenario is calibrated to: one ``[[targets]]`` table.
+
+    A stress scenario built from shocks says which historical or supervisory magnitudes it aims at
+    (peak-to-trough move, volatility peak, over which horizon) and how close its simulated median
+    must come; runs report each target next to the simulated value and its Monte Carlo standard
+    error, and the library's tests hold every scenario to its own targets. The tolerance belongs in
+    the file, with its reasons (``why``), not in code.
+    """
+
+    measure: Literal["median_return_pct", "median_drawdown_pct", "median_vol_pct", "peak_median_vol_pct"] = Field(
+        json_schema_extra={"allowed": ", ".join(TARGET_MEASURES)})
+    """What is compared (see :data:`TARGET_MEASURES`)."""
+    asset: Annotated[str, Field(min_length=1)]
+    """The role or model asset name measured (e.g. ``"equity"``)."""
+    day: Optional[Day] = None
+    """The day (1-based) the measure refers to; default: ``horizon_days``."""
+    value: float
+    """The target in the measure's unit (percent)."""
+    tolerance: float = Field(gt=0.0)
+    """Largest accepted distance between the simulated measure and ``value`` (percentage points)."""
+    source: Annotated[str, Field(min_length=1)]
+    """Where ``value`` comes from: a primary public source with its date."""
+    why: Annotated[str, Field(min_length=1)]
+    """Why the tolerance is what it is (Monte Carlo error at the scenario's path count, and any
+    structural gap the scenario's design accepts, with its reason)."""
+
+
 class Scenario(_Table):
     """A stress scenario: the top level of a scenario TOML file.
 
@@ -771,6 +813,8 @@ class Scenario(_Table):
     """The ``[outputs]`` table (optional; defaults as documented in :class:`Outputs`)."""
     shocks: list[Shock] = Field(default_factory=list)
     """The ``[[shocks]]`` tables, in file order (indices in error messages are 0-based)."""
+    targets: list[Target] = Field(default_factory=list)
+    """The ``[[targets]]`` tables: magnitudes the scenario is calibrated to (optional)."""
 
     _path: Optional[Path] = PrivateAttr(default=None)
 
@@ -875,6 +919,9 @@ class Scenario(_Table):
                                     f"on days 1..{n_days}, so it cannot take Poisson jumps from day {s.from_day}",
                                     f"from_day > {n_days}, or a loading of 0 for anchored assets"))
                         break
+        for j, t in enumerate(self.targets):
+            if t.day is not None and t.day > h:
+                out.append((f"targets[{j}].day", f"day {t.day} is beyond horizon_days = {h}", within))
         for j, hz in enumerate(self.outputs.horizons):
             if hz > h:
                 out.append((f"outputs.horizons[{j}]", f"{hz} days is beyond horizon_days = {h}",
@@ -909,6 +956,7 @@ class Scenario(_Table):
             out.extend((name, f"shocks[{i}].{key}") for name, key in s.asset_names())
         if self.portfolio is not None:
             out.extend((name, f"portfolio.positions.{name}") for name in self.portfolio.positions)
+        out.extend((t.asset, f"targets[{j}].asset") for j, t in enumerate(self.targets))
         return out
 
     def sha256(self) -> str:

@@ -401,6 +401,8 @@ def _risk_document(result, model, red: _Reduced, *, ci: float, keep: str) -> dic
                 doc["drawdown"]["portfolio_relative"] = drawdown_summary(red.drawdown_rel)
     doc["drawdown"]["per_asset_relative"] = {
         a: drawdown_summary(sim.max_drawdown[:, j]) for j, a in enumerate(names)}
+    if getattr(result, "targets", None):
+        doc["targets"] = [dict(t) for t in result.targets]
     if sim.stressed_days is not None and np.any(sim.stressed_days):
         doc["regime"] = {"mean_stressed_days": float(np.mean(sim.stressed_days)),
                          "share_of_days_stressed": float(np.mean(sim.stressed_days) / sim.horizon)}

@@ -31,6 +31,8 @@ class ScenarioResult:
     scenario_sha256: str = ""
     scenario_source: str = ""
     shocks: list = field(default_factory=list)
+    #: the scenario's ``[[targets]]`` against the simulation (:func:`simulator.targets.evaluate_targets`)
+    targets: list = field(default_factory=list)
 
     @property
     def asset_names(self) -> tuple[str, ...]:
@@ -78,8 +80,8 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
     from scenarios.roles import resolve_assets
 
     positions = horizons = None
+    mapping = resolve_assets(sc, model, roles=roles)
     if sc.portfolio is not None:
-        mapping = resolve_assets(sc, model, roles=roles)
         positions = np.zeros(model.n_assets)
         for name, amount in sc.portfolio.positions.items():
             positions[mapping[name]] += amount
@@ -88,12 +90,15 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
     sim = simulate(model, n_paths or sc.n_paths, sc.horizon_days, sc.seed if seed is None else seed,
                    keep=keep or sc.outputs.keep, chunk_paths=chunk_paths, progress=progress, n_threads=n_threads,
                    schedule=schedule)
+    from simulator.targets import evaluate_targets
+
     return ScenarioResult(
         name=sc.name, description=sc.description, simulation=sim, positions=positions,
         currency=sc.portfolio.currency if sc.portfolio else "USD", liquidity_horizons=horizons,
         var_levels=tuple(sc.outputs.var_levels), risk_horizons=tuple(sc.outputs.horizons),
         scenario_sha256=scenario_sha256(sc), scenario_source=str(sc.path) if sc.path else sc.name,
         shocks=[s.model_dump(mode="json") for s in sc.shocks],
+        targets=evaluate_targets(sc.targets, sim, mapping),
     )
 
 

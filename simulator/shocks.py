@@ -86,7 +86,7 @@ def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, 
             sched.pj_from = np.append(sched.pj_from, shock.from_day - 1)
             sched.pj_to = np.append(sched.pj_to, min(horizon, shock.end_day(horizon)))
         elif kind == "historical_replay":
-            scaling = getattr(shock, "scaling", "filtered")
+            scaling = shock.scaling
             eps = replay_residuals(model, shock.data, shock.window, scenario, key, scaling=scaling)
             mode = getattr(shock, "mode", "sequence")
             start = shock.day - 1

@@ -55,9 +55,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--role", action="append", default=[], metavar="ROLE=ASSET",
                    help="map a scenario role to a model asset, e.g. --role oil=BRENT (repeatable)")
     p.add_argument("--replay-scaling", choices=REPLAY_SCALINGS, default=None,
-                   help="size of every historical_replay: 'filtered' (history's standardized residuals times "
-                        "the model's current volatility, FHS) or 'historical' (history's own price moves); "
-                        "default: each shock's scaling key")
+                   help="size of every historical_replay: 'historical' (history's own price moves) or 'filtered' "
+                        "(history's standardized residuals times the model's current volatility, FHS); "
+                        "default: each shock's scaling key, 'historical' when it has none")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N", help="numba threads (default: all cores)")
     p.add_argument("--max-path-cells", type=positive_int, default=PATH_CELL_LIMIT, metavar="N",
                    help=f"keep daily paths in memory up to N = paths x days x assets cells (default {PATH_CELL_LIMIT:,})")

@@ -189,12 +189,12 @@ def _schedule_for(directory: Path, manifest: dict, model, horizon: int):
     path = directory / "scenario.json"
     if not path.is_file():
         raise UserInputError(f"{directory}: scenario run without scenario.json; cannot rebuild its shocks")
-    from scenarios.loader import scenario_from_dict, scenario_sha256
+    from scenarios.loader import scenario_from_record, scenario_sha256
     from simulator.shocks import compile_shocks
 
     data = json.loads(path.read_text(encoding="utf-8"))
     try:
-        sc = scenario_from_dict(data, source=str(path))
+        sc = scenario_from_record(data, source=str(path))
     except (ValueError, TypeError) as exc:
         raise UserInputError(f"{path}: {exc}") from None
     recorded = manifest.get("scenario_sha256")

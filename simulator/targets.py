@@ -1,0 +1,110 @@
+"""Scenario targets: the simulated value of each magnitude a scenario file says it is calibrated to.
+
+A scenario's ``[[targets]]`` (see :class:`scenarios.schema.Target`) state a historical or supervisory
+magnitude, the measure that compares it (median return, median drawdown, median annualised
+volatility on a day, or its peak), a tolerance and why. :func:`evaluate_targets` computes each
+measure on simulated paths, with the Monte Carlo standard error of the median, and says whether it
+lies within the tolerance. Runs store the rows in ``risk.json`` (``targets``) and the report shows
+them; the library's tests hold every scenario to its own targets.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["TRADING_DAYS_PER_YEAR", "median_se", "evaluate_targets"]
+
+#: Annualisation of a daily volatility: sigma x sqrt(252).
+TRADING_DAYS_PER_YEAR = 252
+
+
+def median_se(x: np.ndarray) -> float:
+    """Distribution-free standard error of a sample median: half the width of the order-statistic
+    interval that holds the median with about 68 % probability (``n / 2 +- sqrt(n) / 2``)."""
+    s = np.sort(np.asarray(x, dtype=float).ravel())
+    n = s.size
+    if n < 2:
+        return float("nan")
+    k = int(math.ceil(0.5 * math.sqrt(n)))
+    return 0.5 * float(s[min(n - 1, n // 2 + k)] - s[max(0, n // 2 - k)])
+
+
+def _drawdown_pct(log_returns: np.ndarray) -> np.ndarray:
+    """Largest fall from the running peak of ``exp(cumsum(r / 100))`` (start included), percent, per path.
+
+    ``log_returns`` has shape (n_paths, days), percent log returns."""
+    cum = np.cumsum(log_returns, axis=1)
+    peak = np.maximum.accumulate(np.concatenate([np.zeros((cum.shape[0], 1)), cum], axis=1), axis=1)[:, 1:]
+    return -100.0 * np.expm1(np.minimum((cum - peak).min(axis=1), 0.0) / 100.0)
+
+
+def _measure(measure: str, sim, col: int, day: int) -> tuple[np.ndarray | None, float | None, str | None]:
+    """Per-path sample (median taken by the caller) or, for the peak measure, the value itself."""
+    h = sim.horizon
+    have_paths = sim.returns is not None
+    if measure == "median_return_pct":
+        if day == h:
+            return 100.0 * np.expm1(sim.cum_return[:, col] / 100.0), None, None
+        if not have_paths:
+            return None, None, "needs the daily paths (day before the horizon)"
+        return 100.0 * np.expm1(sim.returns[:, :day, col].sum(axis=1) / 100.0), None, None
+    if measure == "median_drawdown_pct":
+        if day == h and not have_paths:
+            return 100.0 * sim.max_drawdown[:, col], None, None
+        if not have_paths:
+            return None, None, "needs the daily paths (day before the horizon)"
+        return _drawdown_pct(sim.returns[:, :day, col]), None, None
+    if sim.sigma is None:
+        return None, None, "needs the daily conditional volatilities (daily paths kept)"
+    annual = math.sqrt(TRADING_DAYS_PER_YEAR)
+    if measure == "median_vol_pct":
+        return annual * sim.sigma[:, day - 1, col], None, None
+    if measure == "peak_median_vol_pct":
+        med = np.median(sim.sigma[:, :day, col], axis=0) * annual
+        return None, float(med.max()), None
+    raise ValueError(f"unknown target measure {measure!r}")
+
+
+def evaluate_targets(targets: Sequence[Any], sim, mapping: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Each target's simulated value next to the target.
+
+    Parameters
+    ----------
+    targets : sequence of scenarios.schema.Target (or dicts with the same keys)
+    sim : simulator.engine.SimulationResult
+        The scenario's simulation (daily paths needed for measures before the horizon and for
+        volatilities).
+    mapping : mapping of str to int
+        Role or asset name -> model asset index (:func:`scenarios.roles.resolve_assets`).
+
+    Returns
+    -------
+    list of dict
+        Per target: ``measure``, ``asset`` (as written), ``model_asset``, ``day``, ``value``,
+        ``tolerance``, ``simulated``, ``mc_se`` (of a median; None for the peak measure),
+        ``difference`` (simulated - value), ``within`` (bool, or None when not computable),
+        ``source``, ``why`` and ``unavailable`` (the reason, when not computable). Units: percent.
+    """
+    rows = []
+    for t in targets:
+        get = (lambda k, _t=t: _t[k] if isinstance(_t, Mapping) else getattr(_t, k))
+        measure, asset = str(get("measure")), str(get("asset"))
+        col = int(mapping[asset])
+        day = int(get("day") or sim.horizon)
+        sample, value, missing = _measure(measure, sim, col, day)
+        se = None
+        if sample is not None:
+            value = float(np.median(sample))
+            se = median_se(sample)
+        target, tol = float(get("value")), float(get("tolerance"))
+        row = {"measure": measure, "asset": asset, "model_asset": sim.asset_names[col], "day": day,
+               "value": target, "tolerance": tol, "simulated": value, "mc_se": se,
+               "difference": None if value is None else value - target,
+               "within": None if value is None else bool(abs(value - target) <= tol),
+               "source": str(get("source")), "why": str(get("why"))}
+        if missing:
+            row["unavailable"] = missing
+        rows.append(row)
+    return rows
