@@ -95,6 +95,17 @@ class VolSpec:
     def to_dict(self) -> dict:
         return {"type": self.type, **{name: getattr(self, name) for name in VOL_PARAMS[self.type]}}
 
+    def next_variance(self, sigma2: float, resid: float) -> float:
+        """Tomorrow's conditional variance from today's ``sigma2`` (percent^2) and residual ``r - mu``
+        (percent): arch's recursion, the one the kernel runs (GJR's gamma on negative residuals;
+        EGARCH ``ln s2' = omega + alpha (|z| - sqrt(2/pi)) + gamma z + beta ln s2``, ``z = resid / sqrt(s2)``)."""
+        if self.type == "egarch":
+            z = resid / math.sqrt(sigma2)
+            return math.exp(self.omega + self.alpha * (abs(z) - SQRT_2_OVER_PI) + self.gamma * z
+                            + self.beta * math.log(sigma2))
+        lev = self.gamma if (self.type == "gjr" and resid < 0.0) else 0.0
+        return self.omega + (self.alpha + lev) * resid * resid + self.beta * sigma2
+
 
 @dataclass(frozen=True)
 class DistSpec:
@@ -144,6 +155,20 @@ class MarginalSpec:
         if v.type == "gjr":
             return v.alpha + v.gamma * self.dist.neg_sq_mass() + v.beta
         return abs(v.beta)
+
+    def filter(self, returns: np.ndarray, sigma2: float | None = None, resid: float = 0.0) -> np.ndarray:
+        """One-step-ahead conditional variances (percent^2) of each day of ``returns`` (percent log
+        returns, shape (T,)): day t's variance uses the returns before it only. The state before the
+        first day is ``sigma2`` and ``resid`` (default: the unconditional variance and 0)."""
+        x = np.asarray(returns, dtype=float)
+        out = np.empty(x.size)
+        s2 = self.unconditional_variance if sigma2 is None else float(sigma2)
+        e = float(resid)
+        for t in range(x.size):
+            s2 = self.vol.next_variance(s2, e)
+            out[t] = s2
+            e = x[t] - self.mean.mu
+        return out
 
     @property
     def unconditional_variance(self) -> float:

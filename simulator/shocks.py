@@ -271,19 +271,6 @@ def _data_columns(model: MarketModel, columns: list[str], data: str, key: str) -
 
 
 def _filter(m: MarginalSpec, x: np.ndarray) -> np.ndarray:
-    """Standardised residuals of percent returns ``x`` under marginal ``m`` (arch's recursion)."""
-    v = m.vol
-    e = x - m.mean.mu
-    s2 = np.empty_like(e)
-    prev_s2 = m.unconditional_variance
-    prev_e = 0.0
-    for t in range(e.size):
-        if v.type == "egarch":
-            z = prev_e / math.sqrt(prev_s2)
-            s2[t] = math.exp(v.omega + v.alpha * (abs(z) - math.sqrt(2 / math.pi)) + v.gamma * z
-                             + v.beta * math.log(prev_s2))
-        else:
-            g = v.gamma if (v.type == "gjr" and prev_e < 0) else 0.0
-            s2[t] = v.omega + (v.alpha + g) * prev_e * prev_e + v.beta * prev_s2
-        prev_s2, prev_e = s2[t], e[t]
-    return e / np.sqrt(s2)
+    """Standardised residuals of percent returns ``x`` under marginal ``m`` (arch's recursion, started at
+    the unconditional variance)."""
+    return (x - m.mean.mu) / np.sqrt(m.filter(x))

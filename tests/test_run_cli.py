@@ -210,19 +210,19 @@ def test_bad_input_exits_2_and_leaves_outputs_untouched(library_run, cli_main, c
 def test_replay_scaling_is_recorded_and_verifies(tmp_path, cli_main, us_model, capsys):
     out = tmp_path / "runs"
     assert cli_main(["run", "volmageddon-2018", "svb-2023", "--model", "builtin:us-markets", "--out", str(out),
-                     "--paths", "200", "--replay-scaling", "historical"]) == 0
+                     "--paths", "200", "--replay-scaling", "filtered"]) == 0
     d = out / "volmageddon-2018"
     stored = json.loads((d / "scenario.json").read_text())
-    assert [s["scaling"] for s in stored["shocks"]] == ["historical", "historical"]
+    assert [s["scaling"] for s in stored["shocks"]] == ["filtered", "filtered"]
     manifest = json.loads((d / "manifest.json").read_text())
-    assert manifest["command"][-2:] == ["--replay-scaling", "historical"]
-    # the stored figures are those of the scenario run at historical scaling, not of the file's FHS
-    direct = run_scenario("volmageddon-2018", us_model, n_paths=200, keep="summary", replay_scaling="historical")
-    fhs = run_scenario("volmageddon-2018", us_model, n_paths=200, keep="summary")
+    assert manifest["command"][-2:] == ["--replay-scaling", "filtered"]
+    # the stored figures are those of the scenario run at filtered scaling, not of the file's default
+    direct = run_scenario("volmageddon-2018", us_model, n_paths=200, keep="summary", replay_scaling="filtered")
+    default = run_scenario("volmageddon-2018", us_model, n_paths=200, keep="summary")
     summary = pd.read_parquet(d / "summary.parquet")
     cum = summary.pivot(index="path", columns="asset", values="cum_return_pct")[list(us_model.assets)].to_numpy()
     np.testing.assert_array_equal(cum, direct.simulation.cum_return)
-    assert not np.allclose(cum, fhs.simulation.cum_return)
+    assert not np.allclose(cum, default.simulation.cum_return)
     capsys.readouterr()
     assert cli_main(["verify", str(d)]) == 0
     assert "reproduced" in capsys.readouterr().out

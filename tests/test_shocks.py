@@ -112,6 +112,15 @@ def test_correlation_break_raises_kendall_tau_to_crisis_level():
     assert abs(joint - expected_t) < 4 * math.sqrt(expected_t / q / (2 * n)) + 0.02
 
 
+def test_historical_replay_default_is_history_returns():
+    # no scaling key: the window's own returns, exactly (the default since 0.3.0)
+    model = MarketModel.from_json(str(_bundled("us-markets")))
+    window = ["2008-10-01", "2008-10-31"]
+    res = _run(model, [{"type": "historical_replay", "day": 4, "window": window}], n_paths=20, horizon=30)
+    x = _bundled_returns(model, window)
+    np.testing.assert_allclose(res.returns[:, 3:26], np.broadcast_to(x, (20,) + x.shape), rtol=1e-12, atol=1e-12)
+
+
 def test_historical_replay_reproduces_residual_sequence():
     from simulator.shocks import replay_residuals
 
@@ -119,7 +128,7 @@ def test_historical_replay_reproduces_residual_sequence():
     window = ["2008-10-01", "2008-10-31"]
     z = replay_residuals(model, "builtin:us-markets", [np.datetime64(d).astype(object) for d in window])
     assert z.shape[0] == 23  # October 2008 trading days
-    sc = {"type": "historical_replay", "day": 4, "window": window}
+    sc = {"type": "historical_replay", "day": 4, "window": window, "scaling": "filtered"}
     res = _run(model, [sc], n_paths=50, horizon=40)
     mu = np.array([m.mean.mu for m in model.marginals])
     eps = (res.returns - mu) / res.sigma

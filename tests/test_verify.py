@@ -171,7 +171,7 @@ def test_scenario_runs_with_shocks_verify_and_tampering_is_localised(tmp_path, m
 def test_results_written_before_replay_scaling_keep_their_scenario_hash():
     # tests/data/run-0.2.0-volmageddon: scenario.json and manifest.json of `stress-sim run volmageddon-2018
     # --paths 100` written by stress-sim 0.2.0 before historical_replay had a `scaling` key
-    from scenarios.loader import scenario_from_dict, scenario_sha256, with_replay_scaling
+    from scenarios.loader import scenario_from_dict, scenario_from_record, scenario_sha256, with_replay_scaling
     from simulator.builtin import load_builtin_model
     from simulator.cli.verify import _schedule_for
 
@@ -179,8 +179,11 @@ def test_results_written_before_replay_scaling_keep_their_scenario_hash():
     stored = json.loads((d / "scenario.json").read_text())
     manifest = json.loads((d / "manifest.json").read_text())
     assert all("scaling" not in s for s in stored["shocks"])
-    sc = scenario_from_dict(stored)
+    sc = scenario_from_record(stored)  # a record without the key meant filtered scaling, then the only one
+    assert [s.scaling for s in sc.shocks] == ["filtered", "filtered"]
     assert scenario_sha256(sc) == manifest["scenario_sha256"]
+    # read with today's default (historical) it would be another scenario, with another hash
+    assert scenario_sha256(scenario_from_dict(stored)) != manifest["scenario_sha256"]
     sched, _ = _schedule_for(d, manifest, load_builtin_model("us-markets"), 22)  # the check verify runs
     assert not sched.rep_raw.any()
     # the scaling counts as soon as it is not the default
@@ -208,7 +211,7 @@ def test_run_identity_ignores_an_unset_historical_flag():
 
     model = load_builtin_model("us-markets")
     sc = load_scenario("volmageddon-2018")
-    fhs = compile_shocks(sc, model).kernel_arrays()
+    fhs = compile_shocks(with_replay_scaling(sc, "filtered"), model).kernel_arrays()
     assert kernel_arrays_sha256(fhs) == without_rep_raw(fhs)
-    hist = compile_shocks(with_replay_scaling(sc, "historical"), model).kernel_arrays()
+    hist = compile_shocks(sc, model).kernel_arrays()  # the library default since 0.3.0
     assert hist.rep_raw.all() and kernel_arrays_sha256(hist) != without_rep_raw(hist)
