@@ -155,6 +155,7 @@ def fit_returns(
     tol: float | None = None,
     data_provenance: Mapping[str, Any] | None = None,
     min_obs: int = MIN_WINDOW_OBS,
+    warm_start: Mapping[str, MarginalFit] | None = None,
 ) -> CalibrationResult:
     """Calibrate a market model to percent log returns.
 
@@ -181,6 +182,10 @@ def fit_returns(
         Stored as ``provenance["data"]`` (callers pass the data description; default: a hash of ``returns``).
     min_obs : int, default 100
         Fewest returns accepted.
+    warm_start : dict of str to MarginalFit, optional
+        Earlier fits per asset (e.g. of the previous rolling window): each asset's candidate of the
+        same vol/dist is also fitted from those estimates and the better of the fresh and the warm
+        fit is kept (see :func:`calibration.fit_marginal`).
 
     Returns
     -------
@@ -212,7 +217,10 @@ def fit_returns(
     returns = pd.DataFrame(values, index=returns.index, columns=assets)
 
     # marginals (parallel across assets)
-    tasks = [(values[:, j].copy(), vols[a], dists[a], init, tol) for j, a in enumerate(assets)]
+    from calibration.marginals import MAX_ITER, _arch_vector
+
+    warm = {a: {(f.vol, f.dist): _arch_vector(f.vol, f.dist, f.params)} for a, f in (warm_start or {}).items()}
+    tasks = [(values[:, j].copy(), vols[a], dists[a], init, tol, MAX_ITER, warm.get(a)) for j, a in enumerate(assets)]
     if workers > 1:
         # fork where the platform has it: no re-import of the caller's script (which spawn would need
         # to be guarded by ``if __name__ == "__main__"``) and no start-up cost; the workers only run

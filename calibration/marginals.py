@@ -182,6 +182,10 @@ class MarginalFit:
     resid: pd.Series
     candidates: list[dict[str, Any]] = field(default_factory=list)
     issues: list[str] = field(default_factory=list)
+    #: log-likelihood reached from each start tried (``fresh``: arch's starting values; ``warm``: the
+    #: ``warm_start`` fit's estimates), and which one was kept
+    starts: dict[str, float] = field(default_factory=dict)
+    start: str = "fresh"
 
     def spec(self) -> dict:
         """The marginal in the model-file format: ``{"mean": ..., "vol": ..., "dist": ...}``."""
@@ -372,13 +376,17 @@ def _fit_from_starts(y: np.ndarray, vol: str, dist: str, backcast: float | None,
     (a Student-t nu stuck near 300 while a fresh fit finds 6-9), so it is never used alone."""
     fit = _fit_candidate(y, vol, dist, backcast, tol, want_cov, max_iter=max_iter)
     fit["start"] = "fresh"
+    starts = {"fresh": fit["loglik"]}
     if warm is not None:
         try:
             other = _fit_candidate(y, vol, dist, backcast, tol, want_cov, starting_values=warm, max_iter=max_iter)
         except (ValueError, np.linalg.LinAlgError):
-            return fit
-        other["start"] = "warm"
-        fit = _better(fit, other)
+            other = None
+        if other is not None:
+            other["start"] = "warm"
+            starts["warm"] = other["loglik"]
+            fit = _better(fit, other)
+    fit["starts"] = starts
     return fit
 
 
@@ -427,10 +435,10 @@ def _fit_arrays(y: np.ndarray, vols: tuple[str, ...], dists: tuple[str, ...], in
     pool = eligible or cands
     best = min(pool, key=lambda c: c["bic"])
     if not single:
-        start = best.get("start", "fresh")
+        start, starts = best.get("start", "fresh"), best.get("starts", {})
         best = _fit_candidate(y, best["vol"], best["dist"], backcast, tol, want_cov=True,
                               starting_values=best["arch_params"], max_iter=max_iter)
-        best["start"] = start
+        best["start"], best["starts"] = start, starts
         best["stationary"] = bool(best["persistence"] < 1.0)
         best["eligible"] = bool(best["converged"] and best["stationary"])
     table = [
@@ -503,6 +511,8 @@ def _finish(raw: dict[str, Any], index: pd.Index, label: str, init: str, *, emit
         resid=pd.Series(resid, index=index, name=name),
         candidates=raw["candidates"],
         issues=issues,
+        starts={k: float(v) for k, v in (raw.get("starts") or {}).items()},
+        start=str(raw.get("start", "fresh")),
     )
 
 

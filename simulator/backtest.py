@@ -669,7 +669,7 @@ class BacktestResult:
         Zone over the last ``traffic_light_days`` days at ``level``.
     refits : pandas.DataFrame
         One row per re-fit: first forecast date, estimation window dates, parameters, log-likelihood,
-        convergence flag.
+        convergence flag, which start was kept (``fresh`` or ``warm``) and the log-likelihood of each.
     """
 
     spec: dict[str, Any]
@@ -757,7 +757,8 @@ def rolling_var_backtest(
     """Rolling out-of-sample 1-day VaR/ES backtest of a GARCH-family model on a real return series.
 
     Every ``refit_every`` days the model is re-estimated with ``arch.arch_model`` on the trailing
-    ``window`` returns ``r_{s-window}, ..., r_{s-1}``; the parameters are then held fixed while the
+    ``window`` returns ``r_{s-window}, ..., r_{s-1}``, from arch's own starting values and from the
+    previous window's estimates, keeping the better fit (converged, then higher likelihood); the parameters are then held fixed while the
     variance recursion filters the following days, and the forecast for day ``t`` (from
     ``ARCHModelResult.forecast``) uses returns up to ``t - 1`` only. The backcast comes from the
     estimation window; the only full-block quantity arch uses are its loose numerical variance
@@ -878,8 +879,13 @@ def rolling_var_backtest(
         b = min(refit_every, n_obs - s)
         data = y[s - window: s + b - 1]
         am = arch_model(data, mean=_MEANS[mean], dist=_DISTS[dist], rescale=False, **_VOL_SPECS[vol])
-        res = None
-        for sv in ((prev_params, None) if prev_params is not None else (None,)):
+        # a fresh start (arch's own starting values) and a warm start (the previous window's estimates):
+        # keep the better, converged first, then the higher likelihood. A warm start alone can stay in a
+        # poor optimum for hundreds of refits (a Student-t nu stuck near 300 where a fresh fit finds 6-9).
+        res, chosen, lls = None, None, {}
+        for start_kind, sv in (("fresh", None), ("warm", prev_params)):
+            if start_kind == "warm" and sv is None:
+                continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ArchConvergenceWarning)
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -887,10 +893,11 @@ def rolling_var_backtest(
                     attempt = am.fit(disp="off", last_obs=window, starting_values=sv, show_warning=False)
                 except (ValueError, np.linalg.LinAlgError):
                     continue
-            if res is None or attempt.convergence_flag == 0:
-                res = attempt  # keep a converged fit, else the first (warm-started) one
-            if attempt.convergence_flag == 0:
-                break
+            ll = float(attempt.loglikelihood) if np.isfinite(attempt.loglikelihood) else -np.inf
+            lls[start_kind] = ll
+            key = (attempt.convergence_flag == 0, ll)
+            if res is None or key > (res.convergence_flag == 0, float(res.loglikelihood)):
+                res, chosen = attempt, start_kind
         if res is None:
             raise RuntimeError(f"arch failed to fit the {vol}/{dist} model on the window ending {_label(series.index[s - 1])}")
         params = res.params.to_numpy()
@@ -917,6 +924,7 @@ def rolling_var_backtest(
             "first_forecast": series.index[s], "window_start": series.index[s - window], "window_end": series.index[s - 1],
             **{str(k_): float(v) for k_, v in res.params.items()},
             "loglik": float(res.loglikelihood), "converged": bool(res.convergence_flag == 0),
+            "start": chosen, "loglik_fresh": lls.get("fresh"), "loglik_warm": lls.get("warm"),
         })
 
     # ---- tests ------------------------------------------------------------------------------
