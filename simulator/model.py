@@ -6,8 +6,10 @@ parameter names and meanings as in ``arch`` (returns are log returns in percent)
 - mean: ``{"mu": float}`` (constant mean, percent per day);
 - vol: ``garch`` (omega, alpha, beta), ``gjr`` (omega, alpha, gamma, beta) or ``egarch``
   (omega, alpha, gamma, beta; ``ln s2_t = omega + alpha (|z| - sqrt(2/pi)) + gamma z + beta ln s2_{t-1}``);
-- dist: ``normal``, ``t`` (standardised Student-t, nu) or ``skewt`` (Hansen's skewed t as arch's
-  ``SkewStudent``: nu, lambda);
+- dist: ``normal``, ``t`` (standardised Student-t, nu), ``skewt`` (Hansen's skewed t as arch's
+  ``SkewStudent``: nu, lambda), ``evt`` (GARCH-EVT: skew-t body with generalised Pareto tails) or
+  ``fhs`` (filtered historical: a Gaussian-kernel law of the standardised residuals); see
+  :class:`DistSpec` for their parameters;
 - copula: ``independent``, ``gaussian`` (corr), ``t`` (corr, nu), or the exchangeable Archimedean
   ``clayton`` / ``gumbel`` / ``frank`` (theta), any dimension;
 - start (optional): ``sigma2`` and ``resid`` of the last observed day, per asset; the first simulated
@@ -32,11 +34,21 @@ VOL_PARAMS: dict[str, tuple[str, ...]] = {
     "gjr": ("omega", "alpha", "gamma", "beta"),
     "egarch": ("omega", "alpha", "gamma", "beta"),
 }
+EVT_TAIL_PARAMS: tuple[str, ...] = (
+    "threshold_left", "tail_prob_left", "xi_left", "beta_left",
+    "threshold_right", "tail_prob_right", "xi_right", "beta_right",
+)
 DIST_PARAMS: dict[str, tuple[str, ...]] = {
     "normal": (),
     "t": ("nu",),
     "skewt": ("nu", "lambda"),
+    "evt": ("nu", "lambda", *EVT_TAIL_PARAMS),
+    "fhs": ("centres", "bandwidth"),
 }
+#: GPD shapes a model accepts, [0, EVT_XI_LIMIT): a GPD tail has a finite variance only for xi < 1/2
+EVT_XI_LIMIT = 0.5
+#: most kernel centres an ``fhs`` law may hold (a compact summary of the residuals, never the data)
+FHS_MAX_CENTRES = 1000
 COPULA_PARAMS: dict[str, tuple[str, ...]] = {
     "independent": (),
     "gaussian": ("corr",),
@@ -109,22 +121,78 @@ class VolSpec:
 
 @dataclass(frozen=True)
 class DistSpec:
-    """Standardised (zero mean, unit variance) innovation law."""
+    """Standardised (zero mean, unit variance) innovation law.
+
+    ``normal``; ``t`` (``nu``); ``skewt`` (``nu``, ``lambda``: arch's ``SkewStudent``); and two laws
+    estimated from a GARCH filter's standardised residuals, stored as parameters only (no residual
+    and no return is ever stored):
+
+    ``evt``: GARCH-EVT (McNeil and Frey 2000, *J. Empirical Finance* 7: 271-300)::
+
+        {"type": "evt", "nu": 7.9, "lambda": -0.13,
+         "threshold_left": -1.27, "tail_prob_left": 0.1, "xi_left": 0.12, "beta_left": 0.55,
+         "threshold_right": 1.22, "tail_prob_right": 0.1, "xi_right": 0.0, "beta_right": 0.42}
+
+      A raw law ``Y`` on the residuals' scale, spliced from three pieces into a continuous CDF:
+      below ``u_L = threshold_left`` it has mass ``p_L = tail_prob_left`` and
+      ``P(Y < y) = p_L (1 + xi_L (u_L - y) / beta_L)^(-1/xi_L)`` (the exceedances ``u_L - Y`` are
+      GPD(xi_L, beta_L); ``xi = 0`` is the exponential limit); above ``u_R = threshold_right``
+      likewise with mass ``p_R``; in between, the skew-t density (``nu``, ``lambda``) restricted to
+      ``[u_L, u_R]`` and scaled to mass ``1 - p_L - p_R``. The law simulated is ``Z = (Y - m) / s``
+      with ``m`` and ``s`` the exact mean and standard deviation of ``Y`` (GPD moments and the skew-t
+      body's first moment in closed form, its second by quadrature on ``[u_L, u_R]``), derived from
+      the parameters, never stored. Valid: ``nu > 2``, ``-1 < lambda < 1``, ``threshold_left <
+      threshold_right``, tail probabilities in ``(0, 0.5)``, ``beta_* > 0``, ``0 <= xi_* < 0.5``.
+      Why ``xi < 0.5``: a GPD tail has a finite variance only for ``xi < 1/2``, and every use of the
+      law needs it: the law is standardised to unit variance, GARCH/GJR covariance stationarity and
+      long-run variance are statements about ``E[z^2]`` (GJR's persistence about
+      ``E[z^2 1{z<0}]``), and EGARCH's long-run level needs ``E|z|`` (finite for ``xi < 1``). Why
+      ``xi >= 0``: a negative shape gives the tail a finite end point (no loss beyond it, which a
+      stress simulator must not assume) with a density vanishing there.
+
+    ``fhs``: filtered historical simulation (Barone-Adesi, Giannopoulos and Vosper 1999), smoothed::
+
+        {"type": "fhs", "centres": [-4.1, -3.2, ..., 2.9], "bandwidth": 0.26}
+
+      ``Y`` is the equal-weight mixture of normals ``N(c_i, bandwidth^2)`` over the centres
+      (non-decreasing, 2 to 1000 of them), and the law simulated is ``Z = (Y - m) / s`` with
+      ``m = mean(c)`` and ``s^2 = mean((c - m)^2) + bandwidth^2``, exactly: the kernel does not
+      inflate the variance (Silverman's variance-corrected smoothed bootstrap). Valid: finite
+      centres, ``bandwidth > 0``.
+    """
 
     type: str
     nu: float | None = None
     lam: float | None = None
+    threshold_left: float | None = None
+    tail_prob_left: float | None = None
+    xi_left: float | None = None
+    beta_left: float | None = None
+    threshold_right: float | None = None
+    tail_prob_right: float | None = None
+    xi_right: float | None = None
+    beta_right: float | None = None
+    centres: tuple[float, ...] | None = None
+    bandwidth: float | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping, *, where: str = "model") -> "DistSpec":
+        """Validate one ``dist`` object (the JSON format above); errors start with ``where + ".dist"``."""
+        return _parse_dist(d, where)
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"type": self.type}
-        if self.type in ("t", "skewt"):
-            out["nu"] = self.nu
-        if self.type == "skewt":
-            out["lambda"] = self.lam
+        for name in DIST_PARAMS[self.type]:
+            value = getattr(self, "lam" if name == "lambda" else name)
+            out[name] = list(value) if name == "centres" else value
         return out
 
     def neg_sq_mass(self) -> float:
         """``E[z^2 1{z<0}]``: the weight of gamma in GJR persistence (1/2 for symmetric laws)."""
+        if self.type in ("evt", "fhs"):
+            from simulator.tables import marginal_partial_moments
+
+            return marginal_partial_moments(0.0, self)[2]
         if self.type != "skewt" or self.lam == 0.0:
             return 0.5
         from scipy import integrate
@@ -387,6 +455,40 @@ def _parse_dist(d: Any, where: str) -> DistSpec:
         lam = _number(d["lambda"], f"{where}.dist.lambda")
         if not -1 < lam < 1:
             raise ValueError(f"{where}.dist.lambda must lie in (-1, 1), got {lam!r}")
+    if dtype == "evt":
+        tails = {k: _number(d[k], f"{where}.dist.{k}") for k in EVT_TAIL_PARAMS}
+        for side in ("left", "right"):
+            p = tails[f"tail_prob_{side}"]
+            if not 0 < p < 0.5:
+                raise ValueError(f"{where}.dist.tail_prob_{side} must lie in (0, 0.5) (the probability beyond "
+                                 f"the {side} threshold), got {p!r}")
+            xi = tails[f"xi_{side}"]
+            if not 0 <= xi < EVT_XI_LIMIT:
+                raise ValueError(f"{where}.dist.xi_{side} must lie in [0, {EVT_XI_LIMIT}) (GPD shape: a finite "
+                                 f"variance needs xi < 0.5; a negative shape would bound the tail), got {xi!r}")
+            b = tails[f"beta_{side}"]
+            if not b > 0:
+                raise ValueError(f"{where}.dist.beta_{side} must be > 0 (GPD scale), got {b!r}")
+        if not tails["threshold_left"] < tails["threshold_right"]:
+            raise ValueError(f"{where}.dist.threshold_left must be below threshold_right, got "
+                             f"{tails['threshold_left']!r} >= {tails['threshold_right']!r}")
+        return DistSpec(dtype, nu, lam, **tails)
+    if dtype == "fhs":
+        raw = d["centres"]
+        if (not isinstance(raw, (list, tuple)) or isinstance(raw, str)
+                or not 2 <= len(raw) <= FHS_MAX_CENTRES):
+            got = f"{len(raw)} entries" if isinstance(raw, (list, tuple)) else type(raw).__name__
+            raise ValueError(f"{where}.dist.centres must be a list of 2 to {FHS_MAX_CENTRES} numbers (kernel "
+                             f"centres on the standardised-residual scale), got {got}")
+        centres = tuple(_number(v, f"{where}.dist.centres[{i}]") for i, v in enumerate(raw))
+        for i in range(len(centres) - 1):
+            if centres[i + 1] < centres[i]:
+                raise ValueError(f"{where}.dist.centres must be non-decreasing: centres[{i}] = {centres[i]!r} > "
+                                 f"centres[{i + 1}] = {centres[i + 1]!r}")
+        bw = _number(d["bandwidth"], f"{where}.dist.bandwidth")
+        if not bw > 0:
+            raise ValueError(f"{where}.dist.bandwidth must be > 0 (kernel standard deviation), got {bw!r}")
+        return DistSpec(dtype, centres=centres, bandwidth=bw)
     return DistSpec(dtype, nu, lam)
 
 

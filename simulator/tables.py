@@ -16,6 +16,8 @@ map continues linearly in ``log|x|``. Tail probabilities are computed from the n
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -45,6 +47,315 @@ def _skewt_consts(nu: float, lam: float) -> tuple[float, float, float]:
     return a, b, c
 
 
+def _skewt_ppf(u: np.ndarray, q: np.ndarray, nu: float, lam: float) -> np.ndarray:
+    a, b, _ = _skewt_consts(nu, lam)
+    k = _t_scale(nu)
+    split = (1 - lam) / 2  # P(z < -a/b)
+    left = u < split
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo = (1 - lam) / b * k * special.stdtrit(nu, u / (1 - lam)) - a / b
+        # upper branch: t^{-1}(1 - q/(1+lam)) computed from the upper tail
+        hi = (1 + lam) / b * k * -special.stdtrit(nu, q / (1 + lam)) - a / b
+    return np.where(left, lo, hi)
+
+
+def _skewt_logpdf(z: np.ndarray, nu: float, lam: float) -> np.ndarray:
+    a, b, c = _skewt_consts(nu, lam)
+    s = np.where(z < -a / b, 1 - lam, 1 + lam)
+    return math.log(b * c) - (nu + 1) / 2 * np.log1p(((b * z + a) / s) ** 2 / (nu - 2))
+
+
+def _skewt_cdf_pair(z: np.ndarray, nu: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    a, b, _ = _skewt_consts(nu, lam)
+    k = _t_scale(nu)
+    y = b * z + a
+    left = z < -a / b
+    lo = (1 - lam) * special.stdtr(nu, y / ((1 - lam) * k))
+    hi_q = (1 + lam) * special.stdtr(nu, -y / ((1 + lam) * k))
+    return np.where(left, lo, 1 - hi_q), np.where(left, 1 - lo, hi_q)
+
+
+def _t_upper_first_moment(w: np.ndarray, nu: float) -> np.ndarray:
+    """``int_w^inf x g(x) dx`` for the unit-variance Student-t density ``g`` (closed form)."""
+    k = _t_scale(nu)
+    t = np.asarray(w, float) / k
+    return k * (nu + t * t) / (nu - 1) * np.exp(_t_logpdf(t, nu))
+
+
+def _skewt_pm1(y: np.ndarray, nu: float, lam: float) -> np.ndarray:
+    """``int_{-inf}^y z f(z) dz`` of Hansen's skewed t (closed form: it is a two-piece scaled t)."""
+    y = np.asarray(y, float)
+    a, b, _ = _skewt_consts(nu, lam)
+    k = _t_scale(nu)
+    left = y < -a / b
+    wl = (b * y + a) / (1 - lam)
+    lo = (1 - lam) / b * (-(1 - lam) * _t_upper_first_moment(-wl, nu) - a * special.stdtr(nu, wl / k))
+    wr = (b * y + a) / (1 + lam)
+    hi = -(1 + lam) / b * ((1 + lam) * _t_upper_first_moment(wr, nu) - a * special.stdtr(nu, -wr / k))
+    return np.where(left, lo, hi)
+
+
+# ---------------------------------------------------------------------- GARCH-EVT law (McNeil and Frey 2000)
+def _gpd_logsf(w: np.ndarray, xi: float, beta: float) -> np.ndarray:
+    """Log survival function of the generalised Pareto law GPD(xi, beta) at ``w >= 0``."""
+    if xi == 0.0:
+        return -np.asarray(w, float) / beta
+    return -np.log1p(xi * np.asarray(w, float) / beta) / xi
+
+
+def _gpd_logpdf(w: np.ndarray, xi: float, beta: float) -> np.ndarray:
+    if xi == 0.0:
+        return -math.log(beta) - np.asarray(w, float) / beta
+    return -math.log(beta) - (1.0 / xi + 1.0) * np.log1p(xi * np.asarray(w, float) / beta)
+
+
+def _gpd_isf(p: np.ndarray, xi: float, beta: float) -> np.ndarray:
+    """The ``w`` with survival probability ``p`` in (0, 1] (inverse survival function)."""
+    with np.errstate(divide="ignore"):
+        lp = np.log(np.asarray(p, float))
+    if xi == 0.0:
+        return -beta * lp
+    return beta * np.expm1(-xi * lp) / xi
+
+
+def _gpd_excess_moments(w0: float, xi: float, beta: float) -> tuple[float, float]:
+    """``E[W | W > w0]`` and ``E[W^2 | W > w0]``: beyond ``w0`` the excess is GPD(xi, beta + xi w0)."""
+    b = beta + xi * w0
+    e1 = b / (1.0 - xi)
+    e2 = 2.0 * b * b / ((1.0 - xi) * (1.0 - 2.0 * xi))
+    return w0 + e1, w0 * w0 + 2.0 * w0 * e1 + e2
+
+
+@dataclass(frozen=True)
+class _EvtLaw:
+    """The spliced law Y (skew-t body, GPD tails) and its exact mean ``m`` and standard deviation ``s``."""
+
+    nu: float
+    lam: float
+    uL: float
+    pL: float
+    xiL: float
+    bL: float
+    uR: float
+    pR: float
+    xiR: float
+    bR: float
+    HL: float  # skew-t H(uL)
+    QR: float  # skew-t 1 - H(uR)
+    r: float  # body density multiplier (1 - pL - pR) / (H(uR) - H(uL))
+    m: float = 0.0
+    s: float = 1.0
+
+    def body_moment(self, lo: float, hi: float, power: int) -> float:
+        """``int_lo^hi y^power h(y) dy`` of the skew-t body (closed form for powers 0 and 1)."""
+        if hi <= lo:
+            return 0.0
+        if power == 0:
+            return float(_skewt_cdf_pair(np.array(hi), self.nu, self.lam)[0]
+                         - _skewt_cdf_pair(np.array(lo), self.nu, self.lam)[0])
+        if power == 1:
+            return float(_skewt_pm1(np.array(hi), self.nu, self.lam) - _skewt_pm1(np.array(lo), self.nu, self.lam))
+        from scipy import integrate
+
+        a, b, _ = _skewt_consts(self.nu, self.lam)
+        mode = -a / b
+        pts = [mode] if lo < mode < hi else None
+        val, _ = integrate.quad(lambda y: y ** power * math.exp(float(_skewt_logpdf(np.array(y), self.nu, self.lam))),
+                                lo, hi, points=pts, epsabs=1e-14, epsrel=1e-13, limit=200)
+        return float(val)
+
+    def partial(self, c: float) -> tuple[float, float, float]:
+        """``(int_{-inf}^c y^k f_Y(y) dy for k = 0, 1, 2)`` of the raw spliced law."""
+        if c <= self.uL:
+            w0 = self.uL - c
+            sf = self.pL * math.exp(float(_gpd_logsf(np.array(w0), self.xiL, self.bL)))
+            e1, e2 = _gpd_excess_moments(w0, self.xiL, self.bL)
+            return sf, sf * (self.uL - e1), sf * (self.uL ** 2 - 2 * self.uL * e1 + e2)
+        e1, e2 = _gpd_excess_moments(0.0, self.xiL, self.bL)
+        out = [self.pL, self.pL * (self.uL - e1), self.pL * (self.uL ** 2 - 2 * self.uL * e1 + e2)]
+        hi = min(c, self.uR)
+        for k in range(3):
+            out[k] += self.r * self.body_moment(self.uL, hi, k)
+        if c > self.uR:
+            tot1, tot2 = _gpd_excess_moments(0.0, self.xiR, self.bR)
+            u = self.uR
+            out[0] += self.pR
+            out[1] += self.pR * (u + tot1)
+            out[2] += self.pR * (u * u + 2 * u * tot1 + tot2)
+            if math.isfinite(c):  # less the part beyond c
+                w0 = c - self.uR
+                sf = self.pR * math.exp(float(_gpd_logsf(np.array(w0), self.xiR, self.bR)))
+                b1, b2 = _gpd_excess_moments(w0, self.xiR, self.bR)
+                out[0] -= sf
+                out[1] -= sf * (u + b1)
+                out[2] -= sf * (u * u + 2 * u * b1 + b2)
+        return out[0], out[1], out[2]
+
+    # raw (unstandardised) law
+    def cdf_pair(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        y = np.asarray(y, float)
+        H, Q = _skewt_cdf_pair(y, self.nu, self.lam)
+        F = self.pL + self.r * (H - self.HL)
+        G = self.pR + self.r * (Q - self.QR)
+        with np.errstate(invalid="ignore", over="ignore"):
+            lt = self.pL * np.exp(_gpd_logsf(np.maximum(self.uL - y, 0.0), self.xiL, self.bL))
+            rt = self.pR * np.exp(_gpd_logsf(np.maximum(y - self.uR, 0.0), self.xiR, self.bR))
+        left, right = y < self.uL, y > self.uR
+        F = np.where(left, lt, np.where(right, 1.0 - rt, F))
+        G = np.where(left, 1.0 - lt, np.where(right, rt, G))
+        return F, G
+
+    def logpdf(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y, float)
+        body = math.log(self.r) + _skewt_logpdf(y, self.nu, self.lam)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lt = math.log(self.pL) + _gpd_logpdf(np.maximum(self.uL - y, 0.0), self.xiL, self.bL)
+            rt = math.log(self.pR) + _gpd_logpdf(np.maximum(y - self.uR, 0.0), self.xiR, self.bR)
+        return np.where(y < self.uL, lt, np.where(y > self.uR, rt, body))
+
+    def ppf(self, u: np.ndarray, q: np.ndarray) -> np.ndarray:
+        u = np.asarray(u, float)
+        q = np.asarray(q, float)
+        lower = u <= q
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lt = self.uL - _gpd_isf(np.minimum(u / self.pL, 1.0), self.xiL, self.bL)
+            rt = self.uR + _gpd_isf(np.minimum(q / self.pR, 1.0), self.xiR, self.bR)
+            w = np.where(lower, self.HL + (u - self.pL) / self.r, 1.0 - (self.QR + (q - self.pR) / self.r))
+            wq = np.where(lower, 1.0 - w, self.QR + (q - self.pR) / self.r)
+            body = _skewt_ppf(np.clip(w, 0.0, 1.0), np.clip(wq, 0.0, 1.0), self.nu, self.lam)
+        return np.where(lower & (u < self.pL), lt, np.where(~lower & (q < self.pR), rt, body))
+
+
+@functools.lru_cache(maxsize=256)
+def _evt_law(dist) -> _EvtLaw:
+    nu, lam = dist.nu, dist.lam
+    uL, uR = dist.threshold_left, dist.threshold_right
+    HL = float(_skewt_cdf_pair(np.array(uL), nu, lam)[0])
+    QR = float(_skewt_cdf_pair(np.array(uR), nu, lam)[1])
+    pL, pR = dist.tail_prob_left, dist.tail_prob_right
+    law = _EvtLaw(nu, lam, uL, pL, dist.xi_left, dist.beta_left, uR, pR, dist.xi_right, dist.beta_right,
+                  HL, QR, (1.0 - pL - pR) / (1.0 - HL - QR))
+    _, m1, m2 = law.partial(math.inf)
+    return dataclasses.replace(law, m=m1, s=math.sqrt(m2 - m1 * m1))
+
+
+# ---------------------------------------------------------------------- FHS law (smoothed residual law)
+@dataclass(frozen=True)
+class _FhsLaw:
+    """Standardised Gaussian-kernel mixture: centres ``c`` (already (c_raw - m) / s), bandwidth ``h``."""
+
+    c: np.ndarray
+    h: float
+    m: float
+    s: float
+
+
+@functools.lru_cache(maxsize=256)
+def _fhs_law(dist) -> _FhsLaw:
+    c = np.asarray(dist.centres, float)
+    m = float(np.mean(c))
+    s = math.sqrt(float(np.mean((c - m) ** 2)) + dist.bandwidth ** 2)
+    cs = (c - m) / s
+    cs.setflags(write=False)
+    return _FhsLaw(cs, dist.bandwidth / s, m, s)
+
+
+_FHS_BLOCK = 4096
+
+
+def _fhs_apply(z: np.ndarray, fn, n_out: int):
+    """Evaluate ``fn(block) -> tuple of arrays`` over ``z`` flattened in blocks (bounded memory)."""
+    z = np.asarray(z, float)
+    flat = z.reshape(-1)
+    outs = [np.empty(flat.size) for _ in range(n_out)]
+    for i in range(0, flat.size, _FHS_BLOCK):
+        res = fn(flat[i:i + _FHS_BLOCK])
+        for o, r in zip(outs, res):
+            o[i:i + _FHS_BLOCK] = r
+    return tuple(o.reshape(z.shape) for o in outs)
+
+
+def _fhs_cdf_pair(z: np.ndarray, law: _FhsLaw) -> tuple[np.ndarray, np.ndarray]:
+    def fn(x):
+        t = (x[:, None] - law.c[None, :]) / law.h
+        return special.ndtr(t).mean(axis=1), special.ndtr(-t).mean(axis=1)
+
+    return _fhs_apply(z, fn, 2)
+
+
+def _fhs_logpdf(z: np.ndarray, law: _FhsLaw) -> np.ndarray:
+    def fn(x):
+        t = (x[:, None] - law.c[None, :]) / law.h
+        return (special.logsumexp(-0.5 * t * t, axis=1),)
+
+    (lse,) = _fhs_apply(z, fn, 1)
+    return lse - math.log(law.c.size) - math.log(law.h) - 0.5 * math.log(2 * math.pi)
+
+
+def _mixture_lower_quantile(p: np.ndarray, c: np.ndarray, h: float) -> np.ndarray:
+    """Solve ``mean_i Phi((y - c_i) / h) = p`` for ``y`` (p in [0, 1/2]): Newton on ``log F`` inside a
+    bracket that bisection keeps (``c_min + h Phi^-1(p) <= y <= c_max + h Phi^-1(p)``)."""
+    p = np.asarray(p, float)
+    out = np.full(p.shape, -np.inf)
+    ok = p > 0
+    if not ok.any():
+        return out
+    pp = p[ok]
+    zp = special.ndtri(pp)
+    lo, hi = c.min() + h * zp, c.max() + h * zp
+    y = 0.5 * (lo + hi)
+    logp = np.log(pp)
+    logn = math.log(c.size)
+    for _ in range(200):
+        t = (y[:, None] - c[None, :]) / h
+        lF = special.logsumexp(special.log_ndtr(t), axis=1) - logn
+        lf = special.logsumexp(-0.5 * t * t, axis=1) - logn - math.log(h) - 0.5 * math.log(2 * math.pi)
+        g = lF - logp
+        lo = np.where(g < 0, y, lo)
+        hi = np.where(g > 0, y, hi)
+        step = g * np.exp(lF - lf)
+        ynew = y - step
+        bad = ~((ynew > lo) & (ynew < hi))
+        ynew = np.where(bad, 0.5 * (lo + hi), ynew)
+        ynew = np.where(g == 0, y, ynew)
+        done = np.abs(ynew - y) <= 1e-15 * (1.0 + np.abs(y))
+        y = ynew
+        if done.all() or np.all(hi - lo <= 4e-16 * (1.0 + np.abs(y))):
+            break
+    out[ok] = y
+    return out
+
+
+def _fhs_ppf(u: np.ndarray, q: np.ndarray, law: _FhsLaw) -> np.ndarray:
+    u = np.asarray(u, float)
+    q = np.asarray(q, float)
+    lower = u <= q
+    p = np.minimum(u, q).reshape(-1)
+    lw = lower.reshape(-1)
+    out = np.empty(p.size)
+    for i in range(0, p.size, _FHS_BLOCK):
+        sl = slice(i, i + _FHS_BLOCK)
+        pl, lwi = p[sl], lw[sl]
+        res = np.empty(pl.size)
+        if lwi.any():
+            res[lwi] = _mixture_lower_quantile(pl[lwi], law.c, law.h)
+        if (~lwi).any():
+            res[~lwi] = -_mixture_lower_quantile(pl[~lwi], -law.c, law.h)
+        out[sl] = res
+    return out.reshape(np.broadcast(u, q).shape)
+
+
+def _fhs_partial(z: float, law: _FhsLaw) -> tuple[float, float, float]:
+    t = (z - law.c) / law.h
+    Phi, phi = special.ndtr(t), np.exp(-0.5 * t * t) / math.sqrt(2 * math.pi)
+    c, h = law.c, law.h
+    p0 = Phi
+    p1 = c * Phi - h * phi
+    p2 = c * c * Phi - 2 * c * h * phi + h * h * (Phi - t * phi)
+    return float(p0.mean()), float(p1.mean()), float(p2.mean())
+
+
+# ---------------------------------------------------------------------- law-agnostic entry points
 def marginal_ppf(u: np.ndarray, q: np.ndarray, dist) -> np.ndarray:
     """Quantile of a standardised innovation law at lower-tail prob ``u`` with ``q = 1 - u`` given exactly.
 
@@ -59,16 +370,12 @@ def marginal_ppf(u: np.ndarray, q: np.ndarray, dist) -> np.ndarray:
     if dist.type == "t":
         nu = dist.nu
         return _t_scale(nu) * np.where(lower, special.stdtrit(nu, u), -special.stdtrit(nu, q))
-    nu, lam = dist.nu, dist.lam
-    a, b, _ = _skewt_consts(nu, lam)
-    k = _t_scale(nu)
-    split = (1 - lam) / 2  # P(z < -a/b)
-    left = u < split
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lo = (1 - lam) / b * k * special.stdtrit(nu, u / (1 - lam)) - a / b
-        # upper branch: t^{-1}(1 - q/(1+lam)) computed from the upper tail
-        hi = (1 + lam) / b * k * -special.stdtrit(nu, q / (1 + lam)) - a / b
-    return np.where(left, lo, hi)
+    if dist.type == "evt":
+        law = _evt_law(dist)
+        return (law.ppf(u, q) - law.m) / law.s
+    if dist.type == "fhs":
+        return _fhs_ppf(u, q, _fhs_law(dist))
+    return _skewt_ppf(u, q, dist.nu, dist.lam)
 
 
 def _t_logpdf(x: np.ndarray, nu: float) -> np.ndarray:
@@ -77,17 +384,19 @@ def _t_logpdf(x: np.ndarray, nu: float) -> np.ndarray:
 
 
 def marginal_logpdf(z: np.ndarray, dist) -> np.ndarray:
-    """Log density of a standardised innovation law (arch's Normal, StudentsT, SkewStudent)."""
+    """Log density of a standardised innovation law (arch's Normal, StudentsT, SkewStudent; evt; fhs)."""
     z = np.asarray(z, float)
     if dist.type == "normal":
         return -0.5 * z * z - 0.5 * math.log(2 * math.pi)
     if dist.type == "t":
         k = _t_scale(dist.nu)
         return _t_logpdf(z / k, dist.nu) - math.log(k)
-    nu, lam = dist.nu, dist.lam
-    a, b, c = _skewt_consts(nu, lam)
-    s = np.where(z < -a / b, 1 - lam, 1 + lam)
-    return math.log(b * c) - (nu + 1) / 2 * np.log1p(((b * z + a) / s) ** 2 / (nu - 2))
+    if dist.type == "evt":
+        law = _evt_law(dist)
+        return law.logpdf(law.m + law.s * z) + math.log(law.s)
+    if dist.type == "fhs":
+        return _fhs_logpdf(z, _fhs_law(dist))
+    return _skewt_logpdf(z, dist.nu, dist.lam)
 
 
 def marginal_pdf(z: np.ndarray, dist) -> np.ndarray:
@@ -103,19 +412,74 @@ def marginal_cdf_pair(z: np.ndarray, dist) -> tuple[np.ndarray, np.ndarray]:
     if dist.type == "t":
         k = _t_scale(dist.nu)
         return special.stdtr(dist.nu, z / k), special.stdtr(dist.nu, -z / k)
-    nu, lam = dist.nu, dist.lam
-    a, b, _ = _skewt_consts(nu, lam)
-    k = _t_scale(nu)
-    y = b * z + a
-    left = z < -a / b
-    lo = (1 - lam) * special.stdtr(nu, y / ((1 - lam) * k))
-    hi_q = (1 + lam) * special.stdtr(nu, -y / ((1 + lam) * k))
-    return np.where(left, lo, 1 - hi_q), np.where(left, 1 - lo, hi_q)
+    if dist.type == "evt":
+        law = _evt_law(dist)
+        return law.cdf_pair(law.m + law.s * z)
+    if dist.type == "fhs":
+        return _fhs_cdf_pair(z, _fhs_law(dist))
+    return _skewt_cdf_pair(z, dist.nu, dist.lam)
 
 
 def marginal_cdf(z: np.ndarray, dist) -> np.ndarray:
     """CDF of a standardised innovation law."""
     return marginal_cdf_pair(z, dist)[0]
+
+
+def marginal_partial_moments(c: float, dist) -> tuple[float, float, float]:
+    """``(P(Z <= c), E[Z 1{Z <= c}], E[Z^2 1{Z <= c}])`` of a standardised innovation law at a scalar ``c``.
+
+    Closed forms for normal, t and skew-t (first moment), GPD tails and the kernel mixture; the second
+    moment of a t or skew-t piece by adaptive quadrature on a bounded interval (or the whole line).
+    """
+    c = float(c)
+    if dist.type == "evt":
+        law = _evt_law(dist)
+        y = law.m + law.s * c
+        p0, p1, p2 = law.partial(y)
+        return p0, (p1 - law.m * p0) / law.s, (p2 - 2 * law.m * p1 + law.m ** 2 * p0) / law.s ** 2
+    if dist.type == "fhs":
+        return _fhs_partial(c, _fhs_law(dist))
+    p0 = float(marginal_cdf(np.array(c), dist))
+    if dist.type == "normal":
+        phi = math.exp(-0.5 * c * c) / math.sqrt(2 * math.pi) if math.isfinite(c) else 0.0
+        return p0, -phi, p0 - (c * phi if math.isfinite(c) else 0.0)
+    if dist.type == "t":
+        p1 = -float(_t_upper_first_moment(np.array(-c), dist.nu)) if math.isfinite(c) else 0.0
+    else:
+        p1 = float(_skewt_pm1(np.array(c), dist.nu, dist.lam)) if math.isfinite(c) else 0.0
+    from scipy import integrate
+
+    p2, _ = integrate.quad(lambda x: x * x * math.exp(float(marginal_logpdf(np.array(x), dist))), -np.inf, c,
+                           epsabs=1e-13, epsrel=1e-12, limit=200)
+    return p0, p1, float(p2)
+
+
+def marginal_abs_mean(dist) -> float:
+    """``E|Z|`` of a standardised innovation law (EGARCH's long-run log variance needs it)."""
+    return -2.0 * marginal_partial_moments(0.0, dist)[1]
+
+
+def marginal_tail_mean(alpha, dist):
+    """``E[Z | Z <= F^{-1}(alpha)]``, the standardised expected shortfall at lower-tail level ``alpha``.
+
+    Any law (normal, t, skewt, evt, fhs); closed forms throughout (normal ``-phi(q)/alpha``; Student-t
+    ``-k (nu + t^2) / (nu - 1) f_nu(t) / alpha``; skew-t piecewise from the t; GPD mean excess
+    ``(beta + xi w) / (1 - xi)``; Gaussian-kernel partial moments); the skew-t body of ``evt`` below
+    ``F^{-1}(alpha)`` is closed form too. ``alpha`` is a float or an array of floats in (0, 1).
+    """
+    a = np.asarray(alpha, float)
+    if not np.all((a > 0) & (a < 1)):
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+    q = marginal_ppf(a, 1.0 - a, dist)
+    if dist.type == "normal":
+        out = -np.exp(-0.5 * q * q) / math.sqrt(2 * math.pi) / a
+    elif dist.type == "t":
+        out = -_t_upper_first_moment(-q, dist.nu) / a
+    elif dist.type == "skewt":
+        out = _skewt_pm1(q, dist.nu, dist.lam) / a
+    else:
+        out = np.vectorize(lambda qq, aa: marginal_partial_moments(qq, dist)[1] / aa, otypes=[float])(q, a)
+    return float(out) if np.ndim(out) == 0 else out
 
 
 # ---------------------------------------------------------------------- copula scales
