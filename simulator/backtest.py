@@ -39,6 +39,7 @@ __all__ = [
     "acerbi_szekely",
     "location_scale_sampler",
     "rolling_var_backtest",
+    "evaluate_forecasts",
 ]
 
 #: Basel multiplier by number of exceptions in 250 days at 99% (green 0-4, amber 5-9, red 10+).
@@ -928,8 +929,68 @@ def rolling_var_backtest(
         })
 
     # ---- tests ------------------------------------------------------------------------------
-    x = y[start:]
-    idx = series.index[start:]
+    def sampler(rng: np.random.Generator, m: int) -> np.ndarray:
+        z = np.empty((m, T))
+        u = rng.random((m, T))
+        for lo, hi, d, dp in blocks:
+            z[:, lo:hi] = np.asarray(d.ppf(u[:, lo:hi].ravel(), dp if dp.size else None)).reshape(m, hi - lo)
+        return mu + sig * z
+
+    refits = pd.DataFrame(refit_rows)
+    spec = {
+        "model": f"{vol}/{dist}/{mean}", "vol": vol, "dist": dist, "mean": mean, "window": window,
+        "refit_every": refit_every, "n_refits": len(refit_rows),
+        "n_not_converged": int((~refits["converged"]).sum()),
+        "units": "percent log returns; VaR/ES as positive losses",
+    }
+    return evaluate_forecasts(series.iloc[start:], var_main, var_es, es_arr, level=level, es_level=es_level,
+                              sampler=sampler, spec=spec, refits=refits, extra={"mu": mu, "sigma": sig},
+                              traffic_light_days=traffic_light_days, test_level=test_level, n_sim=n_sim, seed=seed)
+
+
+def evaluate_forecasts(
+    realised: pd.Series,
+    var: np.ndarray,
+    var_es_level: np.ndarray,
+    es: np.ndarray,
+    *,
+    level: float,
+    es_level: float,
+    sampler: Callable[[np.random.Generator, int], np.ndarray],
+    spec: Mapping[str, Any],
+    refits: pd.DataFrame,
+    extra: Mapping[str, np.ndarray] | None = None,
+    traffic_light_days: int = 250,
+    test_level: float = 0.95,
+    n_sim: int = 1000,
+    seed: int | np.random.SeedSequence | np.random.Generator | None = 0,
+) -> BacktestResult:
+    """Backtest daily VaR/ES forecasts against realised returns: every test of :class:`BacktestResult`.
+
+    Parameters
+    ----------
+    realised : pandas.Series of shape (T,)
+        Realised returns (or P&L) of the out-of-sample days, gains positive.
+    var, var_es_level, es : arrays of shape (T,)
+        VaR at ``level``, VaR at ``es_level`` and ES at ``es_level``, positive losses in the units of
+        ``realised``, each forecast with information up to the day before.
+    level, es_level : float
+        Confidence levels (e.g. 0.99 and 0.975).
+    sampler : callable ``(rng, n_sim) -> ndarray of shape (n_sim, T)``
+        Draws histories from the forecasting model's daily predictive laws (Acerbi-Szekely p-values).
+    spec : mapping
+        The model and settings; dates, counts and levels are added.
+    refits : DataFrame
+        One row per re-estimation.
+    extra : mapping of str to array of shape (T,), optional
+        More daily columns for ``forecasts`` (e.g. ``mu`` and ``sigma``).
+    traffic_light_days, test_level, n_sim, seed
+        As in :func:`rolling_var_backtest`.
+    """
+    x = realised.to_numpy(dtype=float)
+    idx = realised.index
+    T = x.size
+    var_main, var_es, es_arr = (np.asarray(a, dtype=float) for a in (var, var_es_level, es))
     exc_main = x < -var_main
     exc_es = x < -var_es
     tests = [
@@ -944,21 +1005,13 @@ def rolling_var_backtest(
             _with_level(christoffersen_independence(exc_es, test_level=test_level), es_level),
             conditional_coverage(exc_es, 1.0 - es_level, test_level=test_level),
         ]
-
-    def sampler(rng: np.random.Generator, m: int) -> np.ndarray:
-        z = np.empty((m, T))
-        u = rng.random((m, T))
-        for lo, hi, d, dp in blocks:
-            z[:, lo:hi] = np.asarray(d.ppf(u[:, lo:hi].ravel(), dp if dp.size else None)).reshape(m, hi - lo)
-        return mu + sig * z
-
     tests += list(acerbi_szekely(x, var_es, es_arr, 1.0 - es_level, sampler=sampler, n_sim=n_sim, seed=seed,
                                  test_level=test_level))
     n_tl = min(traffic_light_days, T)
     tl = traffic_light(int(exc_main[-n_tl:].sum()), n=n_tl, p=1.0 - level)
 
     lt, et = _level_tag(level), _level_tag(es_level)
-    cols = {"return": x, "mu": mu, "sigma": sig, f"var_{lt}": var_main}
+    cols: dict[str, Any] = {"return": x, **{k: np.asarray(v) for k, v in (extra or {}).items()}, f"var_{lt}": var_main}
     if not math.isclose(level, es_level):
         cols[f"var_{et}"] = var_es
     cols[f"es_{et}"] = es_arr
@@ -966,16 +1019,14 @@ def rolling_var_backtest(
     if not math.isclose(level, es_level):
         cols[f"exception_{et}"] = exc_es
     forecasts = pd.DataFrame(cols, index=idx)
-    refits = pd.DataFrame(refit_rows)
-    spec = {
-        "model": f"{vol}/{dist}/{mean}", "vol": vol, "dist": dist, "mean": mean, "window": window,
-        "refit_every": refit_every, "level": level, "es_level": es_level, "n_oos": T, "n_refits": len(refit_rows),
-        "n_not_converged": int((~refits["converged"]).sum()), "first_oos": _label(idx[0]), "last_oos": _label(idx[-1]),
+    full = dict(spec)
+    full.update({
+        "level": level, "es_level": es_level, "n_oos": T, "first_oos": _label(idx[0]), "last_oos": _label(idx[-1]),
         "exceptions": int(exc_main.sum()), "expected_exceptions": T * (1.0 - level),
         "exceptions_es_level": int(exc_es.sum()), "traffic_light_days": n_tl, "n_sim": n_sim,
-        "units": "percent log returns; VaR/ES as positive losses",
-    }
-    return BacktestResult(spec=spec, forecasts=forecasts, tests=tuple(tests), traffic_light=tl, refits=refits)
+    })
+    full.setdefault("units", "percent log returns; VaR/ES as positive losses")
+    return BacktestResult(spec=full, forecasts=forecasts, tests=tuple(tests), traffic_light=tl, refits=refits)
 
 
 def _with_level(t: HypothesisTestResult, level: float) -> HypothesisTestResult:
