@@ -30,10 +30,14 @@ import pandas as pd
 from calibration.copulas import COPULA_FAMILIES, CopulaFit, fit_copula
 from calibration.data import CleaningReport, frame_sha256, load_prices, log_returns
 from calibration.marginals import (
+    AUTO_DIST_TYPES,
     DIST_TYPES,
+    EVT_TAIL_FRACTION,
+    FHS_CENTRES,
     INIT_TYPES,
     VOL_TYPES,
     MarginalFit,
+    _check_law_options,
     _choices,
     _finish,
     _fit_arrays,
@@ -121,14 +125,15 @@ def _iso(ts: Any) -> str:
 
 
 # ---------------------------------------------------------------------- option validation
-def _per_asset(value: Any, allowed: tuple[str, ...], name: str, assets: list[str]) -> dict[str, tuple[str, ...]]:
+def _per_asset(value: Any, allowed: tuple[str, ...], name: str, assets: list[str],
+               auto: tuple[str, ...] | None = None) -> dict[str, tuple[str, ...]]:
     if isinstance(value, Mapping):
         unknown = [k for k in value if k not in assets]
         if unknown:
             raise ValueError(f"{name}: unknown asset(s) {', '.join(map(repr, unknown))}; assets: "
                              f"{', '.join(map(repr, assets))}")
-        return {a: _choices(value.get(a, "auto"), allowed, f"{name}[{a!r}]") for a in assets}
-    choice = _choices(value, allowed, name)
+        return {a: _choices(value.get(a, "auto"), allowed, f"{name}[{a!r}]", auto) for a in assets}
+    choice = _choices(value, allowed, name, auto)
     return {a: choice for a in assets}
 
 
@@ -156,6 +161,8 @@ def fit_returns(
     data_provenance: Mapping[str, Any] | None = None,
     min_obs: int = MIN_WINDOW_OBS,
     warm_start: Mapping[str, MarginalFit] | None = None,
+    evt_tail_fraction: float = EVT_TAIL_FRACTION,
+    fhs_centres: int = FHS_CENTRES,
 ) -> CalibrationResult:
     """Calibrate a market model to percent log returns.
 
@@ -164,8 +171,8 @@ def fit_returns(
     returns : DataFrame of shape (n_obs, n_assets)
         Percent log returns, one column per asset, finite, at least ``min_obs`` rows.
     vol, dist : str, list of str, or dict asset -> str
-        Volatility process / innovation law per asset ("auto": all, by BIC); see
-        :func:`calibration.fit_marginal`.
+        Volatility process / innovation law per asset ("auto": all by BIC; for dist normal, t, skewt and
+        evt, while fhs is used only when named); see :func:`calibration.fit_marginal`.
     copula : str or list of str, default "auto"
         Copula families to compare by AIC; see :func:`calibration.fit_copula`.
     init : {"arch", "sample"}, default "arch"
@@ -186,6 +193,10 @@ def fit_returns(
         Earlier fits per asset (e.g. of the previous rolling window): each asset's candidate of the
         same vol/dist is also fitted from those estimates and the better of the fresh and the warm
         fit is kept (see :func:`calibration.fit_marginal`).
+    evt_tail_fraction : float, default 0.10
+        evt: share of each asset's residuals beyond each GPD threshold (see :func:`calibration.fit_marginal`).
+    fhs_centres : int, default 200
+        fhs: number of kernel centres (see :func:`calibration.fit_marginal`).
 
     Returns
     -------
@@ -206,7 +217,8 @@ def fit_returns(
     if len(returns) < min_obs:
         raise ValueError(f"only {len(returns)} returns to fit; at least {min_obs} are needed")
     vols = _per_asset(vol, VOL_TYPES, "vol", assets)
-    dists = _per_asset(dist, DIST_TYPES, "dist", assets)
+    dists = _per_asset(dist, DIST_TYPES, "dist", assets, AUTO_DIST_TYPES)
+    law_options = _check_law_options(evt_tail_fraction, fhs_centres)
     if init not in INIT_TYPES:
         raise ValueError(f"init must be one of {', '.join(map(repr, INIT_TYPES))}; got {init!r}")
     if pit not in PIT_METHODS:
@@ -220,7 +232,8 @@ def fit_returns(
     from calibration.marginals import MAX_ITER, _arch_vector
 
     warm = {a: {(f.vol, f.dist): _arch_vector(f.vol, f.dist, f.params)} for a, f in (warm_start or {}).items()}
-    tasks = [(values[:, j].copy(), vols[a], dists[a], init, tol, MAX_ITER, warm.get(a)) for j, a in enumerate(assets)]
+    tasks = [(values[:, j].copy(), vols[a], dists[a], init, tol, MAX_ITER, warm.get(a), law_options)
+             for j, a in enumerate(assets)]
     if workers > 1:
         # fork where the platform has it: no re-import of the caller's script (which spawn would need
         # to be guarded by ``if __name__ == "__main__"``) and no start-up cost; the workers only run
@@ -267,6 +280,7 @@ def fit_returns(
         "dist": dist if isinstance(dist, (str, Mapping)) else list(dist),
         "copula": copula if isinstance(copula, str) else list(copula),
         "init": init, "pit": pit, "tol": tol, "mean": "constant", "returns": "percent log returns",
+        **law_options,
     }
     data_prov = dict(data_provenance) if data_provenance is not None else {
         "source": "returns frame", "returns_sha256": frame_sha256(returns),
@@ -348,6 +362,8 @@ def calibrate_detailed(
     n_jobs: int | None = None,
     max_gap: int = 5,
     duplicates: str = "error",
+    evt_tail_fraction: float = EVT_TAIL_FRACTION,
+    fhs_centres: int = FHS_CENTRES,
 ) -> CalibrationResult:
     """Calibrate from prices and return the model with everything behind it.
 
@@ -359,7 +375,7 @@ def calibrate_detailed(
         Assets to model, in this order (default: all).
     start, end : date-like, optional
         Inclusive estimation window on return dates (at least 100 returns), e.g. a stressed window.
-    vol, dist, copula, init, pit, n_jobs
+    vol, dist, copula, init, pit, n_jobs, evt_tail_fraction, fhs_centres
         See :func:`fit_returns`.
     max_gap, duplicates
         Cleaning options, see :func:`calibration.load_prices`.
@@ -382,7 +398,7 @@ def calibrate_detailed(
         "cleaning": report.to_dict(),
     }
     res = fit_returns(rets, vol=vol, dist=dist, copula=copula, init=init, pit=pit, n_jobs=n_jobs,
-                      data_provenance=data_prov)
+                      data_provenance=data_prov, evt_tail_fraction=evt_tail_fraction, fhs_centres=fhs_centres)
     return CalibrationResult(model=res.model, returns=res.returns, residuals=res.residuals, pit=res.pit,
                              marginals=res.marginals, copula=res.copula, cleaning=report)
 
@@ -401,11 +417,13 @@ def calibrate(
     n_jobs: int | None = None,
     max_gap: int = 5,
     duplicates: str = "error",
+    evt_tail_fraction: float = EVT_TAIL_FRACTION,
+    fhs_centres: int = FHS_CENTRES,
 ) -> "MarketModel":
     """Calibrate a :class:`simulator.model.MarketModel` to daily prices.
 
-    Percent log returns → per-asset constant-mean GARCH / GJR / EGARCH with normal / t / skew-t innovations
-    (BIC selection when "auto") → PIT of the standardised residuals through each fitted innovation CDF →
+    Percent log returns → per-asset constant-mean GARCH / GJR / EGARCH with normal / t / skew-t / GARCH-EVT
+    innovations (BIC selection when "auto"; filtered-historical ``fhs`` when named) → PIT of the standardised residuals through each fitted innovation CDF →
     copula (AIC selection when "auto") → start state from the window's last day → provenance (data hashes,
     window, cleaning report, options, diagnostics, package versions).
 
@@ -420,4 +438,5 @@ def calibrate(
     >>> model = calibrate("builtin:us-markets", start="2008-09-01", end="2009-03-31")  # doctest: +SKIP
     """
     return calibrate_detailed(prices, assets=assets, start=start, end=end, vol=vol, dist=dist, copula=copula,
-                              init=init, pit=pit, n_jobs=n_jobs, max_gap=max_gap, duplicates=duplicates).model
+                              init=init, pit=pit, n_jobs=n_jobs, max_gap=max_gap, duplicates=duplicates,
+                              evt_tail_fraction=evt_tail_fraction, fhs_centres=fhs_centres).model

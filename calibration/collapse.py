@@ -273,8 +273,10 @@ def _stats(x: np.ndarray, assets: Sequence[str]) -> dict[str, dict[str, float]]:
 def _params(model) -> dict:
     out: dict[str, Any] = {}
     for a, m in zip(model.assets, model.marginals):
+        # scalar law parameters only (an fhs law's centres are a list; its bandwidth is kept)
         p = {"mu": m.mean.mu, **{k: v for k, v in m.vol.to_dict().items() if k != "type"},
-             **{k: v for k, v in m.dist.to_dict().items() if k != "type"}, "persistence": m.persistence}
+             **{k: v for k, v in m.dist.to_dict().items() if k != "type" and isinstance(v, (int, float))},
+             "persistence": m.persistence}
         out[a] = p
     c = model.copula
     cp: dict[str, float] = {}
@@ -413,6 +415,7 @@ def collapse_check_returns(
     def model_stats(m) -> dict:
         sim = simulate(m.with_changes(start=None), int(n_eval), n_obs, eval_entropy, keep="paths")
         out = _stats(sim.returns, assets)
+        # evt: its skew-t body's nu (its tails are the GPD's, which the simulated Hill index tracks); fhs: none
         nus = {a: mg.dist.nu for a, mg in zip(assets, m.marginals) if mg.dist.nu is not None}
         if nus:
             out["nu"] = nus

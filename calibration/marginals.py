@@ -1,4 +1,5 @@
-"""Per-asset marginal fits: constant mean × GARCH / GJR / EGARCH (order 1) × normal / t / skew-t, via ``arch``.
+"""Per-asset marginal fits: constant mean × GARCH / GJR / EGARCH (order 1) × normal / t / skew-t (via ``arch``),
+GARCH-EVT (``evt``) or filtered-historical (``fhs``) innovations.
 
 Parameter names and meanings follow ``arch`` with returns in percent (see :mod:`simulator.model`):
 ``mu``; ``omega``, ``alpha``, ``gamma``, ``beta``; ``nu`` (Student-t degrees of freedom, arch's ``nu`` or
@@ -9,6 +10,16 @@ and keeps the one with the lowest BIC among those that converged and are covaria
 candidate is reported. ``init="sample"`` starts the variance recursion at the sample variance of the
 demeaned series (the convention of the Fiorentini-Calzolari-Panattoni benchmark); ``init="arch"`` keeps
 arch's default backcast (an exponentially weighted average of the first squared residuals).
+
+``evt`` and ``fhs`` are estimated in two steps (McNeil and Frey 2000): the same volatility's skew-t fit by
+arch is the filter, and the law is estimated on its standardised residuals ``z_t``. ``evt`` keeps the
+skew-t as the body and replaces each tail beyond a threshold (``evt_tail_fraction`` of the residuals,
+0.10 as in McNeil-Frey) by a generalised Pareto law fitted by maximum likelihood to the exceedances,
+shape capped at ``EVT_XI_MAX`` = 0.45 (a GPD has a finite variance only for xi < 1/2; the cap keeps the
+re-standardisation away from that edge). Its log-likelihood is the model's own, so it joins the BIC
+comparison (see :func:`_derive_law` for the parameter count). ``fhs`` is a Gaussian-kernel law of
+``fhs_centres`` residual bin means; it is chosen only explicitly (see :func:`fit_marginal`). Both are
+stored as parameters only, re-standardised exactly (:class:`simulator.model.DistSpec`).
 
 Non-convergence and non-stationarity are never silent: :class:`simulator.exceptions.ConvergenceWarning`
 and :class:`simulator.exceptions.StationarityWarning` are emitted, and the flags are stored in the result.
@@ -29,6 +40,7 @@ from simulator.exceptions import ConvergenceWarning, StationarityWarning
 __all__ = [
     "VOL_TYPES",
     "DIST_TYPES",
+    "AUTO_DIST_TYPES",
     "MarginalFit",
     "fit_marginal",
     "ljung_box",
@@ -36,7 +48,19 @@ __all__ = [
 ]
 
 VOL_TYPES = ("garch", "gjr", "egarch")
-DIST_TYPES = ("normal", "t", "skewt")
+#: innovation laws ``dist="auto"`` compares by BIC
+AUTO_DIST_TYPES = ("normal", "t", "skewt", "evt")
+#: every innovation law a fit accepts (fhs only when named)
+DIST_TYPES = (*AUTO_DIST_TYPES, "fhs")
+#: laws estimated on the standardised residuals of an arch fit (two steps), and that fit's law
+DERIVED_DIST_TYPES = ("evt", "fhs")
+_BASE_DIST = {"evt": "skewt", "fhs": "skewt"}
+EVT_TAIL_FRACTION = 0.10  # McNeil and Frey (2000): k = 100 of n = 1000
+EVT_XI_MAX = 0.45  # GPD shape cap, below the finite-variance limit 1/2
+EVT_MIN_EXCEEDANCES = 10
+EVT_EXTRA_PARAMS = 6  # per tail: threshold, xi, beta
+FHS_CENTRES = 200
+FHS_MIN_PER_CENTRE = 10
 INIT_TYPES = ("arch", "sample")
 LB_LAGS = (5, 10, 20)
 MAX_ITER = 1000
@@ -73,16 +97,23 @@ def innovation_cdf(z: np.ndarray, dist: str, params: dict[str, float]) -> np.nda
     ----------
     z : ndarray
         Standardised residuals.
-    dist : {"normal", "t", "skewt"}
+    dist : {"normal", "t", "skewt", "evt", "fhs"}
     params : dict
-        Must hold ``nu`` (t, skewt) and ``lambda`` (skewt).
+        Must hold ``nu`` (t, skewt) and ``lambda`` (skewt); evt and fhs: their model-file parameters
+        (:class:`simulator.model.DistSpec`), evaluated by :func:`simulator.tables.marginal_cdf`.
     """
+    if dist in DERIVED_DIST_TYPES:
+        from simulator.tables import marginal_cdf
+
+        return np.asarray(marginal_cdf(np.asarray(z, dtype=float), _law_spec(dist, params)), dtype=float)
     return np.asarray(_arch_distribution(dist).cdf(np.asarray(z, dtype=float), _dist_params(dist, params) or None),
                       dtype=float)
 
 
 def _neg_sq_mass(dist: str, params: dict[str, float]) -> float:
     """``E[z^2 1{z<0}]`` under the innovation law (1/2 for symmetric laws)."""
+    if dist in DERIVED_DIST_TYPES:
+        return float(_law_spec(dist, params).neg_sq_mass())
     if dist != "skewt":
         return 0.5
     return float(_arch_distribution(dist).partial_moment(2, 0.0, _dist_params(dist, params)))
@@ -186,6 +217,9 @@ class MarginalFit:
     #: ``warm_start`` fit's estimates), and which one was kept
     starts: dict[str, float] = field(default_factory=dict)
     start: str = "fresh"
+    #: evt / fhs: how the law was estimated on the filter's residuals (filter, exceedances, GPD fits,
+    #: the spliced law's mean and sd before re-standardisation); empty for arch's own laws
+    law_fit: dict[str, Any] = field(default_factory=dict)
 
     def spec(self) -> dict:
         """The marginal in the model-file format: ``{"mean": ..., "vol": ..., "dist": ...}``."""
@@ -195,6 +229,10 @@ class MarginalFit:
             vol["gamma"] = p["gamma"]
         vol["beta"] = p["beta"]
         dist: dict[str, Any] = {"type": self.dist}
+        if self.dist in DERIVED_DIST_TYPES:
+            from simulator.model import DIST_PARAMS
+
+            dist.update({k: p[k] for k in DIST_PARAMS[self.dist]})
         if self.dist in ("t", "skewt"):
             dist["nu"] = p["nu"]
         if self.dist == "skewt":
@@ -244,6 +282,7 @@ class MarginalFit:
             "selection": "BIC among converged, stationary candidates",
             "candidates": self.candidates,
             "issues": self.issues,
+            **({"law_fit": self.law_fit} if self.law_fit else {}),
         })
 
 
@@ -266,10 +305,11 @@ def _jsonable(obj: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- validation
-def _choices(value: Any, allowed: tuple[str, ...], name: str) -> tuple[str, ...]:
+def _choices(value: Any, allowed: tuple[str, ...], name: str,
+             auto: tuple[str, ...] | None = None) -> tuple[str, ...]:
     if isinstance(value, str):
         if value == "auto":
-            return allowed
+            return allowed if auto is None else auto
         if value in allowed:
             return (value,)
         raise ValueError(f"{name} must be 'auto' or one of {', '.join(map(repr, allowed))}; got {value!r}")
@@ -356,8 +396,8 @@ def _fit_candidate(y: np.ndarray, vol: str, dist: str, backcast: float | None, t
     out["persistence"] = _persistence(vol, dist, params)
     if want_cov:
         out["std_err"] = {_PARAM_NAMES[k]: float(v) for k, v in se.items()}
-        out["sigma2"] = np.asarray(res.conditional_volatility, dtype=float) ** 2
-        out["resid"] = np.asarray(res.resid, dtype=float)
+    out["sigma2"] = np.asarray(res.conditional_volatility, dtype=float) ** 2
+    out["resid"] = np.asarray(res.resid, dtype=float)
     return out
 
 
@@ -405,21 +445,205 @@ _NESTED = [
 ]
 
 
+# ---------------------------------------------------------------------- evt and fhs: the second step
+def _law_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    out = {"evt_tail_fraction": EVT_TAIL_FRACTION, "fhs_centres": FHS_CENTRES}
+    out.update(options or {})
+    return out
+
+
+def _check_law_options(evt_tail_fraction: Any, fhs_centres: Any) -> dict[str, Any]:
+    """Validate the evt / fhs settings at the boundary (fit_marginal, fit_returns)."""
+    f = evt_tail_fraction
+    if isinstance(f, bool) or not isinstance(f, (int, float, np.floating)) or not 0.0 < float(f) < 0.5:
+        raise ValueError(f"evt_tail_fraction must be a number in (0, 0.5) (share of residuals beyond each "
+                         f"threshold; McNeil-Frey use 0.10); got {f!r}")
+    n = fhs_centres
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= int(n) <= 1000:
+        raise ValueError(f"fhs_centres must be an integer from 2 to 1000; got {n!r}")
+    return {"evt_tail_fraction": float(f), "fhs_centres": int(n)}
+
+
+def _base_warm(warm: dict[tuple[str, str], np.ndarray]) -> dict[tuple[str, str], np.ndarray]:
+    """Warm starts keyed by the arch fits actually run: an evt/fhs fit's estimates warm its skew-t filter."""
+    out = dict(warm)
+    for (v, d), vec in warm.items():
+        if d in _BASE_DIST:
+            out.setdefault((v, _BASE_DIST[d]), vec)
+    return out
+
+
+def _law_spec(dist: str, params: dict[str, Any], where: str = "fitted marginal"):
+    """The :class:`simulator.model.DistSpec` of a fitted law (validated as a model file would be)."""
+    from simulator.model import DIST_PARAMS, DistSpec
+
+    return DistSpec.from_dict({"type": dist, **{k: params[k] for k in DIST_PARAMS[dist]}}, where=where)
+
+
+def _gpd_nll(theta: np.ndarray, w: np.ndarray) -> float:
+    xi, log_beta = float(theta[0]), float(theta[1])
+    y = w / math.exp(log_beta)
+    if xi == 0.0:
+        return w.size * log_beta + float(y.sum())
+    return w.size * log_beta + (1.0 + 1.0 / xi) * float(np.log1p(xi * y).sum())
+
+
+def _gpd_fit(w: np.ndarray, xi_max: float = EVT_XI_MAX) -> dict[str, Any]:
+    """Maximum-likelihood GPD(xi, beta) fit to exceedances ``w >= 0`` with ``0 <= xi <= xi_max``.
+
+    L-BFGS-B on ``(xi, ln beta)`` from two starts, compared with the exponential (``xi = 0``) fit, whose
+    MLE is closed form (``beta = mean(w)``); the lowest negative log-likelihood is kept. Standard errors
+    are the asymptotic ones of Smith (1987): ``var(xi) = (1 + xi)^2 / k``, ``var(beta) = 2 beta^2 (1 + xi) / k``.
+    """
+    from scipy import optimize
+
+    w = np.asarray(w, dtype=float)
+    k = w.size
+    mean_w = float(w.mean())
+    best = (_gpd_nll(np.array([0.0, math.log(mean_w)]), w), 0.0, mean_w, True)
+    for xi0 in (0.1, 0.3):
+        res = optimize.minimize(_gpd_nll, np.array([xi0, math.log(mean_w * (1.0 - xi0))]), args=(w,),
+                                method="L-BFGS-B", bounds=[(0.0, xi_max), (None, None)])
+        if np.isfinite(res.fun) and res.fun < best[0]:
+            best = (float(res.fun), float(res.x[0]), math.exp(float(res.x[1])), bool(res.success))
+    nll, xi, beta, ok = best
+    return {"xi": xi, "beta": beta, "loglik": -nll, "n": k, "converged": ok, "capped": xi >= xi_max - 1e-9,
+            "se_xi": (1.0 + xi) / math.sqrt(k), "se_beta": beta * math.sqrt(2.0 * (1.0 + xi) / k)}
+
+
+def _evt_tails(z: np.ndarray, nu: float, lam: float, fraction: float) -> tuple[dict, dict, dict]:
+    """Peaks over threshold on both tails of the standardised residuals ``z`` (McNeil-Frey step two).
+
+    ``k = round(fraction n)`` residuals lie beyond each threshold, placed midway between the k-th and
+    (k+1)-th order statistics (so no stored number is an observation); the tail probability is ``k / n``;
+    the exceedances get a GPD by maximum likelihood. Returns (law parameters, standard errors, diagnostics).
+    """
+    zs = np.sort(np.asarray(z, dtype=float))
+    n = zs.size
+    k = int(round(fraction * n))
+    if k < EVT_MIN_EXCEEDANCES or 2 * k >= n:
+        raise ValueError(f"evt: {k} residuals per tail ({fraction:g} of {n}) are too few for a GPD fit; at least "
+                         f"{EVT_MIN_EXCEEDANCES} are needed (raise evt_tail_fraction or use more data)")
+    u_left = 0.5 * (zs[k - 1] + zs[k])
+    u_right = 0.5 * (zs[n - k - 1] + zs[n - k])
+    left = _gpd_fit(u_left - zs[:k])
+    right = _gpd_fit(zs[n - k:] - u_right)
+    law = {"nu": float(nu), "lambda": float(lam),
+           "threshold_left": float(u_left), "tail_prob_left": k / n, "xi_left": left["xi"], "beta_left": left["beta"],
+           "threshold_right": float(u_right), "tail_prob_right": k / n, "xi_right": right["xi"],
+           "beta_right": right["beta"]}
+    se = {"xi_left": left["se_xi"], "beta_left": left["se_beta"], "xi_right": right["se_xi"],
+          "beta_right": right["se_beta"]}
+    diag = {"tail_fraction": fraction, "exceedances_per_tail": k, "xi_max": EVT_XI_MAX,
+            "gpd_loglik": {"left": left["loglik"], "right": right["loglik"]},
+            "gpd_converged": {"left": left["converged"], "right": right["converged"]},
+            "xi_capped": {"left": left["capped"], "right": right["capped"]}}
+    return law, se, diag
+
+
+def _fhs_centres(z: np.ndarray, n_centres: int) -> tuple[dict, dict]:
+    """Kernel centres and bandwidth of the fhs law from the standardised residuals ``z``.
+
+    The sorted residuals are cut into ``m = min(n_centres, n // 10)`` equal-count bins and each centre is
+    its bin's mean (so every centre averages at least 10 residuals, no stored number is an observation,
+    and the centres' mean is the residuals' mean). The bandwidth, on the asinh scale the kernel works on,
+    is Silverman's rule of thumb for the ``n`` residuals the law summarises,
+    ``0.9 min(sd, IQR / 1.349) n^(-1/5)`` of ``asinh(z)``.
+    """
+    zs = np.sort(np.asarray(z, dtype=float))
+    n = zs.size
+    m = min(int(n_centres), n // FHS_MIN_PER_CENTRE)
+    if m < 2:
+        raise ValueError(f"fhs: {n} residuals are too few for 2 centres of at least {FHS_MIN_PER_CENTRE} residuals")
+    edges = np.round(np.linspace(0, n, m + 1)).astype(np.int64)
+    centres = np.add.reduceat(zs, edges[:-1]) / np.diff(edges)
+    xs = np.arcsinh(zs)
+    q75, q25 = np.percentile(xs, [75.0, 25.0])
+    h = 0.9 * min(float(xs.std()), float(q75 - q25) / 1.349) * n ** -0.2
+    law = {"centres": [float(c) for c in centres], "bandwidth": float(h)}
+    return law, {"n_centres": m, "residuals_per_centre": [int(np.diff(edges).min()), int(np.diff(edges).max())],
+                 "bandwidth_rule": "Silverman 0.9 min(sd, IQR/1.349) n^-1/5 of asinh(z), n = residuals"}
+
+
+def _filter_arrays(y: np.ndarray, base: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Conditional variances and residuals of an arch fit (recomputed with arch's ``fix`` if not stored)."""
+    if "sigma2" in base:
+        return base["sigma2"], base["resid"]
+    from arch import arch_model
+
+    arch_vol, o = _ARCH_VOL[base["vol"]]
+    res = arch_model(y, mean="Constant", vol=arch_vol, p=1, o=o, q=1, dist=_ARCH_DIST[base["dist"]],
+                     rescale=False).fix(np.asarray(base["arch_params"], dtype=float))
+    return np.asarray(res.conditional_volatility, dtype=float) ** 2, np.asarray(res.resid, dtype=float)
+
+
+def _derive_law(y: np.ndarray, base: dict[str, Any], dist: str, opts: dict[str, Any]) -> dict[str, Any]:
+    """The evt or fhs candidate built on ``base``, the same volatility's skew-t fit (two-step estimation).
+
+    The mean and variance parameters are the skew-t fit's; the law is estimated on its standardised
+    residuals ``z_t``. The log-likelihood is the model's own, ``sum_t [ln f(z_t) - ln sigma_t]`` with ``f``
+    the standardised law simulated (arch's definition, so it compares with every arch candidate).
+    Parameters counted for AIC/BIC: the skew-t fit's (mean, volatility, ``nu``, ``lambda``) plus, for evt,
+    per tail the threshold, ``xi`` and ``beta`` (6; the tail probabilities are fixed by the design,
+    ``k / n``); for fhs, the volatility fit's mean and variance parameters plus every centre and the
+    bandwidth (fhs is never compared by BIC: see :func:`fit_marginal`).
+    """
+    from simulator.tables import _evt_law, _fhs_law, marginal_logpdf
+
+    sigma2, resid = _filter_arrays(y, base)
+    z = resid / np.sqrt(sigma2)
+    bp = base["params"]
+    garch = {k: v for k, v in bp.items() if k not in ("nu", "lambda")}
+    if dist == "evt":
+        law, se, diag = _evt_tails(z, bp["nu"], bp["lambda"], opts["evt_tail_fraction"])
+        n_params = base["n_params"] + EVT_EXTRA_PARAMS
+        ok = all(diag["gpd_converged"].values())
+    else:
+        law, diag = _fhs_centres(z, opts["fhs_centres"])
+        se = {}
+        n_params = base["n_params"] - 2 + len(law["centres"]) + 1
+        ok = True
+    params = {**garch, **law}
+    spec = _law_spec(dist, params)
+    std = _evt_law(spec) if dist == "evt" else _fhs_law(spec)
+    loglik = float(np.sum(marginal_logpdf(z, spec)) - 0.5 * np.sum(np.log(sigma2)))
+    nobs = int(base["nobs"])
+    out = dict(base)
+    out.update({
+        "dist": dist, "params": params, "loglik": loglik, "n_params": n_params,
+        "aic": -2.0 * loglik + 2.0 * n_params, "bic": -2.0 * loglik + n_params * math.log(nobs),
+        "converged": bool(base["converged"] and ok and np.isfinite(loglik)),
+        "persistence": _persistence(base["vol"], dist, params), "filter": f"{base['vol']}/skewt",
+        "sigma2": sigma2, "resid": resid,
+        "law_fit": {"filter": f"{base['vol']}/skewt (arch maximum likelihood)", "filter_loglik": base["loglik"],
+                    "standardisation": {"mean": std.m, "sd": std.s}, **diag},
+    })
+    if not ok:
+        out["optimizer_message"] = f"{base['optimizer_message']}; a GPD tail fit did not converge"
+    if "std_err" in base:
+        out["std_err"] = {k: v for k, v in base["std_err"].items() if k in params} | se
+    return out
+
+
 def _fit_arrays(y: np.ndarray, vols: tuple[str, ...], dists: tuple[str, ...], init: str,
                 tol: float | None, max_iter: int = MAX_ITER,
-                warm: dict[tuple[str, str], np.ndarray] | None = None) -> dict[str, Any]:
+                warm: dict[tuple[str, str], np.ndarray] | None = None,
+                law_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Fit every candidate, select by BIC, redo the selected fit with covariance. Arrays in, plain data out.
 
     Each candidate is fitted from arch's fresh starting values and, when ``warm`` holds estimates for
     it, from those too; the better fit is kept. A nested pair fitted side by side is checked: when
     the larger model's log-likelihood falls below the smaller one's (a local optimum), the larger is
-    refitted from the smaller one's estimates.
+    refitted from the smaller one's estimates. evt and fhs candidates are built on the final skew-t fit
+    of the same volatility (:func:`_derive_law`).
     """
     backcast = float(np.mean((y - y.mean()) ** 2)) if init == "sample" else None
     combos = [(v, d) for v in vols for d in dists]
     single = len(combos) == 1
-    warm = warm or {}
-    fits = {(v, d): _fit_from_starts(y, v, d, backcast, tol, single, warm.get((v, d)), max_iter) for v, d in combos}
+    warm = _base_warm(warm or {})
+    # the arch fits to run: evt and fhs are estimated on the residuals of the same volatility's skew-t fit
+    base = [(v, d) for v in vols for d in dict.fromkeys(_BASE_DIST.get(d, d) for d in dists)]
+    fits = {(v, d): _fit_from_starts(y, v, d, backcast, tol, single, warm.get((v, d)), max_iter) for v, d in base}
     for small, big in _NESTED:
         if small in fits and big in fits and fits[big]["loglik"] < fits[small]["loglik"] - 1e-6:
             refit = _fit_candidate(y, *big, backcast, tol, want_cov=single,
@@ -427,6 +651,10 @@ def _fit_arrays(y: np.ndarray, vols: tuple[str, ...], dists: tuple[str, ...], in
             if refit["loglik"] > fits[big]["loglik"]:
                 refit["refit_from"] = f"{small[0]}/{small[1]}"
                 fits[big] = refit
+    opts = _law_options(law_options)
+    for v, d in combos:
+        if d in DERIVED_DIST_TYPES:
+            fits[(v, d)] = _derive_law(y, fits[(v, _BASE_DIST[d])], d, opts)
     cands = [fits[c] for c in combos]
     for c in cands:
         c["stationary"] = bool(c["persistence"] < 1.0)
@@ -436,8 +664,13 @@ def _fit_arrays(y: np.ndarray, vols: tuple[str, ...], dists: tuple[str, ...], in
     best = min(pool, key=lambda c: c["bic"])
     if not single:
         start, starts = best.get("start", "fresh"), best.get("starts", {})
-        best = _fit_candidate(y, best["vol"], best["dist"], backcast, tol, want_cov=True,
-                              starting_values=best["arch_params"], max_iter=max_iter)
+        if best["dist"] in DERIVED_DIST_TYPES:
+            filt = _fit_candidate(y, best["vol"], _BASE_DIST[best["dist"]], backcast, tol, want_cov=True,
+                                  starting_values=best["arch_params"], max_iter=max_iter)
+            best = _derive_law(y, filt, best["dist"], opts)
+        else:
+            best = _fit_candidate(y, best["vol"], best["dist"], backcast, tol, want_cov=True,
+                                  starting_values=best["arch_params"], max_iter=max_iter)
         best["start"], best["starts"] = start, starts
         best["stationary"] = bool(best["persistence"] < 1.0)
         best["eligible"] = bool(best["converged"] and best["stationary"])
@@ -445,6 +678,7 @@ def _fit_arrays(y: np.ndarray, vols: tuple[str, ...], dists: tuple[str, ...], in
         {k: c[k] for k in ("vol", "dist", "loglik", "aic", "bic", "converged", "persistence", "stationary")}
         | {"selected": (c["vol"], c["dist"]) == (best["vol"], best["dist"])}
         | ({"refit_from": c["refit_from"]} if "refit_from" in c else {})
+        | ({"filter": c["filter"], "n_params": c["n_params"]} if "filter" in c else {})
         for c in cands
     ]
     best["candidates"] = table
@@ -462,9 +696,14 @@ def _finish(raw: dict[str, Any], index: pd.Index, label: str, init: str, *, emit
     pers = raw["persistence"]
     half_life = math.log(0.5) / math.log(pers) if 0.0 < pers < 1.0 else (0.0 if pers <= 0 else math.inf)
     if vol == "egarch":
-        d = _arch_distribution(dist)
-        dp = _dist_params(dist, p) or None
-        mean_abs = float(d.moment(1, dp) - 2.0 * d.partial_moment(1, 0.0, dp))
+        if dist in DERIVED_DIST_TYPES:
+            from simulator.tables import marginal_abs_mean
+
+            mean_abs = marginal_abs_mean(_law_spec(dist, p))
+        else:
+            d = _arch_distribution(dist)
+            dp = _dist_params(dist, p) or None
+            mean_abs = float(d.moment(1, dp) - 2.0 * d.partial_moment(1, 0.0, dp))
         lrv = math.exp((p["omega"] + p["alpha"] * (mean_abs - _SQRT_2_OVER_PI)) / (1.0 - p["beta"])) \
             if abs(p["beta"]) < 1 else math.inf
     else:
@@ -513,6 +752,7 @@ def _finish(raw: dict[str, Any], index: pd.Index, label: str, init: str, *, emit
         issues=issues,
         starts={k: float(v) for k, v in (raw.get("starts") or {}).items()},
         start=str(raw.get("start", "fresh")),
+        law_fit=dict(raw.get("law_fit") or {}),
     )
 
 
@@ -525,6 +765,8 @@ def fit_marginal(
     tol: float | None = None,
     max_iter: int = MAX_ITER,
     warm_start: "MarginalFit | None" = None,
+    evt_tail_fraction: float = EVT_TAIL_FRACTION,
+    fhs_centres: int = FHS_CENTRES,
 ) -> MarginalFit:
     """Fit a constant-mean GARCH-family model to one return series with ``arch``.
 
@@ -534,8 +776,14 @@ def fit_marginal(
         Log returns in percent (at least 100, all finite). A Series' name and index label the result.
     vol : {"auto", "garch", "gjr", "egarch"} or list of them, default "auto"
         Volatility process(es) to try; several are compared by BIC.
-    dist : {"auto", "normal", "t", "skewt"} or list of them, default "auto"
-        Innovation law(s) to try.
+    dist : {"auto", "normal", "t", "skewt", "evt", "fhs"} or list of them, default "auto"
+        Innovation law(s) to try; "auto" compares normal, t, skewt and evt by BIC. ``evt`` (GARCH-EVT)
+        and ``fhs`` (smoothed filtered-historical residual law) are estimated on the residuals of the
+        same volatility's skew-t fit (see the module docstring). ``fhs`` is never an "auto" candidate:
+        a kernel law of the sample's own residuals is fitted to, and then scored on, the same points,
+        so its in-sample likelihood favours itself (it grows without bound as the bandwidth shrinks),
+        and its centres are not free maximum-likelihood parameters, so no BIC penalty makes the
+        comparison fair. Name it to get it.
     init : {"arch", "sample"}, default "arch"
         How the variance recursion starts: arch's default backcast, or the sample variance of the
         demeaned series (the published-benchmark convention).
@@ -547,6 +795,10 @@ def fit_marginal(
         An earlier fit (e.g. of the previous rolling window): the candidate of the same vol/dist is
         also fitted from its estimates, and the better of the fresh and the warm fit is kept
         (converged first, then the higher log-likelihood).
+    evt_tail_fraction : float in (0, 0.5), default 0.10
+        evt: share of the residuals beyond each threshold (peaks over threshold; McNeil-Frey's 0.10).
+    fhs_centres : int, default 200
+        fhs: number of kernel centres (residual bin means; at most one per 10 residuals).
 
     Returns
     -------
@@ -561,7 +813,8 @@ def fit_marginal(
     """
     y, index, label = _validate_returns(returns)
     vols = _choices(vol, VOL_TYPES, "vol")
-    dists = _choices(dist, DIST_TYPES, "dist")
+    dists = _choices(dist, DIST_TYPES, "dist", auto=AUTO_DIST_TYPES)
+    law_options = _check_law_options(evt_tail_fraction, fhs_centres)
     if init not in INIT_TYPES:
         raise ValueError(f"init must be one of {', '.join(map(repr, INIT_TYPES))}; got {init!r}")
     if tol is not None and not (isinstance(tol, (float, int)) and 0 < tol < 1):
@@ -573,7 +826,8 @@ def fit_marginal(
         if not isinstance(warm_start, MarginalFit):
             raise TypeError(f"warm_start must be a MarginalFit, got {type(warm_start).__name__}")
         warm = {(warm_start.vol, warm_start.dist): _arch_vector(warm_start.vol, warm_start.dist, warm_start.params)}
-    raw = _fit_arrays(y, vols, dists, init, None if tol is None else float(tol), int(max_iter), warm=warm)
+    raw = _fit_arrays(y, vols, dists, init, None if tol is None else float(tol), int(max_iter), warm=warm,
+                      law_options=law_options)
     return _finish(raw, index, label, init)
 
 
@@ -584,6 +838,8 @@ def _arch_vector(vol: str, dist: str, params: dict[str, float]) -> np.ndarray:
     if vol in ("gjr", "egarch"):
         vals.append(params.get("gamma", 0.0))
     vals.append(params["beta"])
+    if dist in DERIVED_DIST_TYPES:  # their filter is the skew-t fit
+        dist = _BASE_DIST[dist]
     if dist in ("t", "skewt"):
         vals.append(params.get("nu", 30.0))
     if dist == "skewt":

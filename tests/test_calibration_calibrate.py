@@ -80,7 +80,7 @@ def test_provenance_is_complete_and_strict_json(us_markets):
         m = prov["marginals"][a]
         assert {"params", "std_err", "loglik", "aic", "bic", "ljung_box", "persistence", "half_life_days",
                 "converged", "candidates"} <= set(m)
-        assert len(m["candidates"]) == 9
+        assert len(m["candidates"]) == 12  # 3 vols x (normal, t, skewt, evt)
     c = prov["copula"]
     assert {x["family"] for x in c["candidates"]} == {"gaussian", "t", "clayton", "gumbel", "frank", "independent"}
     assert len(c["tau_empirical"]) == 3 and len(c["tail_dependence_lower"]) == 3

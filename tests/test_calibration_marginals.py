@@ -82,10 +82,10 @@ def test_auto_selection_by_bic_picks_the_innovation_law():
     y = model.simulate([0.02, 0.03, 0.07, 0.90, 5.0], nobs=5000, burn=500)["data"]
     fit = fit_marginal(y, vol="garch", dist="auto")
     assert (fit.vol, fit.dist) == ("garch", "t")
-    assert [c["dist"] for c in fit.candidates] == ["normal", "t", "skewt"]
+    assert [c["dist"] for c in fit.candidates] == ["normal", "t", "skewt", "evt"]  # fhs only when named
     assert sum(c["selected"] for c in fit.candidates) == 1
-    full = fit_marginal(y)  # all nine combinations
-    assert len(full.candidates) == 9
+    full = fit_marginal(y)  # all twelve combinations (evt built on each skew-t fit)
+    assert len(full.candidates) == 12
     eligible = [c for c in full.candidates if c["converged"] and c["stationary"]]
     best = min(eligible, key=lambda c: c["bic"])
     assert (full.vol, full.dist) == (best["vol"], best["dist"])

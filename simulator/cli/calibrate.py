@@ -15,7 +15,7 @@ from pathlib import Path
 from simulator.exceptions import UserInputError
 
 VOL_CHOICES = ("auto", "garch", "gjr", "egarch")
-DIST_CHOICES = ("auto", "normal", "t", "skewt")
+DIST_CHOICES = ("auto", "normal", "t", "skewt", "evt", "fhs")
 COPULA_CHOICES = ("auto", "gaussian", "t", "clayton", "gumbel", "frank", "independent")
 
 
@@ -33,7 +33,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--start", metavar="DATE", help="first return date of the estimation window (inclusive)")
     p.add_argument("--end", metavar="DATE", help="last return date of the estimation window (inclusive)")
     p.add_argument("--vol", default="auto", choices=VOL_CHOICES, help="volatility process (default: auto, by BIC)")
-    p.add_argument("--dist", default="auto", choices=DIST_CHOICES, help="innovation law (default: auto, by BIC)")
+    p.add_argument("--dist", default="auto", choices=DIST_CHOICES,
+                   help="innovation law: normal, t, skewt, evt (GARCH-EVT: skew-t body, generalised Pareto "
+                   "tails), fhs (smoothed filtered-historical residual law; only when named) (default: auto, "
+                   "normal/t/skewt/evt by BIC)")
     p.add_argument("--copula", default="auto", choices=COPULA_CHOICES, help="copula family (default: auto, by AIC)")
     p.add_argument("--init", default="arch", choices=("arch", "sample"),
                    help="variance-recursion start: arch's backcast or the sample variance (default: arch)")
