@@ -49,6 +49,8 @@ DIST_PARAMS: dict[str, tuple[str, ...]] = {
 EVT_XI_LIMIT = 0.5
 #: most kernel centres an ``fhs`` law may hold (a compact summary of the residuals, never the data)
 FHS_MAX_CENTRES = 1000
+FHS_MAX_ABS_CENTRE = 100.0
+FHS_MAX_BANDWIDTH = 2.0
 COPULA_PARAMS: dict[str, tuple[str, ...]] = {
     "independent": (),
     "gaussian": ("corr",),
@@ -152,13 +154,16 @@ class DistSpec:
 
     ``fhs``: filtered historical simulation (Barone-Adesi, Giannopoulos and Vosper 1999), smoothed::
 
-        {"type": "fhs", "centres": [-4.1, -3.2, ..., 2.9], "bandwidth": 0.26}
+        {"type": "fhs", "centres": [-4.18, -2.96, ..., 3.12], "bandwidth": 0.127}
 
-      ``Y`` is the equal-weight mixture of normals ``N(c_i, bandwidth^2)`` over the centres
-      (non-decreasing, 2 to 1000 of them), and the law simulated is ``Z = (Y - m) / s`` with
-      ``m = mean(c)`` and ``s^2 = mean((c - m)^2) + bandwidth^2``, exactly: the kernel does not
-      inflate the variance (Silverman's variance-corrected smoothed bootstrap). Valid: finite
-      centres, ``bandwidth > 0``.
+      A kernel law of the residuals on the asinh scale (a transformation kernel estimate, Wand,
+      Marron and Ruppert 1991): ``Y = sinh(asinh(c_I) + bandwidth * e)`` with ``I`` uniform on the
+      centres (residual-scale values, non-decreasing, 2 to 1000 of them) and ``e`` standard normal.
+      On the asinh scale a kernel's width in ``z`` grows like ``|z|``, so the law reaches the
+      sample's extremes instead of thinning to a Gaussian tail beyond the outermost centre. The law
+      simulated is ``Z = (Y - m) / s`` with ``m`` and ``s`` the exact mean and standard deviation of
+      ``Y`` (closed form: ``E sinh(X) = sinh(a) e^(h^2/2)`` for ``X ~ N(a, h^2)``), so the kernel
+      does not inflate the variance. Valid: centres in ``[-100, 100]``, ``0 < bandwidth <= 2``.
     """
 
     type: str
@@ -481,13 +486,18 @@ def _parse_dist(d: Any, where: str) -> DistSpec:
             raise ValueError(f"{where}.dist.centres must be a list of 2 to {FHS_MAX_CENTRES} numbers (kernel "
                              f"centres on the standardised-residual scale), got {got}")
         centres = tuple(_number(v, f"{where}.dist.centres[{i}]") for i, v in enumerate(raw))
+        for i, c in enumerate(centres):
+            if abs(c) > FHS_MAX_ABS_CENTRE:
+                raise ValueError(f"{where}.dist.centres[{i}] must lie in [-{FHS_MAX_ABS_CENTRE:g}, "
+                                 f"{FHS_MAX_ABS_CENTRE:g}] (standardised-residual scale), got {c!r}")
         for i in range(len(centres) - 1):
             if centres[i + 1] < centres[i]:
                 raise ValueError(f"{where}.dist.centres must be non-decreasing: centres[{i}] = {centres[i]!r} > "
                                  f"centres[{i + 1}] = {centres[i + 1]!r}")
         bw = _number(d["bandwidth"], f"{where}.dist.bandwidth")
-        if not bw > 0:
-            raise ValueError(f"{where}.dist.bandwidth must be > 0 (kernel standard deviation), got {bw!r}")
+        if not 0 < bw <= FHS_MAX_BANDWIDTH:
+            raise ValueError(f"{where}.dist.bandwidth must lie in (0, {FHS_MAX_BANDWIDTH:g}] (kernel standard "
+                             f"deviation on the asinh scale), got {bw!r}")
         return DistSpec(dtype, centres=centres, bandwidth=bw)
     return DistSpec(dtype, nu, lam)
 

@@ -242,59 +242,80 @@ def _evt_law(dist) -> _EvtLaw:
 # ---------------------------------------------------------------------- FHS law (smoothed residual law)
 @dataclass(frozen=True)
 class _FhsLaw:
-    """Standardised Gaussian-kernel mixture: centres ``c`` (already (c_raw - m) / s), bandwidth ``h``."""
+    """``Y = sinh(X)``, ``X`` the equal-weight mixture of ``N(a_i, h^2)``, ``a_i = asinh(c_i)``; ``Z = (Y - m) / s``."""
 
-    c: np.ndarray
+    a: np.ndarray
     h: float
     m: float
     s: float
 
+    def raw_partial(self, y: float) -> tuple[float, float, float]:
+        """``(P(Y <= y), E[Y 1{Y <= y}], E[Y^2 1{Y <= y}])`` in closed form (log-normal-type pieces)."""
+        a, h = self.a, self.h
+        x = math.asinh(y) if math.isfinite(y) else y
+
+        def cut(shift):  # P(X + shift h^2 <= x) for X ~ N(a, h^2), i.e. Phi((x - a - shift h^2) / h)
+            return special.ndtr((x - a - shift * h * h) / h)
+
+        p0 = cut(0.0)
+        e_pos, e_neg = np.exp(a + 0.5 * h * h) * cut(1.0), np.exp(-a + 0.5 * h * h) * cut(-1.0)
+        e2_pos, e2_neg = np.exp(2 * a + 2 * h * h) * cut(2.0), np.exp(-2 * a + 2 * h * h) * cut(-2.0)
+        p1 = 0.5 * (e_pos - e_neg)
+        p2 = 0.25 * (e2_pos + e2_neg) - 0.5 * p0  # sinh^2 = (cosh 2x - 1) / 2
+        return float(p0.mean()), float(p1.mean()), float(p2.mean())
+
 
 @functools.lru_cache(maxsize=256)
 def _fhs_law(dist) -> _FhsLaw:
-    c = np.asarray(dist.centres, float)
-    m = float(np.mean(c))
-    s = math.sqrt(float(np.mean((c - m) ** 2)) + dist.bandwidth ** 2)
-    cs = (c - m) / s
-    cs.setflags(write=False)
-    return _FhsLaw(cs, dist.bandwidth / s, m, s)
+    a = np.arcsinh(np.asarray(dist.centres, float))
+    a.setflags(write=False)
+    h = float(dist.bandwidth)
+    law = _FhsLaw(a, h, 0.0, 1.0)
+    _, m1, m2 = law.raw_partial(math.inf)
+    return _FhsLaw(a, h, m1, math.sqrt(m2 - m1 * m1))
 
 
 _FHS_BLOCK = 4096
 
 
-def _fhs_apply(z: np.ndarray, fn, n_out: int):
-    """Evaluate ``fn(block) -> tuple of arrays`` over ``z`` flattened in blocks (bounded memory)."""
-    z = np.asarray(z, float)
-    flat = z.reshape(-1)
+def _fhs_apply(x: np.ndarray, fn, n_out: int):
+    """Evaluate ``fn(block) -> tuple of arrays`` over ``x`` flattened in blocks (bounded memory)."""
+    x = np.asarray(x, float)
+    flat = x.reshape(-1)
     outs = [np.empty(flat.size) for _ in range(n_out)]
     for i in range(0, flat.size, _FHS_BLOCK):
         res = fn(flat[i:i + _FHS_BLOCK])
         for o, r in zip(outs, res):
             o[i:i + _FHS_BLOCK] = r
-    return tuple(o.reshape(z.shape) for o in outs)
+    return tuple(o.reshape(x.shape) for o in outs)
 
 
 def _fhs_cdf_pair(z: np.ndarray, law: _FhsLaw) -> tuple[np.ndarray, np.ndarray]:
-    def fn(x):
-        t = (x[:, None] - law.c[None, :]) / law.h
+    x = np.arcsinh(law.m + law.s * np.asarray(z, float))
+
+    def fn(v):
+        t = (v[:, None] - law.a[None, :]) / law.h
         return special.ndtr(t).mean(axis=1), special.ndtr(-t).mean(axis=1)
 
-    return _fhs_apply(z, fn, 2)
+    return _fhs_apply(x, fn, 2)
 
 
 def _fhs_logpdf(z: np.ndarray, law: _FhsLaw) -> np.ndarray:
-    def fn(x):
-        t = (x[:, None] - law.c[None, :]) / law.h
+    y = law.m + law.s * np.asarray(z, float)
+    x = np.arcsinh(y)
+
+    def fn(v):
+        t = (v[:, None] - law.a[None, :]) / law.h
         return (special.logsumexp(-0.5 * t * t, axis=1),)
 
-    (lse,) = _fhs_apply(z, fn, 1)
-    return lse - math.log(law.c.size) - math.log(law.h) - 0.5 * math.log(2 * math.pi)
+    (lse,) = _fhs_apply(x, fn, 1)
+    return (lse - math.log(law.a.size) - math.log(law.h) - 0.5 * math.log(2 * math.pi)
+            - 0.5 * np.log1p(y * y) + math.log(law.s))
 
 
 def _mixture_lower_quantile(p: np.ndarray, c: np.ndarray, h: float) -> np.ndarray:
-    """Solve ``mean_i Phi((y - c_i) / h) = p`` for ``y`` (p in [0, 1/2]): Newton on ``log F`` inside a
-    bracket that bisection keeps (``c_min + h Phi^-1(p) <= y <= c_max + h Phi^-1(p)``)."""
+    """Solve ``mean_i Phi((x - c_i) / h) = p`` for ``x`` (p in [0, 1/2]): Newton on ``log F`` inside a
+    bracket that bisection keeps (``c_min + h Phi^-1(p) <= x <= c_max + h Phi^-1(p)``)."""
     p = np.asarray(p, float)
     out = np.full(p.shape, -np.inf)
     ok = p > 0
@@ -313,8 +334,7 @@ def _mixture_lower_quantile(p: np.ndarray, c: np.ndarray, h: float) -> np.ndarra
         g = lF - logp
         lo = np.where(g < 0, y, lo)
         hi = np.where(g > 0, y, hi)
-        step = g * np.exp(lF - lf)
-        ynew = y - step
+        ynew = y - g * np.exp(lF - lf)
         bad = ~((ynew > lo) & (ynew < hi))
         ynew = np.where(bad, 0.5 * (lo + hi), ynew)
         ynew = np.where(g == 0, y, ynew)
@@ -329,30 +349,26 @@ def _mixture_lower_quantile(p: np.ndarray, c: np.ndarray, h: float) -> np.ndarra
 def _fhs_ppf(u: np.ndarray, q: np.ndarray, law: _FhsLaw) -> np.ndarray:
     u = np.asarray(u, float)
     q = np.asarray(q, float)
-    lower = u <= q
-    p = np.minimum(u, q).reshape(-1)
-    lw = lower.reshape(-1)
-    out = np.empty(p.size)
+    shape = np.broadcast(u, q).shape
+    lower = np.broadcast_to(u <= q, shape).reshape(-1)
+    p = np.broadcast_to(np.minimum(u, q), shape).reshape(-1)
+    x = np.empty(p.size)
     for i in range(0, p.size, _FHS_BLOCK):
         sl = slice(i, i + _FHS_BLOCK)
-        pl, lwi = p[sl], lw[sl]
+        pl, lw = p[sl], lower[sl]
         res = np.empty(pl.size)
-        if lwi.any():
-            res[lwi] = _mixture_lower_quantile(pl[lwi], law.c, law.h)
-        if (~lwi).any():
-            res[~lwi] = -_mixture_lower_quantile(pl[~lwi], -law.c, law.h)
-        out[sl] = res
-    return out.reshape(np.broadcast(u, q).shape)
+        if lw.any():
+            res[lw] = _mixture_lower_quantile(pl[lw], law.a, law.h)
+        if (~lw).any():
+            res[~lw] = -_mixture_lower_quantile(pl[~lw], -law.a, law.h)
+        x[sl] = res
+    return ((np.sinh(x) - law.m) / law.s).reshape(shape)
 
 
 def _fhs_partial(z: float, law: _FhsLaw) -> tuple[float, float, float]:
-    t = (z - law.c) / law.h
-    Phi, phi = special.ndtr(t), np.exp(-0.5 * t * t) / math.sqrt(2 * math.pi)
-    c, h = law.c, law.h
-    p0 = Phi
-    p1 = c * Phi - h * phi
-    p2 = c * c * Phi - 2 * c * h * phi + h * h * (Phi - t * phi)
-    return float(p0.mean()), float(p1.mean()), float(p2.mean())
+    y = law.m + law.s * z
+    p0, p1, p2 = law.raw_partial(y)
+    return p0, (p1 - law.m * p0) / law.s, (p2 - 2 * law.m * p1 + law.m ** 2 * p0) / law.s ** 2
 
 
 # ---------------------------------------------------------------------- law-agnostic entry points
