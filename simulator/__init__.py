@@ -3,7 +3,7 @@
 Public API, named for the user's job: :class:`MarketModel`, :func:`simulate`, :func:`run_scenario`,
 :func:`generate_transactions`; calibration and validation live in the ``calibration`` package.
 """
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from simulator.model import MarketModel  # noqa: E402
 from simulator.engine import SimulationResult, simulate  # noqa: E402
