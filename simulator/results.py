@@ -11,8 +11,11 @@ Layout of ``RESULTS_DIR/<scenario-name>/``
     hashes (model file, scenario file, calibration data), the command line, the run settings, and the
     sha256 of every other file of the directory.
 ``summary.parquet``
-    One row per (path, asset): ``cum_return_pct`` (cumulative percent log return over the horizon)
-    and ``max_drawdown`` (largest fall of the asset's price from its running peak, fraction).
+    One row per (path, asset): ``cum_log_return_pct`` (cumulative percent **log** return over the
+    simulated horizon; ``exp(x / 100) - 1`` is the simple return) and ``max_drawdown`` (largest fall of
+    the asset's price from its running peak, fraction). Results of format ``stress-sim-results/1``
+    (stress-sim <= 0.2.0) name the first column ``cum_return_pct``; :meth:`ScenarioResults.summary`
+    gives both under the new name (see :func:`result_columns`).
 ``pnl.parquet``
     One row per (path, horizon): ``pnl`` of the portfolio held ``horizon_days`` days, by exact
     revaluation ``sum_a pos_a (exp(sum_{t<h} r_{t,a} / 100) - 1)`` (currency; gains positive).
@@ -21,16 +24,21 @@ Layout of ``RESULTS_DIR/<scenario-name>/``
     One row per day ``0..horizon``: mean and quantiles of the portfolio value ``V_0 + P&L_t``
     across paths (for the fan chart); days 0 and ``horizon`` only when the daily paths were not kept.
 ``risk.json``
-    VaR / ES with Monte Carlo confidence intervals per level and horizon, Euler ES contributions per
-    asset, the drawdown distribution, the realised correlation matrix of daily returns next to the
-    model copula's, the per-asset stress table and, when a baseline was given, the stress loss
-    against it (see :func:`compare_to_baseline`).
+    VaR / ES with Monte Carlo confidence intervals per level and horizon, the number of distinct P&L
+    outcomes per horizon (``n_distinct_pnl``), Euler ES contributions per asset, the drawdown
+    distribution, the realised correlation matrix of daily returns next to the model copula's, the
+    per-asset stress table, the model's as-of date and start state, the replay scaling, the scenario's
+    targets, the liquidity-adjusted ES over the scenario's worst 10-day window and, when a baseline was
+    given, the stress loss against it (see :func:`compare_to_baseline`). ``reporting_horizon_days`` is
+    the horizon of the headline figures: the scenario's own, except for a baseline extended to the
+    longest scenario horizon, whose figures are reported at its file's horizon.
 ``model.json``, ``scenario.json``
     The model (with its calibration provenance) and the validated scenario, so the run can be
     reproduced and the report's model card written from the directory alone.
 ``paths.parquet``
     Only when the scenario asks ``outputs.keep = "paths"``: one row per (path, day, asset) with
-    ``return_pct`` and ``sigma_pct`` (same layout as ``stress-sim simulate``).
+    ``log_return_pct`` (daily percent log return) and ``sigma_pct`` (conditional volatility, percent per
+    day); format ``stress-sim-results/1`` names the first ``return_pct``.
 
 A directory is written completely under a temporary name in ``RESULTS_DIR`` and then swapped in
 by renames, so a failed or killed run leaves an existing result untouched (and never a partial one).
@@ -62,14 +70,26 @@ from simulator.risk import (
     FRTB_LIQUIDITY_HORIZONS,
     drawdown_summary,
     es_contributions,
+    WorstWindow,
     frtb_es,
     frtb_es_cascade,
+    n_distinct,
     stress_loss,
     var_es,
+    worst_window_es,
 )
 
 __all__ = [
     "RESULTS_FORMAT",
+    "RESULTS_FORMATS",
+    "result_columns",
+    "DISCRETE_OUTCOMES_MIN",
+    "HEADLINE_ES_LEVEL",
+    "START_STATES",
+    "long_run_model",
+    "model_parameters_sha256",
+    "replay_scaling_of",
+    "TRUNCATION_NOTE",
     "PATH_CELL_LIMIT",
     "FAN_QUANTILES",
     "ScenarioResults",
@@ -84,8 +104,27 @@ __all__ = [
     "NonFiniteResultError",
 ]
 
-#: Format tag written into every manifest (bump on incompatible layout changes).
-RESULTS_FORMAT = "stress-sim-results/1"
+#: Format tag written into every manifest and risk.json (bump on incompatible layout changes).
+#: ``/2`` (stress-sim 0.3): log-return columns named ``cum_log_return_pct`` / ``log_return_pct``; headline
+#: figures at ``reporting_horizon_days``; ``n_distinct_pnl``; the worst-window liquidity-adjusted ES.
+RESULTS_FORMAT = "stress-sim-results/2"
+#: Column names of the per-path files by format: role -> column. ``cum_log_return`` (summary.parquet) and
+#: ``log_return`` (paths.parquet) are percent log returns in every format; only their names changed.
+_COLUMNS: dict[str, dict[str, str]] = {
+    "stress-sim-results/1": {"cum_log_return": "cum_return_pct", "max_drawdown": "max_drawdown",
+                             "log_return": "return_pct", "sigma": "sigma_pct"},
+    "stress-sim-results/2": {"cum_log_return": "cum_log_return_pct", "max_drawdown": "max_drawdown",
+                             "log_return": "log_return_pct", "sigma": "sigma_pct"},
+}
+#: Every results format this version reads and verifies, oldest first.
+RESULTS_FORMATS: tuple[str, ...] = tuple(_COLUMNS)
+#: Below this many distinct P&L outcomes at a horizon the report shows the count instead of a Monte Carlo
+#: confidence interval (the sample is a handful of replayed outcomes, not a random sample of a continuum).
+DISCRETE_OUTCOMES_MIN = 1000
+#: The ES level of the headline comparisons (FRTB's 97.5 %).
+HEADLINE_ES_LEVEL = 0.975
+#: Start states of a baseline: the model's ``start`` (the last calibration day) or its long-run state.
+START_STATES = ("as-of", "long-run")
 #: Largest number of simulated cells (paths x days x assets) a run keeps in memory to build fan charts
 #: and horizon P&L; above it only per-path summaries are simulated. 25M cells hold 400 MB of float64
 #: returns and volatilities.
@@ -115,9 +154,42 @@ def _qkey(q: float) -> str:
     return f"q{100 * q:02g}" if 100 * q >= 10 else f"q0{100 * q:g}"
 
 
+def result_columns(fmt: str | None) -> dict[str, str]:
+    """Column names of ``summary.parquet`` and ``paths.parquet`` in results of format ``fmt``.
+
+    Keys: ``cum_log_return``, ``max_drawdown`` (summary) and ``log_return``, ``sigma`` (paths). A missing
+    format (hand-made manifests) reads as ``stress-sim-results/1``; an unknown one is a ``ValueError``.
+    """
+    key = "stress-sim-results/1" if fmt is None else str(fmt)
+    if key not in _COLUMNS:
+        raise ValueError(f"results format {key!r} is not one this stress-sim reads ({', '.join(RESULTS_FORMATS)}); "
+                         "use the stress-sim version that wrote it")
+    return dict(_COLUMNS[key])
+
+
+def replay_scaling_of(shocks: Sequence[Mapping[str, Any]] | None) -> str | None:
+    """The replay scaling of a scenario's shocks (as stored in risk.json or scenario.json): ``"historical"``,
+    ``"filtered"``, ``"mixed"``, or None without a ``historical_replay``. A replay without a ``scaling`` key
+    was written before the key existed (stress-sim <= 0.2.0) and was filtered."""
+    kinds = {str(s.get("scaling") or "filtered") for s in (shocks or [])
+             if isinstance(s, Mapping) and s.get("type") == "historical_replay"}
+    if not kinds:
+        return None
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def long_run_model(model):
+    """``model`` started from its long-run state: each asset's unconditional variance and a zero residual
+    (the state a model without ``start`` begins in), written explicitly as the model's ``start`` so the run's
+    ``model.json`` says what was simulated; parameters and provenance are kept."""
+    sigma2 = [float(m.unconditional_variance) for m in model.marginals]
+    return model.with_changes(start={"sigma2": sigma2, "resid": [0.0] * model.n_assets})
+
+
 def headline_levels(levels: Sequence[float]) -> tuple[float, float]:
-    """The (VaR level, ES level) shown in summaries: 99 % VaR and 97.5 % ES when computed (Basel and
-    FRTB conventions), else the highest level for both."""
+    """The (VaR level, ES level) of the Basel and FRTB conventions: 99 % VaR and 97.5 % ES when computed,
+    else the highest level for both. Kept for callers of 0.2; the report and ``stress-sim run`` show VaR and
+    ES side by side at every computed level instead, never one level's VaR next to another's ES."""
     lv = [float(x) for x in levels]
     var_level = 0.99 if any(math.isclose(x, 0.99) for x in lv) else max(lv)
     es_level = 0.975 if any(math.isclose(x, 0.975) for x in lv) else max(lv)
@@ -221,13 +293,15 @@ class _Reduced:
     corr_basis: str
 
 
-def _reduce_paths(sim, positions: np.ndarray | None, horizons: list[int]) -> _Reduced:
+def _reduce_paths(sim, positions: np.ndarray | None, horizons: list[int], dd_horizon: int | None = None) -> _Reduced:
     """One pass over kept daily paths, in blocks of paths: horizon P&L (exact revaluation), value fan,
-    portfolio drawdowns and the pooled correlation of daily returns."""
+    portfolio drawdowns over days ``0..dd_horizon`` (default the whole horizon) and the pooled correlation
+    of daily returns."""
     import pandas as pd
 
     r = sim.returns
     n, h, a = r.shape
+    hd = h if dd_horizon is None else int(dd_horizon)
     s1 = np.zeros(a)
     s2 = np.zeros((a, a))
     have_pf = positions is not None
@@ -261,13 +335,14 @@ def _reduce_paths(sim, positions: np.ndarray | None, horizons: list[int]) -> _Re
             pnl[hz][lo:hi] = path_pnl[:, hz - 1]
         values[lo:hi, 0] = v0
         values[lo:hi, 1:] = v0 + path_pnl
-        peak = np.maximum.accumulate(values[lo:hi], axis=1)
-        dd[lo:hi] = np.max(peak - values[lo:hi], axis=1)
+        vals = values[lo:hi, :hd + 1]
+        peak = np.maximum.accumulate(vals, axis=1)
+        dd[lo:hi] = np.max(peak - vals, axis=1)
         if rel_ok:
-            if np.any(values[lo:hi] <= 0.0):
+            if np.any(vals <= 0.0):
                 rel_ok, dd_rel = False, None
             else:
-                dd_rel[lo:hi] = np.max((peak - values[lo:hi]) / peak, axis=1)
+                dd_rel[lo:hi] = np.max((peak - vals) / peak, axis=1)
     corr = _corr_from_moments(s1, s2, n * h)
     fan = None
     if have_pf:
@@ -304,20 +379,41 @@ def _reduce_summary(sim, positions: np.ndarray | None) -> _Reduced:
                     "cumulative returns over the horizon across paths (Pearson; daily paths not kept)")
 
 
-def _asset_table(sim, red: _Reduced, positions: np.ndarray | None, es_level: float) -> list[dict[str, Any]]:
-    """Per-asset stress table at the whole horizon."""
+def _asset_horizon(sim, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per path and asset over days ``1..horizon``: the cumulative percent log return and the largest fall
+    of the price from its running peak (fraction), as the engine's summaries define them; the engine's own
+    arrays at the whole horizon."""
+    if horizon == sim.horizon or sim.returns is None:
+        return sim.cum_return, sim.max_drawdown
+    n, _, a = sim.returns.shape
+    cum_out, mdd = np.empty((n, a)), np.empty((n, a))
+    for lo in range(0, n, _BLOCK_PATHS):
+        hi = min(n, lo + _BLOCK_PATHS)
+        cum = np.cumsum(np.asarray(sim.returns[lo:hi, :horizon], dtype=np.float64), axis=1)
+        peak = np.maximum(np.maximum.accumulate(cum, axis=1), 0.0)
+        cum_out[lo:hi] = cum[:, -1]
+        mdd[lo:hi] = -np.expm1(-np.max(peak - cum, axis=1) / 100.0)
+    return cum_out, mdd
+
+
+def _asset_table(sim, red: _Reduced, positions: np.ndarray | None, es_level: float, horizon: int,
+                 asset_stats: tuple[np.ndarray, np.ndarray]) -> list[dict[str, Any]]:
+    """Per-asset stress table at ``horizon`` days (simple returns and drawdowns in percent; position figures
+    in currency, ``mean_loss`` and ES losses positive, ``mean_pnl`` gains positive)."""
+    cum, mdd = asset_stats
     with np.errstate(over="ignore"):
-        simple = np.expm1(sim.cum_return / 100.0) * 100.0
+        simple = np.expm1(cum / 100.0) * 100.0
     q = np.percentile(simple, [1, 5, 50, 95, 99], axis=0)
-    mdd = sim.max_drawdown * 100.0
+    mdd = mdd * 100.0
     rows = []
-    h = sim.horizon
+    h = horizon
     contrib = None
     if positions is not None:
         contrib = es_contributions(red.asset_pnl[h], level=es_level, asset_names=sim.asset_names)
     for j, name in enumerate(sim.asset_names):
         row = {
             "asset": name,
+            "horizon_days": int(h),
             "mean_return_pct": float(simple[:, j].mean()),
             "p01_return_pct": float(q[0, j]), "p05_return_pct": float(q[1, j]), "median_return_pct": float(q[2, j]),
             "p95_return_pct": float(q[3, j]), "p99_return_pct": float(q[4, j]),
@@ -331,6 +427,8 @@ def _asset_table(sim, red: _Reduced, positions: np.ndarray | None, es_level: flo
             row.update({
                 "position": float(positions[j]),
                 "mean_pnl": float(ap.mean()),
+                "mean_loss": float(-ap.mean()),
+                "es_level": es_level,
                 "standalone_es": alone.es,
                 "es_contribution": float(contrib.contributions[j]),
                 "es_share": float(contrib.shares[j]),
@@ -339,68 +437,127 @@ def _asset_table(sim, red: _Reduced, positions: np.ndarray | None, es_level: flo
     return rows
 
 
-def _risk_document(result, model, red: _Reduced, *, ci: float, keep: str) -> dict[str, Any]:
+def _model_info(model, model_source: str | None) -> dict[str, Any]:
+    data = (model.provenance or {}).get("data") if isinstance(model.provenance, Mapping) else None
+    data = data if isinstance(data, Mapping) else {}
+    return {
+        "sha256": model.sha256(), "source": model_source,
+        "as_of": data.get("window_end"),
+        "as_of_definition": "last date of the model's calibration window (provenance.data.window_end)",
+        "calibration_window": {"start": data.get("window_start"), "end": data.get("window_end"),
+                               "n_obs": data.get("n_obs")},
+        "data_source": data.get("source"),
+    }
+
+
+def _start_state_info(model, start_state: str, as_of: str | None) -> dict[str, Any]:
+    st = model.start_state()
+    names = list(model.assets)
+    if start_state == "long-run":
+        text = ("long-run state: each asset starts at its unconditional (long-run) variance with a zero residual, "
+                "not at the volatility of the as-of date")
+    elif model.start is None:
+        text = "the model stores no start state, so each asset starts at its unconditional (long-run) variance"
+    else:
+        text = (f"as-of state: the conditional variance and residual of the last calibration day"
+                f"{f' ({as_of})' if as_of else ''}")
+    return {
+        "kind": start_state, "description": text,
+        "start_daily_vol_pct": {a: float(math.sqrt(v)) for a, v in zip(names, st.sigma2)},
+        "long_run_daily_vol_pct": {a: float(math.sqrt(m.unconditional_variance)) for a, m in zip(names, model.marginals)},
+    }
+
+
+def _es_level(levels: Sequence[float]) -> float:
+    return HEADLINE_ES_LEVEL if any(math.isclose(x, HEADLINE_ES_LEVEL) for x in levels) else max(levels)
+
+
+def _risk_document(result, model, red: _Reduced, *, ci: float, keep: str, report_horizon: int,
+                   model_source: str | None = None, start_state: str = "as-of",
+                   horizon_extended_from: int | None = None) -> dict[str, Any]:
     sim = result.simulation
     levels = tuple(float(x) for x in result.var_levels)
-    var_level, es_level = headline_levels(levels)
+    es_level = _es_level(levels)
     positions = result.positions
     names = list(sim.asset_names)
+    hr = int(report_horizon)
     copula_corr, copula_basis = copula_correlation(model)
+    minfo = _model_info(model, model_source)
+    asset_stats = _asset_horizon(sim, hr)
     doc: dict[str, Any] = {
         "format": RESULTS_FORMAT,
         "scenario": {
             "name": result.name, "description": result.description,
-            "horizon_days": int(sim.horizon), "n_paths": int(sim.n_paths), "shocks": result.shocks,
-            "shock_types": [s.get("type") for s in result.shocks],
+            "horizon_days": int(sim.horizon), "reporting_horizon_days": hr, "n_paths": int(sim.n_paths),
+            "shocks": result.shocks, "shock_types": [s.get("type") for s in result.shocks],
+            "replay_scaling": replay_scaling_of(result.shocks),
         },
         "units": {
             "pnl": f"{result.currency}; gains positive, exact revaluation of buy-and-hold positions",
+            "mean_loss": f"{result.currency}; losses positive (minus the mean P&L)",
             "var_es": f"{result.currency}; losses positive",
-            "returns": "percent (simple price change) unless named log",
+            "returns": "percent; simple price change unless the name says log (cum_log_return_pct, log_return_pct: "
+                       "percent log returns)",
             "drawdown": f"{result.currency} from the running peak of the portfolio value; *_relative as a fraction",
+            "horizons": "trading days",
         },
+        "definitions": {
+            "reporting_horizon_days": "horizon of the headline figures: the scenario's own horizon, or for a "
+                                      "baseline extended to the longest scenario horizon, its file's horizon",
+            "n_distinct_pnl": f"number of distinct portfolio P&L outcomes across paths at the horizon (values equal "
+                              f"to 1e-6 {result.currency} count once); below {DISCRETE_OUTCOMES_MIN} the loss "
+                              "distribution is a few replayed outcomes and Monte Carlo intervals are not shown",
+        },
+        "model": minfo,
+        "as_of": minfo["as_of"],
+        "start_state": _start_state_info(model, start_state, minfo["as_of"]),
         "assets": names,
         "currency": result.currency,
         "levels": list(levels),
-        "headline": {"var_level": var_level, "es_level": es_level, "horizon_days": int(sim.horizon)},
+        "headline": {"levels": list(levels), "es_level": es_level, "horizon_days": hr},
         "ci": ci,
         "daily_paths_kept": keep == "paths",
         "pnl_horizons": red.horizons,
         "portfolio": None,
         "risk": [],
         "es_contributions": [],
-        "drawdown": {},
+        "drawdown": {"horizon_days": hr},
         "correlation": {
             "realised": _matrix(red.corr, names), "realised_basis": red.corr_basis,
             "copula": _matrix(copula_corr, names), "copula_basis": copula_basis, "copula_type": model.copula.type,
         },
-        "assets_table": _asset_table(sim, red, positions, es_level),
+        "assets_table": _asset_table(sim, red, positions, es_level, hr, asset_stats),
     }
+    if horizon_extended_from is not None:
+        doc["scenario"]["horizon_extended_from"] = int(horizon_extended_from)
     if positions is not None:
         doc["portfolio"] = {
             "positions": {a: float(p) for a, p in zip(names, positions)},
             "initial_value": float(positions.sum()),
             "gross_value": float(np.abs(positions).sum()),
+            "currency": result.currency,
         }
         for hz in red.horizons:
             x = red.pnl[hz]
             rm = var_es(x, levels, ci=ci)
             doc["risk"].append({
-                "horizon_days": hz, "mean_pnl": float(x.mean()), "sd_pnl": float(x.std(ddof=1)) if x.size > 1 else 0.0,
+                "horizon_days": hz, "mean_pnl": float(x.mean()), "mean_loss": float(-x.mean()),
+                "sd_pnl": float(x.std(ddof=1)) if x.size > 1 else 0.0,
                 "prob_loss": float(np.mean(x < 0.0)), "worst_loss": float(-x.min()),
+                "n_distinct_pnl": n_distinct(x),
                 "levels": [e.to_dict() for e in rm],
             })
             for lv in levels:
                 doc["es_contributions"].append({"horizon_days": hz, **es_contributions(
                     red.asset_pnl[hz], level=lv, asset_names=names).to_dict()})
         if result.liquidity_horizons is not None:
-            doc["frtb_es"] = _frtb_document(result, red, names)
+            doc["frtb_es"] = _frtb_document(result, red, names, hr)
         if red.drawdown is not None:
             doc["drawdown"]["portfolio"] = drawdown_summary(red.drawdown)
             if red.drawdown_rel is not None:
                 doc["drawdown"]["portfolio_relative"] = drawdown_summary(red.drawdown_rel)
     doc["drawdown"]["per_asset_relative"] = {
-        a: drawdown_summary(sim.max_drawdown[:, j]) for j, a in enumerate(names)}
+        a: drawdown_summary(asset_stats[1][:, j]) for j, a in enumerate(names)}
     if getattr(result, "targets", None):
         doc["targets"] = [dict(t) for t in result.targets]
     if sim.stressed_days is not None and np.any(sim.stressed_days):
@@ -412,30 +569,73 @@ def _risk_document(result, model, red: _Reduced, *, ci: float, keep: str) -> dic
 FRTB_ES_LEVEL = 0.975
 
 
-def _frtb_document(result, red: _Reduced, names: list[str]) -> dict[str, Any]:
-    """FRTB liquidity-adjusted ES (MAR33.4) from the per-asset P&L at the 10-day base horizon."""
+def _cascade_rows(cascade: Mapping[int, float], names, lh, positions) -> list[dict[str, Any]]:
     T = FRTB_BASE_HORIZON
-    lh = result.liquidity_horizons
-    doc: dict[str, Any] = {
-        "level": FRTB_ES_LEVEL, "base_horizon_days": T,
-        "liquidity_horizons": {a: int(h) for a, h, p in zip(names, lh, result.positions) if p != 0.0},
-        "definition": "ES = sqrt(ES_T(P)^2 + sum_{j>=2} (ES_T(P, j) sqrt((LH_j - LH_{j-1}) / T))^2), T = 10 days; "
-                      "ES_T(P, j): 10-day ES with only the positions of liquidity horizon >= LH_j shocked",
-    }
-    base = red.asset_pnl.get(T) if red.asset_pnl else None
-    if base is None:
-        doc["unavailable"] = (f"needs the {T}-day P&L per asset: horizon_days >= {T} and the daily paths kept "
-                              f"(outputs.keep = \"paths\", or few enough paths that they are kept)")
-        return doc
-    cascade = frtb_es_cascade(base, lh, level=FRTB_ES_LEVEL)
     rows, prev = [], None
     for h in FRTB_LIQUIDITY_HORIZONS:
         weight = 1.0 if prev is None else math.sqrt((h - prev) / T)
         rows.append({"liquidity_horizon_days": h, "es_base": cascade[h], "scale": weight,
                      "scaled_es": cascade[h] * weight,
-                     "assets": [a for a, x, p in zip(names, lh, result.positions) if x >= h and p != 0.0]})
+                     "assets": [a for a, x, p in zip(names, lh, positions) if x >= h and p != 0.0]})
         prev = h
-    doc.update({"classes": rows, "es_base_horizon": cascade[T], "liquidity_adjusted_es": frtb_es(cascade)})
+    return rows
+
+
+def _frtb_document(result, red: _Reduced, names: list[str], report_horizon: int) -> dict[str, Any]:
+    """Liquidity-adjusted ES (the MAR33.4 cascade) over the scenario's worst 10-day window.
+
+    For each start day ``s`` the 10-day P&L of the initial positions over days ``s+1..s+10``; the window whose
+    10-day 97.5 % ES is largest (within the reporting horizon) gets the cascade. The first 10 days' figure
+    (what format 1 reported) is kept under ``first_window``; ``worst_window_by_horizon`` gives the worst window
+    within each stored P&L horizon >= 10 days (for same-horizon comparisons with a baseline)."""
+    T = FRTB_BASE_HORIZON
+    lh = result.liquidity_horizons
+    positions = result.positions
+    sim = result.simulation
+    doc: dict[str, Any] = {
+        "level": FRTB_ES_LEVEL, "base_horizon_days": T,
+        "kind": "scenario figure",
+        "label": "scenario liquidity-adjusted ES over the worst 10-day window (MAR33.4 cascade applied to the "
+                 "simulated scenario; not a regulatory capital figure)",
+        "liquidity_horizons": {a: int(h) for a, h, p in zip(names, lh, positions) if p != 0.0},
+        "definition": "ES = sqrt(ES_T(P)^2 + sum_{j>=2} (ES_T(P, j) sqrt((LH_j - LH_{j-1}) / T))^2), T = 10 days; "
+                      "ES_T(P, j): 10-day ES with only the positions of liquidity horizon >= LH_j shocked",
+        "window_rule": "for each start day s, the 10-day P&L of the initial position amounts over days s+1..s+10 "
+                       "(exact revaluation); the window with the largest 10-day 97.5% ES of the whole portfolio is "
+                       "the worst (earliest on ties), searched within the reporting horizon",
+        "not_capital": "a scenario figure: the FRTB formula on this scenario's simulated worst window, not the "
+                       "bank's FRTB capital (which needs the full risk-factor set, the MAR33.5 stress calibration "
+                       "and a 12-month stress period)",
+    }
+    base = red.asset_pnl.get(T) if red.asset_pnl else None
+    if base is None or sim.returns is None or report_horizon < T:
+        doc["unavailable"] = (f"needs the daily paths of at least {T} days: horizon_days >= {T} and the daily paths "
+                              f"kept (outputs.keep = \"paths\", or few enough paths that they are kept)")
+        return doc
+    first = frtb_es_cascade(base, lh, level=FRTB_ES_LEVEL)
+    doc["first_window"] = {"start_day": 1, "end_day": T, "es_base_horizon": first[T],
+                           "classes": _cascade_rows(first, names, lh, positions),
+                           "liquidity_adjusted_es": frtb_es(first)}
+    full = worst_window_es(sim.returns, positions, lh, window=T, level=FRTB_ES_LEVEL)
+    by_h = []
+    cache: dict[int, WorstWindow] = {full.start_day: full}
+    for hz in sorted({h for h in red.horizons if h >= T} | {int(report_horizon)}):
+        w = full.within(hz)
+        if w.start_day not in cache:
+            cache[w.start_day] = full.within(hz, sim.returns, positions, lh)
+        w = cache[w.start_day]
+        by_h.append({"horizon_days": hz, "start_day": w.start_day, "end_day": w.end_day, "es_base_horizon": w.es,
+                     "liquidity_adjusted_es": w.liquidity_adjusted_es})
+    worst = cache[full.within(report_horizon).start_day]
+    doc.update({
+        "search_horizon_days": int(report_horizon),
+        "worst_window": {"start_day": worst.start_day, "end_day": worst.end_day},
+        "classes": _cascade_rows(worst.cascade, names, lh, positions),
+        "es_base_horizon": worst.cascade[T],
+        "liquidity_adjusted_es": worst.liquidity_adjusted_es,
+        "worst_window_by_horizon": by_h,
+        "es_10d_by_start_day": [float(x) for x in full.es_by_start],
+    })
     return doc
 
 
@@ -477,23 +677,49 @@ class ScenarioResults:
         return int(self.risk["scenario"]["horizon_days"])
 
     @property
+    def reporting_horizon(self) -> int:
+        """Horizon (days) of the headline figures: the scenario's own; for a baseline whose run was extended to
+        the longest scenario horizon, its file's horizon (results of format 1 read it from the manifest)."""
+        sc = self.risk.get("scenario", {})
+        h = sc.get("reporting_horizon_days")
+        if h is None:
+            ext = self.manifest.get("horizon_extended_from")
+            h = ext if isinstance(ext, int) and ext in self.pnl else self.horizon
+        return int(h)
+
+    @property
+    def format(self) -> str:
+        """The results format tag (``stress-sim-results/1`` for results that record none)."""
+        return str(self.manifest.get("format") or self.risk.get("format") or "stress-sim-results/1")
+
+    @property
+    def start_state(self) -> str:
+        """``"as-of"`` or ``"long-run"``: the volatility state the run started from."""
+        return str((self.risk.get("start_state") or {}).get("kind") or "as-of")
+
+    @property
     def has_paths_file(self) -> bool:
         return (self.directory / "paths.parquet").is_file()
 
     def summary(self):
-        """``summary.parquet`` as a DataFrame (path, asset, cum_return_pct, max_drawdown)."""
+        """``summary.parquet`` as a DataFrame (path, asset, cum_log_return_pct, max_drawdown); results of format 1
+        have their ``cum_return_pct`` column renamed to ``cum_log_return_pct`` (the same percent log return)."""
         import pandas as pd
 
-        return pd.read_parquet(self.directory / "summary.parquet")
+        cols = result_columns(self.format)
+        t = pd.read_parquet(self.directory / "summary.parquet")
+        return t.rename(columns={cols["cum_log_return"]: _COLUMNS[RESULTS_FORMAT]["cum_log_return"]})
 
     def paths(self):
-        """``paths.parquet`` as a DataFrame, when the scenario kept its paths."""
+        """``paths.parquet`` as a DataFrame (path, day, asset, log_return_pct, sigma_pct), when the scenario kept
+        its paths; results of format 1 have ``return_pct`` renamed to ``log_return_pct``."""
         import pandas as pd
 
         p = self.directory / "paths.parquet"
         if not p.is_file():
             raise FileNotFoundError(f"{p}: the run did not keep its daily paths (outputs.keep = \"paths\" keeps them)")
-        return pd.read_parquet(p)
+        cols = result_columns(self.format)
+        return pd.read_parquet(p).rename(columns={cols["log_return"]: _COLUMNS[RESULTS_FORMAT]["log_return"]})
 
     def risk_at(self, horizon: int) -> dict | None:
         """The ``risk.json`` entry for ``horizon`` days (None if not computed)."""
@@ -516,6 +742,21 @@ class ScenarioResults:
 # ---------------------------------------------------------------------------------------------
 # stress loss against the baseline
 # ---------------------------------------------------------------------------------------------
+def model_parameters_sha256(model_dict: Mapping[str, Any]) -> str:
+    """sha256 of a model dict's parameters: without its start state and provenance (a baseline run from the
+    long-run state has the same parameters as the as-of run)."""
+    from simulator.io import sha256_bytes
+
+    d = {k: v for k, v in model_dict.items() if k not in ("provenance", "start")}
+    return sha256_bytes(json.dumps(d, sort_keys=True).encode())
+
+
+#: Why the baseline can be read at a shorter horizon than it was run.
+TRUNCATION_NOTE = ("The baseline has no shocks, so its first h days are a baseline run of h days: truncating the "
+                   "long baseline run to a scenario's horizon gives exactly the law of a baseline run at that "
+                   "horizon (same model, same start state, same seed).")
+
+
 def compare_to_baseline(scenario: ScenarioResults, baseline: ScenarioResults, *,
                         levels: Sequence[float] | None = None) -> dict[str, Any] | None:
     """Stress loss of ``scenario`` against ``baseline`` at every holding period both stored.
@@ -528,8 +769,10 @@ def compare_to_baseline(scenario: ScenarioResults, baseline: ScenarioResults, *,
     -------
     dict
         ``{"baseline": name, "baseline_sha256": ..., "horizons": [{"horizon_days": h, "rows": [...]}],
-        "headline": {...}}``; the headline is the ES at the headline level at the scenario's own horizon
-        when the baseline reaches it, else at the longest shared horizon.
+        "headline": {...}}``. The headline is at the scenario's reporting horizon when the baseline reaches it,
+        else at the longest shared horizon: ``rows`` (mean loss, VaR and ES at every level, scenario next to
+        baseline), the 97.5 % ES stress loss with its standard error and ratio, and, when both have one, the
+        baseline's worst-10-day-window liquidity-adjusted ES searched within the same horizon.
     """
     if not scenario.pnl or not baseline.pnl:
         return None
@@ -539,24 +782,44 @@ def compare_to_baseline(scenario: ScenarioResults, baseline: ScenarioResults, *,
     if levels is None:
         levels = scenario.risk["levels"]
     levels = tuple(float(x) for x in levels)
-    _, es_level = headline_levels(levels)
+    es_level = _es_level(levels)
     out = {"baseline": baseline.name,
            "baseline_scenario_sha256": baseline.manifest.get("scenario_sha256"),
            "same_model": baseline.manifest.get("model_sha256") == scenario.manifest.get("model_sha256"),
+           "same_model_parameters": model_parameters_sha256(baseline.model) == model_parameters_sha256(scenario.model),
+           "baseline_start_state": baseline.start_state,
+           "baseline_simulated_horizon_days": baseline.horizon,
            "definition": "stress_loss = measure(scenario loss) - measure(baseline loss), same horizon",
+           "truncation_note": TRUNCATION_NOTE,
            "horizons": []}
     for h in common:
         sl = stress_loss(scenario.pnl[h], baseline.pnl[h], levels=levels)
         out["horizons"].append({"horizon_days": h, "rows": [dict(r) for r in sl.rows]})
-    h_main = scenario.horizon if scenario.horizon in common else common[-1]
+    target = scenario.reporting_horizon
+    h_main = target if target in common else common[-1]
     entry = next(x for x in out["horizons"] if x["horizon_days"] == h_main)
     es_row = next(r for r in entry["rows"] if r["measure"] == "ES" and math.isclose(r["level"], es_level))
     mean_row = next(r for r in entry["rows"] if r["measure"] == "mean_loss")
     out["headline"] = {"horizon_days": h_main, "es_level": es_level, "es_stress_loss": es_row["stress_loss"],
                        "es_stress_loss_se": es_row["se"], "es_ratio": es_row["ratio"],
+                       "es_scenario": es_row["scenario"], "es_baseline": es_row["baseline"],
                        "mean_stress_loss": mean_row["stress_loss"], "mean_stress_loss_se": mean_row["se"],
-                       "at_scenario_horizon": h_main == scenario.horizon}
+                       "at_scenario_horizon": h_main == target,
+                       "baseline_truncated": baseline.horizon > h_main,
+                       "rows": [dict(r) for r in entry["rows"]]}
+    ww = next((w for w in _get_list(baseline.risk, "frtb_es", "worst_window_by_horizon")
+               if w.get("horizon_days") == h_main), None)
+    if ww is not None:
+        out["headline"]["baseline_worst_window"] = dict(ww)
     return out
+
+
+def _get_list(d: Mapping, *keys: str) -> list:
+    for k in keys:
+        if not isinstance(d, Mapping):
+            return []
+        d = d.get(k)
+    return [x for x in d if isinstance(x, Mapping)] if isinstance(d, list) else []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -569,8 +832,8 @@ def _summary_table(sim):
     return pa.table({
         "path": pa.array(np.repeat(np.arange(n, dtype=np.int64), a)),
         "asset": pa.DictionaryArray.from_arrays(np.tile(np.arange(a, dtype=np.int32), n), list(sim.asset_names)),
-        "cum_return_pct": pa.array(sim.cum_return.reshape(-1)),
-        "max_drawdown": pa.array(sim.max_drawdown.reshape(-1)),
+        _COLUMNS[RESULTS_FORMAT]["cum_log_return"]: pa.array(sim.cum_return.reshape(-1)),
+        _COLUMNS[RESULTS_FORMAT]["max_drawdown"]: pa.array(sim.max_drawdown.reshape(-1)),
     })
 
 
@@ -582,8 +845,8 @@ def _paths_table(sim):
         "path": pa.array(np.repeat(np.arange(n, dtype=np.int64), h * a)),
         "day": pa.array(np.tile(np.repeat(np.arange(1, h + 1, dtype=np.int32), a), n)),
         "asset": pa.DictionaryArray.from_arrays(np.tile(np.arange(a, dtype=np.int32), n * h), list(sim.asset_names)),
-        "return_pct": pa.array(sim.returns.reshape(-1)),
-        "sigma_pct": pa.array(sim.sigma.reshape(-1)),
+        _COLUMNS[RESULTS_FORMAT]["log_return"]: pa.array(sim.returns.reshape(-1)),
+        _COLUMNS[RESULTS_FORMAT]["sigma"]: pa.array(sim.sigma.reshape(-1)),
     })
 
 
@@ -653,6 +916,8 @@ def write_results(
     model_source: str | None = None,
     scenario: Any = None,
     notes: Mapping[str, Any] | None = None,
+    reporting_horizon: int | None = None,
+    start_state: str = "as-of",
 ) -> ScenarioResults:
     """Write one scenario run to ``root/<scenario-name>/`` (atomically, as a whole directory).
 
@@ -682,7 +947,15 @@ def write_results(
     scenario : scenarios.schema.Scenario, optional
         The validated scenario (saved as ``scenario.json``; default: a record of the result's fields).
     notes : mapping, optional
-        Extra manifest fields (e.g. a baseline's horizon extension).
+        Extra manifest fields (e.g. a baseline's horizon extension ``horizon_extended_from``).
+    reporting_horizon : int, optional
+        Horizon (days) of the headline figures (default: ``notes["horizon_extended_from"]`` when given, else the
+        simulated horizon). A baseline run longer than its file's horizon for comparisons reports its own
+        figures at the file's horizon; P&L is also stored there. Needs the daily paths when shorter than the
+        simulated horizon (otherwise the simulated horizon is used).
+    start_state : {"as-of", "long-run"}, default "as-of"
+        The volatility state the run started from, recorded in ``risk.json`` for the report: the model's
+        ``start`` (the last calibration day) or its long-run state (:func:`long_run_model`).
 
     Returns
     -------
@@ -709,12 +982,23 @@ def write_results(
     if keep_paths and keep != "paths":
         raise ValueError(f"scenario {result.name!r} asks to keep its paths but the run simulated summaries only")
 
-    horizons = pnl_horizons(result.risk_horizons, sim.horizon, extra=extra_horizons)
+    if start_state not in START_STATES:
+        raise ValueError(f"start_state must be one of {', '.join(START_STATES)}, got {start_state!r}")
+    extended_from = (notes or {}).get("horizon_extended_from")
+    hr = int(reporting_horizon if reporting_horizon is not None else (extended_from or sim.horizon))
+    if not 1 <= hr <= sim.horizon:
+        raise ValueError(f"reporting_horizon {hr} must lie in 1..{sim.horizon} (the simulated days)")
+    if keep != "paths":
+        hr = sim.horizon
+    horizons = pnl_horizons(result.risk_horizons, sim.horizon, extra=[*extra_horizons, hr])
     try:
-        red = _reduce_paths(sim, positions, horizons) if keep == "paths" else _reduce_summary(sim, positions)
+        red = (_reduce_paths(sim, positions, horizons, dd_horizon=hr) if keep == "paths"
+               else _reduce_summary(sim, positions))
     except NonFiniteResultError as exc:
         raise NonFiniteResultError(f"scenario {result.name!r}: {exc}") from None
-    risk = _risk_document(result, model, red, ci=ci, keep=keep)
+    risk = _risk_document(result, model, red, ci=ci, keep=keep, report_horizon=hr, model_source=model_source,
+                          start_state=start_state,
+                          horizon_extended_from=extended_from if isinstance(extended_from, int) else None)
     model_dict = model.to_dict()
     scenario_dict = (scenario.model_dump(mode="json") if scenario is not None and hasattr(scenario, "model_dump")
                      else {"name": result.name, "description": result.description, "shocks": result.shocks,
@@ -753,7 +1037,8 @@ def write_results(
             model_sha256=sim.model_sha256, model_source=model_source,
             seed=dict(sim.seed), n_paths=int(sim.n_paths), horizon_days=int(sim.horizon),
             simulated=keep, paths_file=bool(keep_paths), assets=list(sim.asset_names),
-            var_levels=list(result.var_levels), pnl_horizons=horizons, ci=ci,
+            var_levels=list(result.var_levels), pnl_horizons=horizons, reporting_horizon_days=hr, ci=ci,
+            start_state=start_state,
             inputs=_input_hashes(result, model, model_source),
             baseline=None if baseline is None else {"name": baseline.name,
                                                     "scenario_sha256": baseline.manifest.get("scenario_sha256")},

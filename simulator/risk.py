@@ -70,6 +70,10 @@ __all__ = [
     "StressLoss",
     "frtb_es",
     "frtb_es_cascade",
+    "window_pnl",
+    "worst_window_es",
+    "WorstWindow",
+    "n_distinct",
     "stressed_es",
 ]
 
@@ -440,7 +444,9 @@ def _point_from_desc(desc: np.ndarray, n: int, level: float) -> tuple[float, flo
     var = float(desc[k - 1])
     w = min(max(m - n * level, 0.0), 1.0)
     es = (w * var + float(desc[: k - 1].sum())) / (n * (1.0 - level))
-    return var, es, k
+    # ES is a weighted mean of losses >= VaR, so ES >= VaR; summation rounding can put it a few ulps below
+    # when the tail losses are all equal (replays with few distinct outcomes)
+    return var, max(es, var), k
 
 
 def var_es_from_tail(
@@ -1018,3 +1024,181 @@ def stressed_es(
     if floor_ratio:
         ratio = max(ratio, 1.0)
     return float(es_reduced_stressed) * ratio
+
+
+# --------------------------------------------------------------------------------------------
+# scenario windows and discreteness
+# --------------------------------------------------------------------------------------------
+def n_distinct(pnl: Any, *, decimals: int = 6) -> int:
+    """Number of distinct outcomes of a simulated P&L sample (values equal after rounding to ``decimals``
+    currency decimals count once).
+
+    Replays of a historical window in sequence give every path the same P&L on the days before any random
+    element enters, so a sample of 10,000 paths can hold only a handful of outcomes; a Monte Carlo
+    confidence interval of a quantile of such a sample says nothing about the scenario."""
+    x = _float_array(pnl, "pnl", 1)
+    return int(np.unique(np.round(x, decimals)).size)
+
+
+def window_pnl(returns: Any, positions: Any, *, window: int = FRTB_BASE_HORIZON, per_asset: bool = False,
+               starts: Sequence[int] | None = None, block_paths: int = 2048) -> np.ndarray:
+    """P&L of the initial positions over every ``window``-day window of the simulated paths.
+
+    For a window starting after day ``s`` (covering days ``s + 1 .. s + window``, ``s = 0 .. horizon -
+    window``) the P&L of asset ``a`` is ``pos_a (exp(sum_{t=s}^{s+window-1} r_{t,a} / 100) - 1)``: the
+    position amount held at time 0 bought again at the window's start (the FRTB convention of applying a
+    shock over the liquidity horizon to today's positions), by exact revaluation.
+
+    Parameters
+    ----------
+    returns : array of shape (n_paths, horizon, n_assets)
+        Simulated percent log returns.
+    positions : array of shape (n_assets,)
+        Currency amounts (negative = short).
+    window : int, default 10
+        Window length in days (``<= horizon``).
+    per_asset : bool, default False
+        Return per-asset P&L ``(n_paths, n_starts, n_assets)`` instead of the portfolio's ``(n_paths, n_starts)``.
+    starts : sequence of int, optional
+        Only these window starts ``s`` (0-based: the window covers days ``s + 1 .. s + window``); default all
+        ``horizon - window + 1`` of them.
+    block_paths : int, default 2048
+        Paths per block (bounds the float64 temporaries).
+
+    Returns
+    -------
+    ndarray of shape (n_paths, n_starts) or (n_paths, n_starts, n_assets)
+        Column ``j`` is the window starting after day ``starts[j]``.
+    """
+    r, pos = _returns_positions(returns, positions)
+    n, h, a = r.shape
+    window = _check_horizon(window, h, "window")
+    if starts is None:
+        idx = np.arange(h - window + 1)
+    else:
+        idx = np.asarray([int(s) for s in starts], dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() > h - window):
+            raise ValueError(f"window starts must lie in 0..{h - window} for a {window}-day window in {h} days")
+    out = np.empty((n, idx.size, a) if per_asset else (n, idx.size))
+    for lo in range(0, n, block_paths):
+        hi = min(n, lo + block_paths)
+        cum = np.zeros((hi - lo, h + 1, a))
+        np.cumsum(r[lo:hi], axis=1, dtype=np.float64, out=cum[:, 1:, :])
+        growth = np.expm1((cum[:, idx + window, :] - cum[:, idx, :]) / 100.0)
+        out[lo:hi] = growth * pos if per_asset else growth @ pos
+    return out
+
+
+@dataclass(frozen=True)
+class WorstWindow:
+    """The ``window``-day window of a scenario with the largest ES, and the MAR33.4 cascade on it.
+
+    Attributes
+    ----------
+    window : int
+        Window length in days (10, the FRTB base horizon).
+    level : float
+        ES confidence level.
+    start_day, end_day : int
+        First and last simulated day of the worst window (1-based, inclusive).
+    es : float
+        Its ``window``-day ES of the whole portfolio (currency, losses positive).
+    es_by_start : ndarray of shape (n_starts,)
+        ES of the window starting after day ``s`` for ``s = 0 .. horizon - window``.
+    cascade : dict of int to float or None
+        ``{LH_j: ES_T(P, j)}`` on the worst window (see :func:`frtb_es_cascade`); None without liquidity horizons.
+    liquidity_adjusted_es : float or None
+        :func:`frtb_es` of ``cascade``.
+    """
+
+    window: int
+    level: float
+    start_day: int
+    end_day: int
+    es: float
+    es_by_start: np.ndarray = field(repr=False)
+    cascade: dict[int, float] | None
+    liquidity_adjusted_es: float | None
+
+    def within(self, horizon: int, returns: Any = None, positions: Any = None,
+               liquidity_horizons: Any = None) -> "WorstWindow":
+        """The worst window among those ending by day ``horizon`` (cascade recomputed when ``returns`` and
+        ``positions`` are given and the window changes)."""
+        k = int(horizon) - self.window + 1
+        if k < 1:
+            raise ValueError(f"horizon {horizon} is shorter than the {self.window}-day window")
+        es_by = self.es_by_start[:k]
+        s = int(np.argmax(es_by))
+        if s + 1 == self.start_day or returns is None:
+            cascade, la = (self.cascade, self.liquidity_adjusted_es) if s + 1 == self.start_day else (None, None)
+        else:
+            cascade, la = _cascade_at(returns, positions, liquidity_horizons, s, self.window, self.level)
+        return WorstWindow(self.window, self.level, s + 1, s + self.window, float(es_by[s]), es_by, cascade, la)
+
+
+def _es_columns(pnl: np.ndarray, level: float) -> np.ndarray:
+    """ES at ``level`` of the loss ``-pnl[:, j]`` for every column ``j`` (the :func:`var_es` point estimate)."""
+    n = pnl.shape[0]
+    m = _order_index(n, level)
+    k = n - m + 1
+    top = np.sort(np.partition(-pnl, n - k, axis=0)[n - k:], axis=0)[::-1]  # (k, cols): largest losses, descending
+    var = top[k - 1]
+    w = min(max(m - n * level, 0.0), 1.0)
+    es = (w * var + top[: k - 1].sum(axis=0)) / (n * (1.0 - level))
+    return np.maximum(es, var)
+
+
+def _cascade_at(returns, positions, liquidity_horizons, start: int, window: int, level: float):
+    if liquidity_horizons is None:
+        return None, None
+    ap = window_pnl(returns, positions, window=window, per_asset=True, starts=[start])[:, 0, :]
+    cascade = frtb_es_cascade(ap, liquidity_horizons, level=level)
+    return cascade, frtb_es(cascade)
+
+
+def worst_window_es(
+    returns: Any,
+    positions: Any,
+    liquidity_horizons: Any = None,
+    *,
+    window: int = FRTB_BASE_HORIZON,
+    level: float = 0.975,
+) -> WorstWindow:
+    """The scenario's worst ``window``-day window and the liquidity-adjusted ES on it.
+
+    For each start ``s = 0 .. horizon - window``, the ``window``-day P&L of the initial positions over days
+    ``s + 1 .. s + window`` (:func:`window_pnl`) and its ES at ``level``; the window with the largest ES is
+    the worst (the earliest on ties). With ``liquidity_horizons`` the MAR33.4 cascade
+    (:func:`frtb_es_cascade`, :func:`frtb_es`) is applied to that window's per-asset P&L.
+
+    This is a scenario figure: the FRTB formula applied to the simulated stress window, not the
+    regulatory capital of the portfolio (which needs the bank's full risk-factor set, the reduced-set
+    stress calibration of MAR33.5 and the 12-month stress period).
+
+    Parameters
+    ----------
+    returns : array of shape (n_paths, horizon, n_assets)
+        Simulated percent log returns (``horizon >= window``).
+    positions : array of shape (n_assets,)
+        Currency amounts at time 0.
+    liquidity_horizons : array of int of shape (n_assets,), optional
+        Each asset's FRTB liquidity horizon (10, 20, 40, 60 or 120).
+    window : int, default 10
+        Window length in days (the FRTB base horizon).
+    level : float, default 0.975
+        ES confidence level.
+
+    Returns
+    -------
+    WorstWindow
+    """
+    level = _check_level(level)
+    pnl = window_pnl(returns, positions, window=window)
+    n = pnl.shape[0]
+    if n < 2:
+        raise ValueError(f"returns needs at least 2 paths, got {n}")
+    _check_enough(n, level)
+    es_by = _es_columns(pnl, level)
+    s = int(np.argmax(es_by))
+    cascade, la = _cascade_at(returns, positions, liquidity_horizons, s, window, level)
+    return WorstWindow(int(window), level, s + 1, s + int(window), float(es_by[s]), es_by, cascade, la)

@@ -76,6 +76,22 @@ type = "correlation_break"
 day = 3
 days = 15
 rho = 0.9
+
+[[targets]]
+measure = "median_return_pct"
+asset = "equity"
+value = 0.0
+tolerance = 60.0
+source = "wide target <i>met</i>"
+why = "test"
+
+[[targets]]
+measure = "median_drawdown_pct"
+asset = "equity"
+value = 90.0
+tolerance = 0.5
+source = "impossible target <script>x</script>"
+why = "test"
 """
 
 
@@ -136,9 +152,11 @@ def test_hostile_names_are_escaped_everywhere(hostile_html):
     assert "&lt;img src=x onerror=alert(2)&gt;" in page
     assert "<img src=x" not in page and "<b>bold</b>" not in page and "spike &lt;b&gt;bold&lt;/b&gt;" in page
     assert "A&amp;B" in page and "cost $5$" in page
-    # the FRTB block lists the positions of each liquidity horizon class by name, escaped
-    assert "FRTB liquidity-adjusted expected shortfall" in page
+    # the liquidity-adjusted ES block lists the positions of each liquidity horizon class by name, escaped
+    assert "Scenario liquidity-adjusted ES 97.5% over the worst 10-day window" in page
     assert f"{html.escape(HOSTILE, quote=False)} 10d, A&amp;B 20d, cost $5$ 60d" in page
+    # target sources from the scenario file are shown, as text
+    assert "wide target &lt;i&gt;met&lt;/i&gt;" in page and "impossible target &lt;script&gt;x&lt;/script&gt;" in page
     # self-contained: every image is an inline PNG, links stay on the page, scripts and fetches are forbidden
     srcs = re.findall(r'<img[^>]*\ssrc="([^"]*)"', page)
     assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
@@ -153,12 +171,15 @@ def test_report_sections_charts_and_stress_loss(hostile_results, hostile_html):
     for section in ('id="summary"', 'id="backtest"', 'id="model"', 'id="manifest"', 'id="sc-hostile-names"',
                     'id="sc-baseline"'):
         assert section in page
-    # per scenario: fan, loss distribution, correlation heatmaps; plus the overview and 3 backtest charts
+    # per scenario: fan, loss distribution, correlation heatmaps; plus the ratio chart and 3 backtest charts
     assert page.count("<img ") == 2 * 3 + 1 + 3
+    assert "Stress-to-baseline ES 97.5% ratio, each scenario at its own horizon" in page
     inputs = load_inputs(out)
     cmp = inputs.comparisons["hostile-names"]["headline"]
     assert cmp["horizon_days"] == 20
     assert f"{cmp['es_stress_loss']:,.0f}" in page
+    # the baseline's ES at the scenario's horizon stands next to the scenario's
+    assert f"{cmp['es_baseline']:,.0f}<br><span class=\"muted\">at 20 days</span>" in page
     # the model has no provenance: the card says so instead of inventing standard errors
     assert "No calibration provenance is stored" in page
 
@@ -181,11 +202,15 @@ def test_machine_tables_match_the_results(hostile_results, hostile_html):
     res = {r.name: r for r in inputs.results}
     for _, row in ex.iterrows():
         r = res[row["scenario"]]
-        assert row["es"] == pytest.approx(r.tail(r.horizon, 0.975)["es"])
-        assert row["var"] == pytest.approx(r.tail(r.horizon, 0.99)["var"])
+        for lv, tag in ((0.975, "97.5"), (0.99, "99")):
+            assert row[f"es_{tag}"] == pytest.approx(r.tail(r.horizon, lv)["es"])
+            assert row[f"var_{tag}"] == pytest.approx(r.tail(r.horizon, lv)["var"])
+        assert row["var_level"] == row["es_level"] == 0.975
+        assert row["mean_loss"] == pytest.approx(-r.risk_at(r.horizon)["mean_pnl"])
+    assert "mean_pnl" not in ex.columns  # the executive summary is losses positive throughout
     tables = report_tables(inputs)
     assert set(tables) == {"executive_summary", "risk_measures", "stress_vs_baseline", "asset_stress",
-                           "es_contributions", "frtb_es", "drawdowns", "backtests", "model_marginals"}
+                           "es_contributions", "frtb_es", "targets", "drawdowns", "backtests", "model_marginals"}
     for name in tables:
         assert (tables_dir / "tables" / f"{name}.csv").is_file()
     sl = tables["stress_vs_baseline"]
@@ -197,7 +222,15 @@ def test_machine_tables_match_the_results(hostile_results, hostile_html):
         assert rows["liquidity_adjusted_es"].iloc[0] == pytest.approx(want["liquidity_adjusted_es"])
         # MAR33.4: root sum of squares of the scaled class ES
         assert float(np.sqrt((rows["scaled_es"] ** 2).sum())) == pytest.approx(want["liquidity_adjusted_es"])
-        assert rows["es_base_horizon"].iloc[0] == pytest.approx(res[name].tail(10, 0.975)["es"])
+        ww = want["worst_window"]
+        assert list(rows["window_start_day"].unique()) == [ww["start_day"]]
+        assert rows["es_base_horizon"].iloc[0] == pytest.approx(
+            want["es_10d_by_start_day"][ww["start_day"] - 1], rel=1e-9)
+        assert (rows["figure"] == "scenario liquidity-adjusted ES (not a capital figure)").all()
+    targets = tables["targets"]
+    assert list(targets["within"]) == [True, False] and set(targets["scenario"]) == {"hostile-names"}
+    row = summary["scenarios"][1]
+    assert (row["targets_met"], row["targets_evaluated"]) == (1, 2)
     assert len(tables["backtests"]) == 3 * len(hostile_results[1].table)
 
 

@@ -338,3 +338,72 @@ def test_stressed_es():
     assert risk.stressed_es(120.0, 50.0, 60.0, floor_ratio=True) == pytest.approx(120.0)
     with pytest.raises(ValueError, match="es_reduced_current must be > 0"):
         risk.stressed_es(1.0, 1.0, 0.0)
+
+
+# ------------------------------------------------------------------------------------------
+# scenario windows, discreteness
+# ------------------------------------------------------------------------------------------
+def _crash_paths(n_paths=400, horizon=60, seed=3):
+    """Paths of 2 assets with small noise; on 10 % of the paths asset 0 falls 10 % (log) on day 38 and again
+    on day 47, and asset 1 falls 6 % on day 40. Only the window of days 38-47 holds both falls of asset 0."""
+    rng = np.random.default_rng(seed)
+    r = rng.normal(0.0, 0.05, size=(n_paths, horizon, 2))
+    hit = np.arange(n_paths) % 10 == 0
+    r[hit, 37, 0] -= 10.0
+    r[hit, 46, 0] -= 10.0
+    r[hit, 39, 1] -= 6.0
+    return r
+
+
+def test_window_pnl_revalues_the_initial_positions_over_each_window():
+    r = _crash_paths(n_paths=50, horizon=50)[:, :30]
+    pos = np.array([600_000.0, -150_000.0])
+    w = risk.window_pnl(r, pos, window=10)
+    assert w.shape == (50, 21)
+    np.testing.assert_allclose(w[:, 0], risk.portfolio_pnl(r, pos, horizons=(10,))[10], rtol=1e-12)
+    s = 7  # days 8..17
+    by_hand = (np.expm1(r[:, s:s + 10, :].sum(axis=1) / 100.0) * pos).sum(axis=1)
+    np.testing.assert_allclose(w[:, s], by_hand, rtol=1e-12)
+    per = risk.window_pnl(r, pos, window=10, per_asset=True, starts=[s])
+    np.testing.assert_allclose(per[:, 0, :].sum(axis=1), by_hand, rtol=1e-12)
+    with pytest.raises(ValueError, match="window starts must lie in 0..20"):
+        risk.window_pnl(r, pos, window=10, starts=[21])
+
+
+def test_worst_window_is_the_known_crash_window_and_gets_the_cascade():
+    r = _crash_paths()
+    pos = np.array([600_000.0, 400_000.0])
+    lh = np.array([10, 20])
+    ww = risk.worst_window_es(r, pos, lh, window=10, level=0.975)
+    # the only window holding both falls of asset 0 (and the fall of asset 1): days 38..47
+    assert (ww.start_day, ww.end_day) == (38, 47)
+    assert ww.es_by_start.shape == (51,) and int(np.argmax(ww.es_by_start)) == 37
+    # ES of each window is the var_es estimator on that window's P&L
+    w = risk.window_pnl(r, pos, window=10)
+    for s in (0, 30, 37, 50):
+        assert ww.es_by_start[s] == pytest.approx(risk.var_es(w[:, s], 0.975)[0.975].es, rel=1e-12)
+    assert ww.es == pytest.approx(ww.es_by_start[37])
+    # the first 10 days (what a first-window figure shows) are calm
+    assert ww.es_by_start[0] < 0.1 * ww.es
+    # the MAR33.4 cascade on that window, by hand
+    ap = np.expm1(r[:, 37:47, :].sum(axis=1) / 100.0) * pos
+    es = lambda x: risk.var_es(x, 0.975)[0.975].es  # noqa: E731
+    assert ww.cascade[10] == pytest.approx(es(ap.sum(axis=1)), rel=1e-12)
+    assert ww.cascade[20] == pytest.approx(es(ap[:, 1]), rel=1e-12)
+    assert ww.liquidity_adjusted_es == pytest.approx(math.hypot(es(ap.sum(axis=1)), es(ap[:, 1])), rel=1e-12)
+    # restricted to the first 45 days, the worst window holds the first fall of both assets only
+    early = ww.within(45, r, pos, lh)
+    assert early.end_day <= 45 and early.start_day <= 38 <= early.end_day and 40 <= early.end_day
+    assert early.es < ww.es and early.liquidity_adjusted_es is not None
+    assert risk.worst_window_es(r, pos).cascade is None  # no liquidity horizons: no cascade
+
+
+def test_distinct_outcomes_and_es_not_below_var_with_ties():
+    x = np.repeat([-100.0, 0.0, 50.0], [30, 940, 30])
+    assert risk.n_distinct(x) == 3
+    assert risk.n_distinct(x + 1e-9) == 3  # values equal to 1e-6 count once
+    for lv, e in zip((0.975, 0.99), risk.var_es(x, (0.975, 0.99))):
+        assert e.var == 100.0 and e.es >= e.var  # a flat tail: ES equals VaR, never a rounding below it
+    y = np.full(1000, -74_828.123456789)  # every path the same loss
+    e = risk.var_es(y, 0.975)[0.975]
+    assert e.es >= e.var

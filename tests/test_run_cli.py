@@ -88,7 +88,8 @@ def test_run_writes_every_file_with_a_manifest(library_run, us_model):
         assert sha256_file(d / rel) == digest
     assert m["baseline"]["name"] == "baseline"
     summary = pd.read_parquet(d / "summary.parquet")
-    assert list(summary.columns) == ["path", "asset", "cum_return_pct", "max_drawdown"]
+    assert list(summary.columns) == ["path", "asset", "cum_log_return_pct", "max_drawdown"]
+    assert m["format"] == "stress-sim-results/2"
     assert len(summary) == N_PATHS * 3
 
 
@@ -148,19 +149,43 @@ def test_stress_loss_against_the_extended_baseline(library_run):
         for got, ref in zip(entry["rows"], want.rows):
             assert got["measure"] == ref["measure"]
             assert got["stress_loss"] == pytest.approx(ref["stress_loss"], rel=1e-9, abs=1e-6)
-    assert compare_to_baseline(svb, base)["headline"] == pytest.approx(cmp["headline"])
+    again = compare_to_baseline(svb, base)["headline"]
+    for key in ("horizon_days", "es_level", "es_stress_loss", "es_stress_loss_se", "es_ratio", "es_scenario",
+                "es_baseline", "mean_stress_loss"):
+        assert again[key] == pytest.approx(cmp["headline"][key]), key
+    # the headline rows put the baseline's figures at the scenario's horizon next to the scenario's, level by level
+    rows = {(r["measure"], r["level"]): r for r in cmp["headline"]["rows"]}
+    for lv in (0.975, 0.99):
+        for measure, key in (("VaR", "var"), ("ES", "es")):
+            assert rows[(measure, lv)]["scenario"] == pytest.approx(svb.tail(17, lv)[key])
+            assert rows[(measure, lv)]["baseline"] == pytest.approx(base.tail(17, lv)[key])
+    assert cmp["baseline_start_state"] == "as-of" and "law of a baseline run" in cmp["truncation_note"]
     assert [r.name for r in load_results_tree(library_run)] == ["baseline", "svb-2023"]
 
 
-def test_baseline_horizon_is_extended_to_the_longest_scenario(tmp_path, cli_main):
+def test_baseline_horizon_is_extended_to_the_longest_scenario(tmp_path, cli_main, us_model):
     out = tmp_path / "r"
     assert cli_main(["run", "baseline", "dotcom-2000-2002", "--model", "builtin:us-markets", "--out", str(out),
                      "--paths", "100", "--seed", "3"]) == 0
     base = load_results(out / "baseline")
     assert base.horizon == 637 and base.manifest["horizon_extended_from"] == 252
+    # the baseline's own figures are at its file's horizon, not the extension
+    assert base.reporting_horizon == 252 == base.risk["scenario"]["reporting_horizon_days"]
+    assert base.risk["headline"]["horizon_days"] == 252 and 252 in base.pnl
+    assert {row["horizon_days"] for row in base.risk["assets_table"]} == {252}
+    assert base.risk["drawdown"]["horizon_days"] == 252
     dot = load_results(out / "dotcom-2000-2002")
     assert dot.risk["stress_vs_baseline"]["headline"]["horizon_days"] == 637
     assert dot.manifest["seed"] == base.manifest["seed"]  # --seed: common random numbers
+    # truncating the long baseline run to h days is a baseline run of h days: the same paths, the same P&L
+    short = run_scenario("baseline", us_model, n_paths=100, seed=3, keep="paths")
+    np.testing.assert_array_equal(base.pnl[252], risk.portfolio_pnl(short.returns, short.positions, horizons=(252,))[252])
+    stored = write_results(short, tmp_path / "short", model=us_model)
+    assert stored.tail(252, 0.975) == pytest.approx(base.tail(252, 0.975))
+    # per-asset returns and drawdowns at 252 days from the long run equal the short run's own summaries
+    for row, again in zip(base.risk["assets_table"], stored.risk["assets_table"]):
+        for key in ("mean_return_pct", "median_return_pct", "p01_return_pct", "mean_max_drawdown_pct"):
+            assert row[key] == pytest.approx(again[key], rel=1e-9, abs=1e-9), key
 
 
 def test_keep_paths_and_summary_only_modes(tmp_path, cli_main, us_model):
@@ -175,7 +200,7 @@ def test_keep_paths_and_summary_only_modes(tmp_path, cli_main, us_model):
     out = tmp_path / "r"
     assert cli_main(["run", str(f), "--model", "builtin:us-markets", "--out", str(out), "--paths", "100"]) == 0
     paths = pd.read_parquet(out / "svb-paths" / "paths.parquet")
-    assert list(paths.columns) == ["path", "day", "asset", "return_pct", "sigma_pct"]
+    assert list(paths.columns) == ["path", "day", "asset", "log_return_pct", "sigma_pct"]
     assert len(paths) == 100 * 17 * 3
     # above the cell limit only summaries are simulated: P&L at the whole horizon, a two-point fan
     assert cli_main(["run", "svb-2023", "--model", "builtin:us-markets", "--out", str(out), "--paths", "100",
@@ -220,7 +245,7 @@ def test_replay_scaling_is_recorded_and_verifies(tmp_path, cli_main, us_model, c
     direct = run_scenario("volmageddon-2018", us_model, n_paths=200, keep="summary", replay_scaling="filtered")
     default = run_scenario("volmageddon-2018", us_model, n_paths=200, keep="summary")
     summary = pd.read_parquet(d / "summary.parquet")
-    cum = summary.pivot(index="path", columns="asset", values="cum_return_pct")[list(us_model.assets)].to_numpy()
+    cum = summary.pivot(index="path", columns="asset", values="cum_log_return_pct")[list(us_model.assets)].to_numpy()
     np.testing.assert_array_equal(cum, direct.simulation.cum_return)
     assert not np.allclose(cum, default.simulation.cum_return)
     capsys.readouterr()
@@ -336,30 +361,60 @@ def test_stress_loss_falls_back_to_the_longest_shared_horizon(tmp_path, us_model
 # ---------------------------------------------------------------------------------------------
 # FRTB liquidity-adjusted ES
 # ---------------------------------------------------------------------------------------------
-def test_frtb_liquidity_adjusted_es_from_the_ten_day_pnl(library_run, us_model):
-    """MAR33.4 by hand on the re-simulated paths: 10-day ES of all positions, and of the 20-day ones."""
+def test_frtb_liquidity_adjusted_es_over_the_worst_ten_day_window(library_run, us_model):
+    """MAR33.4 by hand on the re-simulated paths: over the first 10 days (kept for reference) and over the worst
+    10-day window (the headline), 10-day ES of all positions and of the 20-day ones."""
     import math
 
     res = load_results(library_run / "svb-2023")
     frtb = res.risk["frtb_es"]
     assert frtb["liquidity_horizons"] == {"SP500": 10, "NASDAQ": 10, "WTI": 20}  # the library's table
+    assert frtb["kind"] == "scenario figure" and "not a regulatory capital figure" in frtb["label"]
     again = run_scenario("svb-2023", us_model, n_paths=N_PATHS, keep="paths")
-    pnl10 = risk.asset_pnl(again.returns, again.positions, horizon=10)
     wti = list(again.asset_names).index("WTI")
 
     def es(x):
         return risk.var_es(x, 0.975)[0.975].es
 
-    es_all, es_20 = es(pnl10.sum(axis=1)), es(pnl10[:, wti])
-    assert es_20 > 0
-    assert frtb["es_base_horizon"] == pytest.approx(es_all, rel=1e-12)
-    assert frtb["es_base_horizon"] == pytest.approx(res.tail(10, 0.975)["es"], rel=1e-12)
+    def cascade_by_hand(start):
+        ap = np.expm1(again.returns[:, start:start + 10, :].sum(axis=1) / 100.0) * again.positions
+        return es(ap.sum(axis=1)), es(ap[:, wti])
+
+    es_all, es_20 = cascade_by_hand(0)
+    first = frtb["first_window"]
+    assert (first["start_day"], first["end_day"]) == (1, 10)
+    assert first["es_base_horizon"] == pytest.approx(es_all, rel=1e-12)
+    assert first["es_base_horizon"] == pytest.approx(res.tail(10, 0.975)["es"], rel=1e-12)
     # LH 20 scales by sqrt((20 - 10) / 10) = 1; no position has a longer horizon
-    assert frtb["liquidity_adjusted_es"] == pytest.approx(math.hypot(es_all, es_20), rel=1e-12)
+    assert first["liquidity_adjusted_es"] == pytest.approx(math.hypot(es_all, es_20), rel=1e-12)
+    # the worst window: the largest 10-day ES over every start within the 17 days
+    by_start = [es(risk.window_pnl(again.returns, again.positions, window=10, starts=[s])[:, 0]) for s in range(8)]
+    s = int(np.argmax(by_start))
+    assert frtb["worst_window"] == {"start_day": s + 1, "end_day": s + 10}
+    np.testing.assert_allclose(frtb["es_10d_by_start_day"], by_start, rtol=1e-12)
+    w_all, w_20 = cascade_by_hand(s)
+    assert frtb["es_base_horizon"] == pytest.approx(w_all, rel=1e-9)
+    assert frtb["liquidity_adjusted_es"] == pytest.approx(math.hypot(w_all, w_20), rel=1e-9)
+    assert frtb["liquidity_adjusted_es"] >= first["liquidity_adjusted_es"] * (1 - 1e-12) or s == 0
     classes = {c["liquidity_horizon_days"]: c for c in frtb["classes"]}
-    assert classes[20]["assets"] == ["WTI"] and classes[20]["es_base"] == pytest.approx(es_20, rel=1e-12)
+    assert classes[20]["assets"] == ["WTI"] and classes[20]["es_base"] == pytest.approx(w_20, rel=1e-9)
     assert [classes[h]["es_base"] for h in (40, 60, 120)] == [0.0, 0.0, 0.0]
     assert classes[120]["scale"] == pytest.approx(math.sqrt(6.0))
+    assert [w["horizon_days"] for w in frtb["worst_window_by_horizon"]] == [10, 17]
+
+
+def test_black_monday_worst_window_holds_the_crash(tmp_path, us_model):
+    """Black Monday's -20 % day is day 38 of the scenario: the worst 10-day window contains it, and its
+    liquidity-adjusted ES exceeds the first-10-days figure and the baseline's over the same 71 days."""
+    res = run_scenario("black-monday-1987", us_model, n_paths=200, keep="paths")
+    base = write_results(run_scenario("baseline", us_model, n_paths=200, keep="paths"), tmp_path / "b",
+                         model=us_model, extra_horizons=[71])
+    stored = write_results(res, tmp_path, model=us_model, baseline=base)
+    f = stored.risk["frtb_es"]
+    assert f["worst_window"]["start_day"] <= 38 <= f["worst_window"]["end_day"]
+    assert f["liquidity_adjusted_es"] > 2 * f["first_window"]["liquidity_adjusted_es"]
+    bw = stored.risk["stress_vs_baseline"]["headline"]["baseline_worst_window"]
+    assert bw["horizon_days"] == 71 and f["liquidity_adjusted_es"] > bw["liquidity_adjusted_es"]
 
 
 def test_frtb_es_needs_the_ten_day_pnl(tmp_path, us_model):

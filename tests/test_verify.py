@@ -158,7 +158,7 @@ def test_scenario_runs_with_shocks_verify_and_tampering_is_localised(tmp_path, m
     assert _cli(monkeypatch, "verify", str(out), "--all") == 0
     text = capsys.readouterr().out
     assert text.count("[scenario-run]") == 2 and "2 run(s) intact and reproduced" in text
-    _nudge(out / "covid-2020" / "summary.parquet", "cum_return_pct", 5)
+    _nudge(out / "covid-2020" / "summary.parquet", "cum_log_return_pct", 5)
     _rehash(out / "covid-2020")
     assert _cli(monkeypatch, "verify", str(out)) == 1
     lines = capsys.readouterr().out.splitlines()
@@ -215,3 +215,57 @@ def test_run_identity_ignores_an_unset_historical_flag():
     assert kernel_arrays_sha256(fhs) == without_rep_raw(fhs)
     hist = compile_shocks(sc, model).kernel_arrays()  # the library default since 0.3.0
     assert hist.rep_raw.all() and kernel_arrays_sha256(hist) != without_rep_raw(hist)
+
+
+FIXTURE_020 = Path(__file__).parent / "data" / "run-0.2.0-volmageddon"
+
+
+def test_results_written_by_0_2_0_still_verify_and_read(monkeypatch, capsys):
+    # the complete output of `stress-sim run volmageddon-2018 --model builtin:us-markets --paths 100` written by
+    # stress-sim 0.2.0 (format stress-sim-results/1: summary.parquet's log-return column is cum_return_pct)
+    from simulator.results import load_results
+
+    manifest = json.loads((FIXTURE_020 / "manifest.json").read_text())
+    assert manifest["format"] == "stress-sim-results/1"
+    assert "cum_return_pct" in pq.read_schema(FIXTURE_020 / "summary.parquet").names
+    assert _cli(monkeypatch, "verify", str(FIXTURE_020), "--all") == 0
+    assert "1 run(s) intact and reproduced" in capsys.readouterr().out
+    res = load_results(FIXTURE_020)
+    assert res.format == "stress-sim-results/1" and res.reporting_horizon == 22
+    summary = res.summary()
+    assert list(summary.columns) == ["path", "asset", "cum_log_return_pct", "max_drawdown"]
+    assert len(summary) == 300
+
+
+def test_paths_columns_follow_the_format_and_tampering_is_caught(tmp_path, monkeypatch, capsys):
+    # a format-2 run that keeps its paths: log_return_pct / sigma_pct are recomputed and compared bit for bit
+    from simulator.results import load_results
+
+    toml = (Path(__file__).resolve().parents[1] / "scenarios" / "library" / "svb-2023.toml").read_text()
+    toml = toml.replace('name = "svb-2023"', 'name = "svb-paths"').replace("[outputs]", '[outputs]\nkeep = "paths"', 1)
+    (tmp_path / "svb-paths.toml").write_text(toml)
+    out = tmp_path / "runs"
+    assert _cli(monkeypatch, "run", str(tmp_path / "svb-paths.toml"), "--model", "builtin:us-markets", "--paths",
+                "100", "--out", str(out)) == 0
+    d = out / "svb-paths"
+    assert pq.read_schema(d / "paths.parquet").names == ["path", "day", "asset", "log_return_pct", "sigma_pct"]
+    assert list(load_results(d).paths().columns) == ["path", "day", "asset", "log_return_pct", "sigma_pct"]
+    capsys.readouterr()
+    assert _cli(monkeypatch, "verify", str(d), "--all") == 0
+    _nudge(d / "paths.parquet", "log_return_pct", 3 * 17 * 3 + 4)
+    _rehash(d)
+    assert _cli(monkeypatch, "verify", str(d), "--all") == 1
+    assert "paths.parquet log_return_pct: 1 value(s) differ" in capsys.readouterr().out
+    # a format-2 manifest whose files carry the format-1 names is a mismatch, named
+    man = json.loads((d / MANIFEST_NAME).read_text())
+    t = pq.read_table(d / "summary.parquet")
+    atomic_write_parquet(d / "summary.parquet", t.rename_columns(["path", "asset", "cum_return_pct", "max_drawdown"]))
+    _rehash(d)
+    assert _cli(monkeypatch, "verify", str(d)) == 1
+    assert "summary.parquet: no column 'cum_log_return_pct'" in capsys.readouterr().out
+    # an unknown format cannot be verified (exit 2), naming the formats this version reads
+    man = json.loads((d / MANIFEST_NAME).read_text())
+    man["format"] = "stress-sim-results/99"
+    (d / MANIFEST_NAME).write_text(json.dumps(man))
+    assert _cli(monkeypatch, "verify", str(d)) == 2
+    assert "stress-sim-results/99" in capsys.readouterr().err

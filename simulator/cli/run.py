@@ -11,8 +11,12 @@ overflow (explosive dynamics) is reported and skipped, its old directory kept, a
 with status 1 after running the others.
 
 When a scenario named ``baseline`` is among those run, it runs first, its horizon is extended to
-the longest horizon of the others (it has no shocks, so a longer run only adds days) and every other
-scenario's ``risk.json`` gets its stress loss against it at the shared holding periods.
+the longest horizon of the others (it has no shocks, so a longer run only adds days, and its first h days
+are a baseline run of h days) and every other scenario's ``risk.json`` gets its stress loss against it at
+the shared holding periods, headlined at the scenario's own horizon; the baseline's own figures are
+reported at its file's horizon. ``--baseline-start`` chooses the baseline's start state: the model's
+as-of state (``start``, the last calibration day; the default), its long-run (unconditional) volatility
+state, or both (the long-run one as a second folder, ``baseline-long-run``).
 
 The daily paths are kept in memory (for fan charts and P&L at every horizon) when
 ``paths x days x assets <= --max-path-cells``; above that only per-path summaries are simulated and
@@ -33,6 +37,10 @@ from simulator.cli.common import load_model, non_negative_int, output_dir, posit
 from simulator.exceptions import UserInputError
 
 _ROLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: ``--baseline-start`` choices.
+BASELINE_STARTS = ("as-of", "long-run", "both")
+#: Name (and folder) of the baseline run from the long-run state when ``--baseline-start both``.
+LONG_RUN_BASELINE = "baseline-long-run"
 
 
 def add_parser(subparsers) -> None:
@@ -58,6 +66,10 @@ def add_parser(subparsers) -> None:
                    help="size of every historical_replay: 'historical' (history's own price moves) or 'filtered' "
                         "(history's standardized residuals times the model's current volatility, FHS); "
                         "default: each shock's scaling key, 'historical' when it has none")
+    p.add_argument("--baseline-start", choices=BASELINE_STARTS, default="as-of",
+                   help="start state of the baseline: 'as-of' (the model's start, the last calibration day; default), "
+                        "'long-run' (each asset's unconditional variance) or 'both' (the long-run run is written as "
+                        f"OUT/{LONG_RUN_BASELINE}/)")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N", help="numba threads (default: all cores)")
     p.add_argument("--max-path-cells", type=positive_int, default=PATH_CELL_LIMIT, metavar="N",
                    help=f"keep daily paths in memory up to N = paths x days x assets cells (default {PATH_CELL_LIMIT:,})")
@@ -79,6 +91,10 @@ class PlannedRun:
     paths_file: bool                # write paths.parquet
     extra_horizons: list[int] = field(default_factory=list)
     notes: dict = field(default_factory=dict)
+    #: horizon of the headline figures (a baseline extended for comparisons: its file's horizon)
+    reporting_horizon: int | None = None
+    #: "as-of" (the model's start) or "long-run" (its unconditional state; the model is then long_run_model(...))
+    start_state: str = "as-of"
 
     @property
     def name(self) -> str:
@@ -111,9 +127,18 @@ def _extend_horizon(sc, horizon: int):
     return scenario_from_dict(data, source=str(sc.path or sc.name), path=sc.path)
 
 
+def _renamed(sc, name: str, description: str):
+    """The scenario under another name and description (re-validated; the file path is kept)."""
+    from scenarios.loader import scenario_from_dict
+
+    data = sc.model_dump(mode="json", exclude_none=True)
+    data["name"], data["description"] = name, description
+    return scenario_from_dict(data, source=str(sc.path or sc.name), path=sc.path)
+
+
 def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None = None, n_paths: int | None = None,
               roles: Mapping[str, str] | None = None, cell_limit: int | None = None,
-              replay_scaling: str | None = None) -> list[PlannedRun]:
+              replay_scaling: str | None = None, baseline_start: str = "as-of") -> list[PlannedRun]:
     """Load and check every scenario, resolve its model, validate roles and compile its shocks.
 
     Parameters
@@ -132,11 +157,16 @@ def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None 
         Keep daily paths up to this many cells (default :data:`simulator.results.PATH_CELL_LIMIT`).
     replay_scaling : {"filtered", "historical"}, optional
         Set the ``scaling`` of every ``historical_replay`` shock; at least one scenario must have one.
+    baseline_start : {"as-of", "long-run", "both"}, default "as-of"
+        Start state of the scenario named ``baseline``: the model's ``start`` (as-of the last calibration
+        day), the model's long-run state (:func:`simulator.results.long_run_model`), or both, the long-run one
+        as a second run named ``baseline-long-run`` (compared with the as-of baseline like any scenario).
 
     Returns
     -------
     list of PlannedRun
-        Baseline first (horizon extended to the longest), then in the order given.
+        Baseline first (horizon extended to the longest, reported at its own), the long-run baseline next
+        (with ``both``), then in the order given.
 
     Raises
     ------
@@ -148,9 +178,16 @@ def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None 
     from simulator.results import PATH_CELL_LIMIT, keep_for_run, pnl_horizons
     from simulator.shocks import compile_shocks
 
+    from simulator.results import long_run_model
+
+    if baseline_start not in BASELINE_STARTS:
+        raise UserInputError(f"baseline start {baseline_start!r} is not one of {', '.join(BASELINE_STARTS)}")
     cell_limit = PATH_CELL_LIMIT if cell_limit is None else int(cell_limit)
     roles = dict(roles or {})
     scenarios = [load_scenario(r) for r in refs]
+    if baseline_start != "as-of" and not any(sc.name == "baseline" for sc in scenarios):
+        raise UserInputError(f"--baseline-start {baseline_start}: no scenario named 'baseline' is given "
+                             f"({', '.join(sc.name for sc in scenarios)})")
     if replay_scaling is not None:
         if not any(sc.has_replay() for sc in scenarios):
             raise UserInputError(f"--replay-scaling {replay_scaling}: no scenario given has a historical_replay shock "
@@ -183,20 +220,40 @@ def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None 
             cache[source] = load_model(source)
         return cache[source], source
 
+    if baseline_start == "both" and LONG_RUN_BASELINE in seen:
+        raise UserInputError(f"--baseline-start both writes OUT/{LONG_RUN_BASELINE}/, but a scenario of that name "
+                             "is given too; rename it")
     ordered = sorted(scenarios, key=lambda s: s.name != "baseline")
     others = [s for s in ordered if s.name != "baseline"]
-    plans: list[PlannedRun] = []
+    jobs: list[tuple[Any, str]] = []
     for sc in ordered:
+        if sc.name != "baseline":
+            jobs.append((sc, "as-of"))
+            continue
+        if baseline_start in ("as-of", "both"):
+            jobs.append((sc, "as-of"))
+        if baseline_start in ("long-run", "both"):
+            lr = sc if baseline_start == "long-run" else _renamed(
+                sc, LONG_RUN_BASELINE, "Baseline from the model's long-run (unconditional) volatility state, not the "
+                f"as-of state. {sc.description}")
+            jobs.append((lr, "long-run"))
+    plans: list[PlannedRun] = []
+    for sc, start in jobs:
         m, source = model_for(sc)
+        if start == "long-run":
+            m = long_run_model(m)
         notes: dict[str, Any] = {}
         extra: list[int] = []
-        if sc.name == "baseline" and others:
-            longest = max(s.horizon_days for s in others)
-            if longest > sc.horizon_days:
-                notes["horizon_extended_from"] = sc.horizon_days
-                sc = _extend_horizon(sc, longest)
-            for s in others:
-                extra.extend(pnl_horizons(s.outputs.horizons, s.horizon_days))
+        reporting = None
+        if sc.name == "baseline" or start == "long-run":  # a baseline: long enough for every other scenario
+            if others:
+                longest = max(s.horizon_days for s in others)
+                if longest > sc.horizon_days:
+                    notes["horizon_extended_from"] = sc.horizon_days
+                    reporting = sc.horizon_days
+                    sc = _extend_horizon(sc, longest)
+                for s in others:
+                    extra.extend(pnl_horizons(s.outputs.horizons, s.horizon_days))
         for role, asset in roles.items():
             if asset not in m.assets:
                 raise UserInputError(f"--role {role}={asset}: the model has no asset {asset!r} "
@@ -217,7 +274,8 @@ def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None 
                     "(--paths) so that one path lies beyond every VaR level")
         keep = keep_for_run(n, sc.horizon_days, m.n_assets, requested=sc.outputs.keep, cell_limit=cell_limit)
         plans.append(PlannedRun(scenario=sc, model=m, model_source=source, n_paths=n, keep=keep,
-                                paths_file=sc.outputs.keep == "paths", extra_horizons=sorted(set(extra)), notes=notes))
+                                paths_file=sc.outputs.keep == "paths", extra_horizons=sorted(set(extra)), notes=notes,
+                                reporting_horizon=reporting, start_state=start))
     return plans
 
 
@@ -267,40 +325,54 @@ def _execute_one(p: PlannedRun, out, *, tag, seed, roles, n_threads, progress, c
 
     t0 = time.perf_counter()
     say(f"{tag}: {p.n_paths:,} paths x {p.scenario.horizon_days} days "
-        f"({'daily paths' if p.keep == 'paths' else 'summaries only'})")
+        f"({'daily paths' if p.keep == 'paths' else 'summaries only'}"
+        f"{'; long-run start state' if p.start_state == 'long-run' else ''})")
     result = run_scenario(p.scenario, p.model, n_paths=p.n_paths, seed=seed, roles=dict(roles) if roles else None,
                           keep=p.keep, progress=progress, n_threads=n_threads)
     t1 = time.perf_counter()
     res = write_results(result, out, model=p.model, baseline=baseline, extra_horizons=p.extra_horizons,
                         keep_paths=p.paths_file, command=command, model_source=p.model_source, scenario=p.scenario,
-                        notes={**p.notes, "roles": dict(roles or {}), "simulate_s": round(t1 - t0, 3)})
+                        notes={**p.notes, "roles": dict(roles or {}), "simulate_s": round(t1 - t0, 3)},
+                        reporting_horizon=p.reporting_horizon, start_state=p.start_state)
     say(f"{tag}: simulated in {t1 - t0:.1f} s, written in {time.perf_counter() - t1:.1f} s")
     return res
 
 
 def results_table(stored) -> str:
-    """Plain-text summary of stored results: headline VaR, ES and stress loss per scenario."""
-    from simulator.results import compare_to_baseline, headline_levels
+    """Plain-text summary of stored results: VaR and ES at each level side by side, at each scenario's reporting
+    horizon, with the baseline's ES at the same horizon and the stress loss against it."""
+    from simulator.results import compare_to_baseline
 
     base = next((r for r in stored if r.name == "baseline"), None)
+    levels = sorted({float(x) for r in stored for x in (r.risk.get("levels") or [0.975, 0.99])})
     lines = []
-    head = f"{'scenario':<22} {'days':>5} {'paths':>8} {'VaR':>14} {'ES':>14} {'stress loss (ES)':>18}"
+    cols = "".join(f" {f'VaR {100 * lv:g}%':>11} {f'ES {100 * lv:g}%':>11}" for lv in levels)
+    head = f"{'scenario':<22} {'days':>5} {'paths':>7}{cols} {'base ES':>11} {'stress ES':>11}"
     lines += [head, "-" * len(head)]
+    es_level = 0.975 if 0.975 in levels else max(levels)
     for r in stored:
-        var_level, es_level = headline_levels(r.risk.get("levels") or [0.975, 0.99])
-        tv, te = r.tail(r.horizon, var_level), r.tail(r.horizon, es_level)
-        sl = "baseline" if r is base else "-"
+        h = r.reporting_horizon
+        cells = ""
+        for lv in levels:
+            t = r.tail(h, lv)
+            cells += f" {t['var']:>11,.0f} {t['es']:>11,.0f}" if t else f" {'-':>11} {'-':>11}"
+        base_es, sl = ("(baseline)", "") if r is base else ("-", "-")
         if base is not None and r is not base:
             cmp = compare_to_baseline(r, base)
             if cmp is not None:
-                sl = f"{cmp['headline']['es_stress_loss']:,.0f}"
-        var = f"{tv['var']:,.0f}" if tv else "-"
-        es = f"{te['es']:,.0f}" if te else "-"
-        lines.append(f"{r.name[:22]:<22} {r.horizon:>5} {int(r.risk['scenario']['n_paths']):>8,} {var:>14} {es:>14} {sl:>18}")
+                hd = cmp["headline"]
+                base_es = f"{hd['es_baseline']:,.0f}"
+                sl = f"{hd['es_stress_loss']:,.0f}" + ("" if hd["at_scenario_horizon"] else f"@{hd['horizon_days']}d")
+        lines.append(f"{r.name[:22]:<22} {h:>5} {int(r.risk['scenario']['n_paths']):>7,}{cells} {base_es:>11} {sl:>11}")
     if stored:
-        var_level, es_level = headline_levels(stored[0].risk.get("levels") or [0.975, 0.99])
-        lines.append(f"(VaR {100 * var_level:g}%, ES {100 * es_level:g}% of the loss over each scenario's horizon, "
-                     f"{stored[0].risk.get('currency', '')})")
+        cur = stored[0].risk.get("currency", "")
+        note = (f"(loss over each scenario's own horizon in trading days ('days'), {cur}, losses positive; VaR and ES "
+                f"side by side at each level; 'base ES': the baseline's ES {100 * es_level:g}% at the same horizon; "
+                f"'stress ES': scenario ES {100 * es_level:g}% minus that")
+        if base is not None and base.horizon != base.reporting_horizon:
+            note += (f"; the baseline ran {base.horizon} days for the comparisons and is reported at its own "
+                     f"{base.reporting_horizon} days")
+        lines.append(note + ")")
     return "\n".join(lines)
 
 
@@ -314,6 +386,8 @@ def command_line(args) -> list[str]:
                         ("--replay-scaling", args.replay_scaling)):
         if value is not None:
             cmd += [flag, str(value)]
+    if getattr(args, "baseline_start", "as-of") != "as-of":
+        cmd += ["--baseline-start", args.baseline_start]
     for item in args.role:
         cmd += ["--role", item]
     return cmd
@@ -324,7 +398,8 @@ def run(args) -> int:
     roles = parse_roles(args.role)
     model = load_model(args.model) if args.model else None
     plans = plan_runs(args.scenarios, model=model, model_spec=args.model, n_paths=args.paths, roles=roles,
-                      cell_limit=args.max_path_cells, replay_scaling=args.replay_scaling)
+                      cell_limit=args.max_path_cells, replay_scaling=args.replay_scaling,
+                      baseline_start=args.baseline_start)
     t0 = time.perf_counter()
 
     def say(msg: str) -> None:

@@ -10,6 +10,9 @@ sub-directory that does, e.g. the ``OUT/<scenario>/`` folders written by ``stres
    entropy, horizon and (for scenario runs) the stored scenario with its shocks, and compared **bit for
    bit** with the stored per-path summaries (``summary.parquet``) and, when present, the daily paths
    (``paths.parquet``). Path ``i`` depends only on (seed, i), so any chunk can be recomputed alone.
+   Column names follow the manifest's results format (:func:`simulator.results.result_columns`):
+   ``stress-sim-results/2`` stores ``cum_log_return_pct`` and ``log_return_pct``, format 1 (stress-sim
+   <= 0.2.0) and ``stress-sim simulate`` output ``cum_return_pct`` and ``return_pct``.
 
 The model is the directory's ``model.json`` when there is one, else ``--model``, else the manifest's
 ``model_source`` (a ``builtin:NAME``, or a file path tried as given and relative to ``DIR``); its hash must
@@ -225,6 +228,20 @@ def choose_chunks(n_paths: int, *, chunks: int, chunk_paths: int, all_paths: boo
     return [(i * size, min(n_paths, (i + 1) * size)) for i in sorted(picks)]
 
 
+def columns_for(manifest: dict) -> dict[str, str]:
+    """Per-path column names of a run directory: by its results format for ``scenario-run`` manifests, the
+    format-1 names (``cum_return_pct``, ``return_pct``) for ``stress-sim simulate`` output. An unknown format
+    is a :class:`UserInputError` (this version cannot say what its columns mean)."""
+    from simulator.results import result_columns
+
+    if manifest.get("kind") != "scenario-run":
+        return result_columns("stress-sim-results/1")
+    try:
+        return result_columns(manifest.get("format"))
+    except ValueError as exc:
+        raise UserInputError(f"manifest.json: {exc}") from None
+
+
 def _read_rows(path: Path, start: int, stop: int, columns: list[str]):
     import pyarrow.parquet as pq
 
@@ -283,10 +300,11 @@ def recompute(directory: Path, manifest: dict, rc: RunCheck, *, model_override: 
     if "summary.parquet" not in outputs or not (directory / "summary.parquet").is_file():
         rc.problems.append("summary.parquet: missing, so no per-path output can be compared")
         return
+    cols = columns_for(manifest)
     rc.notes.append(f"model {where}; seed entropy {seed.get('entropy')}; {n_paths:,} paths x {horizon} days")
     try:
         _compare(directory, manifest, rc, model, arrays, keys, n_paths, horizon, have_paths, chunks=chunks,
-                 chunk_paths=chunk_paths, all_paths=all_paths, rng=rng)
+                 chunk_paths=chunk_paths, all_paths=all_paths, rng=rng, cols=cols)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError are ValueError / OSError
         if isinstance(exc, UserInputError):
             raise
@@ -294,11 +312,26 @@ def recompute(directory: Path, manifest: dict, rc: RunCheck, *, model_override: 
 
 
 def _compare(directory: Path, manifest: dict, rc: RunCheck, model, arrays, keys, n_paths: int, horizon: int,
-             have_paths: bool, *, chunks: int, chunk_paths: int, all_paths: bool, rng: np.random.Generator) -> None:
+             have_paths: bool, *, chunks: int, chunk_paths: int, all_paths: bool, rng: np.random.Generator,
+             cols: dict[str, str] | None = None) -> None:
     import pyarrow.parquet as pq
 
     from simulator.engine import run_chunk
 
+    cols = cols or columns_for(manifest)
+    summary_cols = ((cols["cum_log_return"], "cum_return"), (cols["max_drawdown"], "max_drawdown"))
+    path_cols = ((cols["log_return"], "returns"), (cols["sigma"], "sigma"))
+    for name, wanted in (("summary.parquet", [c for c, _ in summary_cols]),
+                         ("paths.parquet", [c for c, _ in path_cols] if have_paths else [])):
+        if not wanted:
+            continue
+        present = set(pq.ParquetFile(directory / name).schema_arrow.names)
+        missing = [c for c in wanted if c not in present]
+        if missing:
+            rc.problems.append(f"{name}: no column {', '.join(map(repr, missing))}, which results of format "
+                               f"{manifest.get('format') or 'stress-sim-results/1'!r} store (columns: "
+                               f"{', '.join(sorted(present))})")
+            return
     a = model.n_assets
     n_rows = pq.ParquetFile(directory / "summary.parquet").metadata.num_rows
     if n_rows != n_paths * a:
@@ -313,16 +346,15 @@ def _compare(directory: Path, manifest: dict, rc: RunCheck, model, arrays, keys,
         fresh = run_chunk(arrays, keys, start, stop, horizon, have_paths)
         rc.recomputed_paths += n
         # per-path summaries
-        t = _read_rows(directory / "summary.parquet", start, stop, ["asset", "cum_return_pct", "max_drawdown"])
+        t = _read_rows(directory / "summary.parquet", start, stop, ["asset", *[c for c, _ in summary_cols]])
         p = t.column("path").to_numpy()
         codes = _asset_codes(t, model.assets, "summary.parquet")
         if t.num_rows != n * a or not np.array_equal(np.sort(p * a + codes), np.arange(start * a, stop * a)):
             rc.problems.append(f"summary.parquet: paths {start}-{stop - 1} are not stored exactly once per asset")
             continue
-        for col in ("cum_return_pct", "max_drawdown"):
+        for col, key in summary_cols:
             stored = np.empty((n, a))
             stored[p - start, codes] = t.column(col).to_numpy()
-            key = "cum_return" if col == "cum_return_pct" else "max_drawdown"
             bad, first = _first_difference(stored, fresh[key])
             rc.compared_values += stored.size
             if bad:
@@ -333,7 +365,7 @@ def _compare(directory: Path, manifest: dict, rc: RunCheck, model, arrays, keys,
                     f"{float(fresh[key][i, j])!r}")
         if not have_paths:
             continue
-        t = _read_rows(directory / "paths.parquet", start, stop, ["day", "asset", "return_pct", "sigma_pct"])
+        t = _read_rows(directory / "paths.parquet", start, stop, ["day", "asset", *[c for c, _ in path_cols]])
         p = t.column("path").to_numpy()
         d = t.column("day").to_numpy().astype(np.int64)
         codes = _asset_codes(t, model.assets, "paths.parquet")
@@ -342,7 +374,7 @@ def _compare(directory: Path, manifest: dict, rc: RunCheck, model, arrays, keys,
                 or not np.array_equal(np.sort(flat), np.arange(n * horizon * a))):
             rc.problems.append(f"paths.parquet: paths {start}-{stop - 1} are not stored exactly once per day and asset")
             continue
-        for col, key in (("return_pct", "returns"), ("sigma_pct", "sigma")):
+        for col, key in path_cols:
             stored = np.empty(n * horizon * a)
             stored[flat] = t.column(col).to_numpy()
             stored = stored.reshape(n, horizon, a)

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["png_uri", "overview_chart", "fan_chart", "loss_chart", "correlation_chart", "backtest_chart"]
+__all__ = ["png_uri", "ratio_chart", "fan_chart", "loss_chart", "correlation_chart", "backtest_chart"]
 
 _BLUE = "#1f5fa8"
 _RED = "#c0392b"
@@ -25,6 +25,17 @@ def _txt(s: Any) -> str:
     """Plain text for matplotlib: escape ``$`` (mathtext) and cap the length."""
     s = str(s).replace("$", r"\$")
     return s if len(s) <= 80 else s[:77] + "..."
+
+
+def _wrap(s: Any, width: int = 90, max_lines: int = 3) -> str:
+    """Text for a title or axis label: ``$`` escaped, wrapped at ``width`` characters (at most ``max_lines``)."""
+    import textwrap
+
+    lines = textwrap.wrap(str(s), width=width) or [""]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1][: max(width - 3, 1)] + "..."
+    return "\n".join(lines).replace("$", r"\$")
 
 
 def _figure(width: float, height: float):
@@ -65,28 +76,35 @@ def _money_axis(ax, axis: str = "y") -> None:
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(fmt))
 
 
-def overview_chart(rows: Sequence[dict], *, currency: str, es_label: str) -> str:
-    """Horizontal bars: headline ES of every scenario with its confidence interval.
+def ratio_chart(rows: Sequence[dict], *, es_label: str, baseline: str | None) -> str:
+    """Horizontal bars: each scenario's ES divided by the baseline's ES over the same horizon (the scenario's
+    own), with a 95 % interval; 1 (the baseline) is marked. Every bar compares like with like, whatever the
+    scenarios' horizons.
 
-    ``rows``: dicts with ``name``, ``es``, ``es_ci_low``, ``es_ci_high`` and ``baseline`` (bool).
+    ``rows``: dicts with ``name``, ``horizon_days``, ``ratio``, ``se`` (None: no interval drawn, e.g. a
+    discrete loss distribution, marked ``*``) and ``baseline`` (bool: another baseline, drawn grey).
     """
-    rows = [r for r in rows if r.get("es") is not None]
-    fig = _figure(8.0, 0.9 + 0.32 * max(len(rows), 1))
+    rows = [r for r in rows if r.get("ratio") is not None]
+    fig = _figure(8.0, 1.2 + 0.32 * max(len(rows), 1))
     ax = fig.add_subplot(1, 1, 1)
     if rows:
         y = np.arange(len(rows))[::-1]
-        es = np.array([r["es"] for r in rows])
-        lo = np.array([r["es_ci_low"] for r in rows])
-        hi = np.array([r["es_ci_high"] for r in rows])
-        colors = [_GREY if r.get("baseline") else _BLUE for r in rows]
-        ax.barh(y, es, color=colors, height=0.65)
-        ax.errorbar(es, y, xerr=[np.clip(es - lo, 0, None), np.clip(hi - es, 0, None)], fmt="none",
-                    ecolor="black", elinewidth=1, capsize=3)
+        ratio = np.array([r["ratio"] for r in rows], dtype=float)
+        se = np.array([r["se"] if r.get("se") is not None else np.nan for r in rows], dtype=float)
+        colors = [_GREY if r.get("baseline") else (_RED if r["ratio"] > 1 else _BLUE) for r in rows]
+        ax.barh(y, ratio, color=colors, height=0.65)
+        ok = np.isfinite(se)
+        if ok.any():
+            ax.errorbar(ratio[ok], y[ok], xerr=1.96 * se[ok], fmt="none", ecolor="black", elinewidth=1, capsize=3)
         ax.set_yticks(y)
-        ax.set_yticklabels([_txt(r["name"]) for r in rows], fontsize=9)
-        _money_axis(ax, "x")
-    ax.set_xlabel(_txt(f"{es_label} at the scenario horizon ({currency}, losses positive)"), fontsize=9)
-    ax.set_title("Expected shortfall by scenario (bars: estimate, whiskers: 95% CI; grey: baseline)", fontsize=10)
+        ax.set_yticklabels([_txt(f"{r['name']} ({r['horizon_days']} d){' *' if r.get('discrete') else ''}")
+                            for r in rows], fontsize=9)
+    ax.axvline(1.0, color="black", lw=1.0, ls="--")
+    ax.set_xlabel(_wrap(f"{es_label} of the scenario / {es_label} of {baseline or 'the baseline'} over the same "
+                        "horizon (the scenario's own, in trading days, in brackets); dashed line: 1 = baseline. "
+                        "Whiskers: 95% interval; *: fewer than 1,000 distinct outcomes, no interval; red: above "
+                        "the baseline", 100), fontsize=8)
+    ax.set_title(_wrap(f"Stress-to-baseline {es_label} ratio, each scenario at its own horizon", 90), fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return png_uri(fig, tight=True)
 
@@ -108,34 +126,36 @@ def fan_chart(fan, *, currency: str, initial_value: float, title: str) -> str:
     ax.set_xlabel("trading day")
     ax.set_ylabel(_txt(f"portfolio value ({currency})"))
     _money_axis(ax)
-    ax.set_title(_txt(title), fontsize=10)
+    ax.set_title(_wrap(title, 85, 2), fontsize=9)
     ax.legend(fontsize=8, loc="upper left", ncol=3)
     ax.grid(alpha=0.3)
-    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.14, top=0.91)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.14, top=0.88)
     return png_uri(fig)
 
 
-def loss_chart(pnl: np.ndarray, *, var: float, es: float, var_label: str, es_label: str, currency: str,
-               title: str) -> str:
-    """Histogram of the loss ``-pnl`` with the VaR and ES marked."""
+def loss_chart(pnl: np.ndarray, *, marks: Sequence[tuple[str, float, str]], currency: str, title: str) -> str:
+    """Histogram of the loss ``-pnl`` with VaR and ES marked (``marks``: ``(label, value, "var" | "es")``,
+    e.g. VaR and ES at 97.5 % and 99 %)."""
     fig = _figure(7.0, 3.4)
     ax = fig.add_subplot(1, 1, 1)
     loss = -np.asarray(pnl, dtype=float)
     lo, hi = np.percentile(loss, [0.1, 99.9]) if loss.size > 10 else (loss.min(), loss.max())
-    hi = max(hi, es, var)
+    hi = max([hi, *(v for _, v, _ in marks)])
     if hi <= lo:
         lo, hi = lo - 1.0, hi + 1.0
     shown = loss[(loss >= lo) & (loss <= hi)]
     ax.hist(shown, bins=60, range=(lo, hi), color=_BLUE, alpha=0.75)
-    ax.axvline(var, color=_ORANGE, lw=2, label=_txt(f"{var_label} = {var:,.0f}"))
-    ax.axvline(es, color=_RED, lw=2, ls="--", label=_txt(f"{es_label} = {es:,.0f}"))
-    ax.set_xlabel(_txt(f"loss ({currency}; 0.1-99.9% range shown)"))
+    var_colors, es_colors = iter((_ORANGE, "#8e5a00", "#d35400")), iter((_RED, "#7b241c", "#e74c3c"))
+    for label, value, kind in marks:
+        color = next(var_colors, _ORANGE) if kind == "var" else next(es_colors, _RED)
+        ax.axvline(value, color=color, lw=1.8, ls="-" if kind == "var" else "--", label=_txt(f"{label} = {value:,.0f}"))
+    ax.set_xlabel(_txt(f"loss ({currency}, losses positive; 0.1-99.9% range shown)"))
     ax.set_ylabel("paths")
     _money_axis(ax, "x")
-    ax.set_title(_txt(title), fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_title(_wrap(title, 85, 2), fontsize=9)
+    ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.15, top=0.91)
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.15, top=0.88)
     return png_uri(fig)
 
 

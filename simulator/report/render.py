@@ -4,11 +4,21 @@
 :func:`simulator.results.write_results` (plus ``backtest.json`` and the folder's own
 ``manifest.json`` when present) and renders ``templates/report.html`` with jinja2:
 
-- an executive summary (scenario, VaR, ES with confidence intervals, stress loss vs the baseline);
+- a header with the as-of date (the last day of the model's calibration window), the portfolio's value
+  and currency and the model's source;
+- an executive summary: per scenario its horizon, replay scaling and start state, the mean loss, VaR and
+  ES side by side at each confidence level (with Monte Carlo intervals, or the number of distinct
+  outcomes when the loss distribution is a handful of replayed outcomes), the baseline's ES at the
+  scenario's own horizon, the stress loss and ratio against it, and its targets met; a chart of the
+  stress-to-baseline ES ratios (each at the scenario's own horizon);
+- notes that say how to read every figure (levels, horizons, units, the baseline's horizon and start
+  state, filtered vs historical replay scaling, discrete outcomes, the scenario liquidity-adjusted ES);
 - the VaR/ES backtests on real history with their Basel traffic light;
-- per scenario: fan chart of the portfolio value, loss distribution with VaR/ES marked, correlation
+- per scenario: its key facts, the headline figures next to the baseline's at the same horizon, its
+  targets, fan chart of the portfolio value, loss distribution with VaR/ES marked, correlation
   heatmaps (model copula vs realised under the scenario), risk by horizon, stress loss against the
-  baseline, per-asset stress table, Euler ES contributions and drawdowns;
+  baseline, per-asset stress table, Euler ES contributions, the liquidity-adjusted ES over the worst
+  10-day window and drawdowns;
 - the model card (data, window, marginal specs with parameters and standard errors, copula,
   diagnostics) from the calibration provenance stored in the model;
 - the reproducibility manifest (versions, seeds, hashes, command lines).
@@ -33,7 +43,15 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from simulator.io import MANIFEST_NAME, atomic_write_bytes, atomic_write_json, atomic_write_text
-from simulator.results import ScenarioResults, compare_to_baseline, headline_levels, load_results_tree
+from simulator.results import (
+    DISCRETE_OUTCOMES_MIN,
+    HEADLINE_ES_LEVEL,
+    TRUNCATION_NOTE,
+    ScenarioResults,
+    compare_to_baseline,
+    load_results_tree,
+    replay_scaling_of,
+)
 
 __all__ = ["ReportInputs", "load_inputs", "report_tables", "summary_document", "render_html", "write_report",
            "require_report_dependencies", "BACKTEST_FILE"]
@@ -73,6 +91,9 @@ class ReportInputs:
         :meth:`simulator.backtest.BacktestResult.to_dict` (``include_series=True`` adds the chart).
     comparisons : dict of str to dict
         Stress loss of each scenario against the baseline (:func:`simulator.results.compare_to_baseline`).
+    comparisons_long_run : dict of str to dict
+        The same against the baseline run from the model's long-run state (``baseline-long-run``), when the
+        folder has one besides the as-of baseline.
     run_manifest : dict or None
         The folder's own ``manifest.json`` (e.g. written by ``stress-sim demo``).
     """
@@ -81,11 +102,22 @@ class ReportInputs:
     results: list[ScenarioResults]
     backtests: list[dict] = field(default_factory=list)
     comparisons: dict[str, dict] = field(default_factory=dict)
+    comparisons_long_run: dict[str, dict] = field(default_factory=dict)
     run_manifest: dict | None = None
 
     @property
     def baseline(self) -> ScenarioResults | None:
         return next((r for r in self.results if r.name == "baseline"), None)
+
+    @property
+    def long_run_baseline(self) -> ScenarioResults | None:
+        """The baseline run from the long-run state beside an as-of ``baseline`` (``--baseline-start both``)."""
+        base = self.baseline
+        return next((r for r in self.results if r is not base and r.start_state == "long-run"
+                     and str(r.name).startswith("baseline")), None)
+
+    def is_baseline(self, r: ScenarioResults) -> bool:
+        return r is self.baseline or r is self.long_run_baseline
 
 
 def _read_json(path: Path) -> Any:
@@ -139,6 +171,7 @@ def load_inputs(results_dir: str | os.PathLike, *, verify: bool = True) -> Repor
         results = [r for r in results if r.name in listed]
     inputs = ReportInputs(root=root, results=results, backtests=backtests, run_manifest=run_manifest)
     base = inputs.baseline
+    lr = inputs.long_run_baseline
     for r in results:
         cmp = None
         if base is not None and r is not base:
@@ -147,6 +180,10 @@ def load_inputs(results_dir: str | os.PathLike, *, verify: bool = True) -> Repor
             cmp = dict(r.risk["stress_vs_baseline"])
         if cmp is not None:
             inputs.comparisons[r.name] = cmp
+        if lr is not None and r is not lr and r is not base:
+            cmp_lr = compare_to_baseline(r, lr)
+            if cmp_lr is not None:
+                inputs.comparisons_long_run[r.name] = cmp_lr
     return inputs
 
 
@@ -213,82 +250,220 @@ def _get(d: Any, *keys: str, default: Any = None) -> Any:
 # ---------------------------------------------------------------------------------------------
 # tables (shared by the HTML, the CSV files and summary.json)
 # ---------------------------------------------------------------------------------------------
+#: What the replay scalings mean, in the report's words.
+REPLAY_LABELS = {
+    "historical": "historical: history's own daily price moves",
+    "filtered": "filtered (FHS): history's standardized surprises times the model's current volatility",
+    "mixed": "mixed: some replays historical, some filtered (see the shocks)",
+}
+START_LABELS = {
+    "as-of": "as-of: the model's volatility on the as-of date",
+    "long-run": "long-run: each asset's unconditional (long-run) volatility",
+}
+
+
+def _tag(level: Any) -> str:
+    """Key suffix of a confidence level: 0.975 -> ``97.5``, 0.99 -> ``99``."""
+    return f"{100 * float(level):g}"
+
+
+def report_levels(inputs: ReportInputs) -> list[float]:
+    """Every confidence level of the results, ascending (VaR and ES are shown at each, side by side)."""
+    lv = {round(float(x), 10) for r in inputs.results for x in (r.risk.get("levels") or [0.975, 0.99])}
+    return sorted(lv)
+
+
+def _es_level(levels: list[float]) -> float:
+    return HEADLINE_ES_LEVEL if any(math.isclose(x, HEADLINE_ES_LEVEL) for x in levels) else max(levels)
+
+
+def _n_distinct(r: ScenarioResults, h: int) -> int | None:
+    """Distinct P&L outcomes at ``h`` days: from risk.json, or counted from pnl.parquet (format 1)."""
+    entry = r.risk_at(h) or {}
+    n = entry.get("n_distinct_pnl")
+    if isinstance(n, int):
+        return n
+    if h in r.pnl:
+        return int(np.unique(np.round(r.pnl[h], 6)).size)
+    return None
+
+
+def _discrete(n: int | None, n_paths: int | None = None) -> bool:
+    """Whether a loss distribution is a handful of outcomes: fewer than :data:`DISCRETE_OUTCOMES_MIN` distinct
+    values, shared by several paths (a run of fewer paths whose outcomes all differ is a continuous sample)."""
+    return n is not None and n < DISCRETE_OUTCOMES_MIN and (n_paths is None or n < int(n_paths))
+
+
+def _n_paths(r: ScenarioResults) -> int | None:
+    n = r.risk.get("scenario", {}).get("n_paths")
+    return int(n) if isinstance(n, int) else None
+
+
+def _replay_scaling(r: ScenarioResults) -> str | None:
+    sc = r.risk.get("scenario") or {}
+    if "replay_scaling" in sc:
+        return sc.get("replay_scaling")
+    return replay_scaling_of(sc.get("shocks") or r.scenario.get("shocks"))
+
+
+def _targets(r: ScenarioResults) -> list[dict[str, Any]]:
+    return [dict(t) for t in r.risk.get("targets") or [] if isinstance(t, Mapping)]
+
+
+def _target_counts(r: ScenarioResults) -> tuple[int, int, int]:
+    """(met, evaluated, not computable) of the scenario's targets."""
+    ts = _targets(r)
+    met = sum(1 for t in ts if t.get("within") is True)
+    evaluated = sum(1 for t in ts if t.get("within") is not None)
+    return met, evaluated, len(ts) - evaluated
+
+
+def _start_state(r: ScenarioResults) -> str:
+    return r.start_state
+
+
+def _as_of(model: Mapping) -> str | None:
+    v = _get(model, "provenance", "data", "window_end")
+    return None if v is None else str(v)
+
+
 def _executive_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
+    """One row per scenario at its reporting horizon: VaR and ES at every level side by side (``var_97.5``,
+    ``es_97.5``, ``var_99``, ``es_99`` and their ``_ci_low`` / ``_ci_high``), the mean loss, the baseline's ES at
+    the same horizon, the stress loss and ratio, the replay scaling, the start state and the targets met.
+    ``var`` / ``es`` (with ``var_level`` = ``es_level`` = 97.5 %) repeat the headline level."""
+    levels = report_levels(inputs)
+    es_level = _es_level(levels)
     rows = []
     for r in inputs.results:
-        levels = r.risk.get("levels") or [0.975, 0.99]
-        var_level, es_level = headline_levels(levels)
-        h = r.horizon
-        t_var = r.tail(h, var_level) or {}
-        t_es = r.tail(h, es_level) or {}
-        t10 = r.tail(10, es_level) if r.risk_at(10) else None
+        h = r.reporting_horizon
         at_h = r.risk_at(h) or {}
         cmp = (inputs.comparisons.get(r.name) or {}).get("headline") or {}
-        rows.append({
+        cmp_lr = (inputs.comparisons_long_run.get(r.name) or {}).get("headline") or {}
+        nd = _n_distinct(r, h)
+        n_paths = int(r.risk.get("scenario", {}).get("n_paths", 0)) or None
+        met, evaluated, unavailable = _target_counts(r)
+        frtb = r.risk.get("frtb_es") if isinstance(r.risk.get("frtb_es"), Mapping) else {}
+        portfolio = r.risk.get("portfolio") or {}
+        scaling = _replay_scaling(r)
+        row: dict[str, Any] = {
             "scenario": r.name,
             "anchor": _anchor(r.name),
             "description": _first_line(r.risk.get("scenario", {}).get("description")),
-            "baseline": r.name == "baseline",
+            "baseline": inputs.is_baseline(r),
+            "start_state": _start_state(r),
             "horizon_days": h,
+            "simulated_horizon_days": r.horizon,
             "n_paths": int(r.risk.get("scenario", {}).get("n_paths", 0)),
             "shocks": ", ".join(dict.fromkeys(str(t) for t in r.risk.get("scenario", {}).get("shock_types", []))) or "none",
+            "replay_scaling": scaling,
             "currency": r.risk.get("currency", ""),
-            "has_portfolio": bool(r.risk.get("portfolio")),
-            "mean_pnl": at_h.get("mean_pnl"),
+            "initial_value": portfolio.get("initial_value"),
+            "as_of": _as_of(r.model),
+            "has_portfolio": bool(portfolio),
+            "mean_loss": None if at_h.get("mean_pnl") is None else -float(at_h["mean_pnl"]),
             "prob_loss": at_h.get("prob_loss"),
-            "var_level": var_level,
-            "var": t_var.get("var"), "var_ci_low": t_var.get("var_ci_low"), "var_ci_high": t_var.get("var_ci_high"),
-            "es_level": es_level,
-            "es": t_es.get("es"), "es_ci_low": t_es.get("es_ci_low"), "es_ci_high": t_es.get("es_ci_high"),
-            "es_10d": None if not t10 else t10.get("es"),
+            "n_distinct_pnl": nd,
+            "discrete": _discrete(nd, n_paths),
+        }
+        for lv in levels:
+            t = r.tail(h, lv) or {}
+            k = _tag(lv)
+            row.update({f"var_{k}": t.get("var"), f"var_{k}_ci_low": t.get("var_ci_low"),
+                        f"var_{k}_ci_high": t.get("var_ci_high"), f"es_{k}": t.get("es"),
+                        f"es_{k}_ci_low": t.get("es_ci_low"), f"es_{k}_ci_high": t.get("es_ci_high")})
+        k = _tag(es_level)
+        row.update({
+            "var_level": es_level, "es_level": es_level,
+            "var": row.get(f"var_{k}"), "var_ci_low": row.get(f"var_{k}_ci_low"), "var_ci_high": row.get(f"var_{k}_ci_high"),
+            "es": row.get(f"es_{k}"), "es_ci_low": row.get(f"es_{k}_ci_low"), "es_ci_high": row.get(f"es_{k}_ci_high"),
+            "baseline_name": (inputs.comparisons.get(r.name) or {}).get("baseline"),
+            "baseline_horizon_days": cmp.get("horizon_days"),
+            "baseline_es": cmp.get("es_baseline"),
             "stress_loss_es": cmp.get("es_stress_loss"), "stress_loss_es_se": cmp.get("es_stress_loss_se"),
             "stress_loss_mean": cmp.get("mean_stress_loss"), "stress_ratio_es": cmp.get("es_ratio"),
             "stress_horizon_days": cmp.get("horizon_days"),
             "stress_at_scenario_horizon": cmp.get("at_scenario_horizon"),
+            "long_run_baseline_es": cmp_lr.get("es_baseline"), "long_run_ratio_es": cmp_lr.get("es_ratio"),
+            "targets_met": met if _targets(r) else None, "targets_evaluated": evaluated if _targets(r) else None,
+            "targets_unavailable": unavailable if _targets(r) else None,
+            "la_es_worst_window": frtb.get("liquidity_adjusted_es") if "worst_window" in frtb else None,
+            "la_es_window_start_day": _get(frtb, "worst_window", "start_day"),
+            "la_es_window_end_day": _get(frtb, "worst_window", "end_day"),
         })
+        rows.append(row)
     return rows
+
+
+def _ratio_se(row: Mapping) -> float | None:
+    """Delta-method standard error of an ES ratio ``S / B`` from the two ES standard errors (independent)."""
+    s, b, ses, seb = (row.get(k) for k in ("scenario", "baseline", "se_scenario", "se_baseline"))
+    if not all(_is_num(v) for v in (s, b, ses, seb)) or b == 0 or s == 0:
+        return None
+    return abs(s / b) * math.sqrt((ses / s) ** 2 + (seb / b) ** 2)
 
 
 def report_tables(inputs: ReportInputs) -> dict[str, Any]:
     """The report's figures as pandas DataFrames (written as CSV next to ``summary.json``).
 
-    Keys: ``executive_summary``, ``risk_measures``, ``stress_vs_baseline``, ``asset_stress``,
-    ``es_contributions``, ``frtb_es``, ``drawdowns``, ``backtests`` and ``model_marginals``.
+    Keys: ``executive_summary``, ``risk_measures`` (one row per scenario, horizon and level: VaR and ES at the
+    same level), ``stress_vs_baseline``, ``asset_stress``, ``es_contributions``, ``frtb_es``, ``targets``,
+    ``drawdowns``, ``backtests`` and ``model_marginals``. Losses are positive in ``mean_loss``, ``var``,
+    ``es``; ``mean_pnl`` is gains positive.
     """
     import pandas as pd
 
-    risk_rows, stress_rows, asset_rows, contrib_rows, dd_rows, frtb_rows = [], [], [], [], [], []
+    risk_rows, stress_rows, asset_rows, contrib_rows, dd_rows, frtb_rows, target_rows = [], [], [], [], [], [], []
     for r in inputs.results:
+        currency = r.risk.get("currency", "")
         for entry in r.risk.get("risk", []):
+            nd = _n_distinct(r, entry["horizon_days"])
             for e in entry["levels"]:
-                risk_rows.append({"scenario": r.name, "horizon_days": entry["horizon_days"],
-                                  "mean_pnl": entry["mean_pnl"], "prob_loss": entry["prob_loss"], **e})
-        for h in (inputs.comparisons.get(r.name) or {}).get("horizons", []):
+                risk_rows.append({"scenario": r.name, "horizon_days": entry["horizon_days"], "currency": currency,
+                                  "reporting_horizon": entry["horizon_days"] == r.reporting_horizon,
+                                  "mean_loss": -float(entry["mean_pnl"]), "mean_pnl": entry["mean_pnl"],
+                                  "prob_loss": entry["prob_loss"], "n_distinct_pnl": nd,
+                                  "mc_interval_meaningful": not _discrete(nd, _n_paths(r)), **e})
+        cmp_all = inputs.comparisons.get(r.name) or {}
+        for h in cmp_all.get("horizons", []):
             for row in h["rows"]:
                 stress_rows.append({
-                    "scenario": r.name, "baseline": inputs.comparisons[r.name]["baseline"],
+                    "scenario": r.name, "baseline": cmp_all["baseline"], "currency": currency,
                     "horizon_days": h["horizon_days"], "measure": row["measure"], "level": row["level"],
                     "scenario_value": row["scenario"], "baseline_value": row["baseline"],
                     "stress_loss": row["stress_loss"], "se": row["se"], "ratio": row["ratio"]})
         for row in r.risk.get("assets_table", []):
-            asset_rows.append({"scenario": r.name, "horizon_days": r.horizon, **row})
+            asset_rows.append({"scenario": r.name, "horizon_days": row.get("horizon_days", r.reporting_horizon),
+                               "currency": currency, **row})
         for c in r.risk.get("es_contributions", []):
             for a, v in c["contributions"].items():
                 contrib_rows.append({"scenario": r.name, "horizon_days": c["horizon_days"], "level": c["level"],
                                      "asset": a, "contribution": v, "share": c["shares"].get(a), "portfolio_es": c["es"]})
         frtb = r.risk.get("frtb_es")
         if isinstance(frtb, Mapping) and "classes" in frtb:
+            ww = frtb.get("worst_window") or {"start_day": 1, "end_day": frtb.get("base_horizon_days", 10)}
             for c in frtb["classes"]:
-                frtb_rows.append({"scenario": r.name, "level": frtb["level"], "liquidity_horizon_days":
-                                  c["liquidity_horizon_days"], "es_base_horizon": c["es_base"], "scale": c["scale"],
-                                  "scaled_es": c["scaled_es"], "assets": " ".join(c["assets"]),
-                                  "liquidity_adjusted_es": frtb["liquidity_adjusted_es"]})
-        for kind, s in (r.risk.get("drawdown") or {}).items():
+                frtb_rows.append({"scenario": r.name, "figure": "scenario liquidity-adjusted ES (not a capital figure)",
+                                  "level": frtb["level"], "window_start_day": ww.get("start_day"),
+                                  "window_end_day": ww.get("end_day"),
+                                  "window": "worst 10-day window" if "worst_window" in frtb else "first 10 days",
+                                  "liquidity_horizon_days": c["liquidity_horizon_days"], "es_base_horizon": c["es_base"],
+                                  "scale": c["scale"], "scaled_es": c["scaled_es"], "assets": " ".join(c["assets"]),
+                                  "liquidity_adjusted_es": frtb["liquidity_adjusted_es"], "currency": currency})
+        for t in _targets(r):
+            target_rows.append({"scenario": r.name, **{k: v for k, v in t.items()}})
+        dd = r.risk.get("drawdown") or {}
+        dd_h = dd.get("horizon_days", r.reporting_horizon)
+        for kind, s in dd.items():
+            if not isinstance(s, Mapping):
+                continue
             if kind == "per_asset_relative":
                 for a, d in s.items():
-                    dd_rows.append({"scenario": r.name, "measure": "asset_max_drawdown_fraction", "asset": a, **d})
+                    dd_rows.append({"scenario": r.name, "horizon_days": dd_h, "measure": "asset_max_drawdown_fraction",
+                                    "asset": a, **d})
             else:
-                dd_rows.append({"scenario": r.name, "measure": f"{kind}_max_drawdown", "asset": None, **s})
+                dd_rows.append({"scenario": r.name, "horizon_days": dd_h, "measure": f"{kind}_max_drawdown",
+                                "asset": None, **s})
     bt_rows = []
     for b in inputs.backtests:
         for row in b.get("table", []):
@@ -308,21 +483,60 @@ def report_tables(inputs: ReportInputs) -> dict[str, Any]:
         "asset_stress": pd.DataFrame(asset_rows),
         "es_contributions": pd.DataFrame(contrib_rows),
         "frtb_es": pd.DataFrame(frtb_rows),
+        "targets": pd.DataFrame(target_rows),
         "drawdowns": pd.DataFrame(dd_rows),
         "backtests": pd.DataFrame(bt_rows),
         "model_marginals": pd.DataFrame(marg_rows),
     }
 
 
+def _distinct(values) -> list:
+    return list(dict.fromkeys(v for v in values if v is not None))
+
+
+def header_document(inputs: ReportInputs) -> dict[str, Any]:
+    """What the report's header states: the as-of date (last day of the calibration window), the portfolio's
+    initial value and currency, the model's source, sha256 and calibration window, the baseline's start state."""
+    base = inputs.baseline or (inputs.results[0] if inputs.results else None)
+    as_of = _distinct(_as_of(r.model) for r in inputs.results)
+    values = _distinct((_get(r.risk, "portfolio", "initial_value"), r.risk.get("currency"))
+                       for r in inputs.results if r.risk.get("portfolio"))
+    sources = _distinct(r.manifest.get("model_source") for r in inputs.results)
+    data = _get(base.model, "provenance", "data", default={}) if base is not None else {}
+    data = data if isinstance(data, Mapping) else {}
+    return {
+        "as_of": as_of[0] if len(as_of) == 1 else (None if not as_of else ", ".join(map(str, as_of))),
+        "as_of_definition": "last date of the model's calibration window (provenance.data.window_end)",
+        "portfolio_value": values[0][0] if len(values) == 1 else None,
+        "currency": values[0][1] if len(values) == 1 else None,
+        "portfolio_values": [{"initial_value": v, "currency": c} for v, c in values],
+        "model_source": sources[0] if len(sources) == 1 else ", ".join(map(str, sources)),
+        "model_sha256": None if base is None else base.manifest.get("model_sha256"),
+        "data_source": data.get("source"),
+        "calibration_window": {"start": data.get("window_start"), "end": data.get("window_end")},
+        "baseline_start_states": _distinct(r.start_state for r in inputs.results if inputs.is_baseline(r)),
+    }
+
+
 def summary_document(inputs: ReportInputs) -> dict[str, Any]:
-    """``summary.json``: the executive summary, the backtest verdicts and where every result lives."""
+    """``summary.json``: the header (as-of date, portfolio value and currency, model source), the executive
+    summary, the backtest verdicts and where every result lives."""
+    head = header_document(inputs)
     return {
         "kind": "stress-sim-report-summary",
         "created_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "results_dir": str(inputs.root),
+        "as_of": head["as_of"],
+        "portfolio": {"initial_value": head["portfolio_value"], "currency": head["currency"]},
+        "model_source": head["model_source"],
+        "header": head,
+        "levels": report_levels(inputs),
+        "units": "losses positive in the portfolio currency; VaR and ES at the level in their key (var_97.5: "
+                 "97.5% VaR); each row at its horizon_days (trading days)",
         "baseline": None if inputs.baseline is None else inputs.baseline.name,
         "scenarios": _executive_rows(inputs),
         "stress_vs_baseline": inputs.comparisons,
+        "stress_vs_long_run_baseline": inputs.comparisons_long_run,
         "backtests": [{
             "name": b.get("name"), "spec": b.get("spec"), "traffic_light": b.get("traffic_light"),
             "tests": [{k: t.get(k) for k in ("test", "name", "level", "statistic", "critical_value", "p_value",
@@ -330,7 +544,8 @@ def summary_document(inputs: ReportInputs) -> dict[str, Any]:
                       if isinstance(t, Mapping)],
         } for b in inputs.backtests],
         "results": {r.name: {"directory": str(r.directory), "scenario_sha256": r.manifest.get("scenario_sha256"),
-                             "model_sha256": r.manifest.get("model_sha256"), "seed": r.manifest.get("seed")}
+                             "model_sha256": r.manifest.get("model_sha256"), "seed": r.manifest.get("seed"),
+                             "format": r.format}
                     for r in inputs.results},
         "run": inputs.run_manifest,
     }
@@ -340,15 +555,28 @@ def summary_document(inputs: ReportInputs) -> dict[str, Any]:
 # model card
 # ---------------------------------------------------------------------------------------------
 def _model_cards(inputs: ReportInputs) -> list[dict[str, Any]]:
+    """One card per set of model parameters; runs that differ only in their start state (a long-run baseline)
+    share the card, which lists each start state."""
+    from simulator.results import model_parameters_sha256
+
     cards: dict[str, dict] = {}
     for r in inputs.results:
+        key = model_parameters_sha256(r.model) if isinstance(r.model, Mapping) else str(r.manifest.get("model_sha256", ""))
         sha = str(r.manifest.get("model_sha256", ""))
-        if sha in cards:
-            cards[sha]["used_by"].append(r.name)
-            continue
-        cards[sha] = _model_card(r.model, sha)
-        cards[sha]["used_by"] = [r.name]
-        cards[sha]["source"] = r.manifest.get("model_source")
+        st = r.risk.get("start_state") if isinstance(r.risk.get("start_state"), Mapping) else {}
+        state = (r.start_state, sha, st.get("description"), st.get("start_daily_vol_pct") or {})
+        if key not in cards:
+            cards[key] = _model_card(r.model, sha)
+            cards[key]["used_by"] = []
+            cards[key]["source"] = r.manifest.get("model_source")
+            cards[key]["start_states"] = {}
+        cards[key]["used_by"].append(r.name)
+        entry = cards[key]["start_states"].setdefault(state[0], {"kind": state[0], "sha256": sha,
+                                                                  "description": state[2], "vols": state[3],
+                                                                  "used_by": []})
+        entry["used_by"].append(r.name)
+    for c in cards.values():
+        c["start_states"] = list(c["start_states"].values())
     return list(cards.values())
 
 
@@ -450,28 +678,103 @@ def _model_card(model: Mapping, sha: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # per-scenario context with charts
 # ---------------------------------------------------------------------------------------------
+_MEASURE_LABELS = {"mean_loss": "mean loss", "VaR": "VaR", "ES": "ES"}
+
+
+def _headline_rows(r: ScenarioResults, inputs: ReportInputs, h: int, levels: list[float],
+                   discrete: bool) -> list[dict[str, Any]]:
+    """Mean loss, then VaR and ES at each level: the scenario at ``h`` days next to the baseline at ``h`` days."""
+    cmp = inputs.comparisons.get(r.name) or {}
+    hd = cmp.get("headline") or {}
+    cmp_rows = hd.get("rows") if hd.get("horizon_days") == h else None
+    if cmp_rows is None:  # format-1 comparisons: the rows of the entry at h
+        entry = next((e for e in cmp.get("horizons", []) if e.get("horizon_days") == h), None)
+        cmp_rows = entry["rows"] if entry else []
+    lr = inputs.comparisons_long_run.get(r.name) or {}
+    lr_entry = next((e for e in lr.get("horizons", []) if e.get("horizon_days") == h), None)
+    lr_rows = lr_entry["rows"] if lr_entry else []
+
+    def find(rows, measure, level):
+        for x in rows:
+            if x.get("measure") == measure and (level is None or (x.get("level") is not None
+                                                                  and math.isclose(x["level"], level))):
+                return x
+        return {}
+
+    at_h = r.risk_at(h) or {}
+    out = [{"measure": "mean loss", "level": None, "value": None if at_h.get("mean_pnl") is None else -at_h["mean_pnl"],
+            "ci_low": None, "ci_high": None, **_cmp_cells(find(cmp_rows, "mean_loss", None)),
+            "long_run": find(lr_rows, "mean_loss", None).get("baseline")}]
+    for lv in levels:
+        t = r.tail(h, lv) or {}
+        for measure in ("VaR", "ES"):
+            key = measure.lower()
+            out.append({"measure": measure, "level": lv, "value": t.get(key),
+                        "ci_low": None if discrete else t.get(f"{key}_ci_low"),
+                        "ci_high": None if discrete else t.get(f"{key}_ci_high"),
+                        **_cmp_cells(find(cmp_rows, measure, lv)),
+                        "long_run": find(lr_rows, measure, lv).get("baseline")})
+    return out
+
+
+def _cmp_cells(row: Mapping) -> dict[str, Any]:
+    return {"baseline": row.get("baseline"), "stress_loss": row.get("stress_loss"), "se": row.get("se"),
+            "ratio": row.get("ratio")}
+
+
 def _scenario_context(r: ScenarioResults, inputs: ReportInputs, charts: bool) -> dict[str, Any]:
     from simulator.report import charts as ch
 
     risk = r.risk
-    levels = risk.get("levels") or [0.975, 0.99]
-    var_level, es_level = headline_levels(levels)
-    h = r.horizon
+    levels = sorted(float(x) for x in (risk.get("levels") or [0.975, 0.99]))
+    es_level = _es_level(levels)
+    h = r.reporting_horizon
     currency = risk.get("currency", "")
     names = list(risk.get("assets", []))
+    nd = _n_distinct(r, h)
+    discrete = _discrete(nd, _n_paths(r))
+    st = risk.get("start_state") if isinstance(risk.get("start_state"), Mapping) else {}
+    start_vols = []
+    for a in names:
+        v0, vl = _get(st, "start_daily_vol_pct", a), _get(st, "long_run_daily_vol_pct", a)
+        if v0 is not None or vl is not None:
+            start_vols.append((a, v0, vl))
+    scaling = _replay_scaling(r)
+    replays = []
+    for s in risk.get("scenario", {}).get("shocks", []) or []:
+        if isinstance(s, Mapping) and s.get("type") == "historical_replay":
+            replays.append({"label": s.get("label"), "window": " to ".join(str(x) for x in s.get("window") or []),
+                            "mode": s.get("mode"), "day": s.get("day"),
+                            "scaling": s.get("scaling") or "filtered"})
+    cmp = inputs.comparisons.get(r.name)
+    frtb = risk.get("frtb_es") if isinstance(risk.get("frtb_es"), Mapping) else None
+    base_ww = _get(cmp or {}, "headline", "baseline_worst_window")
     ctx: dict[str, Any] = {
         "name": r.name, "anchor": _anchor(r.name),
         "description": risk.get("scenario", {}).get("description", ""),
         "source": r.scenario.get("source"), "notes": r.scenario.get("notes"),
-        "horizon": h, "n_paths": risk.get("scenario", {}).get("n_paths"), "currency": currency,
+        "horizon": h, "simulated_horizon": r.horizon, "extended": r.horizon != h,
+        "n_paths": risk.get("scenario", {}).get("n_paths"), "currency": currency,
         "daily_paths_kept": risk.get("daily_paths_kept"),
-        "shocks": [], "risk_rows": [], "assets_table": risk.get("assets_table", []),
+        "is_baseline": inputs.is_baseline(r), "as_of": _as_of(r.model),
+        "start_state": r.start_state, "start_label": START_LABELS.get(r.start_state, r.start_state),
+        "start_description": st.get("description"), "start_vols": start_vols,
+        "replay_scaling": scaling, "replay_label": REPLAY_LABELS.get(scaling) if scaling else None, "replays": replays,
+        "n_distinct": nd, "discrete": discrete, "discrete_min": DISCRETE_OUTCOMES_MIN,
+        "levels": levels, "es_level": es_level,
+        "headline": _headline_rows(r, inputs, h, levels, discrete) if risk.get("portfolio") else [],
+        "has_long_run": r.name in inputs.comparisons_long_run,
+        "shocks": [], "risk_rows": [],
+        "assets_table": risk.get("assets_table", []),
         "portfolio": risk.get("portfolio"), "drawdown": risk.get("drawdown") or {},
-        "var_level": var_level, "es_level": es_level, "stress": inputs.comparisons.get(r.name),
+        "drawdown_horizon": (risk.get("drawdown") or {}).get("horizon_days", r.horizon),
+        "stress": cmp,
         "contributions": [c for c in risk.get("es_contributions", []) if c["horizon_days"] == h],
         "corr_basis": _get(risk, "correlation", "realised_basis"), "copula_basis": _get(risk, "correlation", "copula_basis"),
         "regime": risk.get("regime"), "charts": {}, "assets": names,
-        "dd_keys": [], "frtb": risk.get("frtb_es") if isinstance(risk.get("frtb_es"), Mapping) else None,
+        "dd_keys": [], "frtb": frtb, "frtb_worst": bool(frtb and "worst_window" in frtb),
+        "baseline_worst_window": base_ww if isinstance(base_ww, Mapping) else None,
+        "targets": _targets(r), "targets_counts": _target_counts(r),
     }
     dd = _get(ctx["drawdown"], "portfolio")
     if isinstance(dd, Mapping):
@@ -483,22 +786,36 @@ def _scenario_context(r: ScenarioResults, inputs: ReportInputs, charts: bool) ->
             ctx["shocks"].append({"type": s.get("type"), "label": s.get("label"),
                                   "params": "; ".join(f"{k} = {json.dumps(v)}" for k, v in rest.items())})
     for entry in risk.get("risk", []):
-        for e in entry["levels"]:
-            ctx["risk_rows"].append({"horizon_days": entry["horizon_days"], "mean_pnl": entry["mean_pnl"],
-                                     "prob_loss": entry["prob_loss"], **e})
+        hz = entry["horizon_days"]
+        n_hz = _n_distinct(r, hz)
+        tails = []
+        for lv in levels:
+            e = next((x for x in entry["levels"] if math.isclose(x["level"], lv)), None) or {}
+            tails.append(e)
+        ctx["risk_rows"].append({"horizon_days": hz, "mean_loss": -float(entry["mean_pnl"]),
+                                 "prob_loss": entry["prob_loss"], "n_distinct": n_hz,
+                                 "discrete": _discrete(n_hz, _n_paths(r)),
+                                 "reporting": hz == h, "tails": tails})
     if not charts:
         return ctx
     if r.fan is not None and risk.get("portfolio"):
+        fan = r.fan[r.fan["day"] <= h] if r.horizon != h else r.fan
         ctx["charts"]["fan"] = ch.fan_chart(
-            r.fan, currency=currency, initial_value=float(risk["portfolio"]["initial_value"]),
-            title=f"{r.name}: portfolio value over {h} trading days" + ("" if risk.get("daily_paths_kept")
-                                                                        else " (start and end only)"))
-    t_var, t_es = r.tail(h, var_level), r.tail(h, es_level)
-    if h in r.pnl and t_var and t_es:
+            fan, currency=currency, initial_value=float(risk["portfolio"]["initial_value"]),
+            title=f"{r.name}: portfolio value ({currency}) over {h} trading days; bands: quantiles across "
+                  f"{int(risk.get('scenario', {}).get('n_paths', 0)):,} paths"
+                  + ("" if risk.get("daily_paths_kept") else " (start and end only)"))
+    marks = []
+    for lv in levels:
+        t = r.tail(h, lv)
+        if t:
+            marks.append((f"VaR {_tag(lv)}%", float(t["var"]), "var"))
+            marks.append((f"ES {_tag(lv)}%", float(t["es"]), "es"))
+    if h in r.pnl and marks:
         ctx["charts"]["loss"] = ch.loss_chart(
-            r.pnl[h], var=t_var["var"], es=t_es["es"], var_label=f"VaR {100 * var_level:g}%",
-            es_label=f"ES {100 * es_level:g}%", currency=currency,
-            title=f"{r.name}: loss over {h} days ({len(r.pnl[h]):,} paths)")
+            r.pnl[h], marks=marks, currency=currency,
+            title=f"{r.name}: loss over {h} days ({currency}, losses positive; {len(r.pnl[h]):,} paths"
+                  + (f", {nd} distinct outcomes" if discrete else "") + ")")
     corr = risk.get("correlation") or {}
     if _get(corr, "copula", "matrix") is not None and _get(corr, "realised", "matrix") is not None and names:
         ctx["charts"]["corr"] = ch.correlation_chart(
@@ -546,7 +863,8 @@ def _manifest_context(r: ScenarioResults) -> dict[str, Any]:
         "command": shlex.join(str(c) for c in cmd) if isinstance(cmd, list) else str(cmd or ""),
         "inputs": m.get("inputs") or {}, "outputs": m.get("outputs") or {}, "platform": m.get("platform"),
         "n_paths": m.get("n_paths"), "horizon_days": m.get("horizon_days"), "simulated": m.get("simulated"),
-        "notes": {k: m[k] for k in ("horizon_extended_from",) if k in m},
+        "notes": {k: m[k] for k in ("horizon_extended_from", "reporting_horizon_days", "start_state", "format")
+                  if k in m},
         "directory": str(r.directory),
     }
 
@@ -559,6 +877,39 @@ def _environment():
     env.filters.update({"money": fmt_money, "num": fmt_num, "pct": fmt_pct, "level": fmt_level, "pval": fmt_p,
                         "tojson_text": lambda v: json.dumps(v, sort_keys=True, default=str)})
     return env
+
+
+def ratio_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
+    """Per compared scenario: its ES at the headline level divided by the baseline's, both over the scenario's
+    own horizon, with a delta-method standard error from the two ES standard errors (none when the scenario's
+    loss distribution has fewer than :data:`DISCRETE_OUTCOMES_MIN` distinct outcomes)."""
+    base = inputs.baseline
+    out = []
+    for r in inputs.results:
+        cmp = (inputs.comparisons.get(r.name) or {}).get("headline") or {}
+        if r is base or cmp.get("es_ratio") is None:
+            continue
+        h, lv = int(cmp["horizon_days"]), float(cmp.get("es_level", HEADLINE_ES_LEVEL))
+        ts = r.tail(h, lv) or {}
+        tb = base.tail(h, lv) if base is not None else None
+        nd = _n_distinct(r, h)
+        se = None
+        if tb and not _discrete(nd, _n_paths(r)):
+            se = _ratio_se({"scenario": ts.get("es"), "baseline": tb.get("es"), "se_scenario": ts.get("es_se"),
+                            "se_baseline": tb.get("es_se")})
+        out.append({"name": r.name, "horizon_days": h, "ratio": float(cmp["es_ratio"]), "se": se,
+                    "discrete": _discrete(nd, _n_paths(r)), "baseline": inputs.is_baseline(r)})
+    return out
+
+
+def _baseline_context(inputs: ReportInputs) -> dict[str, Any] | None:
+    base = inputs.baseline
+    if base is None:
+        return None
+    return {"name": base.name, "horizon": base.reporting_horizon, "simulated": base.horizon,
+            "extended": base.horizon != base.reporting_horizon, "start_state": base.start_state,
+            "start_label": START_LABELS.get(base.start_state, base.start_state),
+            "long_run": None if inputs.long_run_baseline is None else inputs.long_run_baseline.name}
 
 
 def render_html(inputs: ReportInputs, *, title: str | None = None, charts: bool = True,
@@ -585,14 +936,13 @@ def render_html(inputs: ReportInputs, *, title: str | None = None, charts: bool 
         say(f"report: {r.name}")
         scen.append(_scenario_context(r, inputs, charts))
     backtests = [_backtest_context(b, charts) for b in inputs.backtests]
+    levels = report_levels(inputs)
+    es_level = _es_level(levels)
+    ratios = ratio_rows(inputs)
     overview = None
-    if charts and any(row["es"] is not None for row in exec_rows):
-        currency = next((row["currency"] for row in exec_rows if row["currency"]), "")
-        es_levels = {row["es_level"] for row in exec_rows if row["es"] is not None}
-        label = f"ES {100 * es_levels.pop():g}%" if len(es_levels) == 1 else "ES"
-        overview = ch.overview_chart([{"name": row["scenario"], "es": row["es"], "es_ci_low": row["es_ci_low"],
-                                       "es_ci_high": row["es_ci_high"], "baseline": row["baseline"]}
-                                      for row in exec_rows], currency=currency, es_label=label)
+    if charts and ratios:
+        overview = ch.ratio_chart(ratios, es_label=f"ES {_tag(es_level)}%",
+                                  baseline=None if inputs.baseline is None else inputs.baseline.name)
     run = inputs.run_manifest or {}
     failed = [f for f in run.get("failed", []) or [] if isinstance(f, Mapping)]
     env = _environment()
@@ -601,6 +951,12 @@ def render_html(inputs: ReportInputs, *, title: str | None = None, charts: bool 
         generated_utc=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         version=__version__, root=str(inputs.root), exec_rows=exec_rows, overview=overview,
         baseline=None if inputs.baseline is None else inputs.baseline.name,
+        base=_baseline_context(inputs), header=header_document(inputs), levels=levels, es_level=es_level,
+        level_tags=[_tag(lv) for lv in levels], discrete_min=DISCRETE_OUTCOMES_MIN, truncation_note=TRUNCATION_NOTE,
+        replay_labels=REPLAY_LABELS, start_labels=START_LABELS, ratios=ratios,
+        any_discrete=any(row["discrete"] for row in exec_rows if row["has_portfolio"]),
+        any_targets=any(row["targets_met"] is not None for row in exec_rows),
+        any_long_run=bool(inputs.comparisons_long_run),
         scenarios=scen, backtests=backtests, model_cards=_model_cards(inputs),
         manifests=[_manifest_context(r) for r in inputs.results],
         run=run, failed=failed, run_command=shlex.join(str(c) for c in run["command"]) if isinstance(run.get("command"), list) else "",
