@@ -124,3 +124,75 @@ def test_from_json_errors_name_the_file(tmp_path, example_dict):
         MarketModel.from_json(p)
     with pytest.raises(FileNotFoundError):
         MarketModel.from_json(str(tmp_path / "missing.json"))
+
+
+# ---------------------------------------------------------------------- evt and fhs laws
+EVT_LAW = {"type": "evt", "nu": 7.0, "lambda": -0.12,
+           "threshold_left": -1.25, "tail_prob_left": 0.1, "xi_left": 0.25, "beta_left": 0.6,
+           "threshold_right": 1.2, "tail_prob_right": 0.1, "xi_right": 0.05, "beta_right": 0.45}
+FHS_LAW = {"type": "fhs", "centres": [-3.9, -2.1, -1.2, -0.5, 0.1 + 0.2, 0.4, 1.0, 1.9, 3.3], "bandwidth": 0.13}
+
+
+@pytest.mark.parametrize("law", [EVT_LAW, FHS_LAW], ids=lambda d: d["type"])
+def test_new_laws_json_round_trip_is_exact(example_dict, law):
+    example_dict["marginals"][0]["dist"] = dict(law)
+    model = MarketModel.from_dict(example_dict)
+    text = model.to_json()
+    again = MarketModel.from_json(text)
+    assert again == model and again.to_json() == text
+    assert json.loads(text)["marginals"][0]["dist"] == law  # same keys, every digit kept
+    assert hash(again.marginals[0].dist) == hash(model.marginals[0].dist)  # usable as a table-cache key
+
+
+BAD_LAWS = [
+    ("evt", "xi_left", 0.5, "xi_left must lie in [0, 0.5)"),
+    ("evt", "xi_right", -0.1, "xi_right must lie in [0, 0.5)"),
+    ("evt", "beta_left", 0.0, "beta_left must be > 0"),
+    ("evt", "tail_prob_right", 0.5, "tail_prob_right must lie in (0, 0.5)"),
+    ("evt", "threshold_left", 1.3, "threshold_left must be below threshold_right"),
+    ("evt", "nu", 2.0, "nu must be > 2"),
+    ("evt", "lambda", -1.0, "lambda must lie in (-1, 1)"),
+    ("evt", "xi_left", _DELETE, "missing key(s) 'xi_left'"),
+    ("fhs", "centres", [0.3, 0.2, 0.5], "centres must be non-decreasing: centres[0] = 0.3 > centres[1] = 0.2"),
+    ("fhs", "centres", [0.1], "centres must be a list of 2 to 1000 numbers"),
+    ("fhs", "centres", [0.0] * 1001, "centres must be a list of 2 to 1000 numbers"),
+    ("fhs", "centres", [0.0, 1e3], "centres[1] must lie in [-100, 100]"),
+    ("fhs", "centres", [0.0, float("nan")], "centres[1] must be finite"),
+    ("fhs", "bandwidth", 0.0, "bandwidth must lie in (0, 2]"),
+    ("fhs", "nu", 5.0, "unknown key(s) 'nu'; allowed: 'type', 'centres', 'bandwidth'"),
+]
+
+
+@pytest.mark.parametrize("law,key,value,what", BAD_LAWS, ids=[f"{b[0]}.{b[1]}" + ("-missing" if b[2] is _DELETE else f"={b[2]!r}"[:30])
+                                                        for b in BAD_LAWS])
+def test_invalid_new_laws_name_asset_field_and_valid_range(example_dict, law, key, value, what):
+    d = dict(EVT_LAW if law == "evt" else FHS_LAW)
+    _mutate(d, [key], value)
+    example_dict["marginals"][1]["dist"] = d
+    with pytest.raises((ValueError, TypeError)) as info:
+        MarketModel.from_dict(example_dict)
+    msg = str(info.value)
+    assert "asset 'NDX' (marginals[1]).dist" in msg and what in msg, msg
+
+
+def test_unknown_law_lists_the_new_ones(example_dict):
+    example_dict["marginals"][0]["dist"] = {"type": "gpd"}
+    with pytest.raises(ValueError, match="valid types: 'normal', 't', 'skewt', 'evt', 'fhs'"):
+        MarketModel.from_dict(example_dict)
+
+
+@pytest.mark.parametrize("law", [EVT_LAW, FHS_LAW], ids=lambda d: d["type"])
+def test_gjr_persistence_uses_the_new_laws_negative_mass(example_dict, law):
+    from scipy import integrate
+
+    from simulator.tables import marginal_pdf, marginal_ppf
+
+    example_dict["marginals"][0]["dist"] = dict(law)
+    spec = MarketModel.from_dict(example_dict).marginals[0]
+    # E[z^2 1{z<0}] by quadrature of the density, split where the evt law splices
+    cuts = sorted(float(marginal_ppf(p, 1 - p, spec.dist)) for p in (0.1,))
+    pts = [-math.inf, *[c for c in cuts if c < 0], 0.0]
+    mass = sum(integrate.quad(lambda z: z * z * marginal_pdf(z, spec.dist), a, b, limit=200)[0]
+               for a, b in zip(pts[:-1], pts[1:]))
+    assert spec.dist.neg_sq_mass() == pytest.approx(mass, abs=1e-8)
+    assert spec.persistence == pytest.approx(0.03 + 0.10 * mass + 0.88, abs=1e-8)
