@@ -302,11 +302,12 @@ def test_report_renders_in_headless_chromium(hostile_html, tmp_path):
     img = mpimg.imread(shot)[..., :3]
     assert img.shape[0] >= 1000 and img.shape[1] >= 1000
     rgb = np.round(img * 255).astype(np.int32)
-    # not blank: many distinct colours, and the charts' blue (#1f5fa8, the overview ES bars) is on screen
+    # not blank: many distinct colours, and the ratio chart's bars (blue #1f5fa8 below the baseline, red #c0392b
+    # above it) are on screen
     colours = np.unique(rgb.reshape(-1, 3) // 8, axis=0)
     assert len(colours) > 50
-    blue = np.all(np.abs(rgb - np.array([0x1F, 0x5F, 0xA8])) <= 12, axis=2).mean()
-    assert blue > 0.002, f"chart colour covers only {blue:.4%} of the screenshot"
+    bars = sum(np.all(np.abs(rgb - np.array(c)) <= 12, axis=2).mean() for c in ([0x1F, 0x5F, 0xA8], [0xC0, 0x39, 0x2B]))
+    assert bars > 0.002, f"chart colours cover only {bars:.4%} of the screenshot"
     # every embedded chart decodes: a copy with a probe script (the report itself forbids scripts by CSP)
     probe = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", hostile_html)
     probe = probe.replace("</body>", "<script>window.addEventListener('load', () => { const i = "
@@ -323,3 +324,129 @@ def test_report_renders_in_headless_chromium(hostile_html, tmp_path):
     assert n_decoded == n_images
     # the hostile asset name is in the rendered DOM as text, not as an element
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in proc.stdout
+
+
+# ------------------------------------------------------------------------------------------------
+# a report a risk committee can read: library scenarios on the bundled model
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def library_report(tmp_path_factory):
+    """baseline (as-of and long-run), volmageddon-2018 (22 days, a historical replay with few distinct outcomes)
+    and dotcom-2000-2002 (637 days: the baseline is extended to it) on builtin:us-markets, 200 paths."""
+    root = tmp_path_factory.mktemp("lib")
+    out = root / "results"
+    assert _run(["run", "baseline", "volmageddon-2018", "dotcom-2000-2002", "--model", "builtin:us-markets",
+                 "--out", str(out), "--paths", "200", "--baseline-start", "both"]) == 0
+    target = root / "report.html"
+    write_report(out, target, tables_dir=root)
+    page = _Page(target.read_text(encoding="utf-8"))
+    page.tables_dir = str(root)
+    return out, page
+
+
+def test_header_states_as_of_portfolio_and_model(library_report):
+    out, page = library_report
+    header = page[page.index("<header>"):page.index("</header>")]
+    assert "2018-12-28" in header and "last day of the model's calibration window" in header
+    assert "USD 1,000,000" in header and "builtin:us-markets" in header
+    summary = json.loads((Path(page.tables_dir) / "summary.json").read_text())
+    assert summary["as_of"] == "2018-12-28"
+    assert summary["portfolio"] == {"initial_value": 1_000_000.0, "currency": "USD"}
+    assert summary["model_source"] == "builtin:us-markets"
+
+
+def test_var_and_es_are_paired_by_level_in_every_exported_table(library_report, hostile_results):
+    _, page = library_report
+    tables = Path(page.tables_dir) / "tables"
+    ex = pd.read_csv(tables / "executive_summary.csv")
+    for tag in ("97.5", "99"):
+        assert (ex[f"es_{tag}"] >= ex[f"var_{tag}"]).all(), tag
+        assert (ex[f"es_{tag}_ci_high"] >= ex[f"es_{tag}"]).all()
+    assert (ex["es"] >= ex["var"]).all() and (ex["var_level"] == ex["es_level"]).all()
+    rm = pd.read_csv(tables / "risk_measures.csv")
+    assert len(rm) > 0 and (rm["es"] >= rm["var"]).all()
+    sl = pd.read_csv(tables / "stress_vs_baseline.csv")
+    for who in ("scenario_value", "baseline_value"):
+        wide = sl[sl["measure"] != "mean_loss"].pivot_table(index=["scenario", "horizon_days", "level"],
+                                                             columns="measure", values=who)
+        assert (wide["ES"] >= wide["VaR"]).all(), who
+    # the summary header no longer puts 99 % VaR next to 97.5 % ES
+    assert "VaR 97.5%</th><th>ES 97.5%</th><th>VaR 99%</th><th>ES 99%</th>" in page
+    # and the hostile fixture's tables hold the same
+    out, _ = hostile_results
+    for frame in (report_tables(load_inputs(out))["risk_measures"],):
+        assert (frame["es"] >= frame["var"]).all()
+
+
+def test_baseline_is_compared_at_each_scenarios_horizon(library_report):
+    out, page = library_report
+    inputs = load_inputs(out)
+    ex = {r["scenario"]: r for r in json.loads((Path(page.tables_dir) / "summary.json").read_text())["scenarios"]}
+    base = next(r for r in inputs.results if r.name == "baseline")
+    # the baseline's own row is at its file's horizon, not the 637-day extension
+    assert ex["baseline"]["horizon_days"] == 252 and ex["baseline"]["simulated_horizon_days"] == 637
+    assert ex["baseline"]["es_97.5"] == pytest.approx(base.tail(252, 0.975)["es"])
+    assert "simulated 637 days for the comparisons, reported at its own 252" in page
+    for name, h in (("volmageddon-2018", 22), ("dotcom-2000-2002", 637)):
+        assert ex[name]["baseline_horizon_days"] == h
+        assert ex[name]["baseline_es"] == pytest.approx(base.tail(h, 0.975)["es"])
+        assert f"{base.tail(h, 0.975)['es']:,.0f}<br><span class=\"muted\">at {h} days</span>" in page
+    assert "gives exactly the law of a baseline run at that horizon" in page
+    # the chart compares like with like: ratios at each scenario's own horizon; no bar chart of raw ES
+    assert "Expected shortfall by scenario" not in page and "ES 97.5% ratio, each scenario at its own horizon" in page
+    assert ex["dotcom-2000-2002"]["stress_ratio_es"] == pytest.approx(
+        next(r for r in inputs.results if r.name == "dotcom-2000-2002").tail(637, 0.975)["es"]
+        / base.tail(637, 0.975)["es"])
+
+
+def test_losses_are_positive_under_losses_positive_headers(library_report):
+    _, page = library_report
+    assert "mean P&amp;L" not in page and "mean_pnl" not in page
+    assert "mean loss<br><span class=\"unit\">USD</span>" in page
+    assert "simple return over 22 days, % (gains positive)" in page
+    ex = pd.read_csv(Path(page.tables_dir) / "tables" / "executive_summary.csv")
+    assert "mean_pnl" not in ex.columns and "mean_loss" in ex.columns
+
+
+def test_few_distinct_outcomes_show_their_count_and_no_interval(library_report):
+    out, page = library_report
+    inputs = load_inputs(out)
+    vol = next(r for r in inputs.results if r.name == "volmageddon-2018")
+    n = vol.risk_at(22)["n_distinct_pnl"]
+    assert n < 200  # a replay in sequence: many paths share each outcome
+    row = next(r for r in json.loads((Path(page.tables_dir) / "summary.json").read_text())["scenarios"]
+               if r["scenario"] == "volmageddon-2018")
+    assert row["discrete"] and row["n_distinct_pnl"] == n
+    section = page[page.index('id="sc-volmageddon-2018"'):]
+    section = section[:section.index("</section>")]
+    assert f"none: {n} distinct outcomes" in section and f"{n} (fewer than 1,000: no Monte Carlo intervals)" in section
+    # a continuous sample (every path its own outcome) keeps its intervals
+    dot = page[page.index('id="sc-dotcom-2000-2002"'):]
+    assert "none:" not in dot[:dot.index("</section>")]
+    rm = pd.read_csv(Path(page.tables_dir) / "tables" / "risk_measures.csv")
+    assert not rm[(rm["scenario"] == "volmageddon-2018")]["mc_interval_meaningful"].any()
+
+
+def test_replay_scaling_start_state_and_notes_are_shown(library_report):
+    out, page = library_report
+    summary = page[page.index('id="summary"'):page.index('id="notes"')]
+    assert "<td class=\"l\">historical</td>" in summary  # volmageddon and dotcom replay history's own moves
+    assert "historical: history&#39;s own daily price moves" in page
+    # the long-run baseline: its own folder and row, labelled, compared with the as-of baseline
+    assert 'id="sc-baseline-long-run"' in page
+    assert "long-run: each asset&#39;s unconditional (long-run) volatility" in page
+    assert "long-run baseline, same days" in page
+    notes = page[page.index('id="notes"'):page.index('id="notes"') + 6000]
+    for text in ("filtered historical simulation", "history's own daily returns", "Start state",
+                 "its confidence level, its horizon in trading days and its unit", "not the bank's FRTB capital"):
+        assert text in notes, text
+    # one model card: the two baselines differ only in their start state
+    assert page.count("<h2>Model card</h2>") == 1 and page.count('<h3>Model <span class="mono">') == 1
+
+
+def test_results_of_format_1_still_render(tmp_path):
+    fixture = Path(__file__).parent / "data" / "run-0.2.0-volmageddon"
+    page = render_html(load_inputs(fixture), charts=False)
+    assert "2018-12-28" in page and "USD 1,000,000" in page
+    assert "filtered (FHS)" in page  # 0.2.0 replays were filtered
+    assert "over the first 10 days" in page  # the format-1 liquidity-adjusted ES, labelled as what it is

@@ -430,3 +430,73 @@ def test_liquidity_horizons_follow_the_roles(us_model):
     res = run_scenario("svb-2023", us_model, n_paths=20, roles={"oil": "NASDAQ", "tech_equity": "WTI"})
     lh = dict(zip(res.asset_names, res.liquidity_horizons.tolist()))
     assert lh == {"SP500": 10, "NASDAQ": 20, "WTI": 10}
+
+
+# ---------------------------------------------------------------------------------------------
+# baseline start state, discreteness, replay scaling, as-of
+# ---------------------------------------------------------------------------------------------
+def test_baseline_start_both_writes_a_long_run_baseline(tmp_path, cli_main, us_model, capsys):
+    out = tmp_path / "r"
+    assert cli_main(["run", "svb-2023", "baseline", "--model", "builtin:us-markets", "--out", str(out),
+                     "--paths", "100", "--baseline-start", "both"]) == 0
+    assert "VaR 97.5%    ES 97.5%" in capsys.readouterr().out  # VaR and ES paired by level
+    assert sorted(p.name for p in out.iterdir()) == ["baseline", "baseline-long-run", "svb-2023"]
+    asof, lr = load_results(out / "baseline"), load_results(out / "baseline-long-run")
+    assert asof.start_state == "as-of" and lr.start_state == "long-run"
+    assert "--baseline-start" in lr.manifest["command"] and lr.manifest["start_state"] == "long-run"
+    # the long-run run starts each asset at its unconditional variance, parameters unchanged
+    start = lr.model["start"]
+    assert start["sigma2"] == pytest.approx([m.unconditional_variance for m in us_model.marginals], rel=1e-15)
+    assert start["resid"] == [0.0, 0.0, 0.0]
+    assert {k: v for k, v in lr.model.items() if k != "start"} == {k: v for k, v in asof.model.items() if k != "start"}
+    vols = lr.risk["start_state"]["start_daily_vol_pct"]
+    assert vols == pytest.approx(lr.risk["start_state"]["long_run_daily_vol_pct"])
+    assert asof.risk["start_state"]["start_daily_vol_pct"]["SP500"] > 1.5 * vols["SP500"]  # end of 2018: high vol
+    # the scenarios are compared with the as-of baseline; the long-run baseline too, labelled
+    svb = load_results(out / "svb-2023")
+    assert svb.risk["stress_vs_baseline"]["baseline"] == "baseline"
+    cmp = lr.risk["stress_vs_baseline"]
+    assert cmp["same_model_parameters"] and not cmp["same_model"] and cmp["headline"]["horizon_days"] == 252
+    assert lr.tail(252, 0.975)["es"] < asof.tail(252, 0.975)["es"]
+    # both reproduce from their folders
+    assert cli_main(["verify", str(out), "--all"]) == 0
+
+
+def test_plan_runs_baseline_start(us_model):
+    from simulator.cli.run import plan_runs
+    from simulator.exceptions import UserInputError
+
+    plans = plan_runs(["baseline", "svb-2023"], model=us_model, n_paths=100, baseline_start="long-run")
+    assert [(p.name, p.start_state) for p in plans] == [("baseline", "long-run"), ("svb-2023", "as-of")]
+    assert plans[0].model.start.sigma2 != us_model.start.sigma2 and plans[1].model is us_model
+    plans = plan_runs(["dotcom-2000-2002", "baseline"], model=us_model, n_paths=100, baseline_start="both")
+    assert [(p.name, p.start_state, p.scenario.horizon_days, p.reporting_horizon) for p in plans] == [
+        ("baseline", "as-of", 637, 252), ("baseline-long-run", "long-run", 637, 252),
+        ("dotcom-2000-2002", "as-of", 637, None)]
+    assert plans[1].scenario.description.startswith("Baseline from the model's long-run")
+    assert plan_runs(["svb-2023"], model=us_model, n_paths=100)[0].start_state == "as-of"  # the default
+    with pytest.raises(UserInputError, match="no scenario named 'baseline'"):
+        plan_runs(["svb-2023"], model=us_model, baseline_start="both")
+    with pytest.raises(UserInputError, match="is not one of"):
+        plan_runs(["baseline"], model=us_model, baseline_start="long")
+
+
+def test_risk_json_states_outcomes_scaling_and_as_of(tmp_path, us_model):
+    # gfc-2008 bootstraps its first 9 days from 9 historical days and replays the rest in sequence
+    res = run_scenario("gfc-2008", us_model, n_paths=300, keep="paths")
+    stored = write_results(res, tmp_path, model=us_model, model_source="builtin:us-markets")
+    doc = stored.risk
+    distinct = {r["horizon_days"]: r["n_distinct_pnl"] for r in doc["risk"]}
+    assert distinct[1] <= 9 and distinct[130] > 9
+    assert distinct[1] == len(np.unique(np.round(stored.pnl[1], 6)))
+    assert doc["scenario"]["replay_scaling"] == "historical"
+    assert doc["as_of"] == "2018-12-28" == us_model.provenance["data"]["window_end"]
+    assert doc["model"]["source"] == "builtin:us-markets" and doc["start_state"]["kind"] == "as-of"
+    assert doc["format"] == "stress-sim-results/2" and doc["units"]["mean_loss"].startswith("USD; losses positive")
+    for entry in doc["risk"]:
+        assert entry["mean_loss"] == -entry["mean_pnl"]
+        for e in entry["levels"]:
+            assert e["es"] >= e["var"]
+    fhs = write_results(run_scenario("gfc-2008", us_model, n_paths=100, keep="paths", replay_scaling="filtered"),
+                        tmp_path / "f", model=us_model)
+    assert fhs.risk["scenario"]["replay_scaling"] == "filtered"

@@ -1,9 +1,13 @@
 """``stress-sim report RESULTS_DIR --out report.html``: the HTML risk report of a results folder.
 
 Reads every scenario directory written by ``stress-sim run`` / ``stress-sim demo`` below RESULTS_DIR
-(and ``backtest.json`` when present) and writes one self-contained HTML file: executive summary,
-backtests with their traffic light, per-scenario charts and tables, model card and the
-reproducibility manifest. ``--tables DIR`` also writes ``summary.json`` and ``tables/*.csv``.
+(and ``backtest.json`` when present) and writes one self-contained HTML file: a header with the as-of
+date, the portfolio's value and currency and the model's source; the executive summary (VaR and ES side
+by side at each level, the baseline at each scenario's own horizon, replay scaling, targets met); notes
+on how to read every figure; backtests with their traffic light; per-scenario charts and tables; model
+card and the reproducibility manifest. ``--tables DIR`` also writes ``summary.json`` (with the same
+header fields) and ``tables/*.csv``. Results of format ``stress-sim-results/1`` (stress-sim <= 0.2.0)
+render too.
 """
 from __future__ import annotations
 

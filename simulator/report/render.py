@@ -259,7 +259,15 @@ REPLAY_LABELS = {
 START_LABELS = {
     "as-of": "as-of: the model's volatility on the as-of date",
     "long-run": "long-run: each asset's unconditional (long-run) volatility",
+    "default": "the model stores no start state: each asset starts at its unconditional (long-run) volatility",
 }
+
+
+def _start_key(r: ScenarioResults) -> str:
+    """``as-of``, ``long-run``, or ``default`` for an as-of run of a model that stores no start state."""
+    if r.start_state == "as-of" and isinstance(r.model, Mapping) and r.model.get("start") is None:
+        return "default"
+    return r.start_state
 
 
 def _tag(level: Any) -> str:
@@ -352,6 +360,7 @@ def _executive_rows(inputs: ReportInputs) -> list[dict[str, Any]]:
             "description": _first_line(r.risk.get("scenario", {}).get("description")),
             "baseline": inputs.is_baseline(r),
             "start_state": _start_state(r),
+            "start_label": START_LABELS.get(_start_key(r), r.start_state),
             "horizon_days": h,
             "simulated_horizon_days": r.horizon,
             "n_paths": int(r.risk.get("scenario", {}).get("n_paths", 0)),
@@ -564,7 +573,7 @@ def _model_cards(inputs: ReportInputs) -> list[dict[str, Any]]:
         key = model_parameters_sha256(r.model) if isinstance(r.model, Mapping) else str(r.manifest.get("model_sha256", ""))
         sha = str(r.manifest.get("model_sha256", ""))
         st = r.risk.get("start_state") if isinstance(r.risk.get("start_state"), Mapping) else {}
-        state = (r.start_state, sha, st.get("description"), st.get("start_daily_vol_pct") or {})
+        state = (_start_key(r), sha, st.get("description"), st.get("start_daily_vol_pct") or {})
         if key not in cards:
             cards[key] = _model_card(r.model, sha)
             cards[key]["used_by"] = []
@@ -757,7 +766,7 @@ def _scenario_context(r: ScenarioResults, inputs: ReportInputs, charts: bool) ->
         "n_paths": risk.get("scenario", {}).get("n_paths"), "currency": currency,
         "daily_paths_kept": risk.get("daily_paths_kept"),
         "is_baseline": inputs.is_baseline(r), "as_of": _as_of(r.model),
-        "start_state": r.start_state, "start_label": START_LABELS.get(r.start_state, r.start_state),
+        "start_state": r.start_state, "start_label": START_LABELS.get(_start_key(r), r.start_state),
         "start_description": st.get("description"), "start_vols": start_vols,
         "replay_scaling": scaling, "replay_label": REPLAY_LABELS.get(scaling) if scaling else None, "replays": replays,
         "n_distinct": nd, "discrete": discrete, "discrete_min": DISCRETE_OUTCOMES_MIN,
@@ -908,7 +917,7 @@ def _baseline_context(inputs: ReportInputs) -> dict[str, Any] | None:
         return None
     return {"name": base.name, "horizon": base.reporting_horizon, "simulated": base.horizon,
             "extended": base.horizon != base.reporting_horizon, "start_state": base.start_state,
-            "start_label": START_LABELS.get(base.start_state, base.start_state),
+            "start_label": START_LABELS.get(_start_key(base), base.start_state),
             "long_run": None if inputs.long_run_baseline is None else inputs.long_run_baseline.name}
 
 
