@@ -545,8 +545,7 @@ def _fhs_centres(z: np.ndarray, n_centres: int) -> tuple[dict, dict]:
     """Kernel centres and bandwidth of the fhs law from the standardised residuals ``z``.
 
     The sorted residuals are cut into ``m = min(n_centres, n // 10)`` equal-count bins and each centre is
-    its bin's mean (so every centre averages at least 10 residuals, no stored number is an observation,
-    and the centres' mean is the residuals' mean). The bandwidth, on the asinh scale the kernel works on,
+    its bin's mean (so every centre averages at least 10 residuals and no stored number is an observation). The bandwidth, on the asinh scale the kernel works on,
     is Silverman's rule of thumb for the ``n`` residuals the law summarises,
     ``0.9 min(sd, IQR / 1.349) n^(-1/5)`` of ``asinh(z)``.
     """
