@@ -311,3 +311,18 @@ def test_cli_calibrate_accepts_fhs(tmp_path):
     assert rc == 0
     model = MarketModel.from_json(out)
     assert model.marginals[0].dist.type == "fhs" and len(model.marginals[0].dist.centres) == 200
+
+
+def test_collapse_loop_refits_the_new_laws():
+    from calibration.collapse import collapse_check
+
+    for dist in ("evt", "fhs"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rep = collapse_check("builtin:us-markets", assets=["SP500"], generations=1, n_obs=600, n_eval=10,
+                                 seed=3, vol="egarch", dist=dist)
+        run = rep.runs[0]
+        assert not run.failures and len(run.generations) == 2
+        params = run.generations[-1]["params"]["SP500"]
+        assert all(isinstance(v, float) for v in params.values())  # scalar parameters only (no fhs centres)
+        assert ("xi_left" in params) == (dist == "evt") and ("bandwidth" in params) == (dist == "fhs")
