@@ -165,6 +165,9 @@ class MarginalFit:
     params, std_err : dict of str to float
         Estimates and robust (Bollerslev–Wooldridge) standard errors, model parameter names
         (``mu``, ``omega``, ``alpha``, [``gamma``], ``beta``, [``nu``], [``lambda``]); percent units.
+        evt adds its tail parameters (GPD ``xi_*``/``beta_*`` with asymptotic standard errors,
+        thresholds and tail probabilities without); fhs has ``centres`` (a list) and ``bandwidth``
+        instead of ``nu``/``lambda`` (the filter's skew-t values are in ``law_fit["filter_law"]``).
     loglik, aic, bic : float
     nobs, n_params : int
     converged : bool
@@ -615,6 +618,7 @@ def _derive_law(y: np.ndarray, base: dict[str, Any], dist: str, opts: dict[str, 
         "persistence": _persistence(base["vol"], dist, params), "filter": f"{base['vol']}/skewt",
         "sigma2": sigma2, "resid": resid,
         "law_fit": {"filter": f"{base['vol']}/skewt (arch maximum likelihood)", "filter_loglik": base["loglik"],
+                    "filter_law": {"nu": bp["nu"], "lambda": bp["lambda"]},
                     "standardisation": {"mean": std.m, "sd": std.s}, **diag},
     })
     if not ok:
