@@ -386,7 +386,7 @@ def test_baseline_is_compared_at_each_scenarios_horizon(library_report):
     # the baseline's own row is at its file's horizon, not the 637-day extension
     assert ex["baseline"]["horizon_days"] == 252 and ex["baseline"]["simulated_horizon_days"] == 637
     assert ex["baseline"]["es_97.5"] == pytest.approx(base.tail(252, 0.975)["es"])
-    assert "simulated 637 days for the comparisons, reported at its own 252" in page
+    assert "simulated 637 days for the comparisons, reported at its own 252 days" in page
     for name, h in (("volmageddon-2018", 22), ("dotcom-2000-2002", 637)):
         assert ex[name]["baseline_horizon_days"] == h
         assert ex[name]["baseline_es"] == pytest.approx(base.tail(h, 0.975)["es"])

@@ -228,13 +228,23 @@ def choose_chunks(n_paths: int, *, chunks: int, chunk_paths: int, all_paths: boo
     return [(i * size, min(n_paths, (i + 1) * size)) for i in sorted(picks)]
 
 
-def columns_for(manifest: dict) -> dict[str, str]:
-    """Per-path column names of a run directory: by its results format for ``scenario-run`` manifests, the
-    format-1 names (``cum_return_pct``, ``return_pct``) for ``stress-sim simulate`` output. An unknown format
-    is a :class:`UserInputError` (this version cannot say what its columns mean)."""
-    from simulator.results import result_columns
+def columns_for(manifest: dict, directory: Path | None = None) -> dict[str, str]:
+    """Per-path column names of a run directory: by its results format for ``scenario-run`` manifests (an
+    unknown format is a :class:`UserInputError`: this version cannot say what its columns mean). Other kinds
+    (``stress-sim simulate`` output) record no results format: the names are read off ``summary.parquet``,
+    ``cum_log_return_pct`` (format 2 names) or else ``cum_return_pct`` (format 1 names)."""
+    from simulator.results import RESULTS_FORMAT, result_columns
 
     if manifest.get("kind") != "scenario-run":
+        new = result_columns(RESULTS_FORMAT)
+        if directory is not None and (directory / "summary.parquet").is_file():
+            import pyarrow.parquet as pq
+
+            try:
+                if new["cum_log_return"] in pq.read_schema(directory / "summary.parquet").names:
+                    return new
+            except (OSError, ValueError):  # unreadable: the comparison reports it
+                pass
         return result_columns("stress-sim-results/1")
     try:
         return result_columns(manifest.get("format"))
@@ -300,7 +310,7 @@ def recompute(directory: Path, manifest: dict, rc: RunCheck, *, model_override: 
     if "summary.parquet" not in outputs or not (directory / "summary.parquet").is_file():
         rc.problems.append("summary.parquet: missing, so no per-path output can be compared")
         return
-    cols = columns_for(manifest)
+    cols = columns_for(manifest, directory)
     rc.notes.append(f"model {where}; seed entropy {seed.get('entropy')}; {n_paths:,} paths x {horizon} days")
     try:
         _compare(directory, manifest, rc, model, arrays, keys, n_paths, horizon, have_paths, chunks=chunks,
@@ -318,7 +328,7 @@ def _compare(directory: Path, manifest: dict, rc: RunCheck, model, arrays, keys,
 
     from simulator.engine import run_chunk
 
-    cols = cols or columns_for(manifest)
+    cols = cols or columns_for(manifest, directory)
     summary_cols = ((cols["cum_log_return"], "cum_return"), (cols["max_drawdown"], "max_drawdown"))
     path_cols = ((cols["log_return"], "returns"), (cols["sigma"], "sigma"))
     for name, wanted in (("summary.parquet", [c for c, _ in summary_cols]),

@@ -209,6 +209,13 @@ def fmt_num(x: Any, digits: int = 4) -> str:
     return f"{v:.{digits}f}"
 
 
+def fmt_fixed(x: Any, digits: int = 2) -> str:
+    """Fixed-point with ``digits`` decimals (no exponent), "–" for a missing value."""
+    if not _is_num(x):
+        return "–"
+    return f"{float(x):,.{digits}f}"
+
+
 def fmt_pct(x: Any, digits: int = 1) -> str:
     if not _is_num(x):
         return "–"
@@ -884,6 +891,7 @@ def _environment():
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update({"money": fmt_money, "num": fmt_num, "pct": fmt_pct, "level": fmt_level, "pval": fmt_p,
+                        "fixed": fmt_fixed,
                         "tojson_text": lambda v: json.dumps(v, sort_keys=True, default=str)})
     return env
 
