@@ -377,7 +377,13 @@ def _fit_candidate(y: np.ndarray, vol: str, dist: str, backcast: float | None, t
                               starting_values=np.asarray(res.params))
             if retry.convergence_flag == 0 or retry.loglikelihood > res.loglikelihood:
                 res = retry
-        se = res.std_err if want_cov else None
+        se = None
+        if want_cov:
+            try:
+                se = res.std_err
+            except np.linalg.LinAlgError:  # a singular Hessian (e.g. a parameter at its bound): no SEs
+                se = pd.Series(np.nan, index=res.params.index)
+                caught.append("singular Hessian: standard errors unavailable")
     for item in w:
         caught.append(f"{item.category.__name__}: {item.message}")
     params = {_PARAM_NAMES[k]: float(v) for k, v in res.params.items()}
@@ -429,8 +435,90 @@ def _fit_from_starts(y: np.ndarray, vol: str, dist: str, backcast: float | None,
             other["start"] = "warm"
             starts["warm"] = other["loglik"]
             fit = _better(fit, other)
+        held = _held_candidate(y, vol, dist, warm, want_cov) if backcast is None else None
+        if held is not None:
+            starts["held"] = held["loglik"]
+        if held is not None and not fit["loglik"] >= held["loglik"]:
+            # both optimisations ended below the likelihood of the warm estimates themselves on this
+            # sample (the optimiser left the region); keep those estimates, flagged as not re-optimised
+            fit = held
+    if dist in _SMALLER_DIST and not fit["loglik"] >= _iid_normal_loglik(y):
+        # below an i.i.d. normal's likelihood, which every model here nests: the optimiser failed (seen with
+        # EGARCH-skew-t on NASDAQ 2001-2005: mu -157 and nu 2.05 at a log-likelihood 4,000 points lower,
+        # from arch's starting values and from the previous window's); go through the nested smaller law
+        rescue = _nested_rescue(y, vol, dist, backcast, tol, want_cov, max_iter)
+        starts["nested"] = rescue["loglik"]
+        if rescue["loglik"] > fit["loglik"]:
+            fit = rescue
     fit["starts"] = starts
     return fit
+
+
+#: the law each law nests (at nu = infinity, lambda = 0), for rescuing a failed optimisation
+_SMALLER_DIST = {"skewt": "t", "t": "normal"}
+
+
+def _iid_normal_loglik(y: np.ndarray) -> float:
+    """Log-likelihood of an i.i.d. normal with the sample mean and variance: a floor every fit here nests."""
+    v = float(np.var(y))
+    return -0.5 * y.size * (math.log(2.0 * math.pi * v) + 1.0)
+
+
+def _nested_rescue(y: np.ndarray, vol: str, dist: str, backcast: float | None, tol: float | None,
+                   want_cov: bool, max_iter: int) -> dict[str, Any]:
+    """Fit the nested smaller law (itself rescued if needed), start ``dist`` from its estimates, and if that
+    optimisation ends lower still, hold the smaller law's estimates (extra parameters at their null), whose
+    likelihood is the smaller law's."""
+    small = _fit_from_starts(y, vol, _SMALLER_DIST[dist], backcast, tol, False, None, max_iter)
+    pars = {"nu": 300.0, **small["params"]}
+    pars["nu"] = min(pars["nu"], 300.0)  # arch's bounds: Student-t nu < 500, SkewStudent eta < 300
+    start = _arch_vector(vol, dist, pars)
+    big = _fit_candidate(y, vol, dist, backcast, tol, want_cov, starting_values=start, max_iter=max_iter)
+    big["start"] = "nested"
+    if big["loglik"] >= small["loglik"] or backcast is not None:
+        return big
+    held = _held_candidate(y, vol, dist, start, want_cov)
+    held["start"] = "nested (held)"
+    held["optimizer_message"] = (f"{vol}/{_SMALLER_DIST[dist]} estimates held with the extra parameters at their "
+                                 f"null: every {vol}/{dist} optimisation ended at a lower likelihood")
+    return held
+
+
+def _refit_with_cov(y: np.ndarray, cand: dict[str, Any], backcast: float | None, tol: float | None,
+                    max_iter: int) -> dict[str, Any]:
+    """``cand`` again with standard errors and series: re-optimised from its own estimates, or, when that
+    ends lower (the optimiser leaving the region, as in :func:`_fit_from_starts`), its estimates held."""
+    refit = _fit_candidate(y, cand["vol"], cand["dist"], backcast, tol, want_cov=True,
+                           starting_values=cand["arch_params"], max_iter=max_iter)
+    if refit["loglik"] >= cand["loglik"] - 1e-6 or backcast is not None:
+        return refit
+    held = _held_candidate(y, cand["vol"], cand["dist"], cand["arch_params"], want_cov=True)
+    held["optimizer_message"] = cand.get("optimizer_message", held["optimizer_message"])
+    return held
+
+
+def _held_candidate(y: np.ndarray, vol: str, dist: str, params: np.ndarray, want_cov: bool) -> dict[str, Any]:
+    """``params`` held fixed on ``y`` (arch's ``fix``, with arch's default backcast): a candidate with their
+    log-likelihood, marked not converged (no optimisation ran)."""
+    from arch import arch_model
+
+    arch_vol, o = _ARCH_VOL[vol]
+    model = arch_model(y, mean="Constant", vol=arch_vol, p=1, o=o, q=1, dist=_ARCH_DIST[dist], rescale=False)
+    res = model.fix(np.asarray(params, dtype=float))
+    names = list(res.params.index)
+    pars = {_PARAM_NAMES[k]: float(v) for k, v in res.params.items()}
+    out: dict[str, Any] = {
+        "vol": vol, "dist": dist, "params": pars, "arch_params": np.asarray(res.params, dtype=float),
+        "loglik": float(res.loglikelihood), "aic": float(res.aic), "bic": float(res.bic), "nobs": int(res.nobs),
+        "n_params": len(names), "converged": False,
+        "optimizer_message": "warm-start estimates held: both optimisations ended at a lower likelihood",
+        "arch_warnings": [], "start": "held", "persistence": _persistence(vol, dist, pars),
+    }
+    if want_cov:
+        out["std_err"] = {_PARAM_NAMES[k]: float("nan") for k in names}
+        out["sigma2"] = np.asarray(res.conditional_volatility, dtype=float) ** 2
+        out["resid"] = np.asarray(res.resid, dtype=float)
+    return out
 
 
 def _nested_start(small: dict[str, Any], big_vol: str, big_dist: str) -> np.ndarray:
@@ -668,12 +756,11 @@ def _fit_arrays(y: np.ndarray, vols: tuple[str, ...], dists: tuple[str, ...], in
     if not single:
         start, starts = best.get("start", "fresh"), best.get("starts", {})
         if best["dist"] in DERIVED_DIST_TYPES:
-            filt = _fit_candidate(y, best["vol"], _BASE_DIST[best["dist"]], backcast, tol, want_cov=True,
-                                  starting_values=best["arch_params"], max_iter=max_iter)
+            base_fit = fits[(best["vol"], _BASE_DIST[best["dist"]])]
+            filt = _refit_with_cov(y, base_fit, backcast, tol, max_iter)
             best = _derive_law(y, filt, best["dist"], opts)
         else:
-            best = _fit_candidate(y, best["vol"], best["dist"], backcast, tol, want_cov=True,
-                                  starting_values=best["arch_params"], max_iter=max_iter)
+            best = _refit_with_cov(y, best, backcast, tol, max_iter)
         best["start"], best["starts"] = start, starts
         best["stationary"] = bool(best["persistence"] < 1.0)
         best["eligible"] = bool(best["converged"] and best["stationary"])
@@ -707,8 +794,9 @@ def _finish(raw: dict[str, Any], index: pd.Index, label: str, init: str, *, emit
             d = _arch_distribution(dist)
             dp = _dist_params(dist, p) or None
             mean_abs = float(d.moment(1, dp) - 2.0 * d.partial_moment(1, 0.0, dp))
-        lrv = math.exp((p["omega"] + p["alpha"] * (mean_abs - _SQRT_2_OVER_PI)) / (1.0 - p["beta"])) \
+        log_lrv = (p["omega"] + p["alpha"] * (mean_abs - _SQRT_2_OVER_PI)) / (1.0 - p["beta"]) \
             if abs(p["beta"]) < 1 else math.inf
+        lrv = math.exp(log_lrv) if log_lrv < 700.0 else math.inf  # beta within ~1e-6 of 1: no finite level
     else:
         lrv = p["omega"] / (1.0 - pers) if pers < 1.0 else math.inf
     issues: list[str] = []
