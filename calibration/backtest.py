@@ -48,19 +48,9 @@ def portfolio_log_return(returns: np.ndarray, weights: np.ndarray) -> np.ndarray
 
 def _tail(dist, alpha: float) -> tuple[float, float]:
     """``(q, e)``: the ``alpha``-quantile of the standardized law and ``E[Z | Z <= q]``."""
-    from scipy import integrate
+    from simulator.tables import marginal_ppf, marginal_tail_mean
 
-    from simulator.tables import marginal_ppf
-
-    q = float(marginal_ppf(np.array(alpha), np.array(1.0 - alpha), dist))
-    tail_mean = getattr(__import__("simulator.tables", fromlist=["x"]), "marginal_tail_mean", None)
-    if tail_mean is not None:
-        return q, float(tail_mean(alpha, dist))
-    # E[Z | Z <= q] = (1 / alpha) int_0^alpha F^-1(u) du, with u = alpha e^-s to resolve the tail
-    val, _ = integrate.quad(lambda s: float(marginal_ppf(np.array(alpha * math.exp(-s)),
-                                                         np.array(1.0 - alpha * math.exp(-s)), dist)) * math.exp(-s),
-                            0.0, np.inf, limit=200, epsabs=1e-10, epsrel=1e-10)
-    return q, val
+    return float(marginal_ppf(np.array(alpha), np.array(1.0 - alpha), dist)), float(marginal_tail_mean(alpha, dist))
 
 
 @dataclass(frozen=True)

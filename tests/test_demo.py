@@ -42,18 +42,21 @@ def test_demo_runs_the_whole_library(demo):
     out = demo["out"]
     library = list_scenarios()
     assert len(library) >= 13 and "baseline" in library
-    for name in library:
+    for name in [*library, "baseline-long-run"]:
         assert (out / name / "manifest.json").is_file(), name
     summary = json.loads((out / "summary.json").read_text())
     names = [s["scenario"] for s in summary["scenarios"]]
-    assert names[0] == "baseline" and sorted(names) == sorted(library)
+    assert names[0] == "baseline" and sorted(names) == sorted([*library, "baseline-long-run"])
     for s in summary["scenarios"][1:]:
         assert s["n_paths"] == N_PATHS
-        assert s["stress_loss_es"] is not None and s["stress_at_scenario_horizon"], s["scenario"]
-        assert s["es"] >= s["var"] * (1 - 1e-12) or s["es_level"] != s["var_level"]
-    # the baseline ran long enough for every scenario's own horizon
+        if not s["scenario"].startswith("baseline"):
+            assert s["stress_loss_es"] is not None and s["stress_at_scenario_horizon"], s["scenario"]
+        for t in ("97.5", "99"):  # VaR and ES at the same level, side by side
+            assert s[f"es_{t}"] >= s[f"var_{t}"] * (1 - 1e-12), s["scenario"]
+    # the baseline ran long enough for every scenario's own horizon, and reports at its own 252 days
     longest = max(s["horizon_days"] for s in summary["scenarios"])
-    assert summary["scenarios"][0]["horizon_days"] == longest
+    assert summary["scenarios"][0]["simulated_horizon_days"] == longest
+    assert summary["scenarios"][0]["horizon_days"] == 252
     # progress shown, one line per scenario
     for i, name in enumerate(names, 1):
         assert f"[{i}/{len(names)}] {name}:" in demo["stderr"]
@@ -64,12 +67,18 @@ def test_demo_model_backtests_and_report(demo):
     model = MarketModel.from_json(out / "model.json")
     assert model.assets == ("SP500", "NASDAQ", "WTI")
     assert model.provenance["data"]["source"] == "builtin:us-markets"
-    bt = json.loads((out / "backtest.json").read_text())["backtests"]
-    assert [b["name"] for b in bt] == ["portfolio", "SP500", "NASDAQ", "WTI"]
+    doc = json.loads((out / "backtest.json").read_text())
+    bt = doc["backtests"]
+    assert [b["name"] for b in bt] == ["portfolio", "SP500", "NASDAQ", "WTI", "portfolio, univariate benchmark"]
+    assert [b["kind"] for b in bt] == ["model"] * 4 + ["univariate"]
     for b in bt:
         assert b["spec"]["n_oos"] == BACKTEST_DAYS and b["traffic_light"]["n"] == 250
         assert b["traffic_light"]["zone"] in ("green", "amber", "red")
         assert {t["test"] for t in b["tests"]} >= {"pof", "cci", "cc", "as_z1", "as_z2"}
+    # the backtested model is the simulated one: the calibrated families and copula
+    spec = doc["model_backtest"]
+    assert spec["families"] == {a: f"{m.vol.type}/{m.dist.type}" for a, m in zip(model.assets, model.marginals)}
+    assert spec["copula"] == model.copula.type and spec["window"] == 1000 and spec["refit_every"] == 20
     # the portfolio backtest is on the constant-mix 60/25/15 portfolio's real daily log returns
     from calibration.data import load_prices, log_returns
 
@@ -81,7 +90,14 @@ def test_demo_model_backtests_and_report(demo):
     assert "<script" not in page.lower()
     for name in list_scenarios():
         assert f'id="sc-{name}"' in page
-    assert page.count('<span class="zone zone-') == 4
+    assert page.count('<span class="zone zone-') == 5
+    # the report says which model was backtested and gives the verdict in its summary
+    assert "Model backtested: the model that is simulated" in page and "Model backtest." in page
+    verdict = json.loads((out / "summary.json").read_text())["backtest_verdict"]
+    import html
+
+    assert verdict["text"] in html.unescape(page)
+    assert len(verdict["rows"]) == 5 and verdict["all_accepted"] == (not verdict["rejected"])
     for table in ("executive_summary", "risk_measures", "stress_vs_baseline", "asset_stress", "backtests",
                   "model_marginals"):
         assert not pd.read_csv(out / "tables" / f"{table}.csv").empty, table

@@ -3,8 +3,9 @@
 1. calibrates a copula-GARCH model on ``builtin:us-markets`` (S&P 500, NASDAQ Composite, WTI daily
    closes 1999-2018) and saves it as ``DIR/model.json`` with its provenance;
 2. runs the whole scenario library on the library's sample multi-asset portfolio (USD 1m: 60 %
-   broad equity, 25 % tech equity, 15 % oil), baseline first, each scenario's stress loss measured
-   against the baseline (``DIR/<scenario>/``, see :mod:`simulator.results`);
+   broad equity, 25 % tech equity, 15 % oil), baseline first (from the as-of state and, labelled
+   ``baseline-long-run``, from the long-run volatility state), each scenario's stress loss measured
+   against the baseline at the scenario's own horizon (``DIR/<scenario>/``, see :mod:`simulator.results`);
 3. backtests the model it simulates: rolling out-of-sample one-day 99 % VaR and 97.5 % ES of the
    calibrated copula-GARCH specification, re-fitted every 20 days on the trailing 1,000 days, for the
    portfolio (constant weights; VaR/ES from 10,000 engine paths per day) and each asset (closed
@@ -23,6 +24,7 @@ import time
 import warnings
 
 from simulator.cli.common import non_negative_int, output_dir, positive_int, show_progress
+from simulator.cli.run import BASELINE_STARTS
 from simulator.exceptions import UserInputError
 
 DATA = "builtin:us-markets"
@@ -42,6 +44,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=non_negative_int, default=None, metavar="S",
                    help="one seed for every scenario (default: each scenario's own seed)")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N", help="numba threads (default: all cores)")
+    p.add_argument("--baseline-start", choices=BASELINE_STARTS, default="both",
+                   help="start state of the baseline: the model's as-of state (the last calibration day), its "
+                        "long-run (unconditional) volatility, or both, labelled (default: both)")
     p.add_argument("--backtest-days", type=positive_int, default=None, metavar="N",
                    help="out-of-sample days of the VaR backtests (default: every day after the first "
                         f"{BACKTEST_WINDOW}-day window, 2002-2018)")
@@ -123,7 +128,7 @@ def run(args) -> int:
 
     command = ["stress-sim", "demo", "--out", str(args.out)]
     for flag, value in (("--paths", args.paths), ("--seed", args.seed), ("--threads", args.threads),
-                        ("--backtest-days", args.backtest_days)):
+                        ("--backtest-days", args.backtest_days), ("--baseline-start", args.baseline_start)):
         if value is not None:
             command += [flag, str(value)]
 
@@ -138,7 +143,8 @@ def run(args) -> int:
         f"({len(cal.returns)} returns) in {timings['calibrate']:.1f} s")
 
     names = list_scenarios()
-    plans = plan_runs(names, model=model, model_spec=str(out / "model.json"), n_paths=args.paths)
+    plans = plan_runs(names, model=model, model_spec=str(out / "model.json"), n_paths=args.paths,
+                      baseline_start=args.baseline_start)
     n_oos = args.backtest_days
     if n_oos is not None and n_oos > len(cal.returns) - BACKTEST_WINDOW:
         raise UserInputError(f"--backtest-days {n_oos}: the data hold {len(cal.returns) - BACKTEST_WINDOW} "

@@ -96,11 +96,14 @@ class ReportInputs:
         folder has one besides the as-of baseline.
     run_manifest : dict or None
         The folder's own ``manifest.json`` (e.g. written by ``stress-sim demo``).
+    backtest_model : dict or None
+        ``backtest.json``'s ``model_backtest``: what was backtested (specification, window, refits).
     """
 
     root: Path
     results: list[ScenarioResults]
     backtests: list[dict] = field(default_factory=list)
+    backtest_model: dict | None = None
     comparisons: dict[str, dict] = field(default_factory=dict)
     comparisons_long_run: dict[str, dict] = field(default_factory=dict)
     run_manifest: dict | None = None
@@ -156,9 +159,13 @@ def load_inputs(results_dir: str | os.PathLike, *, verify: bool = True) -> Repor
     root = Path(results_dir)
     results = load_results_tree(root, verify=verify)
     backtests: list[dict] = []
+    backtest_model = None
     bt = root / BACKTEST_FILE
     if bt.is_file():
-        backtests = _check_backtests(_read_json(bt), bt)
+        raw_bt = _read_json(bt)
+        backtests = _check_backtests(raw_bt, bt)
+        spec = raw_bt.get("model_backtest") if isinstance(raw_bt, Mapping) else None
+        backtest_model = dict(spec) if isinstance(spec, Mapping) else None
     run_manifest = None
     mf = root / MANIFEST_NAME
     if mf.is_file():
@@ -169,7 +176,8 @@ def load_inputs(results_dir: str | os.PathLike, *, verify: bool = True) -> Repor
         # a folder written by one run (e.g. stress-sim demo): show that run's scenarios, not stale ones
         listed = {str(x) for x in run_manifest["scenarios"]}
         results = [r for r in results if r.name in listed]
-    inputs = ReportInputs(root=root, results=results, backtests=backtests, run_manifest=run_manifest)
+    inputs = ReportInputs(root=root, results=results, backtests=backtests, run_manifest=run_manifest,
+                          backtest_model=backtest_model)
     base = inputs.baseline
     lr = inputs.long_run_baseline
     for r in results:
@@ -553,8 +561,9 @@ def summary_document(inputs: ReportInputs) -> dict[str, Any]:
         "scenarios": _executive_rows(inputs),
         "stress_vs_baseline": inputs.comparisons,
         "stress_vs_long_run_baseline": inputs.comparisons_long_run,
+        "backtest_verdict": backtest_verdicts(inputs),
         "backtests": [{
-            "name": b.get("name"), "spec": b.get("spec"), "traffic_light": b.get("traffic_light"),
+            "name": b.get("name"), "kind": b.get("kind"), "spec": b.get("spec"), "traffic_light": b.get("traffic_light"),
             "tests": [{k: t.get(k) for k in ("test", "name", "level", "statistic", "critical_value", "p_value",
                                              "reject", "n", "exceptions")} for t in b.get("tests", [])
                       if isinstance(t, Mapping)],
@@ -840,6 +849,63 @@ def _scenario_context(r: ScenarioResults, inputs: ReportInputs, charts: bool) ->
     return ctx
 
 
+def _bt_anchor(name: Any) -> str:
+    """HTML id of a backtest's section."""
+    return "bt-" + "".join(c if c.isalnum() or c == "-" else "_" for c in str(name))
+
+
+def _find_test(b: Mapping, name: str, level: float | None) -> Mapping:
+    for t in b.get("tests", []) or []:
+        if isinstance(t, Mapping) and t.get("test") == name and (
+                level is None or (_is_num(t.get("level")) and math.isclose(float(t["level"]), level))):
+            return t
+    return {}
+
+
+def backtest_verdicts(inputs: ReportInputs) -> dict[str, Any] | None:
+    """The backtests' verdicts in one table: per series the exceptions at the VaR level against the
+    expected number, the Kupiec and Christoffersen conditional-coverage p-values and whether both
+    accept, the 97.5 % figures, the Acerbi-Szekely Z2 p-value and the traffic light; which series of
+    the simulated model are rejected; and one sentence saying so (None without backtests)."""
+    if not inputs.backtests:
+        return None
+    rows = []
+    for b in inputs.backtests:
+        spec = b.get("spec") if isinstance(b.get("spec"), Mapping) else {}
+        level = float(spec.get("level", 0.99)) if _is_num(spec.get("level")) else 0.99
+        es_level = float(spec.get("es_level", 0.975)) if _is_num(spec.get("es_level")) else 0.975
+        pof, cc = _find_test(b, "pof", level), _find_test(b, "cc", level)
+        pof_es, z2 = _find_test(b, "pof", es_level), _find_test(b, "as_z2", None)
+        tl = b.get("traffic_light") if isinstance(b.get("traffic_light"), Mapping) else {}
+        known = bool(pof) and bool(cc)
+        rows.append({
+            "name": str(b.get("name", "")), "kind": str(b.get("kind") or spec.get("kind") or "univariate"),
+            "anchor": _bt_anchor(b.get("name", "")), "level": level, "es_level": es_level,
+            "n_oos": spec.get("n_oos"), "first_oos": spec.get("first_oos"), "last_oos": spec.get("last_oos"),
+            "exceptions": spec.get("exceptions"), "expected": spec.get("expected_exceptions"),
+            "pof_p": pof.get("p_value"), "cc_p": cc.get("p_value"),
+            "accepted": (not pof.get("reject") and not cc.get("reject")) if known else None,
+            "exceptions_es": spec.get("exceptions_es_level"), "pof_es_p": pof_es.get("p_value"),
+            "as_z2_p": z2.get("p_value"), "zone": _ZONES.get(str(tl.get("zone", "")).lower(), "unknown"),
+            "tl_exceptions": tl.get("exceptions"), "tl_n": tl.get("n"),
+        })
+    model_rows = [r for r in rows if r["kind"] == "model"] or rows
+    rejected = [r["name"] for r in model_rows if r["accepted"] is False]
+    level = model_rows[0]["level"]
+    period = f"{model_rows[0]['first_oos']} to {model_rows[0]['last_oos']}"
+    what = "the simulated model" if any(r["kind"] == "model" for r in rows) else "the backtested models"
+    if rejected:
+        text = (f"The {100 * level:g}% one-day VaR backtest of {what} ({period}) REJECTS "
+                + ", ".join(rejected) + " (Kupiec or Christoffersen conditional coverage, p < 0.05): "
+                "its VaR is not consistent with history there; read its figures with that in mind.")
+    else:
+        text = (f"The {100 * level:g}% one-day VaR backtest of {what} ({period}) accepts every series "
+                f"({', '.join(r['name'] for r in model_rows)}): Kupiec and Christoffersen conditional "
+                "coverage p >= 0.05.")
+    return {"rows": rows, "rejected": rejected, "all_accepted": not rejected, "text": text, "level": level,
+            "model": inputs.backtest_model}
+
+
 def _backtest_context(b: Mapping, charts: bool) -> dict[str, Any]:
     from simulator.report import charts as ch
 
@@ -854,6 +920,7 @@ def _backtest_context(b: Mapping, charts: bool) -> dict[str, Any]:
         rows.append({**row, "css": cls})
     spec = b.get("spec") or {}
     ctx = {"name": b.get("name", "backtest"), "description": b.get("description"), "spec": spec,
+           "kind": str(b.get("kind") or spec.get("kind") or "univariate"), "anchor": _bt_anchor(b.get("name", "")),
            "traffic_light": tl, "zone": zone, "rows": rows, "chart": None}
     series = b.get("series")
     if charts and isinstance(series, Mapping) and isinstance(series.get("return"), list):
@@ -953,6 +1020,7 @@ def render_html(inputs: ReportInputs, *, title: str | None = None, charts: bool 
         say(f"report: {r.name}")
         scen.append(_scenario_context(r, inputs, charts))
     backtests = [_backtest_context(b, charts) for b in inputs.backtests]
+    verdicts = backtest_verdicts(inputs)
     levels = report_levels(inputs)
     es_level = _es_level(levels)
     ratios = ratio_rows(inputs)
@@ -974,7 +1042,7 @@ def render_html(inputs: ReportInputs, *, title: str | None = None, charts: bool 
         any_discrete=any(row["discrete"] for row in exec_rows if row["has_portfolio"]),
         any_targets=any(row["targets_met"] is not None for row in exec_rows),
         any_long_run=bool(inputs.comparisons_long_run),
-        scenarios=scen, backtests=backtests, model_cards=_model_cards(inputs),
+        scenarios=scen, backtests=backtests, verdicts=verdicts, model_cards=_model_cards(inputs),
         manifests=[_manifest_context(r) for r in inputs.results],
         run=run, failed=failed, run_command=shlex.join(str(c) for c in run["command"]) if isinstance(run.get("command"), list) else "",
     )
