@@ -64,7 +64,8 @@ def test_univariate_refits_never_worse_than_a_fresh_fit():
 def test_model_refits_never_worse_than_a_fresh_fit_through_optimiser_failures():
     # NASDAQ 2001-2005, EGARCH-skew-t (the calibrated specification): arch's optimiser fails on several of
     # these windows from its own starting values and from the previous window's (log-likelihoods near
-    # -6,000 where -1,800 is reached); the kept fit is never below the fresh one, nor below an i.i.d. normal
+    # -6,000 where -1,800 is reached); the kept fit is never below a usable fresh one (above an i.i.d.
+    # normal's likelihood, EGARCH beta < 0.9999), and is itself usable
     from calibration.marginals import fit_marginal
 
     y = _returns()["NASDAQ"]
@@ -79,9 +80,11 @@ def test_model_refits_never_worse_than_a_fresh_fit_through_optimiser_failures():
         fresh = _fresh_arch(win.to_numpy(), "EGARCH", 1, "skewt")
         floor = _iid_normal_loglik(win.to_numpy())
         below_iid += fresh.loglikelihood < floor
-        assert f.loglik >= fresh.loglikelihood - 0.5, (s, f.loglik, fresh.loglikelihood)
-        assert f.loglik >= floor, (s, f.loglik, floor, f.starts)
-        assert math.isfinite(f.long_run_variance) or f.persistence >= 0.999
+        fresh_usable = fresh.loglikelihood >= floor and fresh.params["beta[1]"] < 0.9999
+        assert f.loglik >= fresh.loglikelihood - 0.5 or not fresh_usable, (s, f.loglik, fresh.loglikelihood)
+        # usable for forecasting: above the i.i.d. normal floor and clearly stationary
+        assert f.loglik >= floor and f.persistence < 0.9999, (s, f.loglik, floor, f.persistence, f.starts)
+        assert math.isfinite(f.long_run_variance)
     assert below_iid >= 1  # the windows do exercise the optimiser failure
 
 
