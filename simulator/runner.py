@@ -31,7 +31,8 @@ class ScenarioResult:
     scenario_sha256: str = ""
     scenario_source: str = ""
     shocks: list = field(default_factory=list)
-    #: the scenario's ``[[targets]]`` against the simulation (:func:`simulator.targets.evaluate_targets`)
+    #: the scenario's ``[[targets]]`` against the simulation (:func:`simulator.targets.evaluate_targets`), then
+    #: for replays each asset's move against history's (:func:`simulator.targets.history_checks`)
     targets: list = field(default_factory=list)
 
     @property
@@ -90,7 +91,7 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
     sim = simulate(model, n_paths or sc.n_paths, sc.horizon_days, sc.seed if seed is None else seed,
                    keep=keep or sc.outputs.keep, chunk_paths=chunk_paths, progress=progress, n_threads=n_threads,
                    schedule=schedule)
-    from simulator.targets import evaluate_targets
+    from simulator.targets import evaluate_targets, history_checks
 
     return ScenarioResult(
         name=sc.name, description=sc.description, simulation=sim, positions=positions,
@@ -98,7 +99,7 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
         var_levels=tuple(sc.outputs.var_levels), risk_horizons=tuple(sc.outputs.horizons),
         scenario_sha256=scenario_sha256(sc), scenario_source=str(sc.path) if sc.path else sc.name,
         shocks=[s.model_dump(mode="json") for s in sc.shocks],
-        targets=evaluate_targets(sc.targets, sim, mapping),
+        targets=evaluate_targets(sc.targets, sim, mapping) + history_checks(sc, model, sim),
     )
 
 

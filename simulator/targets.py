@@ -14,7 +14,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["TRADING_DAYS_PER_YEAR", "median_se", "evaluate_targets"]
+__all__ = ["TRADING_DAYS_PER_YEAR", "HISTORY_TOLERANCE_PP", "median_se", "evaluate_targets", "history_checks"]
+
+#: How close a replay of history's own moves must come to the historical move (percentage points).
+HISTORY_TOLERANCE_PP = 2.0
 
 #: Annualisation of a daily volatility: sigma x sqrt(252).
 TRADING_DAYS_PER_YEAR = 252
@@ -108,3 +111,68 @@ def evaluate_targets(targets: Sequence[Any], sim, mapping: Mapping[str, int]) ->
             row["unavailable"] = missing
         rows.append(row)
     return rows
+
+
+def history_checks(scenario, model, sim) -> list[dict[str, Any]]:
+    """Each asset's simulated median move over a scenario's replayed days against history's move.
+
+    For every ``historical_replay`` the replayed days' historical log returns are summed (a sequence:
+    its window's days as replayed; a bootstrap: the window's mean day times the days replayed, the
+    expected sum); the simulated median of each asset's log return summed over the same days must lie
+    within :data:`HISTORY_TOLERANCE_PP` of it, both as simple returns in percent. Rows have the keys of
+    :func:`evaluate_targets` plus ``kind = "history"``, one per model asset; with filtered (FHS) scaling
+    the comparison is shown but not judged (``within`` is None): FHS gives magnitudes in the model's
+    volatility regime by design. Empty without replays.
+    """
+    from simulator.shocks import replay_residuals
+
+    reps = [s for s in scenario.shocks if s.type == "historical_replay"]
+    if not reps:
+        return []
+    h = sim.horizon
+    days = np.zeros(h, dtype=bool)
+    hist = np.zeros(model.n_assets)
+    windows, scalings = [], set()
+    for s in reps:
+        x = replay_residuals(model, s.data, s.window, scenario, scaling="historical")  # percent log returns
+        start = s.day - 1
+        n = x.shape[0] if s.mode == "sequence" else (s.days or x.shape[0])
+        stop = min(h, start + n)
+        days[start:stop] = True
+        hist += x[: stop - start].sum(axis=0) if s.mode == "sequence" else x.mean(axis=0) * (stop - start)
+        windows.append(f"{s.window[0]}..{s.window[1]} ({s.mode})")
+        scalings.add(s.scaling)
+    if days.all():
+        sample = sim.cum_return
+    elif sim.returns is not None:
+        sample = sim.returns[:, days, :].sum(axis=1)
+    else:
+        sample = None
+    judged = scalings == {"historical"}
+    rows = []
+    for col in range(model.n_assets):
+        target = float(100.0 * np.expm1(hist[col] / 100.0))
+        row = {"measure": "median_return_pct", "kind": "history", "asset": model.assets[col],
+               "model_asset": model.assets[col], "day": int(np.flatnonzero(days)[-1] + 1), "value": target,
+               "tolerance": HISTORY_TOLERANCE_PP, "simulated": None, "mc_se": None, "difference": None,
+               "within": None, "source": f"history: the move of {data_label(reps)} over {', '.join(windows)}",
+               "why": "a replay of history's own moves reproduces the window's move; the paths differ only "
+                      "through bootstrapped days and other shocks"}
+        if sample is None:
+            row["unavailable"] = "needs the daily paths (the replays do not cover every day)"
+        else:
+            x = 100.0 * np.expm1(sample[:, col] / 100.0)
+            med = float(np.median(x))
+            row.update({"simulated": med, "mc_se": median_se(x), "difference": med - target})
+            if judged:
+                row["within"] = bool(abs(med - target) <= HISTORY_TOLERANCE_PP)
+            else:
+                row["unavailable"] = "filtered (FHS) scaling: the episode's surprises in the model's volatility, " \
+                                     "not history's moves"
+        rows.append(row)
+    return rows
+
+
+def data_label(reps) -> str:
+    """The replay data sets named once: e.g. ``builtin:us-markets``."""
+    return ", ".join(dict.fromkeys(str(s.data) for s in reps))

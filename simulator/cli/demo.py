@@ -111,6 +111,21 @@ def _backtests(returns, weights: dict[str, float], model, *, n_oos: int | None, 
     return mb.spec, out
 
 
+def _targets_line(stored) -> str:
+    """One line: the library's targets met, and how close the replays come to history."""
+    rows = [(r.name, t) for r in stored for t in (r.risk.get("targets") or [])]
+    own = [t for _, t in rows if t.get("kind") != "history" and t.get("within") is not None]
+    hist = [(n, t) for n, t in rows if t.get("kind") == "history" and t.get("within") is not None]
+    text = f"targets: {sum(t['within'] for t in own)} of {len(own)} scenario targets met"
+    if hist:
+        worst_name, worst = max(hist, key=lambda nt: abs(nt[1]["difference"]))
+        missed = [f"{n} {t['model_asset']}" for n, t in hist if not t["within"]]
+        text += (f"; replays of history's moves: {len(hist) - len(missed)} of {len(hist)} asset medians within "
+                 f"{worst['tolerance']:g} pp of history (largest gap {abs(worst['difference']):.2f} pp, {worst_name} "
+                 f"{worst['model_asset']})" + (f"; missed: {', '.join(missed)}" if missed else ""))
+    return text
+
+
 def run(args) -> int:
     from calibration.calibrate import calibrate_detailed
     from scenarios.loader import list_scenarios
@@ -187,6 +202,7 @@ def run(args) -> int:
     write_manifest(out, build_manifest(kind="demo", command=command, timings_s=dict(timings), **fields), files=files)
 
     print(results_table(stored))
+    print(_targets_line(stored))
     for b in bts:
         tl = b["traffic_light"]
         rejected = [t["name"] for t in b["tests"] if t["test"] in ("pof", "cc") and abs(t["level"] - 0.99) < 1e-12
