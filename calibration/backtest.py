@@ -9,14 +9,17 @@ forward through the following days with the estimates held fixed, and forecasts:
   (``VaR = -(mu + sigma q_alpha)``, ``ES = -(mu + sigma E[Z | Z <= q_alpha])``);
 - for the portfolio (a constant mix of the assets, rebalanced daily): the one-day VaR and ES of
   ``100 ln(sum_i w_i exp(r_i / 100))`` from a Monte Carlo simulation **by the engine**
-  (:func:`simulator.simulate`) of ``n_paths`` joint one-day returns per day, drawn from the fitted
-  copula and marginals: the same code path as every scenario.
+  (:func:`simulator.simulate`) of ``n_paths`` joint one-day returns, drawn from the fitted copula and
+  marginals: the same code path as every scenario.
 
 The engine's one-day draw from a filtered state ``sigma_t`` is ``r = mu + sigma_t z`` with ``z`` the
-model's joint standardized innovation, which does not depend on the state; so for a block of days
-the engine simulates ``n_paths`` x (days in the block) one-day paths once and day ``j`` of the block
-takes its own ``n_paths`` innovations scaled by its own ``sigma_t`` (identical to starting the engine
-from each day's state, up to floating-point rounding; a test checks it).
+model's joint standardized innovation, which does not depend on the state. So per refit the engine
+simulates ``n_paths`` one-day paths once, the innovations ``z`` are recovered from them, and every day
+of the block scales the same ``z`` by its own ``sigma_t`` (common random numbers: each day's figure is
+what the engine gives from that day's state with the block's seed). 100,000 paths per block cost what
+5,000 independent paths per day would, and the Monte Carlo error of each day's 99 % VaR is about 0.5 %
+instead of 2 %, which keeps the exception count from moving with the seed: with 10,000 independent paths
+per day, seeds 0, 1 and 2 gave 54, 48 and 50 portfolio exceptions in 4,029 days.
 
 Every test of :func:`simulator.backtest.evaluate_forecasts` follows: Kupiec, Christoffersen
 independence and conditional coverage at both levels, the Basel traffic light and the
@@ -114,7 +117,7 @@ def rolling_model_backtest(
     level: float = 0.99,
     es_level: float = 0.975,
     n_oos: int | None = None,
-    n_paths: int = 10_000,
+    n_paths: int = 100_000,
     n_keep: int = 1000,
     seed: int = 0,
     traffic_light_days: int = 250,
@@ -143,8 +146,9 @@ def rolling_model_backtest(
         VaR level of the main tests (0.99) and ES level (0.975; VaR is also tested there).
     n_oos : int, optional
         Backtest only the last ``n_oos`` days (default: every day after the first window).
-    n_paths : int, default 10,000
-        Simulated joint one-day returns per day for the portfolio's VaR/ES.
+    n_paths : int, default 100,000
+        Simulated joint one-day innovations per refit block for the portfolio's VaR/ES (every day of
+        the block scales them by its own volatility).
     n_keep : int, default 1000
         Simulated portfolio returns kept per day for the Acerbi-Szekely p-values.
     seed : int, default 0
@@ -234,12 +238,12 @@ def rolling_model_backtest(
             d["es"][lo:hi] = -(mu + sig[:, j] * e_e)
             laws[a].append((lo, hi, marg.dist))
         if w is not None:
-            sim = simulate(m, n_paths * b, 1, seeds[k], keep="paths", chunk_paths=min(n_paths * b, 50_000))
+            sim = simulate(m, n_paths, 1, seeds[k], keep="paths", chunk_paths=min(n_paths, 50_000))
             mu_v = np.array([mm.mean.mu for mm in m.marginals])
             z = (sim.returns[:, 0, :] - mu_v) / sim.sigma[:, 0, :]  # the model's joint innovations
-            z = z.reshape(b, n_paths, len(assets))
-            r = mu_v + sig[:, None, :] * z                          # (days, paths, assets)
-            p = portfolio_log_return(r, w)                          # (days, paths)
+            p = np.empty((b, n_paths))
+            for j in range(b):                                      # each day: its own sigma, the block's z
+                p[j] = portfolio_log_return(mu_v + sig[j] * z, w)
             p.sort(axis=1)
             n_v, n_e = math.ceil(k_alpha * n_paths), math.ceil(k_es * n_paths)
             port["var"][lo:hi] = -p[:, n_v - 1]
@@ -295,7 +299,7 @@ def rolling_model_backtest(
             pd.Series(portfolio_log_return(oos.to_numpy(dtype=float), w), index=oos.index),
             port["var"], port["var_es"], port["es"], level=level, es_level=es_level, sampler=port_sampler,
             spec={**spec_common, "model": f"copula-GARCH as simulated ({fam_text}; {cop_text} copula); "
-                                          f"portfolio VaR/ES from {n_paths:,} engine paths per day",
+                                          f"portfolio VaR/ES from {n_paths:,} engine paths per refit",
                   "series": f"constant-mix portfolio ({desc}, rebalanced daily)", "n_paths": n_paths,
                   "weights": {a: float(v) for a, v in zip(assets, w)}},
             refits=refits, extra={"mean": port["mean"], "sd": port["sd"]}, traffic_light_days=traffic_light_days,

@@ -641,7 +641,13 @@ def _model_card(model: Mapping, sha: str) -> dict[str, Any]:
         params = []
         values = {"mu": _get(spec, "mean", "mu")}
         values.update({k: v for k, v in (spec.get("vol") or {}).items() if k != "type"})
-        values.update({k: v for k, v in (spec.get("dist") or {}).items() if k != "type"})
+        for k, v in (spec.get("dist") or {}).items():
+            if k == "type":
+                continue
+            if isinstance(v, list):  # e.g. the fhs law's kernel centres: a summary, not 200 numbers
+                nums = [float(x) for x in v if _is_num(x)]
+                v = (f"{len(v)} values, {min(nums):.3g} to {max(nums):.3g}" if nums else f"{len(v)} values")
+            values[k] = v
         se = d.get("std_err") if isinstance(d.get("std_err"), Mapping) else {}
         for k, v in values.items():
             params.append((k, v, se.get(k)))
