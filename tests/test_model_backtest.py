@@ -27,7 +27,8 @@ def _fresh_arch(y: np.ndarray, vol: str, o: int, dist: str):
     """An independent fresh fit: arch's own starting values, nothing else."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return arch_model(y, mean="Constant", vol=vol, p=1, o=o, q=1, dist=dist, rescale=False).fit(disp="off")
+        return arch_model(y, mean="Constant", vol=vol, p=1, o=o, q=1, dist=dist, rescale=False).fit(
+            disp="off", show_warning=False)
 
 
 def _iid_normal_loglik(y: np.ndarray) -> float:
