@@ -57,6 +57,13 @@ def test_demo_runs_the_whole_library(demo):
     longest = max(s["horizon_days"] for s in summary["scenarios"])
     assert summary["scenarios"][0]["simulated_horizon_days"] == longest
     assert summary["scenarios"][0]["horizon_days"] == 252
+    # what the demo prints: the as-of date and portfolio value, VaR and ES at matching levels, targets
+    # and the replays against history, one backtest line per series
+    out_text = demo["stdout"]
+    assert "as of 2018-12-28 (the last day of the calibration window); portfolio USD 1,000,000" in out_text
+    assert "VaR 97.5%" in out_text and "ES 97.5%" in out_text and "VaR 99%" in out_text and "ES 99%" in out_text
+    assert "scenario targets met; replays of history's moves:" in out_text
+    assert out_text.count("backtest ") >= 5
     # progress shown, one line per scenario
     for i, name in enumerate(names, 1):
         assert f"[{i}/{len(names)}] {name}:" in demo["stderr"]

@@ -111,6 +111,12 @@ def _backtests(returns, weights: dict[str, float], model, *, n_oos: int | None, 
     return mb.spec, out
 
 
+def _portfolio_value(plans) -> float:
+    """Net initial value of the library portfolio (the baseline scenario's positions)."""
+    p = next(p for p in plans if p.scenario.portfolio is not None)
+    return float(sum(p.scenario.portfolio.positions.values()))
+
+
 def _targets_line(stored) -> str:
     """One line: the library's targets met, and how close the replays come to history."""
     rows = [(r.name, t) for r in stored for t in (r.risk.get("targets") or [])]
@@ -201,6 +207,9 @@ def run(args) -> int:
     files = ["model.json", "backtest.json"] + [os.path.relpath(p, out) for p in written.values()]
     write_manifest(out, build_manifest(kind="demo", command=command, timings_s=dict(timings), **fields), files=files)
 
+    as_of = (model.provenance or {}).get("data", {}).get("window_end", "unknown")
+    print(f"as of {as_of} (the last day of the calibration window); portfolio {currency} "
+          f"{_portfolio_value(plans):,.0f}: " + ", ".join(f"{100 * w:.0f}% {a}" for a, w in weights.items()))
     print(results_table(stored))
     print(_targets_line(stored))
     for b in bts:
