@@ -64,8 +64,9 @@ class SimulationResult:
     meta: dict = field(default_factory=dict)
 
     def to_frame(self):
-        """Long pandas DataFrame: (path, day, asset, return_pct, sigma_pct) for paths, or
-        (path, asset, cum_return_pct, max_drawdown) for summaries. Days are 1-based."""
+        """Long pandas DataFrame: (path, day, asset, log_return_pct, sigma_pct) for paths, or
+        (path, asset, cum_log_return_pct, max_drawdown) for summaries. Days are 1-based; returns are
+        percent log returns."""
         import pandas as pd
 
         n, h, a = self.n_paths, self.horizon, len(self.asset_names)
@@ -76,13 +77,13 @@ class SimulationResult:
                 "path": np.repeat(np.arange(n), h * a),
                 "day": np.tile(np.repeat(np.arange(1, h + 1), a), n),
                 "asset": assets,
-                "return_pct": self.returns.reshape(-1),
+                "log_return_pct": self.returns.reshape(-1),
                 "sigma_pct": self.sigma.reshape(-1),
             })
         return pd.DataFrame({
             "path": np.repeat(np.arange(n), a),
             "asset": assets,
-            "cum_return_pct": self.cum_return.reshape(-1),
+            "cum_log_return_pct": self.cum_return.reshape(-1),
             "max_drawdown": self.max_drawdown.reshape(-1),
         })
 

@@ -180,10 +180,10 @@ def test_summary_mode_agrees_with_paths(example_model):
     mdd = 1 - np.exp(logp - np.maximum.accumulate(logp, axis=1))
     np.testing.assert_allclose(summ.max_drawdown, mdd.max(axis=1), rtol=1e-10, atol=1e-12)
     df = full.to_frame()
-    assert list(df.columns) == ["path", "day", "asset", "return_pct", "sigma_pct"]
+    assert list(df.columns) == ["path", "day", "asset", "log_return_pct", "sigma_pct"]
     assert len(df) == 500 * 60 * 2
     row = df[(df.path == 3) & (df.day == 5) & (df.asset == "NDX")].iloc[0]
-    assert row.return_pct == full.returns[3, 4, 1]
+    assert row.log_return_pct == full.returns[3, 4, 1]
 
 
 def test_bad_arguments(example_model):

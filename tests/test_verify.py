@@ -98,13 +98,13 @@ def test_tampered_file_fails_its_hash(sim_run, monkeypatch, capsys):
 
 def test_tampered_and_rehashed_output_fails_the_recomputation(sim_run, monkeypatch, capsys):
     out, _ = sim_run
-    _nudge(out / "paths.parquet", "return_pct", 2 * 25 * 2 + 3)  # path 2, day 2, asset 1: one ulp
+    _nudge(out / "paths.parquet", "log_return_pct", 2 * 25 * 2 + 3)  # path 2, day 2, asset 1: one ulp
     _rehash(out)
     assert _cli(monkeypatch, "verify", str(out), "--hashes-only") == 0  # the hashes alone are fooled
     capsys.readouterr()
     assert _cli(monkeypatch, "verify", str(out)) == 1  # the first chunk (paths 0-63) is always recomputed
     text = capsys.readouterr().out
-    assert "paths.parquet return_pct: 1 value(s) differ" in text and "first at path 2, day 2" in text
+    assert "paths.parquet log_return_pct: 1 value(s) differ" in text and "first at path 2, day 2" in text
     # a summary value changed far from the first and last chunks is found with --all
     _nudge(out / "summary.parquet", "max_drawdown", 2 * 150)
     _rehash(out)

@@ -154,7 +154,8 @@ def _connect(address: str):
 # output tables
 # ------------------------------------------------------------------------------------------------
 def paths_table(result):
-    """Long Arrow table (path, day, asset, return_pct, sigma_pct) of a ``keep='paths'`` result."""
+    """Long Arrow table (path, day, asset, log_return_pct, sigma_pct) of a ``keep='paths'`` result (percent log
+    returns; stress-sim <= 0.2 named the column ``return_pct``)."""
     import pyarrow as pa
 
     n, h, a = result.returns.shape
@@ -163,20 +164,21 @@ def paths_table(result):
         "day": pa.array(np.tile(np.repeat(np.arange(1, h + 1, dtype=np.int32), a), n)),
         "asset": pa.DictionaryArray.from_arrays(np.tile(np.arange(a, dtype=np.int32), n * h),
                                                 list(result.asset_names)),
-        "return_pct": pa.array(result.returns.reshape(-1)),
+        "log_return_pct": pa.array(result.returns.reshape(-1)),
         "sigma_pct": pa.array(result.sigma.reshape(-1)),
     })
 
 
 def summary_table(result):
-    """Long Arrow table (path, asset, cum_return_pct, max_drawdown) of any result."""
+    """Long Arrow table (path, asset, cum_log_return_pct, max_drawdown) of any result (cumulative percent log
+    return; stress-sim <= 0.2 named the column ``cum_return_pct``)."""
     import pyarrow as pa
 
     n, a = result.cum_return.shape
     return pa.table({
         "path": pa.array(np.repeat(np.arange(n, dtype=np.int64), a)),
         "asset": pa.DictionaryArray.from_arrays(np.tile(np.arange(a, dtype=np.int32), n), list(result.asset_names)),
-        "cum_return_pct": pa.array(result.cum_return.reshape(-1)),
+        "cum_log_return_pct": pa.array(result.cum_return.reshape(-1)),
         "max_drawdown": pa.array(result.max_drawdown.reshape(-1)),
     })
 
@@ -253,7 +255,8 @@ def run(args) -> int:
         execution={"backend": meta.get("backend", backend), "scheduler": args.scheduler, "workers": args.workers,
                    "chunk_paths": meta["chunk_paths"], "n_chunks": meta["n_chunks"],
                    "chunks_resumed": meta["chunks_resumed"]},
-        units={"return_pct": "percent log return", "sigma_pct": "percent per day",
+        units={"log_return_pct": "percent log return", "cum_log_return_pct": "percent log return over the horizon",
+               "sigma_pct": "percent per day",
                "max_drawdown": "fraction of running peak", "var_es": "loss in the currency of the positions"},
         **({"portfolio": {"positions": dict(zip(model.assets, positions.tolist())), "levels": list(levels),
                           "ci": args.ci}} if positions is not None else {}),

@@ -11,8 +11,9 @@ sub-directory that does, e.g. the ``OUT/<scenario>/`` folders written by ``stres
    bit** with the stored per-path summaries (``summary.parquet``) and, when present, the daily paths
    (``paths.parquet``). Path ``i`` depends only on (seed, i), so any chunk can be recomputed alone.
    Column names follow the manifest's results format (:func:`simulator.results.result_columns`):
-   ``stress-sim-results/2`` stores ``cum_log_return_pct`` and ``log_return_pct``, format 1 (stress-sim
-   <= 0.2.0) and ``stress-sim simulate`` output ``cum_return_pct`` and ``return_pct``.
+   ``stress-sim-results/2`` and ``stress-sim simulate`` (0.3.0 and later) store ``cum_log_return_pct`` and
+   ``log_return_pct``; results format 1 and simulate output of stress-sim <= 0.2.0 ``cum_return_pct`` and
+   ``return_pct``.
 
 The model is the directory's ``model.json`` when there is one, else ``--model``, else the manifest's
 ``model_source`` (a ``builtin:NAME``, or a file path tried as given and relative to ``DIR``); its hash must
