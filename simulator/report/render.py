@@ -908,6 +908,12 @@ def backtest_verdicts(inputs: ReportInputs) -> dict[str, Any] | None:
         text = (f"The {100 * level:g}% one-day VaR backtest of {what} ({period}) accepts every series "
                 f"({', '.join(r['name'] for r in model_rows)}): Kupiec and Christoffersen conditional "
                 "coverage p >= 0.05.")
+    counts = [(r["exceptions"], r["expected"]) for r in model_rows if _is_num(r["exceptions"]) and _is_num(r["expected"])]
+    if counts and len(counts) == len(model_rows) and all(x > e for x, e in counts):
+        lo, hi = min(x for x, _ in counts), max(x for x, _ in counts)
+        text += (f" Every series exceeds its VaR more often than expected ({lo}" + (f"-{hi}" if hi != lo else "")
+                 + f" exceptions against {counts[0][1]:.1f}): the VaR is on the light side"
+                 + (", within what the tests accept." if not rejected else "."))
     return {"rows": rows, "rejected": rejected, "all_accepted": not rejected, "text": text, "level": level,
             "model": inputs.backtest_model}
 
