@@ -115,3 +115,74 @@ def test_option_vol_factor_and_time_decay():
     with pytest.raises(KeyError):
         book_pnl(book, lambda d: MarketState(day=d, relatives={"equity": np.ones(3)}, curves={"UST": _flat(2.0)}), 10)
     assert math.isfinite(float(pnl.sum()))
+
+
+def _factors():
+    from simulator.instruments.factors import Factor
+
+    return [Factor("equity", "price"), Factor("VIX", "vol")] + [
+        Factor(f"UST_{t}", "rate", "UST", y) for t, y in (("3M", 0.25), ("2Y", 2.0), ("5Y", 5.0), ("10Y", 10.0),
+                                                         ("30Y", 30.0))]
+
+
+ASOF = {"equity": 2506.85, "VIX": 25.4, "UST_3M": 2.45, "UST_2Y": 2.48, "UST_5Y": 2.51, "UST_10Y": 2.69,
+        "UST_30Y": 3.02}
+
+
+def test_sensitivities_by_bumping_match_closed_forms():
+    from scipy import stats
+
+    from simulator.instruments.factors import sensitivities
+
+    book = parse_book_csv(CSV)
+    rows = sensitivities(book, _factors(), ASOF)
+    get = {(r["position"], r["factor"], r["measure"]): r["value"] for r in rows}
+    assert get[("eq", "equity", "delta_1pct")] == pytest.approx(6000.0)  # 1 % of 600,000
+    assert abs(get.get(("eq", "equity", "gamma_1pct"), 0.0)) < 1e-6
+    # the bond's rate risk sits at the tenors around its 9.5-year maturity, long (positive dv01)
+    dv = {f: get.get(("ust10", f"UST_{f}", "dv01"), 0.0) for f in ("3M", "2Y", "5Y", "10Y", "30Y")}
+    assert dv["10Y"] > dv["5Y"] > 0 and abs(dv["30Y"]) < 1e-6
+    # the sum over tenors against the closed-form zero-rate DV01 1e-4 sum_i t_i CF_i DF_i of the bond on a
+    # flat 2.6 % curve (a par shift moves zero rates about one for one)
+    from simulator.instruments import coupon_times
+
+    t = coupon_times(9.5, 2)
+    cf = np.full(t.size, 1e6 * 0.025 / 2)
+    cf[-1] += 1e6
+    assert sum(dv.values()) == pytest.approx(1e-4 * float((t * cf * np.exp(-0.026 * t)).sum()), rel=0.05)
+    # the payer swap is short duration; the written put is long delta (short put), short vega
+    assert sum(get.get(("irs", f"UST_{f}", "dv01"), 0.0) for f in ("2Y", "5Y")) < 0
+    assert get[("put", "equity", "delta_1pct")] > 0
+    # a fixed-vol option has no vega to the VIX factor; the vix-linked call's vega is the BS vega
+    assert ("put", "VIX", "vega") not in get
+    s, k, t, sig = 2506.85, 2600.0, 0.25, 0.254
+    d1 = (math.log(s / k) + 0.5 * sig * sig * t) / (sig * math.sqrt(t))
+    assert get[("call", "VIX", "vega")] == pytest.approx(5 * s * stats.norm.pdf(d1) * math.sqrt(t) / 100, rel=2e-3)
+    assert get[("book", "equity", "delta_1pct")] == pytest.approx(
+        sum(v for (p, f, m), v in get.items() if p != "book" and f == "equity" and m == "delta_1pct"))
+
+
+def test_attribution_sums_to_the_full_revaluation_pnl():
+    from simulator.instruments.factors import attribute_pnl
+
+    book = parse_book_csv(CSV)
+    rng = np.random.default_rng(3)
+    n = 50
+    base = {k: np.full(n, v) for k, v in ASOF.items()}
+    moved = {k: v * np.exp(rng.normal(0, 0.05, n)) if k in ("equity", "VIX") else v + rng.normal(0, 0.3, n)
+             for k, v in base.items()}
+
+    def levels_at(day):
+        return base if day == 0 else moved
+
+    parts = attribute_pnl(book, _factors(), levels_at, ASOF, 20)
+    assert set(parts) == {"time", "equity", "rates", "vol", "unexplained"}
+    from simulator.instruments.factors import market_state
+
+    full = sum(book_pnl(book, lambda d: market_state(_factors(), levels_at(d), ASOF, d), 20).values())
+    explained = sum(v for k, v in parts.items() if k != "unexplained")
+    np.testing.assert_allclose(explained + parts["unexplained"], full, rtol=1e-12)
+    assert np.abs(parts["unexplained"]).max() < 1e-6
+    # equity moves explain the linear position's P&L on every path
+    eq_pnl = 600000 * (moved["equity"] / ASOF["equity"] - 1)
+    assert np.corrcoef(parts["equity"], eq_pnl)[0, 1] > 0.99
