@@ -22,7 +22,8 @@ curve          bond, swap: the curve (rate factors with tenors) discounting the 
                fx_forward: optional domestic curve for discounting (else ``rate_pct``)
 spread_factor  bond: optional spread factor (basis points) added to the curve's zero rates
 spread_bp      bond: optional fixed spread in basis points (default 0)
-side           swap: ``payer`` (pays fixed) or ``receiver``
+side           swap: ``payer`` (pays fixed) or ``receiver``; a swap starts at the as-of date, so its
+               maturity is a whole number of periods
 quantity       option: units of the underlying (negative = written)
 option_type    option: ``call`` or ``put``
 strike         option: strike price; fx_forward: contracted rate (reporting per foreign unit)
@@ -96,6 +97,14 @@ class SwapPosition(_Row):
     maturity_years: Years
     curve: Name
     side: Literal["payer", "receiver"]
+
+    @model_validator(mode="after")
+    def _whole_periods(self) -> "SwapPosition":
+        periods = self.maturity_years * self.freq
+        if abs(periods - round(periods)) > 1e-9:
+            raise ValueError(f"a swap starts at the as-of date, so maturity_years must be a whole number of "
+                             f"{12 // self.freq}-month periods (got {self.maturity_years} years at freq {self.freq})")
+        return self
 
 
 class OptionPosition(_Row):

@@ -46,6 +46,7 @@ def test_a_csv_book_parses_into_typed_positions(tmp_path):
     ("id,kind,factor,amount\na,linear,eq,1\na,linear,eq,2\n", "id 'a' is also row 1"),
     ("id,kind,factor,amount,coupon_pct\na,linear,eq,1,2\n", "column 'coupon_pct' does not apply to a linear position"),
     ("kind\nlinear\n", "no column 'id'"),
+    ("id,kind,notional,fixed_pct,freq,maturity_years,curve,side\ns,swap,1,2,2,0.75,UST,payer\n", "whole number"),
 ])
 def test_bad_rows_give_one_line_naming_row_and_column(text, message):
     with pytest.raises(UserInputError) as exc:
@@ -186,3 +187,29 @@ def test_attribution_sums_to_the_full_revaluation_pnl():
     # equity moves explain the linear position's P&L on every path
     eq_pnl = 600000 * (moved["equity"] / ASOF["equity"] - 1)
     assert np.corrcoef(parts["equity"], eq_pnl)[0, 1] > 0.99
+
+
+def test_batched_values_equal_position_by_position():
+    from simulator.instruments.factors import market_state
+    from simulator.instruments.revalue import book_values, position_value
+
+    rows = ["id,kind,notional,coupon_pct,freq,maturity_years,curve,spread_bp,fixed_pct,side"]
+    rng = np.random.default_rng(5)
+    for i in range(30):
+        m = float(rng.choice([0.75, 2.0, 5.5, 9.5, 29.0]))
+        if not i % 2:
+            m = float(rng.choice([1.0, 2.5, 5.0, 10.0, 30.0]))
+        if i % 2:
+            rows.append(f"b{i},bond,{rng.uniform(1e5, 1e6):.2f},{rng.uniform(0, 6):.3f},{rng.choice([1, 2, 4])},{m},UST,"
+                        f"{rng.uniform(0, 200):.1f},,")
+        else:
+            rows.append(f"s{i},swap,{rng.uniform(1e5, 1e6):.2f},,2,{m},UST,,{rng.uniform(0, 4):.3f},"
+                        f"{'payer' if i % 4 else 'receiver'}")
+    book = parse_book_csv("\n".join(rows) + "\n")
+    levels = {k: v + rng.normal(0, 0.5, 40) if k.startswith("UST") else np.full(40, v) for k, v in ASOF.items()}
+    for day, fix in ((0, None), (63, {p.id: rng.uniform(1, 3, 40) for p in book.positions if p.kind == "swap"})):
+        st = market_state(_factors(), levels, ASOF, day)
+        got = book_values(book.positions, st, fix)
+        for j, p in enumerate(book.positions):
+            ref = position_value(p, st, fixing_pct=None if fix is None else fix.get(p.id))
+            np.testing.assert_allclose(got[:, j], ref, rtol=1e-12, atol=1e-6)

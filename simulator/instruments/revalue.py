@@ -18,7 +18,7 @@ from simulator.instruments.curves import TRADING_DAYS_PER_YEAR, ZeroCurve
 from simulator.instruments.pricing import (black76, black_scholes, bond_cash, bond_value, coupon_times,
                                            fx_forward_value, swap_value)
 
-__all__ = ["MarketState", "position_value", "book_pnl", "days_needed"]
+__all__ = ["MarketState", "position_value", "book_values", "book_pnl", "book_pnl_matrix", "days_needed"]
 
 
 @dataclass(frozen=True)
@@ -113,11 +113,89 @@ def _fixing(curve: ZeroCurve, freq: int) -> np.ndarray:
     return (1.0 / curve.discount(tau) - 1.0) / tau * 100.0
 
 
+def book_values(positions, state: MarketState, fixings: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    """Values of many positions in ``state`` at once: an array (n_paths, n_positions).
+
+    Bonds and swaps on the same curve (and spread factor) share one discount-factor matrix over the
+    union of their remaining payment times, and their values are one matrix product with their cash
+    flows; options, FX forwards and linear positions are valued one by one (each is a few array
+    operations). Equals :func:`position_value` column by column. ``fixings`` holds the current
+    period's floating rate (percent, per path) of swaps valued inside a period."""
+    fixings = fixings or {}
+    e = state.years
+    n = _n_paths(state)
+    out = np.zeros((n, len(positions)))
+    groups: dict[tuple, list[tuple[int, object]]] = {}
+    for j, p in enumerate(positions):
+        if p.kind in ("bond", "swap"):
+            groups.setdefault((p.curve, getattr(p, "spread_factor", None)), []).append((j, p))
+        else:
+            out[:, j] = position_value(p, state)
+    for (curve_name, spread_factor), members in groups.items():
+        flows = []
+        for j, p in members:
+            t = coupon_times(p.maturity_years, p.freq)
+            t = t[t > e + 1e-12] - e
+            flows.append(t)
+        grid = np.unique(np.round(np.concatenate(flows + [np.zeros(0)]), 12))
+        if grid.size == 0:
+            continue
+        df = state.curves[curve_name].discount(grid)
+        if spread_factor is not None:
+            df = df * np.exp(-np.asarray(state.spreads_bp[spread_factor])[:, None] / 1e4 * grid)
+        coef = np.zeros((grid.size, len(members)))
+        for k, ((j, p), t) in enumerate(zip(members, flows)):
+            if t.size == 0:
+                continue
+            at = np.searchsorted(grid, np.round(t, 12))
+            if p.kind == "bond":
+                cf = np.full(t.size, p.notional * p.coupon_pct / 100.0 / p.freq)
+                cf[-1] += p.notional
+                coef[at, k] = cf * np.exp(-p.spread_bp / 1e4 * t)
+            else:  # receiver: fixed leg + N DF(T) (the floating leg's final term); the rest below
+                coef[at, k] = p.notional * p.fixed_pct / 100.0 / p.freq
+                coef[at[-1], k] += p.notional
+        values = df @ coef
+        for k, ((j, p), t) in enumerate(zip(members, flows)):
+            if t.size == 0:
+                out[:, j] = 0.0
+                continue
+            v = values[:, k]
+            if p.kind == "swap":
+                tau = 1.0 / p.freq
+                if t[0] - tau >= -1e-12:
+                    v = v - p.notional
+                elif p.id in fixings:
+                    d0 = df[:, np.searchsorted(grid, np.round(t[0], 12))]
+                    v = v - p.notional * d0 * (1.0 + np.asarray(fixings[p.id]) / 100.0 * tau)
+                else:
+                    raise ValueError(f"swap {p.id!r}: valued inside a floating period without its fixing")
+                if p.side == "payer":
+                    v = -v
+            out[:, j] = v
+    return out
+
+
+def _n_paths(state: MarketState) -> int:
+    for group in (state.relatives, state.spreads_bp, state.vols_pct):
+        for x in group.values():
+            return int(np.size(x))
+    for c in state.curves.values():
+        return int(np.prod(c.zero.shape[:-1])) if c.zero.ndim > 1 else 1
+    return 1
+
+
 def book_pnl(book, state_at: Callable[[int], MarketState], horizon_days: int) -> dict[str, np.ndarray]:
     """P&L of every position from the as-of date to ``horizon_days``, per path, by full revaluation.
 
     ``state_at(day)`` gives the simulated market on each day :func:`days_needed` lists. Returns a dict
     position id -> ndarray (n_paths,), gains positive, in the book's currency."""
+    pnl = book_pnl_matrix(book, state_at, horizon_days)
+    return {p.id: pnl[:, j] for j, p in enumerate(book.positions)}
+
+
+def book_pnl_matrix(book, state_at: Callable[[int], MarketState], horizon_days: int) -> np.ndarray:
+    """:func:`book_pnl` as an array (n_paths, n_positions), columns in the book's order."""
     h_years = horizon_days / TRADING_DAYS_PER_YEAR
     cache: dict[int, MarketState] = {}
 
@@ -126,15 +204,13 @@ def book_pnl(book, state_at: Callable[[int], MarketState], horizon_days: int) ->
             cache[day] = state_at(day)
         return cache[day]
 
-    out = {}
     s0, sh = at(0), at(int(horizon_days))
-    for p in book.positions:
-        v0 = position_value(p, s0)
-        cash = 0.0
-        fixing_h = None
+    cash = np.zeros((_n_paths(sh), len(book.positions)))
+    fixing_h: dict[str, np.ndarray] = {}
+    for j, p in enumerate(book.positions):
         if p.kind == "bond":
-            cash = bond_cash(notional=p.notional, coupon_pct=p.coupon_pct, freq=p.freq, maturity=p.maturity_years,
-                             elapsed=h_years)
+            cash[:, j] = bond_cash(notional=p.notional, coupon_pct=p.coupon_pct, freq=p.freq,
+                                   maturity=p.maturity_years, elapsed=h_years)
         elif p.kind == "swap":
             resets = _resets(p, h_years)
             fixings = [_fixing(at(int(round(r * TRADING_DAYS_PER_YEAR))).curves[p.curve], p.freq) for r in resets]
@@ -142,9 +218,7 @@ def book_pnl(book, state_at: Callable[[int], MarketState], horizon_days: int) ->
             paid = [i for i, t in enumerate(pay) if t <= h_years + 1e-12]
             sign = -1.0 if p.side == "payer" else 1.0
             for i in paid:
-                cash = cash + sign * p.notional / p.freq * (p.fixed_pct - fixings[i]) / 100.0
+                cash[:, j] += sign * p.notional / p.freq * (p.fixed_pct - fixings[i]) / 100.0
             if len(fixings) > len(paid):
-                fixing_h = fixings[len(paid)]  # the period running at the horizon
-        vh = position_value(p, sh, fixing_pct=fixing_h)
-        out[p.id] = vh + cash - v0
-    return out
+                fixing_h[p.id] = fixings[len(paid)]  # the period running at the horizon
+    return book_values(book.positions, sh, fixing_h) + cash - book_values(book.positions, s0)
