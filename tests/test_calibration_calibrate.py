@@ -178,10 +178,9 @@ def test_calibrate_simulate_refit_round_trip():
 
 # ---------------------------------------------------------------------- CLI
 @pytest.fixture()
-def cli(monkeypatch):
+def cli():
     import simulator.cli as cli_mod
 
-    monkeypatch.setattr(cli_mod, "SUBCOMMANDS", ["calibrate"])
     return cli_mod.main
 
 

@@ -2,7 +2,6 @@
 model where it started; bookkeeping, errors and the ``stress-sim validate --generations`` path."""
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
@@ -111,11 +110,6 @@ def test_collapse_input_errors():
 def _cli(monkeypatch, *argv: str) -> int:
     import simulator.cli as cli
 
-    names = list(cli.SUBCOMMANDS)
-    for extra in ("validate", "verify"):
-        if extra not in names and importlib.util.find_spec(f"simulator.cli.{extra}") is not None:
-            names.append(extra)
-    monkeypatch.setattr(cli, "SUBCOMMANDS", names)
     return cli.main(list(argv))
 
 

@@ -22,18 +22,13 @@ def demo(tmp_path_factory):
     import simulator.cli as cli
 
     out = tmp_path_factory.mktemp("demo") / "demo-out"
-    old = cli.SUBCOMMANDS
-    cli.SUBCOMMANDS = [*old, *[n for n in ("run", "report", "demo") if n not in old]]
     import contextlib
     import io
 
     err = io.StringIO()
     stdout = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(stdout):
-            rc = cli.main(["demo", "--out", str(out), "--paths", str(N_PATHS), "--backtest-days", str(BACKTEST_DAYS)])
-    finally:
-        cli.SUBCOMMANDS = old
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(stdout):
+        rc = cli.main(["demo", "--out", str(out), "--paths", str(N_PATHS), "--backtest-days", str(BACKTEST_DAYS)])
     return {"rc": rc, "out": out, "stderr": err.getvalue(), "stdout": stdout.getvalue()}
 
 
@@ -122,10 +117,9 @@ def test_demo_manifest_hashes_every_output(demo):
     assert m["failed"] == []
 
 
-def test_demo_refuses_a_file_as_output(tmp_path, monkeypatch, capsys):
+def test_demo_refuses_a_file_as_output(tmp_path, capsys):
     import simulator.cli as cli
 
-    monkeypatch.setattr(cli, "SUBCOMMANDS", [*cli.SUBCOMMANDS, *[n for n in ("demo",) if n not in cli.SUBCOMMANDS]])
     f = tmp_path / "file"
     f.write_text("keep me")
     assert cli.main(["demo", "--out", str(f), "--paths", "100"]) == 2

@@ -23,24 +23,16 @@ HOSTILE_DESC = 'Hostile <img src=x onerror=alert(2)> description & "quotes"'
 
 
 @pytest.fixture
-def cli_main(monkeypatch):
+def cli_main():
     import simulator.cli as cli
 
-    missing = [n for n in ("run", "report", "demo") if n not in cli.SUBCOMMANDS]
-    if missing:
-        monkeypatch.setattr(cli, "SUBCOMMANDS", [*cli.SUBCOMMANDS, *missing])
     return cli.main
 
 
 def _run(argv):
     import simulator.cli as cli
 
-    old = cli.SUBCOMMANDS
-    cli.SUBCOMMANDS = [*old, *[n for n in ("run", "report") if n not in old]]
-    try:
-        return cli.main(argv)
-    finally:
-        cli.SUBCOMMANDS = old
+    return cli.main(argv)
 
 
 SCENARIO = """

@@ -29,13 +29,10 @@ N_PATHS = 300
 
 
 @pytest.fixture
-def cli_main(monkeypatch):
-    """``simulator.cli.main`` with ``run``/``report`` registered (until the lead adds them to SUBCOMMANDS)."""
+def cli_main():
+    """``simulator.cli.main``, as the ``stress-sim`` script calls it."""
     import simulator.cli as cli
 
-    missing = [n for n in ("run", "report", "demo") if n not in cli.SUBCOMMANDS]
-    if missing:
-        monkeypatch.setattr(cli, "SUBCOMMANDS", [*cli.SUBCOMMANDS, *missing])
     return cli.main
 
 
@@ -50,17 +47,8 @@ def library_run(tmp_path_factory):
     import simulator.cli as cli
 
     out = tmp_path_factory.mktemp("run") / "results"
-    names = list(cli.SUBCOMMANDS)
-    for n in ("run",):
-        if n not in names:
-            names.append(n)
-    old = cli.SUBCOMMANDS
-    cli.SUBCOMMANDS = names
-    try:
-        rc = cli.main(["run", "svb-2023", "baseline", "--model", "builtin:us-markets", "--out", str(out),
-                       "--paths", str(N_PATHS)])
-    finally:
-        cli.SUBCOMMANDS = old
+    rc = cli.main(["run", "svb-2023", "baseline", "--model", "builtin:us-markets", "--out", str(out),
+                   "--paths", str(N_PATHS)])
     assert rc == 0
     return out
 

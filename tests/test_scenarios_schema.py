@@ -553,15 +553,10 @@ def test_missing_roles_can_be_ignored():
 
 # ---------------------------------------------------------------------------------------------- CLI
 @pytest.fixture
-def cli_main(monkeypatch):
-    """``simulator.cli.main``; until the lead registers ``scenarios``, a dispatcher with only it."""
-    import simulator
+def cli_main():
+    """``simulator.cli.main``, as the ``stress-sim`` script calls it."""
     import simulator.cli as cli
 
-    if "scenarios" not in cli.SUBCOMMANDS:
-        monkeypatch.setattr(cli, "SUBCOMMANDS", ["scenarios"])
-    if not hasattr(simulator, "__version__"):
-        monkeypatch.setattr(simulator, "__version__", "0+test", raising=False)
     return cli.main
 
 

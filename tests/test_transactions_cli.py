@@ -1,7 +1,6 @@
 """``stress-sim transactions`` and ``stress-sim validate-transactions``."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -10,28 +9,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from simulator.cli import transactions as tx_cli
-from simulator.cli import validate_transactions as val_cli
-from simulator.exceptions import UserInputError
 from simulator.transactions import generate_transactions
 
 
 def cli(argv: list[str]) -> int:
-    """Run like ``stress-sim`` does: the registered dispatcher if these subcommands are registered."""
+    """Run as ``stress-sim`` does."""
     import simulator.cli as dispatcher
 
-    if {"transactions", "validate-transactions"} <= {n.replace("_", "-") for n in dispatcher.SUBCOMMANDS}:
-        return dispatcher.main(argv)
-    parser = argparse.ArgumentParser(prog="stress-sim")
-    sub = parser.add_subparsers(dest="command", required=True)
-    tx_cli.add_parser(sub)
-    val_cli.add_parser(sub)
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (UserInputError, FileNotFoundError, ValueError) as exc:
-        print(f"stress-sim: error: {exc}")
-        return 2
+    return dispatcher.main(argv)
 
 
 def _read_parts(out):

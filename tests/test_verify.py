@@ -18,11 +18,6 @@ from simulator.io import MANIFEST_NAME, atomic_write_parquet, write_manifest
 def _cli(monkeypatch, *argv: str) -> int:
     import simulator.cli as cli
 
-    names = list(cli.SUBCOMMANDS)
-    for extra in ("run", "validate", "verify"):
-        if extra not in names and importlib.util.find_spec(f"simulator.cli.{extra}") is not None:
-            names.append(extra)
-    monkeypatch.setattr(cli, "SUBCOMMANDS", names)
     return cli.main(list(argv))
 
 

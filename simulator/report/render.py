@@ -63,14 +63,15 @@ _ZONES = {"green": "green", "amber": "amber", "yellow": "amber", "red": "red"}
 
 
 def require_report_dependencies() -> None:
-    """Check that jinja2 and matplotlib (the ``report`` extra) are importable; a clear error if not."""
+    """Check that jinja2 and matplotlib (dependencies of stress-sim) are importable; a clear error if not."""
     import importlib.util
 
     from simulator.exceptions import UserInputError
 
     missing = [m for m in ("jinja2", "matplotlib") if importlib.util.find_spec(m) is None]
     if missing:
-        raise UserInputError(f"the HTML report needs {' and '.join(missing)}: pip install 'stress-sim[report]'")
+        raise UserInputError(f"the HTML report needs {' and '.join(missing)} (dependencies of stress-sim, missing "
+                             f"from this environment): pip install {' '.join(missing)}")
 
 
 # ---------------------------------------------------------------------------------------------
