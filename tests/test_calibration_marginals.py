@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import math
-import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,8 +10,9 @@ from arch.univariate import EGARCH, GARCH, ConstantMean, Normal, SkewStudent, St
 
 from calibration.marginals import fit_marginal, innovation_cdf, ljung_box
 from simulator.exceptions import ConvergenceWarning, StationarityWarning
+from tests.conftest import SHARED_DATA
 
-DEM2GBP = Path(__file__).resolve().parents[2] / "shared" / "data" / "dem2gbp.csv"
+DEM2GBP = SHARED_DATA / "dem2gbp.csv"
 
 
 def _dem2gbp() -> pd.Series:

@@ -1,7 +1,6 @@
 """Calibration of transaction profiles from aggregates / rows, and the privacy and fairness checks."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,10 +10,11 @@ import pytest
 from calibration.privacy import fairness_report, privacy_report
 from calibration.transactions import FittedTransactionProfile, aggregate_rows, fit_transactions
 from simulator.transactions import generate_transactions, get_profile
+from tests.conftest import SHARED_DATA
 
-PAYSIM = Path(__file__).resolve().parents[2] / "shared" / "data" / "paysim" / "aggregatedTransactions.csv"
+PAYSIM = SHARED_DATA / "paysim" / "aggregatedTransactions.csv"
 needs_paysim = pytest.mark.skipif(not PAYSIM.is_file(), reason=f"PaySim aggregates not found at {PAYSIM} "
-                                  "(the shared/data folder beside the checkout)")
+                                  "(STRESS_SIM_SHARED_DATA, default: the shared/data folder beside the checkout)")
 
 
 @pytest.fixture(scope="module")
