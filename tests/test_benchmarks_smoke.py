@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "engine.py"
 
@@ -24,11 +26,23 @@ def test_engine_benchmark_quick_writes_expected_json(tmp_path):
     data = json.loads(out.read_text())
 
     assert data["quick"] is True and data["horizon"] == 20
-    assert set(data["throughput"]) == {"engine_summary", "engine_paths", "arch", "numpy"}
-    assert all(v > 0 for v in data["throughput"].values())
+    tp = data["throughput"]
+    assert set(tp) == {"engine_summary", "engine_paths", "arch", "numpy"}
+    assert all(v > 0 for v in tp.values())
+    # each ratio is the quotient of the throughputs it names, each target compares what it names
     assert set(data["ratios"]) == {"engine_summary_over_arch", "engine_paths_over_arch",
                                    "engine_summary_over_numpy", "engine_paths_over_numpy"}
-    assert set(data["targets"]) == {"engine_over_arch", "engine_over_numpy", "memory_peak_bytes"}
+    for name, value in data["ratios"].items():
+        num, den = name.split("_over_")
+        assert value == pytest.approx(tp[num] / tp[den], rel=1e-12), name
+    targets = data["targets"]
+    assert set(targets) == {"engine_over_arch", "engine_over_numpy", "memory_peak_bytes"}
+    assert targets["engine_over_arch"]["measured"] == data["ratios"]["engine_summary_over_arch"]
+    assert targets["engine_over_numpy"]["measured"] == data["ratios"]["engine_summary_over_numpy"]
+    for name in ("engine_over_arch", "engine_over_numpy"):
+        assert targets[name]["met"] is (targets[name]["measured"] >= targets[name]["target"])
+    mem_target = targets["memory_peak_bytes"]
+    assert mem_target["met"] is (mem_target["measured"] <= mem_target["target"])
     for section, n_paths in (("engine_summary", 400), ("engine_paths", 400), ("arch", 200), ("numpy", 300)):
         fig = data[section]
         assert fig["n_paths"] == n_paths and fig["horizon"] == 20 and fig["n_assets"] == 10
@@ -36,11 +50,21 @@ def test_engine_benchmark_quick_writes_expected_json(tmp_path):
         assert fig["path_asset_steps_per_s"] == n_paths * 20 * 10 / fig["best_s"]
     assert data["engine_summary"]["n_threads"] == 1
 
+    # the engine and the plain-numpy simulation of the same model agree (fixed seeds: a fact, not luck)
     check = data["same_model_check"]
     for key in ("ks_cum_return_asset0", "ks_max_drawdown_asset0"):
-        assert 0.0 <= check[key]["pvalue"] <= 1.0
-        assert (check[key]["n_engine"], check[key]["n_numpy"]) == (400, 300)
-    assert isinstance(check["agree"], bool)
+        c = check[key]
+        assert (c["n_engine"], c["n_numpy"]) == (400, 300)
+        assert 1e-3 < c["pvalue"] <= 1.0 and 0.0 < c["statistic"] < 1.0
+        se = (c["std_engine"] ** 2 / c["n_engine"] + c["std_numpy"] ** 2 / c["n_numpy"]) ** 0.5
+        assert abs(c["mean_engine"] - c["mean_numpy"]) < 4 * se, key
+    corr = check["corr_cum_return_asset0_asset1"]
+    assert 0.2 < corr["engine"] < 0.8 and 0.2 < corr["numpy"] < 0.8  # the copula's rho = 0.5 at work
+    assert abs(corr["z"]) < 3.3
+    assert check["agree"] is True
+    assert "DISAGREE" not in proc.stdout
+    dd = check["ks_max_drawdown_asset0"]
+    assert 0.0 < dd["mean_engine"] < 1.0 and 0.0 < dd["mean_numpy"] < 1.0  # drawdowns are fractions
 
     mem = data["memory"]
     assert mem["n_paths"] == 2000 and mem["keep"] == "summary"
@@ -93,3 +117,26 @@ def test_shocks_benchmark_quick_writes_overhead(tmp_path):
     assert set(data["timings"]) == {"plain", "every shock"}
     assert data["overhead"] == data["timings"]["every shock"]["best_s"] / data["timings"]["plain"]["best_s"] - 1
     assert "shock overhead" in proc.stdout
+
+
+def test_same_model_check_tells_models_apart():
+    """The benchmark's engine-vs-numpy check agrees on the same model and rejects a different one
+    (twice the long-run volatility in the numpy simulation), so its ``agree`` carries information."""
+    import importlib.util
+
+    from simulator import MarketModel, simulate
+
+    saved = list(sys.path)  # the script puts benchmarks/ first on sys.path (benchmarks/calibration.py!)
+    try:
+        spec = importlib.util.spec_from_file_location("benchmarks_engine", SCRIPT)
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+    finally:
+        sys.path[:] = saved
+    model = MarketModel.from_dict(bench.model_dict(4))
+    wider = MarketModel.from_dict(bench.model_dict(4, vol={"type": "gjr", **bench.GJR, "omega": 4 * bench.GJR["omega"]}))
+    res = simulate(model, 2000, 20, 5, keep="summary")
+    assert bench.same_model_check(res, bench.numpy_simulate(model, 2000, 20, 6))["agree"] is True
+    other = bench.same_model_check(res, bench.numpy_simulate(wider, 2000, 20, 6))
+    assert other["agree"] is False
+    assert other["ks_cum_return_asset0"]["pvalue"] < 1e-6

@@ -1,12 +1,17 @@
-"""The CUDA backend: the GPU kernels (run on numba's CUDA simulator) against the CPU backend, and the
-fallbacks when no GPU is present.
+"""The CUDA backend: the GPU kernels against the CPU backend, and the fallbacks when no GPU is present.
 
-The simulator must be switched on before ``numba.cuda`` is first imported, so the GPU runs happen in
-one child process (``NUMBA_ENABLE_CUDASIM=1``) that executes the same GPU driver, launch
-configuration, chunk merging and per-path device functions as a real GPU, and saves its outputs; this
-process computes the CPU reference and compares them within the backend's stated tolerance
-(``simulator.backends.cuda.RTOL`` / ``ATOL``). Sizes are tiny: the simulator runs each GPU thread as
-Python.
+The GPU-vs-CPU equivalence tests run where a GPU can run them:
+
+* on a machine with a usable NVIDIA GPU (numba-cuda installed, ``pip install -e ".[cuda]"``): in this
+  process, on the real GPU;
+* elsewhere, with numba's built-in CUDA simulator: the simulator must be switched on before
+  ``numba.cuda`` is first imported, so the GPU runs happen in one child process
+  (``NUMBA_ENABLE_CUDASIM=1``) that executes the same GPU driver, launch configuration, chunk merging
+  and per-path device functions as a real GPU, and saves its outputs;
+* with numba-cuda installed but no GPU they skip (numba-cuda's simulator is too slow, see below).
+
+This process computes the CPU reference and compares within the backend's stated tolerance
+(``simulator.backends.cuda.RTOL`` / ``ATOL``). Sizes are tiny: the simulator runs each GPU thread as Python.
 """
 from __future__ import annotations
 
@@ -30,12 +35,15 @@ from simulator.backends import cuda as cuda_backend  # noqa: E402
 
 N_PATHS, HORIZON, SEED = 64, 20, 2024
 #: numba-cuda's simulator (once that package is installed, numba.cuda is numba-cuda's) takes a lock on
-#: every device-function call, which made the child below run over 10 minutes instead of ~17 s;
-#: with numba-cuda present (a GPU set-up), the real GPU's agreement is checked by benchmarks/gpu.py.
-SLOW_SIMULATOR = ("numba-cuda is installed: its CUDA simulator is too slow for these runs (use "
-                  "benchmarks/gpu.py on the GPU; CI runs them on numba's built-in simulator)")
+#: every device-function call, which made the child below run over 10 minutes instead of ~17 s; with
+#: numba-cuda present the equivalence tests need the real GPU.
+SLOW_SIMULATOR = ("numba-cuda is installed but no GPU is usable, and numba-cuda's CUDA simulator is too slow "
+                  "for these runs (they run on a GPU, or on numba's built-in simulator without numba-cuda)")
 NUMBA_CUDA_INSTALLED = importlib.util.find_spec("numba_cuda") is not None
-needs_builtin_simulator = pytest.mark.skipif(NUMBA_CUDA_INSTALLED, reason=SLOW_SIMULATOR)
+#: a real, usable GPU in this process (the simulator is switched on only in the child below)
+REAL_GPU = cuda_backend.gpu_status()[0] and not cuda_backend._is_simulator()
+needs_a_gpu_or_the_builtin_simulator = pytest.mark.skipif(NUMBA_CUDA_INSTALLED and not REAL_GPU,
+                                                          reason=SLOW_SIMULATOR)
 OUTPUTS = ("returns", "sigma", "cum_return", "max_drawdown", "stressed_days")
 VOLS = [
     {"type": "garch", "omega": 0.03, "alpha": 0.08, "beta": 0.90},
@@ -135,14 +143,13 @@ def _direct_plan():
     return plan_run(model, N_PATHS, HORIZON, SEED, chunk_paths=12, keep="summary", schedule=sched)
 
 
-# ---------------------------------------------------------------------------- simulator child
-def _child(out_path: str) -> None:
-    """Run every case on backend='cuda' (simulator) and save the outputs."""
-    warnings.simplefilter("ignore", RuntimeWarning)  # numpy scalar uint64 wrap-around in the RNG
+# ------------------------------------------------------------------- the GPU runs (GPU or simulator)
+def _gpu_outputs() -> tuple[dict, dict]:
+    """Every case on backend='cuda' in this process: ``(outputs by "case|key", meta by case)``."""
     from simulator.tail import simulate_tail
 
     status = cuda_backend.gpu_status()
-    assert status[0] and "simulator" in status[1], status
+    assert status[0], status
     saved, meta = {}, {}
     for name, case in cases().items():
         outs, meta[name] = _run(case, "cuda")
@@ -157,13 +164,25 @@ def _child(out_path: str) -> None:
     for i, (index, start, stop, sums) in direct.items():
         saved[f"direct|{i}"] = np.array([index, start, stop] + list(sums))
     meta["direct_order"] = list(direct)
+    return saved, meta
+
+
+def _child(out_path: str) -> None:
+    """The simulator child: every case on backend='cuda' (numba's CUDA simulator), outputs saved."""
+    warnings.simplefilter("ignore", RuntimeWarning)  # numpy scalar uint64 wrap-around in the RNG
+    assert "simulator" in cuda_backend.gpu_status()[1]
+    saved, meta = _gpu_outputs()
     np.savez(out_path, **saved)
     Path(out_path + ".json").write_text(json.dumps(meta, default=str))
 
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
-    """Outputs of the simulator child (one process for every GPU run of this module)."""
+    """Outputs of every GPU run of this module: on the real GPU in this process, else from one
+    simulator child process."""
+    if REAL_GPU:
+        saved, meta = _gpu_outputs()
+        return saved, json.loads(json.dumps(meta, default=str))  # the child's JSON round trip
     if NUMBA_CUDA_INSTALLED:
         pytest.skip(SLOW_SIMULATOR)
     out = tmp_path_factory.mktemp("cudasim") / "gpu.npz"
@@ -305,15 +324,18 @@ def test_backend_names_are_validated_with_choices():
 
 
 # ------------------------------------------------------------------------------ benchmark script
-@needs_builtin_simulator
-def test_gpu_benchmark_quick_runs_on_the_simulator(tmp_path):
+@needs_a_gpu_or_the_builtin_simulator
+def test_gpu_benchmark_quick_runs(tmp_path):
+    """``benchmarks/gpu.py --quick`` on the real GPU where there is one, else on numba's simulator."""
     out = tmp_path / "gpu.json"
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONWARNINGS": "ignore::RuntimeWarning"}
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    if not REAL_GPU:
+        env.update(NUMBA_ENABLE_CUDASIM="1", PYTHONWARNINGS="ignore::RuntimeWarning")
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--quick", "--skip", "breakdown",
                            "--out", str(out)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     data = json.loads(out.read_text())
-    assert data["machine"]["gpu"]["simulator"] is True and data["precision"] == "float64"
+    assert data["machine"]["gpu"]["simulator"] is (not REAL_GPU) and data["precision"] == "float64"
     assert data["agreement"]["agree"] and data["agreement"]["paths"]["paths"] == 8
     assert data["gpu_kernel"][0]["n_paths"] == 48 and data["throughput"]["gpu_kernel"] > 0
     assert data["cpu"]["backend"] == "local" and data["gpu_simulate"]["backend"] == "cuda"
