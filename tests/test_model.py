@@ -42,13 +42,26 @@ def test_gjr_persistence_uses_skewt_negative_mass(example_dict):
     m = example_dict["marginals"][0]
     m["dist"] = {"type": "skewt", "nu": 7.0, "lambda": -0.3}
     model = MarketModel.from_dict(example_dict)
-    from scipy import integrate
-
-    from simulator.tables import marginal_pdf
+    from arch.univariate import SkewStudent
 
     spec = model.marginals[0]
-    mass = integrate.quad(lambda z: z * z * marginal_pdf(z, spec.dist), -math.inf, 0)[0]
+    # E[z^2 1{z<0}] from arch's own skew-t (an independent implementation of Hansen's law)
+    mass = SkewStudent().partial_moment(2, 0.0, [7.0, -0.3])
     assert mass > 0.5  # negative skew puts more variance below zero
+    assert spec.dist.neg_sq_mass() == pytest.approx(mass, abs=1e-10)
+    assert spec.persistence == pytest.approx(0.03 + 0.10 * mass + 0.88, abs=1e-10)
+
+
+@pytest.mark.parametrize("dist,params", [({"type": "normal"}, []), ({"type": "t", "nu": 6.0}, [6.0])])
+def test_gjr_persistence_of_symmetric_laws_against_arch(example_dict, dist, params):
+    from arch.univariate import Normal, StudentsT
+
+    example_dict["marginals"][0]["dist"] = dist
+    spec = MarketModel.from_dict(example_dict).marginals[0]
+    law = Normal() if dist["type"] == "normal" else StudentsT()
+    mass = law.partial_moment(2, 0.0, params)
+    assert mass == pytest.approx(0.5, abs=1e-12)  # symmetric: half the unit variance below zero
+    assert spec.dist.neg_sq_mass() == pytest.approx(mass, abs=1e-10)
     assert spec.persistence == pytest.approx(0.03 + 0.10 * mass + 0.88, abs=1e-10)
 
 
