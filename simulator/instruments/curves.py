@@ -60,8 +60,9 @@ class ZeroCurve:
     def zero_rate(self, t) -> np.ndarray:
         """Zero rates at times ``t`` (years; scalar or shape (k,)): shape ``(..., k)`` or ``(...,)``."""
         tt = np.atleast_1d(np.asarray(t, dtype=float))
-        idx = np.clip(np.searchsorted(self.times, tt, side="right") - 1, 0, self.times.size - 1)
-        nxt = np.minimum(idx + 1, self.times.size - 1)
+        m = self.times.size
+        idx = np.clip(np.searchsorted(self.times, tt, side="right") - 1, 0, m - 1)
+        nxt = np.minimum(idx + 1, m - 1)
         t0, t1 = self.times[idx], self.times[nxt]
         w = np.where(t1 > t0, (np.clip(tt, self.times[0], self.times[-1]) - t0) / np.where(t1 > t0, t1 - t0, 1.0), 0.0)
         z = self.zero[..., idx] * (1.0 - w) + self.zero[..., nxt] * w
@@ -70,7 +71,27 @@ class ZeroCurve:
     def discount(self, t) -> np.ndarray:
         """Discount factors ``exp(-z(t) t)`` at times ``t`` (years; 1 at ``t <= 0``)."""
         tt = np.asarray(t, dtype=float)
-        return np.where(tt > 0.0, np.exp(-self.zero_rate(tt) * np.maximum(tt, 0.0)), 1.0)
+        z = self.zero_rate(tt)
+        if np.all(tt > 0.0):
+            z *= -tt
+            return np.exp(z, out=z)
+        return np.where(tt > 0.0, np.exp(-z * np.maximum(tt, 0.0)), 1.0)
+
+    def discount_matrix(self, t) -> np.ndarray:
+        """Discount factors at many times for many curves, laid out (k times, n curves): the fast
+        layout for revaluing many cash flows (row gathers of the transposed rates, no fancy indexing
+        along the last axis). ``t`` (k,) > 0 years; the curves are the flattened leading axes."""
+        tt = np.asarray(t, dtype=float)
+        m = self.times.size
+        idx = np.clip(np.searchsorted(self.times, tt, side="right") - 1, 0, m - 1)
+        nxt = np.minimum(idx + 1, m - 1)
+        t0, t1 = self.times[idx], self.times[nxt]
+        w = np.where(t1 > t0, (np.clip(tt, self.times[0], self.times[-1]) - t0) / np.where(t1 > t0, t1 - t0, 1.0), 0.0)
+        zt = np.ascontiguousarray(self.zero.reshape(-1, m).T)  # (m, n)
+        z = zt[idx] * (1.0 - w)[:, None]
+        z += zt[nxt] * w[:, None]
+        z *= -np.maximum(tt, 0.0)[:, None]
+        return np.exp(z, out=z)
 
     def shifted(self, bp) -> "ZeroCurve":
         """The curve with every zero rate moved by ``bp`` basis points (scalar or shape ``(...,)``)."""

@@ -14,11 +14,13 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from simulator.instruments._kernels import discounted_flows, node_weights
 from simulator.instruments.curves import TRADING_DAYS_PER_YEAR, ZeroCurve
 from simulator.instruments.pricing import (black76, black_scholes, bond_cash, bond_value, coupon_times,
                                            fx_forward_value, swap_value)
 
-__all__ = ["MarketState", "position_value", "book_values", "book_pnl", "book_pnl_matrix", "days_needed"]
+__all__ = ["MarketState", "position_value", "book_values", "as_of_values", "book_pnl", "book_pnl_matrix",
+           "days_needed"]
 
 
 @dataclass(frozen=True)
@@ -116,10 +118,10 @@ def _fixing(curve: ZeroCurve, freq: int) -> np.ndarray:
 def book_values(positions, state: MarketState, fixings: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
     """Values of many positions in ``state`` at once: an array (n_paths, n_positions).
 
-    Bonds and swaps on the same curve (and spread factor) share one discount-factor matrix over the
-    union of their remaining payment times, and their values are one matrix product with their cash
-    flows; options, FX forwards and linear positions are valued one by one (each is a few array
-    operations). Equals :func:`position_value` column by column. ``fixings`` holds the current
+    Bonds and swaps on the same curve (and spread factor) are valued in one numba pass over paths and
+    their cash flows (:func:`simulator.instruments._kernels.discounted_flows`: no flows-by-paths
+    temporary); options, FX forwards and linear positions one by one (each is a few array operations).
+    Equals :func:`position_value` column by column. ``fixings`` holds the current
     period's floating rate (percent, per path) of swaps valued inside a period."""
     fixings = fixings or {}
     e = state.years
@@ -132,42 +134,43 @@ def book_values(positions, state: MarketState, fixings: Mapping[str, np.ndarray]
         else:
             out[:, j] = position_value(p, state)
     for (curve_name, spread_factor), members in groups.items():
-        flows = []
-        for j, p in members:
+        curve = state.curves[curve_name]
+        zero = np.ascontiguousarray(np.broadcast_to(curve.zero.reshape(-1, curve.times.size), (n, curve.times.size)))
+        spread = (np.ascontiguousarray(np.broadcast_to(np.asarray(state.spreads_bp[spread_factor], dtype=float), (n,))) / 1e4
+                  if spread_factor is not None else np.zeros(n))
+        ts, amts, cols = [], [], []
+        first_col: dict[int, int] = {}  # member -> column holding DF(first payment) (swaps inside a period)
+        n_cols = len(members)
+        for k, (j, p) in enumerate(members):
             t = coupon_times(p.maturity_years, p.freq)
             t = t[t > e + 1e-12] - e
-            flows.append(t)
-        grid = np.unique(np.round(np.concatenate(flows + [np.zeros(0)]), 12))
-        if grid.size == 0:
-            continue
-        df = state.curves[curve_name].discount(grid)
-        if spread_factor is not None:
-            df = df * np.exp(-np.asarray(state.spreads_bp[spread_factor])[:, None] / 1e4 * grid)
-        coef = np.zeros((grid.size, len(members)))
-        for k, ((j, p), t) in enumerate(zip(members, flows)):
             if t.size == 0:
                 continue
-            at = np.searchsorted(grid, np.round(t, 12))
             if p.kind == "bond":
                 cf = np.full(t.size, p.notional * p.coupon_pct / 100.0 / p.freq)
                 cf[-1] += p.notional
-                coef[at, k] = cf * np.exp(-p.spread_bp / 1e4 * t)
+                ts.append(t), amts.append(cf * np.exp(-p.spread_bp / 1e4 * t)), cols.append(np.full(t.size, k))
             else:  # receiver: fixed leg + N DF(T) (the floating leg's final term); the rest below
-                coef[at, k] = p.notional * p.fixed_pct / 100.0 / p.freq
-                coef[at[-1], k] += p.notional
-        values = df @ coef
-        for k, ((j, p), t) in enumerate(zip(members, flows)):
-            if t.size == 0:
-                out[:, j] = 0.0
-                continue
-            v = values[:, k]
-            if p.kind == "swap":
-                tau = 1.0 / p.freq
-                if t[0] - tau >= -1e-12:
+                cf = np.full(t.size, p.notional * p.fixed_pct / 100.0 / p.freq)
+                cf[-1] += p.notional
+                ts.append(t), amts.append(cf), cols.append(np.full(t.size, k))
+                if t[0] - 1.0 / p.freq < -1e-12:  # inside a floating period: DF of its payment, in its own column
+                    first_col[k] = n_cols
+                    ts.append(t[:1]), amts.append(np.ones(1)), cols.append(np.full(1, n_cols))
+                    n_cols += 1
+        acc = np.zeros((n, n_cols))
+        if ts:
+            tt = np.concatenate(ts)
+            lo, hi, w = node_weights(curve.times, tt)
+            discounted_flows(zero, lo, hi, w, tt, np.concatenate(amts), np.concatenate(cols).astype(np.int64),
+                             spread, acc)
+        for k, (j, p) in enumerate(members):
+            v = acc[:, k]
+            if p.kind == "swap" and p.maturity_years > e + 1e-12:
+                if k not in first_col:
                     v = v - p.notional
                 elif p.id in fixings:
-                    d0 = df[:, np.searchsorted(grid, np.round(t[0], 12))]
-                    v = v - p.notional * d0 * (1.0 + np.asarray(fixings[p.id]) / 100.0 * tau)
+                    v = v - p.notional * acc[:, first_col[k]] * (1.0 + np.asarray(fixings[p.id]) / 100.0 / p.freq)
                 else:
                     raise ValueError(f"swap {p.id!r}: valued inside a floating period without its fixing")
                 if p.side == "payer":
@@ -194,8 +197,12 @@ def book_pnl(book, state_at: Callable[[int], MarketState], horizon_days: int) ->
     return {p.id: pnl[:, j] for j, p in enumerate(book.positions)}
 
 
-def book_pnl_matrix(book, state_at: Callable[[int], MarketState], horizon_days: int) -> np.ndarray:
-    """:func:`book_pnl` as an array (n_paths, n_positions), columns in the book's order."""
+def book_pnl_matrix(book, state_at: Callable[[int], MarketState], horizon_days: int, *,
+                    values0: np.ndarray | None = None) -> np.ndarray:
+    """:func:`book_pnl` as an array (n_paths, n_positions), columns in the book's order.
+
+    ``values0`` (the as-of values, :func:`book_values` of day 0) saves their computation when several
+    horizons are revalued on the same paths."""
     h_years = horizon_days / TRADING_DAYS_PER_YEAR
     cache: dict[int, MarketState] = {}
 
@@ -204,7 +211,7 @@ def book_pnl_matrix(book, state_at: Callable[[int], MarketState], horizon_days: 
             cache[day] = state_at(day)
         return cache[day]
 
-    s0, sh = at(0), at(int(horizon_days))
+    sh = at(int(horizon_days))
     cash = np.zeros((_n_paths(sh), len(book.positions)))
     fixing_h: dict[str, np.ndarray] = {}
     for j, p in enumerate(book.positions):
@@ -221,4 +228,24 @@ def book_pnl_matrix(book, state_at: Callable[[int], MarketState], horizon_days: 
                 cash[:, j] += sign * p.notional / p.freq * (p.fixed_pct - fixings[i]) / 100.0
             if len(fixings) > len(paid):
                 fixing_h[p.id] = fixings[len(paid)]  # the period running at the horizon
-    return book_values(book.positions, sh, fixing_h) + cash - book_values(book.positions, s0)
+    if values0 is None:
+        values0 = as_of_values(book, at(0))
+    return book_values(book.positions, sh, fixing_h) + cash - values0
+
+
+def as_of_values(book, state: MarketState) -> np.ndarray:
+    """:func:`book_values` of the as-of market: computed once and repeated over the paths when every path
+    holds the same as-of market (the usual case), else path by path. Shape (n_paths, n_positions)."""
+    n = _n_paths(state)
+    arrays = [*state.relatives.values(), *state.spreads_bp.values(), *state.vols_pct.values(),
+              *(c.zero for c in state.curves.values())]
+    same = all(np.ndim(a) == 0 or np.all(np.asarray(a) == np.asarray(a).reshape(-1, *np.shape(a)[1:])[:1])
+               for a in arrays)
+    if not same or n == 1:
+        return book_values(book.positions, state)
+    one = MarketState(day=state.day,
+                      relatives={k: np.asarray(v).reshape(-1)[:1] for k, v in state.relatives.items()},
+                      curves={k: ZeroCurve(c.times, c.zero.reshape(-1, c.times.size)[:1]) for k, c in state.curves.items()},
+                      spreads_bp={k: np.asarray(v).reshape(-1)[:1] for k, v in state.spreads_bp.items()},
+                      vols_pct={k: np.asarray(v).reshape(-1)[:1] for k, v in state.vols_pct.items()})
+    return np.repeat(book_values(book.positions, one), n, axis=0)
