@@ -11,7 +11,7 @@ Scenario (every shock type, realistic coverage of the year):
 - ``historical_replay`` days 120-159 in bootstrap mode from a 60-day residual pool.
 
 The replay pool is set directly on the compiled schedule (the benchmark assets A0..A9 have no
-historical data); every other shock goes through the scenario schema and ``compile_shocks``.
+historical data); every other shock goes through the scenario schema and ``compile_scenario``.
 Target (issue #4): shocks add at most 30 % to the plain kernel's time.
 
 Usage: ``python benchmarks/shocks.py [--quick] [--paths N]`` → prints a table, writes
@@ -58,9 +58,9 @@ def every_shock_scenario(horizon: int, n_paths: int):
 
 
 def compile_every_shock(model, horizon: int, n_paths: int):
-    from simulator.shocks import compile_shocks
+    from simulator.jobs import compile_scenario
 
-    sched = compile_shocks(every_shock_scenario(horizon, n_paths), model)
+    sched = compile_scenario(every_shock_scenario(horizon, n_paths), model)
     pool = np.random.default_rng(5).standard_t(5, size=(60, model.n_assets)) * np.sqrt(3 / 5)
     start, stop = int(horizon * 0.48), int(horizon * 0.64)
     sched.rep_pool = pool

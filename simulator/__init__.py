@@ -7,7 +7,8 @@ __version__ = "0.3.0"
 
 from simulator.model import MarketModel  # noqa: E402
 from simulator.engine import SimulationResult, simulate  # noqa: E402
-from simulator.runner import ScenarioResult, run_scenario  # noqa: E402
+from simulator.runner import ScenarioResult  # noqa: E402
+from simulator.jobs.scenario import run_scenario  # noqa: E402
 from simulator.tail import TailResult, simulate_tail  # noqa: E402
 from simulator.transactions import generate_transactions  # noqa: E402
 

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from simulator.backends import ChunkTask, check_backend, get_backend
+from simulator.backends import run_chunk as run_chunk  # noqa: F401 - its old home; the CPU chunk is a backend's
 from simulator.model import MarketModel
 from simulator.rng import StreamKeys, resolve_seed
 from simulator.schedule import KernelArrays, Schedule
@@ -120,26 +121,6 @@ def iter_chunks(n_paths: int, chunk_paths: int) -> Iterator[tuple[int, int]]:
     """(start, stop) path ranges of the chunks."""
     for start in range(0, n_paths, chunk_paths):
         yield start, min(n_paths, start + chunk_paths)
-
-
-def run_chunk(arrays: KernelArrays, keys: StreamKeys, start: int, stop: int, horizon: int, store_paths: bool,
-              out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """Simulate paths ``start..stop-1`` on the local CPU; returns (or fills) the output arrays."""
-    from simulator.kernels.paths import simulate_chunk
-
-    n = stop - start
-    a = arrays.s2_start.shape[0]
-    if out is None:
-        shape = (n, horizon, a) if store_paths else (0, 0, a)
-        out = {
-            "returns": np.empty(shape), "sigma": np.empty(shape),
-            "cum_return": np.empty((n, a)), "max_drawdown": np.empty((n, a)),
-            "stressed_days": np.empty(n, np.int64),
-        }
-    simulate_chunk(keys.key0, keys.key1, np.int64(start), np.int64(n), np.int64(horizon), *arrays.as_tuple(),
-                   store_paths, out["returns"], out["sigma"], out["cum_return"], out["max_drawdown"],
-                   out["stressed_days"])
-    return out
 
 
 @dataclass(frozen=True)

@@ -14,25 +14,34 @@ Shocks combine and may overlap. Per simulated day the kernel applies them in thi
 6. the residual (jumps included; spikes only with ``feedback = true``) feeds the next variance.
 
 Days in scenario files are 1-based; arrays here are 0-based.
+
+A ``historical_replay`` needs the returns of its data set: the caller loads them and passes them as
+``replay_data`` (:func:`simulator.jobs.load_replay_data` reads them for a scenario, and
+:func:`simulator.jobs.compile_scenario` does both), so this module reads no files of prices.
 """
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 
 from simulator.model import CopulaSpec, MarginalSpec, MarketModel, MeanSpec, VolSpec
+from simulator.roles import DEFAULT_ROLES, asset_indices, resolve_assets
 from simulator.schedule import LAW_CODES, Schedule
 
 TRADING_DAYS_PER_YEAR = 252
 
 
-def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, roles=None) -> Schedule:
+def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, roles=None,
+                   replay_data: Mapping[str, Any] | None = None) -> Schedule:
     """Build the :class:`~simulator.schedule.Schedule` for ``scenario`` (a validated
-    ``scenarios.schema.Scenario``) on ``model``; ``horizon`` defaults to the scenario's."""
-    from scenarios.roles import asset_indices, resolve_assets
+    ``scenarios.schema.Scenario``) on ``model``; ``horizon`` defaults to the scenario's.
 
+    ``replay_data`` maps each ``historical_replay``'s ``data`` (as written in the scenario) to that data
+    set's percent log returns (a DataFrame indexed by date, one column per asset); it is needed only when
+    the scenario has replays (see :func:`simulator.jobs.compile_scenario`)."""
     horizon = int(horizon or scenario.horizon_days)
     sched = Schedule.from_model(model, horizon)
     mapping = resolve_assets(scenario, model, roles=roles)
@@ -87,7 +96,8 @@ def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, 
             sched.pj_to = np.append(sched.pj_to, min(horizon, shock.end_day(horizon)))
         elif kind == "historical_replay":
             scaling = shock.scaling
-            eps = replay_residuals(model, shock.data, shock.window, scenario, key, scaling=scaling)
+            eps = replay_vectors(model, replay_returns(replay_data, shock.data, key), shock.window, data=shock.data,
+                                 key=key, scaling=scaling)
             mode = getattr(shock, "mode", "sequence")
             start = shock.day - 1
             length = eps.shape[0] if mode == "sequence" else getattr(shock, "days", None) or eps.shape[0]
@@ -132,23 +142,15 @@ def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, 
 def _scaled_marginal(m: MarginalSpec, k: float) -> MarginalSpec:
     """The same marginal with long-run volatility multiplied by ``k``."""
     v = m.vol
-    if v.type == "egarch":
-        omega = v.omega + (1.0 - v.beta) * 2.0 * math.log(k)
-    else:
-        omega = v.omega * k * k
-    return MarginalSpec(MeanSpec(m.mean.mu), VolSpec(v.type, omega, v.alpha, v.beta, v.gamma), m.dist)
+    scaled = v.family.scaled(v.values, k)
+    return MarginalSpec(MeanSpec(m.mean.mu), VolSpec(v.type, tuple(scaled.items())), m.dist)
 
 
 def _elliptical_corr(model: MarketModel) -> np.ndarray:
     """Correlation of the model's copula; Archimedean copulas by Kendall-tau equivalence, sin(pi tau / 2)."""
-    c = model.copula
-    n = model.n_assets
-    if c.type in ("gaussian", "t", "independent"):
-        return c.corr_matrix(n)
-    from calibration.copulas import theta_to_tau
+    from simulator.families import copula_family, spec_params
 
-    rho = math.sin(math.pi * theta_to_tau(c.type, c.theta) / 2)
-    return np.full((n, n), rho) + (1 - rho) * np.eye(n)
+    return copula_family(model.copula.type).equivalent_correlation(spec_params(model.copula), model.n_assets)[0]
 
 
 def _crisis_copula(model: MarketModel, rho: float | None, nu: float | None, cols, key: str) -> CopulaSpec:
@@ -224,24 +226,27 @@ def _add_regime(sched: Schedule, shock, model: MarketModel, scenario, key: str) 
 
 
 # ---------------------------------------------------------------------- historical replay
-def replay_residuals(model: MarketModel, data: str, window, scenario=None, key: str = "historical_replay",
-                     scaling: str = "filtered") -> np.ndarray:
-    """The replay vectors (n_days, n_assets) of ``window`` in ``data``, one per trading day.
+def replay_returns(replay_data: Mapping[str, Any] | None, data: str, key: str = "historical_replay"):
+    """The returns frame of ``data`` in ``replay_data``, or a ``ValueError`` saying how to supply it."""
+    if replay_data is None or data not in replay_data:
+        raise ValueError(f"{key}: the returns of {data!r} were not supplied; compile a scenario with replays through "
+                         f"simulator.jobs.compile_scenario (or pass replay_data={{{data!r}: returns}})")
+    return replay_data[data]
 
-    ``scaling="filtered"``: standardised residuals ``z_t = (r_t - mu) / sigma_t`` under the model's own
-    marginals (filtered historical simulation); the variance recursion runs over the data from its
-    first day (started at the unconditional variance) up to the window's end, so sigma_t is the
-    model's conditional sigma on each date. ``scaling="historical"``: the percent log returns ``r_t``
-    themselves (the kernel takes their residual about the day's regime mean).
+
+def replay_vectors(model: MarketModel, returns, window, *, data: str = "<data>", key: str = "historical_replay",
+                   scaling: str = "filtered") -> np.ndarray:
+    """The replay vectors (n_days, n_assets) of ``window`` in ``returns``, one per trading day.
+
+    ``returns`` holds the data set's percent log returns (DataFrame indexed by date, one column per asset,
+    from its first day); ``data`` names it in messages. ``scaling="filtered"``: standardised residuals
+    ``z_t = (r_t - mu) / sigma_t`` under the model's own marginals (filtered historical simulation); the
+    variance recursion runs over the data from its first day (started at the unconditional variance) up
+    to the window's end, so sigma_t is the model's conditional sigma on each date. ``scaling="historical"``:
+    the percent log returns ``r_t`` themselves (the kernel takes their residual about the day's regime mean).
     """
     if scaling not in ("filtered", "historical"):
         raise ValueError(f"{key}: scaling {scaling!r} is not one of 'filtered', 'historical'")
-    from calibration.data import load_prices, log_returns
-
-    source = data
-    if not data.startswith("builtin:") and scenario is not None and getattr(scenario, "path", None):
-        source = str(Path(scenario.path).parent / data)
-    returns = log_returns(load_prices(source))
     cols = _data_columns(model, list(returns.columns), data, key)
     start, end = (np.datetime64(str(d)) for d in window)
     r = returns.loc[: str(window[1])]
@@ -257,8 +262,6 @@ def replay_residuals(model: MarketModel, data: str, window, scenario=None, key: 
 
 
 def _data_columns(model: MarketModel, columns: list[str], data: str, key: str) -> list[str]:
-    from scenarios.roles import DEFAULT_ROLES
-
     out = []
     for asset in model.assets:
         if asset in columns:
@@ -274,3 +277,17 @@ def _filter(m: MarginalSpec, x: np.ndarray) -> np.ndarray:
     """Standardised residuals of percent returns ``x`` under marginal ``m`` (arch's recursion, started at
     the unconditional variance)."""
     return (x - m.mean.mu) / np.sqrt(m.filter(x))
+
+
+def __getattr__(name: str):
+    """Deprecated name: ``replay_residuals`` (which also loads the data) is now
+    :func:`simulator.jobs.replay_residuals`."""
+    if name == "replay_residuals":
+        import warnings
+
+        from simulator.jobs.scenario import replay_residuals
+
+        warnings.warn("simulator.shocks.replay_residuals has moved to simulator.jobs.replay_residuals",
+                      DeprecationWarning, stacklevel=2)
+        return replay_residuals
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

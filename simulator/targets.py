@@ -80,7 +80,7 @@ def evaluate_targets(targets: Sequence[Any], sim, mapping: Mapping[str, int]) ->
         The scenario's simulation (daily paths needed for measures before the horizon and for
         volatilities).
     mapping : mapping of str to int
-        Role or asset name -> model asset index (:func:`scenarios.roles.resolve_assets`).
+        Role or asset name -> model asset index (:func:`simulator.roles.resolve_assets`).
 
     Returns
     -------
@@ -113,7 +113,7 @@ def evaluate_targets(targets: Sequence[Any], sim, mapping: Mapping[str, int]) ->
     return rows
 
 
-def history_checks(scenario, model, sim) -> list[dict[str, Any]]:
+def history_checks(scenario, model, sim, replay_data=None) -> list[dict[str, Any]]:
     """Each asset's simulated median move over a scenario's replayed days against history's move.
 
     For every ``historical_replay`` the replayed days' historical log returns are summed (a sequence:
@@ -122,9 +122,10 @@ def history_checks(scenario, model, sim) -> list[dict[str, Any]]:
     within :data:`HISTORY_TOLERANCE_PP` of it, both as simple returns in percent. Rows have the keys of
     :func:`evaluate_targets` plus ``kind = "history"``, one per model asset; with filtered (FHS) scaling
     the comparison is shown but not judged (``within`` is None): FHS gives magnitudes in the model's
-    volatility regime by design. Empty without replays.
+    volatility regime by design. Empty without replays. ``replay_data`` maps each replay's ``data`` to its
+    percent log returns (as for :func:`simulator.shocks.compile_shocks`).
     """
-    from simulator.shocks import replay_residuals
+    from simulator.shocks import replay_returns, replay_vectors
 
     reps = [s for s in scenario.shocks if s.type == "historical_replay"]
     if not reps:
@@ -134,7 +135,8 @@ def history_checks(scenario, model, sim) -> list[dict[str, Any]]:
     hist = np.zeros(model.n_assets)
     windows, scalings = [], set()
     for s in reps:
-        x = replay_residuals(model, s.data, s.window, scenario, scaling="historical")  # percent log returns
+        returns = replay_returns(replay_data, s.data)
+        x = replay_vectors(model, returns, s.window, data=s.data, scaling="historical")  # percent log returns
         start = s.day - 1
         n = x.shape[0] if s.mode == "sequence" else (s.days or x.shape[0])
         stop = min(h, start + n)

@@ -96,12 +96,12 @@ def _shock_case():
     """The bundled us-markets model (3 assets) under every shock type at once."""
     from scenarios.loader import scenario_from_dict
     from simulator import MarketModel
-    from simulator.shocks import compile_shocks
+    from simulator.jobs import compile_scenario
 
     model = MarketModel.from_json(str(REPO / "simulator" / "data" / "us-markets.json"))
     sc = scenario_from_dict({"name": "cuda-all-shocks", "description": "test", "source": "unit test",
                              "horizon_days": HORIZON, "n_paths": N_PATHS, "seed": SEED, "shocks": ALL_SHOCKS})
-    return model, compile_shocks(sc, model)
+    return model, compile_scenario(sc, model)
 
 
 def cases():

@@ -40,7 +40,7 @@ import numpy as np
 import pytest
 
 from scenarios.loader import list_scenarios, load_scenario
-from scenarios.roles import resolve_assets
+from simulator.roles import resolve_assets
 from scenarios.schema import (AnchoredPathShock, HistoricalReplayShock, JumpShock, PoissonJumpsShock,
                               VolSpikeShock)
 
@@ -67,7 +67,7 @@ def _run_default(name: str):
     """The run ``stress-sim run NAME --model builtin:us-markets`` makes: the scenario's own n_paths and
     seed, keeping the daily paths exactly when the CLI does (see :func:`simulator.results.keep_for_run`)."""
     from simulator.results import keep_for_run
-    from simulator.runner import run_scenario
+    from simulator import run_scenario
 
     sc = load_scenario(name)
     keep = keep_for_run(sc.n_paths, sc.horizon_days, _model().n_assets, requested=sc.outputs.keep)
@@ -81,14 +81,14 @@ def _run_default(name: str):
 @lru_cache(maxsize=None)
 def _run_law(name: str, scaling: str):
     """A replay with its daily paths, for the per-path identities (any path count will do)."""
-    from simulator.runner import run_scenario
+    from simulator import run_scenario
 
     return run_scenario(name, _model(), n_paths=N_PATHS_LAW, keep="paths", replay_scaling=scaling).simulation
 
 
 @lru_cache(maxsize=None)
 def _run_fhs_default(name: str):
-    from simulator.runner import run_scenario
+    from simulator import run_scenario
 
     return run_scenario(name, _model(), keep="summary", replay_scaling="filtered").simulation
 

@@ -23,7 +23,7 @@ from simulator.results import (
     pnl_horizons,
     write_results,
 )
-from simulator.runner import run_scenario
+from simulator import run_scenario
 
 N_PATHS = 300
 
@@ -451,7 +451,7 @@ def test_baseline_start_both_writes_a_long_run_baseline(tmp_path, cli_main, us_m
 
 
 def test_plan_runs_baseline_start(us_model):
-    from simulator.cli.run import plan_runs
+    from simulator.jobs import plan_runs
     from simulator.exceptions import UserInputError
 
     plans = plan_runs(["baseline", "svb-2023"], model=us_model, n_paths=100, baseline_start="long-run")

@@ -7,8 +7,8 @@ from scipy import stats
 
 from scenarios.loader import scenario_from_dict
 from simulator import MarketModel, simulate
-from simulator.runner import run_scenario
-from simulator.shocks import compile_shocks
+from simulator import run_scenario
+from simulator.jobs import compile_scenario
 from tests.conftest import make_model
 
 H = 30
@@ -27,7 +27,7 @@ def _model(n=3, **kw):
 
 def _run(model, shocks, n_paths=2000, horizon=H, seed=42):
     sc = _scenario(shocks, horizon=horizon, n_paths=n_paths)
-    return simulate(model, n_paths, horizon, seed, schedule=compile_shocks(sc, model))
+    return simulate(model, n_paths, horizon, seed, schedule=compile_scenario(sc, model))
 
 
 def test_no_shocks_equals_plain_simulation():
@@ -122,7 +122,7 @@ def test_historical_replay_default_is_history_returns():
 
 
 def test_historical_replay_reproduces_residual_sequence():
-    from simulator.shocks import replay_residuals
+    from simulator.jobs import replay_residuals
 
     model = MarketModel.from_json(str(_bundled("us-markets")))
     window = ["2008-10-01", "2008-10-31"]
@@ -307,7 +307,7 @@ def test_anchored_path_rejects_archimedean_copula():
     m = _model(copula={"type": "clayton", "theta": 2.0})
     sc = _scenario([{"type": "anchored_path", "assets": ["A0"], "knots": [[10, -10.0]]}])
     with pytest.raises(ValueError, match="gaussian, t and independent"):
-        compile_shocks(sc, m)
+        compile_scenario(sc, m)
 
 
 def test_run_scenario_library_end_to_end():
@@ -331,7 +331,7 @@ def test_all_shock_types_together_are_reproducible_across_chunks():
         {"type": "anchored_path", "assets": ["NASDAQ"], "knots": [[8, -12.0]], "noise": 0.3},
     ]
     sc = _scenario(shocks, horizon=25, n_paths=500)
-    sched = compile_shocks(sc, model)
+    sched = compile_scenario(sc, model)
     a = simulate(model, 500, 25, 1, schedule=sched)
     b = simulate(model, 500, 25, 1, schedule=sched, chunk_paths=33)
     assert np.array_equal(a.returns, b.returns)

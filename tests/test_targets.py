@@ -71,7 +71,7 @@ def test_median_se_is_the_order_statistic_half_width():
 def test_replays_reproduce_history_and_fhs_is_not_judged():
     from calibration.data import load_prices
     from simulator.builtin import load_builtin_model
-    from simulator.runner import run_scenario
+    from simulator import run_scenario
 
     model = load_builtin_model("us-markets")
     prices = load_prices("builtin:us-markets")[list(model.assets)]

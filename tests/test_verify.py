@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from simulator.cli.verify import choose_chunks, verify_directory
+from simulator.jobs.verify import choose_chunks, verify_directory
 from simulator.io import MANIFEST_NAME, atomic_write_parquet, write_manifest
 
 
@@ -168,7 +168,7 @@ def test_results_written_before_replay_scaling_keep_their_scenario_hash():
     # --paths 100` written by stress-sim 0.2.0 before historical_replay had a `scaling` key
     from scenarios.loader import scenario_from_dict, scenario_from_record, scenario_sha256, with_replay_scaling
     from simulator.builtin import load_builtin_model
-    from simulator.cli.verify import _schedule_for
+    from simulator.jobs.verify import _schedule_for
 
     d = Path(__file__).parent / "data" / "run-0.2.0-volmageddon"
     stored = json.loads((d / "scenario.json").read_text())
@@ -193,7 +193,7 @@ def test_run_identity_ignores_an_unset_historical_flag():
     from scenarios.loader import load_scenario, with_replay_scaling
     from simulator.builtin import load_builtin_model
     from simulator.engine import kernel_arrays_sha256
-    from simulator.shocks import compile_shocks
+    from simulator.jobs import compile_scenario
 
     def without_rep_raw(arrays) -> str:  # the definition before rep_raw
         h = hashlib.sha256()
@@ -206,9 +206,9 @@ def test_run_identity_ignores_an_unset_historical_flag():
 
     model = load_builtin_model("us-markets")
     sc = load_scenario("volmageddon-2018")
-    fhs = compile_shocks(with_replay_scaling(sc, "filtered"), model).kernel_arrays()
+    fhs = compile_scenario(with_replay_scaling(sc, "filtered"), model).kernel_arrays()
     assert kernel_arrays_sha256(fhs) == without_rep_raw(fhs)
-    hist = compile_shocks(sc, model).kernel_arrays()  # the library default since 0.3.0
+    hist = compile_scenario(sc, model).kernel_arrays()  # the library default since 0.3.0
     assert hist.rep_raw.all() and kernel_arrays_sha256(hist) != without_rep_raw(hist)
 
 

@@ -71,14 +71,36 @@ def get_backend(name: str):
     return importlib.import_module(f"simulator.backends.{check_backend(name)}")
 
 
+def run_chunk(arrays, keys, start: int, stop: int, horizon: int, store_paths: bool,
+              out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Simulate paths ``start..stop-1`` on this process's CPU; returns (or fills) the output arrays.
+
+    ``arrays`` are the run's :class:`~simulator.schedule.KernelArrays`, ``keys`` its
+    :class:`~simulator.rng.StreamKeys`; ``out`` (optional) holds arrays of the output shapes to fill.
+    """
+    from simulator.kernels.paths import simulate_chunk
+
+    n = stop - start
+    a = arrays.s2_start.shape[0]
+    if out is None:
+        shape = (n, horizon, a) if store_paths else (0, 0, a)
+        out = {
+            "returns": np.empty(shape), "sigma": np.empty(shape),
+            "cum_return": np.empty((n, a)), "max_drawdown": np.empty((n, a)),
+            "stressed_days": np.empty(n, np.int64),
+        }
+    simulate_chunk(keys.key0, keys.key1, np.int64(start), np.int64(n), np.int64(horizon), *arrays.as_tuple(),
+                   store_paths, out["returns"], out["sigma"], out["cum_return"], out["max_drawdown"],
+                   out["stressed_days"])
+    return out
+
+
 def compute_chunk(arrays, keys, task: ChunkTask, horizon: int, store_paths: bool,
                   reduce: ChunkReducer | None = None, out: dict[str, np.ndarray] | None = None) -> Any:
     """Run one chunk on this process's CPU and apply ``reduce`` (the unit of work of every backend).
 
     Without ``store_paths`` the empty ``returns``/``sigma`` placeholders are dropped from the outputs.
     """
-    from simulator.engine import run_chunk
-
     res = run_chunk(arrays, keys, task.start, task.stop, horizon, store_paths, out)
     if not store_paths:
         res = {k: v for k, v in res.items() if k not in ("returns", "sigma")}

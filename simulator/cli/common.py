@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from simulator.builtin import load_model as load_model  # noqa: F401 - the CLI modules' model loader
 from simulator.exceptions import UserInputError
 
 
@@ -28,25 +29,6 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
     return value
-
-
-def load_model(spec: str):
-    """Load a model from a JSON path or a ``builtin:NAME`` bundled model, as a UserInputError on failure."""
-    from simulator.model import MarketModel
-
-    try:
-        if spec.startswith("builtin:"):
-            from simulator.builtin import load_builtin_model
-
-            return load_builtin_model(spec.split(":", 1)[1])
-        path = Path(spec)
-        if not path.is_file():
-            raise UserInputError(f"model file {spec!r} not found (give a model JSON path or builtin:NAME)")
-        return MarketModel.from_json(path)
-    except UserInputError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise UserInputError(str(exc)) from None
 
 
 def output_dir(path: str) -> Path:

@@ -24,7 +24,7 @@ import time
 import warnings
 
 from simulator.cli.common import non_negative_int, output_dir, positive_int, show_progress
-from simulator.cli.run import BASELINE_STARTS
+from simulator.jobs.runs import BASELINE_STARTS
 from simulator.exceptions import UserInputError
 
 DATA = "builtin:us-markets"
@@ -55,7 +55,7 @@ def add_parser(subparsers) -> None:
 
 def _portfolio_weights(plans) -> tuple[dict[str, float], str]:
     """Constant weights of the library portfolio on the model assets (from the baseline scenario)."""
-    from scenarios.roles import resolve_assets
+    from simulator.roles import resolve_assets
 
     p = next(p for p in plans if p.scenario.portfolio is not None)
     sc, model = p.scenario, p.model
@@ -135,7 +135,7 @@ def _targets_line(stored) -> str:
 def run(args) -> int:
     from calibration.calibrate import calibrate_detailed
     from scenarios.loader import list_scenarios
-    from simulator.cli.run import execute_runs, plan_runs, results_table
+    from simulator.jobs.runs import execute_runs, plan_runs, results_table
     from simulator.io import atomic_write_json, build_manifest, write_manifest
     from simulator.report.render import require_report_dependencies, write_report
 
