@@ -5,7 +5,7 @@ Every backend module exposes the same function::
     run_chunks(arrays, keys, horizon, tasks, *, store_paths, reducer=None, into=None,
                progress=False, ordered=False, **options) -> Iterator[tuple[int, Any]]
 
-* ``arrays`` (:class:`simulator.schedule.KernelArrays`) and ``keys`` (:class:`simulator.rng.StreamKeys`)
+* ``arrays`` (:class:`simulator.schedule.KernelArrays`) and ``keys`` (:class:`simulator.seeding.StreamKeys`)
   are the compiled kernel inputs of the run (plain numpy arrays, picklable);
 * ``tasks`` is a sequence of :class:`ChunkTask` (index, first path, one past the last path);
 * ``reducer`` is ``None`` (the chunk's raw outputs come back) or a callable ``reducer(index)``
@@ -76,7 +76,7 @@ def run_chunk(arrays, keys, start: int, stop: int, horizon: int, store_paths: bo
     """Simulate paths ``start..stop-1`` on this process's CPU; returns (or fills) the output arrays.
 
     ``arrays`` are the run's :class:`~simulator.schedule.KernelArrays`, ``keys`` its
-    :class:`~simulator.rng.StreamKeys`; ``out`` (optional) holds arrays of the output shapes to fill.
+    :class:`~simulator.seeding.StreamKeys`; ``out`` (optional) holds arrays of the output shapes to fill.
     """
     from simulator.kernels.paths import simulate_chunk
 

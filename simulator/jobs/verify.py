@@ -267,7 +267,7 @@ def _first_difference(stored: np.ndarray, fresh: np.ndarray) -> tuple[int, tuple
 def recompute(directory: Path, manifest: dict, rc: RunCheck, *, model_override: str | None, chunks: int,
               chunk_paths: int, all_paths: bool, rng: np.random.Generator) -> None:
     """Recompute sampled path chunks and compare them bit for bit with the stored outputs."""
-    from simulator.rng import resolve_seed, seed_from_record
+    from simulator.seeding import resolve_seed, seed_from_record
 
     seed = manifest.get("seed")
     if not isinstance(seed, dict) or "entropy" not in seed:
