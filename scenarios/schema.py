@@ -43,6 +43,8 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
+from simulator.constants import DEFAULT_LEVELS, TRADING_DAYS_PER_YEAR
+
 __all__ = [
     "MAX_HORIZON_DAYS",
     "TRADING_DAYS_PER_YEAR",
@@ -68,7 +70,6 @@ __all__ = [
 #: Longest horizon a scenario may ask for: 10 years of 252 trading days.
 MAX_HORIZON_DAYS = 2520
 #: Trading days per year (converts annual Poisson intensities to daily ones).
-TRADING_DAYS_PER_YEAR = 252
 #: Bundled historical data sets for ``historical_replay``: name -> (first date, last date) covered.
 #: ``us-markets``: S&P 500 and NASDAQ Composite daily closes (``arch.data.sp500`` / ``nasdaq``,
 #: 1999-01-04..2018-12-31) and WTI spot (``arch.data.wti``, 1986-2019), on their common dates.
@@ -725,7 +726,7 @@ class Outputs(_Table):
     keep: Literal["paths", "summary"] = "summary"
     """``"summary"`` (default): risk figures and per-path horizon results only; ``"paths"``: also
     every simulated path (large: n_paths x horizon_days x n_assets)."""
-    var_levels: list[Annotated[float, Field(gt=0.5, lt=1.0)]] = Field(default_factory=lambda: [0.975, 0.99])
+    var_levels: list[Annotated[float, Field(gt=0.5, lt=1.0)]] = Field(default_factory=lambda: list(DEFAULT_LEVELS))
     """Confidence levels for VaR / ES, each in (0.5, 1) (default [0.975, 0.99])."""
     horizons: list[Annotated[int, Field(ge=1, le=MAX_HORIZON_DAYS)]] = Field(
         default_factory=lambda: list(DEFAULT_RISK_HORIZONS))

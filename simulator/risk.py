@@ -50,6 +50,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
+from simulator.constants import DEFAULT_LEVELS, ES_LEVEL
+
 __all__ = [
     "FRTB_LIQUIDITY_HORIZONS",
     "FRTB_BASE_HORIZON",
@@ -452,7 +454,7 @@ def _point_from_desc(desc: np.ndarray, n: int, level: float) -> tuple[float, flo
 def var_es_from_tail(
     largest_losses: Any,
     n: int,
-    levels: float | Sequence[float] = (0.975, 0.99),
+    levels: float | Sequence[float] = DEFAULT_LEVELS,
     *,
     ci: float = 0.95,
 ) -> RiskMeasures:
@@ -530,7 +532,7 @@ def _tail_risk(desc: np.ndarray, n: int, level: float, ci: float) -> TailRisk:
 
 def var_es(
     pnl: Any,
-    levels: float | Sequence[float] = (0.975, 0.99),
+    levels: float | Sequence[float] = DEFAULT_LEVELS,
     *,
     ci: float = 0.95,
     method: str = "asymptotic",
@@ -660,7 +662,7 @@ class ESContributions:
 def es_contributions(
     returns_or_asset_pnl: Any,
     positions: Any = None,
-    level: float = 0.975,
+    level: float = ES_LEVEL,
     *,
     horizon: int | None = None,
     asset_names: Sequence[str] | None = None,
@@ -841,7 +843,7 @@ def stress_loss(
     pnl_scenario: Any,
     pnl_baseline: Any,
     *,
-    levels: float | Sequence[float] = (0.975, 0.99),
+    levels: float | Sequence[float] = DEFAULT_LEVELS,
 ) -> StressLoss:
     """Stress loss of a scenario against the baseline, for the mean loss, VaR and ES.
 
@@ -947,7 +949,7 @@ def frtb_es_cascade(
     asset_pnl_base: Any,
     liquidity_horizons: Any,
     *,
-    level: float = 0.975,
+    level: float = ES_LEVEL,
 ) -> dict[int, float]:
     """``ES_T(P, j)`` for each FRTB liquidity horizon class from per-asset base-horizon P&L.
 
@@ -1162,7 +1164,7 @@ def worst_window_es(
     liquidity_horizons: Any = None,
     *,
     window: int = FRTB_BASE_HORIZON,
-    level: float = 0.975,
+    level: float = ES_LEVEL,
 ) -> WorstWindow:
     """The scenario's worst ``window``-day window and the liquidity-adjusted ES on it.
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simulator.constants import DEFAULT_LEVELS
 from simulator.engine import SimulationResult
 
 
@@ -23,7 +24,7 @@ class ScenarioResult:
     currency: str = "USD"
     #: (n_assets,) FRTB liquidity horizon of each asset in days (10 where no position), or None
     liquidity_horizons: np.ndarray | None = None
-    var_levels: tuple[float, ...] = (0.975, 0.99)
+    var_levels: tuple[float, ...] = DEFAULT_LEVELS
     risk_horizons: tuple[int, ...] = (1, 10)
     scenario_sha256: str = ""
     scenario_source: str = ""

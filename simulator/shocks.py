@@ -27,11 +27,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from simulator.constants import TRADING_DAYS_PER_YEAR
 from simulator.model import CopulaSpec, MarginalSpec, MarketModel, MeanSpec, VolSpec
 from simulator.roles import DEFAULT_ROLES, asset_indices, resolve_assets
 from simulator.schedule import LAW_CODES, Schedule
 
-TRADING_DAYS_PER_YEAR = 252
 
 
 def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, roles=None,

@@ -30,6 +30,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from simulator.constants import DEFAULT_LEVELS
 from simulator.risk import (
     RiskMeasures,
     TailRisk,
@@ -409,7 +410,7 @@ def _finish(acc: TailAccumulator, *, levels, ci, positions, asset_names, horizon
     )
 
 
-def tail_risk(cum_return: Any, positions: Any, *, levels: float | Sequence[float] = (0.975, 0.99), ci: float = 0.95,
+def tail_risk(cum_return: Any, positions: Any, *, levels: float | Sequence[float] = DEFAULT_LEVELS, ci: float = 0.95,
               asset_names: Sequence[str] | None = None, horizon: int = 0, seed: dict | None = None,
               model_sha256: str = "") -> TailResult:
     """:class:`TailResult` of paths already in memory (e.g. ``SimulationResult.cum_return``).
@@ -445,7 +446,7 @@ def tail_risk(cum_return: Any, positions: Any, *, levels: float | Sequence[float
 
 
 def simulate_tail(model, n_paths: int, horizon: int, seed=None, *, positions: Any,
-                  levels: float | Sequence[float] = (0.975, 0.99), ci: float = 0.95, schedule=None,
+                  levels: float | Sequence[float] = DEFAULT_LEVELS, ci: float = 0.95, schedule=None,
                   chunk_paths: int | None = None, backend: str = "local", client=None, n_workers: int | None = None,
                   n_threads: int | None = None, progress: bool = False, run_dir=None,
                   resume: bool = False) -> TailResult:

@@ -14,13 +14,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from simulator.constants import TRADING_DAYS_PER_YEAR
+
 __all__ = ["TRADING_DAYS_PER_YEAR", "HISTORY_TOLERANCE_PP", "median_se", "evaluate_targets", "history_checks"]
 
 #: How close a replay of history's own moves must come to the historical move (percentage points).
 HISTORY_TOLERANCE_PP = 2.0
 
-#: Annualisation of a daily volatility: sigma x sqrt(252).
-TRADING_DAYS_PER_YEAR = 252
 
 
 def median_se(x: np.ndarray) -> float:
@@ -92,7 +92,9 @@ def evaluate_targets(targets: Sequence[Any], sim, mapping: Mapping[str, int]) ->
     """
     rows = []
     for t in targets:
-        get = (lambda k, _t=t: _t[k] if isinstance(_t, Mapping) else getattr(_t, k))
+        def get(k, _t=t):
+            return _t[k] if isinstance(_t, Mapping) else getattr(_t, k)
+
         measure, asset = str(get("measure")), str(get("asset"))
         col = int(mapping[asset])
         day = int(get("day") or sim.horizon)

@@ -25,6 +25,7 @@ import warnings
 
 from simulator.cli.common import non_negative_int, output_dir, positive_int, show_progress
 from simulator.jobs.runs import BASELINE_STARTS
+from simulator.constants import ES_LEVEL
 from simulator.exceptions import UserInputError
 
 DATA = "builtin:us-markets"
@@ -81,7 +82,7 @@ def _backtests(returns, weights: dict[str, float], model, *, n_oos: int | None, 
 
     t0 = time.perf_counter()
     mb = rolling_model_backtest(returns, weights=weights, model=model, window=BACKTEST_WINDOW,
-                                refit_every=BACKTEST_REFIT_EVERY, level=0.99, es_level=0.975, n_oos=n_oos,
+                                refit_every=BACKTEST_REFIT_EVERY, level=0.99, es_level=ES_LEVEL, n_oos=n_oos,
                                 n_paths=BACKTEST_PATHS, seed=0, progress=say)
     out = mb.to_list(include_series=True)
     for d in out:
@@ -95,7 +96,7 @@ def _backtests(returns, weights: dict[str, float], model, *, n_oos: int | None, 
         # arch ignores a warm start outside its constraints and starts from its own values: not a problem
         warnings.simplefilter("ignore", StartingValueWarning)
         bt = rolling_var_backtest(port, window=BACKTEST_WINDOW, refit_every=BACKTEST_REFIT_EVERY, level=0.99,
-                                  es_level=0.975, vol="gjr", dist="t", n_oos=n_oos, seed=0)
+                                  es_level=ES_LEVEL, vol="gjr", dist="t", n_oos=n_oos, seed=0)
     d = bt.to_dict(include_series=True)
     d.update({"name": "portfolio, univariate benchmark", "kind": "univariate",
               "description": "Benchmark, not the simulated model: a GJR-GARCH(1,1,1) with Student-t innovations "

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator.constants import DEFAULT_LEVELS
 from simulator.cli.common import load_model, non_negative_int, output_dir, positive_int, show_progress
 from simulator.exceptions import UserInputError
 
 CHECKPOINT_DIR = "checkpoint"
 TAIL_FILE = "tail.json"
-DEFAULT_LEVELS = (0.975, 0.99)
 
 
 def add_parser(subparsers) -> None:

@@ -23,10 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ZeroCurve", "bootstrap_par_curve", "TRADING_DAYS_PER_YEAR"]
+from simulator.constants import TRADING_DAYS_PER_YEAR
 
-#: Trading days per year: a horizon of ``d`` trading days is ``d / 252`` years.
-TRADING_DAYS_PER_YEAR = 252
+__all__ = ["ZeroCurve", "bootstrap_par_curve", "TRADING_DAYS_PER_YEAR"]
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from simulator.builtin import load_model
+from simulator.constants import DEFAULT_LEVELS, ES_LEVEL
 from simulator.exceptions import UserInputError
 from simulator.jobs.scenario import compile_scenario, run_scenario
 from simulator.roles import DEFAULT_ROLES
@@ -302,12 +303,12 @@ def results_table(stored) -> str:
     from simulator.results import compare_to_baseline
 
     base = next((r for r in stored if r.name == "baseline"), None)
-    levels = sorted({float(x) for r in stored for x in (r.risk.get("levels") or [0.975, 0.99])})
+    levels = sorted({float(x) for r in stored for x in (r.risk.get("levels") or DEFAULT_LEVELS)})
     lines = []
     cols = "".join(f" {f'VaR {100 * lv:g}%':>11} {f'ES {100 * lv:g}%':>11}" for lv in levels)
     head = f"{'scenario':<22} {'days':>5} {'paths':>7}{cols} {'base ES':>11} {'stress ES':>11}"
     lines += [head, "-" * len(head)]
-    es_level = 0.975 if 0.975 in levels else max(levels)
+    es_level = ES_LEVEL if ES_LEVEL in levels else max(levels)
     for r in stored:
         h = r.reporting_horizon
         cells = ""

@@ -42,6 +42,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from simulator.constants import DEFAULT_LEVELS, ES_LEVEL
 from simulator.io import MANIFEST_NAME, atomic_write_bytes, atomic_write_json, atomic_write_text
 from simulator.results import (
     DISCRETE_OUTCOMES_MIN,
@@ -293,7 +294,7 @@ def _tag(level: Any) -> str:
 
 def report_levels(inputs: ReportInputs) -> list[float]:
     """Every confidence level of the results, ascending (VaR and ES are shown at each, side by side)."""
-    lv = {round(float(x), 10) for r in inputs.results for x in (r.risk.get("levels") or [0.975, 0.99])}
+    lv = {round(float(x), 10) for r in inputs.results for x in (r.risk.get("levels") or DEFAULT_LEVELS)}
     return sorted(lv)
 
 
@@ -758,7 +759,7 @@ def _scenario_context(r: ScenarioResults, inputs: ReportInputs, charts: bool) ->
     from simulator.report import charts as ch
 
     risk = r.risk
-    levels = sorted(float(x) for x in (risk.get("levels") or [0.975, 0.99]))
+    levels = sorted(float(x) for x in (risk.get("levels") or DEFAULT_LEVELS))
     es_level = _es_level(levels)
     h = r.reporting_horizon
     currency = risk.get("currency", "")
@@ -880,7 +881,7 @@ def backtest_verdicts(inputs: ReportInputs) -> dict[str, Any] | None:
     for b in inputs.backtests:
         spec = b.get("spec") if isinstance(b.get("spec"), Mapping) else {}
         level = float(spec.get("level", 0.99)) if _is_num(spec.get("level")) else 0.99
-        es_level = float(spec.get("es_level", 0.975)) if _is_num(spec.get("es_level")) else 0.975
+        es_level = float(spec.get("es_level", ES_LEVEL)) if _is_num(spec.get("es_level")) else ES_LEVEL
         pof, cc = _find_test(b, "pof", level), _find_test(b, "cc", level)
         pof_es, z2 = _find_test(b, "pof", es_level), _find_test(b, "as_z2", None)
         tl = b.get("traffic_light") if isinstance(b.get("traffic_light"), Mapping) else {}
