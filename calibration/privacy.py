@@ -1,20 +1,30 @@
-"""Privacy and fairness checks for synthetic transaction feeds.
+"""Privacy and fairness checks for synthetic transaction feeds (NumPy and SciPy only: no scikit-learn,
+so ``stress-sim validate-transactions`` works on a plain install).
 
 Privacy (for a profile calibrated on real rows): the synthetic rows are compared with the real rows the
-profile was fitted on (``real``, the members) and with real rows held out of the fit (``holdout``):
+profile was fitted on (``real``, the members) and with real rows held out of the fit (``holdout``).
+Every comparison is invariant to shifting time by whole days and to renaming nothing else, so a copy
+of the real rows moved in time is caught:
 
-* **exact-match rate**: share of synthetic rows identical to a real row on (category, step, amount in
-  cents); must be 0;
+* **exact matches**: share of synthetic rows equal to a real row on (category, hour of day, amount in
+  cents), against the same share for held-out rows (chance collisions happen: small amounts repeat);
+* **sequences**: share of an account's runs of three consecutive (category, amount) rows that occur
+  in the real data, against held-out rows (needs an account column, ``customer_id``);
+* **counterparties**: share of (account, counterparty) pairs (``customer_id``, ``dest_id``) that
+  occur in the real data, and of accounts whose identifier occurs there, against held-out rows;
+* **balances**: share of (balance before, amount) pairs in cents that occur in the real data
+  (mobile money), against held-out rows;
 * **distance to closest record (DCR)**: distance from each synthetic row to its nearest real row,
-  compared with the same distance for holdout rows; synthetic data that memorises sits much closer
-  (``dcr_ratio = median DCR(synthetic) / median DCR(holdout)`` well below 1, and far more than 5 % of
-  synthetic rows below the holdout's 5th percentile);
+  compared with the same distance for held-out rows (``dcr_ratio = median DCR(synthetic) / median
+  DCR(holdout)``; memorising data sits much closer);
 * **membership-inference AUC**: an attacker scores each real row by minus its distance to the nearest
-  synthetic row and tries to tell members (``real``) from non-members (``holdout``); AUC about 0.5
-  means the synthetic data does not reveal who was in the fitting set.
+  synthetic row and tries to tell members (``real``) from non-members (``holdout``); about 0.5 means
+  the synthetic data does not reveal who was in the fitting set.
 
-Rows are embedded as (one-hot category, hour of day on the unit circle, day index / 7, standardised
-log1p(amount)).
+A match share is flagged when it exceeds the held-out rows' share by more than 1 percentage point and
+3 standard errors. Rows are embedded as (one-hot category, hour of day on the unit circle,
+standardised log1p(amount), and standardised log1p(balance before) when both sides have it); nearest
+neighbours come from ``scipy.spatial.cKDTree`` and the AUC from ranks.
 
 Fairness: fraud-case rates and key feature distributions by customer segment, compared with the
 segment effects the profile configures (activity, amount scale, online multiplier, fraud multiplier);
@@ -27,9 +37,16 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["privacy_report", "fairness_report", "embed_rows"]
+__all__ = ["privacy_report", "fairness_report", "embed_rows", "leak_audit"]
 
 _CAT_COLS = ("category", "type", "action")
+
+
+def leak_audit(feed, **kwargs) -> dict:
+    """The feed's leak audit (:func:`simulator.transactions.audit.leak_audit`)."""
+    from simulator.transactions.audit import leak_audit as _audit
+
+    return _audit(feed, **kwargs)
 
 
 def _cat_col(df: pd.DataFrame, where: str) -> str:
@@ -58,37 +75,89 @@ def _frame(df: pd.DataFrame, where: str) -> pd.DataFrame:
     amount = pd.to_numeric(df["amount"], errors="coerce").to_numpy(dtype=float)
     if not np.all(np.isfinite(amount)):
         raise ValueError(f"{where}: column 'amount' has missing or non-numeric values")
-    return pd.DataFrame({"category": df[_cat_col(df, where)].astype(str).to_numpy(), "step": _steps(df, where),
-                         "amount": amount})
+    out = pd.DataFrame({"category": df[_cat_col(df, where)].astype(str).to_numpy(), "step": _steps(df, where),
+                        "amount": amount})
+    if "ts" in df.columns:
+        out["order"] = pd.to_datetime(df["ts"], utc=True).astype("int64").to_numpy()
+    else:
+        out["order"] = out["step"].to_numpy()
+    for col in ("customer_id", "dest_id", "balance_orig_before"):
+        if col in df.columns:
+            out[col] = df[col].to_numpy()
+    return out
 
 
 def embed_rows(frames: list[pd.DataFrame], categories: list[str]) -> list[np.ndarray]:
-    """Embed normalised row frames in a common feature space (see module docstring)."""
+    """Embed normalised row frames in a common, time-shift-invariant feature space (module docstring)."""
     la = np.concatenate([np.log1p(np.maximum(f["amount"].to_numpy(), 0)) for f in frames])
     mu, sd = la.mean(), la.std() or 1.0
+    with_bal = all("balance_orig_before" in f.columns for f in frames)
+    if with_bal:
+        lb = np.concatenate([np.log1p(np.maximum(np.nan_to_num(f["balance_orig_before"].to_numpy(dtype=float)), 0))
+                             for f in frames])
+        mb, sb = lb.mean(), lb.std() or 1.0
     out = []
     for f in frames:
         cat = pd.Categorical(f["category"], categories=categories).codes
         onehot = np.zeros((len(f), len(categories)))
         onehot[np.arange(len(f)), cat] = 1.0
         hour = (f["step"].to_numpy() % 24) * (2 * np.pi / 24)
-        day = (f["step"].to_numpy() // 24) / 7.0
-        x = np.column_stack([onehot, np.cos(hour), np.sin(hour), day,
-                             (np.log1p(np.maximum(f["amount"].to_numpy(), 0)) - mu) / sd])
-        out.append(x)
+        cols = [onehot, np.cos(hour), np.sin(hour), (np.log1p(np.maximum(f["amount"].to_numpy(), 0)) - mu) / sd]
+        if with_bal:
+            b = np.log1p(np.maximum(np.nan_to_num(f["balance_orig_before"].to_numpy(dtype=float)), 0))
+            cols.append((b - mb) / sb)
+        out.append(np.column_stack(cols))
     return out
+
+
+def _cents(x) -> np.ndarray:
+    return np.round(np.asarray(x, dtype=float) * 100.0).astype(np.int64)
+
+
+def _row_keys(f: pd.DataFrame) -> pd.Series:
+    return pd.Series(list(zip(f["category"], f["step"].to_numpy() % 24, _cents(f["amount"]))))
+
+
+def _seq_keys(f: pd.DataFrame) -> pd.Series:
+    """Runs of three consecutive (category, amount) rows of each account, in time order."""
+    g = f.sort_values(["customer_id", "order"], kind="stable")
+    key = list(zip(g["category"], _cents(g["amount"])))
+    acct = g["customer_id"].to_numpy()
+    same = (acct[2:] == acct[1:-1]) & (acct[1:-1] == acct[:-2]) if len(g) >= 3 else np.zeros(0, bool)
+    trip = [(key[i], key[i + 1], key[i + 2]) for i in np.flatnonzero(same)]
+    return pd.Series(trip, dtype=object)
+
+
+def _share_in(keys: pd.Series, ref: set) -> float:
+    return float(np.mean([k in ref for k in keys])) if len(keys) else 0.0
+
+
+def _match(name: str, syn_keys: pd.Series, hold_keys: pd.Series, real_keys: set, flags: list) -> dict:
+    s = _share_in(syn_keys, real_keys)
+    h = _share_in(hold_keys, real_keys)
+    n_s, n_h = max(len(syn_keys), 1), max(len(hold_keys), 1)
+    p = (s * n_s + h * n_h) / (n_s + n_h)
+    se = math.sqrt(max(p * (1 - p), 1e-12) * (1 / n_s + 1 / n_h))
+    flagged = len(syn_keys) > 0 and s - h > max(0.01, 3 * se)
+    if flagged:
+        flags.append(f"{name}: {s:.2%} of synthetic ones occur in the real rows against {h:.2%} of held-out "
+                     "ones: the feed copies real data")
+    return {"synthetic": s, "holdout": h, "excess": s - h, "n_synthetic": int(len(syn_keys)),
+            "n_holdout": int(len(hold_keys)), "flagged": bool(flagged)}
 
 
 def privacy_report(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, *,
                    max_rows: int = 20_000, seed=0, mia_auc_max: float = 0.6, dcr_ratio_min: float = 0.8) -> dict:
-    """Exact-match rate, distance to closest record and membership-inference AUC.
+    """Exact, sequence, counterparty and balance matches, distance to closest record and
+    membership-inference AUC (see the module docstring).
 
     Parameters
     ----------
     real : pandas.DataFrame
-        The real rows the profile was fitted on (category|type|action, step or ts, amount).
+        The real rows the profile was fitted on (category|type|action, step or ts, amount; optional
+        customer_id, dest_id, balance_orig_before).
     synthetic : pandas.DataFrame
-        Synthetic rows (same columns; a feed's ``type``/``category``, ``step``/``ts``, ``amount``).
+        Synthetic rows (same columns; a feed's ``type``/``category``, ``step``/``ts``, ``amount``, ...).
     holdout : pandas.DataFrame
         Real rows of the same population not used in the fit.
     max_rows : int
@@ -99,20 +168,34 @@ def privacy_report(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Data
     Returns
     -------
     dict
-        ``exact_match_rate``, ``dcr_synthetic_median``, ``dcr_holdout_median``, ``dcr_ratio``,
-        ``share_closer_than_holdout_p5``, ``mia_auc``, ``passed``, ``flags``, ``n_*``.
+        ``exact_match_rate`` (and ``holdout_exact_match_rate``), ``matches`` (per kind: shares for the
+        synthetic and held-out rows, excess, flagged), ``dcr_synthetic_median``, ``dcr_holdout_median``,
+        ``dcr_ratio``, ``share_closer_than_holdout_p5``, ``mia_auc``, ``passed``, ``flags``, ``n_*``.
     """
-    from sklearn.metrics import roc_auc_score
-    from sklearn.neighbors import NearestNeighbors
+    from scipy.spatial import cKDTree
+
+    from simulator.transactions.audit import rank_auc
 
     r = _frame(real, "real")
     s = _frame(synthetic, "synthetic")
     h = _frame(holdout, "holdout")
     rng = np.random.default_rng(seed)
-
-    key = lambda f: pd.Series(list(zip(f["category"], f["step"], np.round(f["amount"].to_numpy() * 100).astype(np.int64))))  # noqa: E731
-    real_keys = set(key(r))
-    exact = float(np.mean([k in real_keys for k in key(s)])) if len(s) else 0.0
+    flags: list[str] = []
+    matches = {"rows": _match("rows (category, hour of day, amount)", _row_keys(s), _row_keys(h),
+                              set(_row_keys(r)), flags)}
+    if all("customer_id" in f.columns for f in (r, s, h)):
+        matches["sequences"] = _match("runs of three consecutive rows of an account", _seq_keys(s), _seq_keys(h),
+                                      set(_seq_keys(r)), flags)
+        matches["accounts"] = _match("account identifiers", pd.Series(s["customer_id"].unique()),
+                                     pd.Series(h["customer_id"].unique()), set(r["customer_id"].unique()), flags)
+        if all("dest_id" in f.columns for f in (r, s, h)):
+            pairs = lambda f: pd.Series(list(zip(f["customer_id"], f["dest_id"]))).drop_duplicates()  # noqa: E731
+            matches["counterparties"] = _match("(account, counterparty) pairs", pairs(s), pairs(h), set(pairs(r)),
+                                               flags)
+    if all("balance_orig_before" in f.columns for f in (r, s, h)):
+        bal = lambda f: pd.Series(list(zip(_cents(np.nan_to_num(f["balance_orig_before"].to_numpy(dtype=float))),  # noqa: E731
+                                           _cents(f["amount"]))))
+        matches["balances"] = _match("(balance before, amount) pairs", bal(s), bal(h), set(bal(r)), flags)
 
     def sample(f):
         return f.iloc[rng.choice(len(f), size=min(len(f), max_rows), replace=False)].reset_index(drop=True)
@@ -120,36 +203,36 @@ def privacy_report(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Data
     rs, ss, hs = sample(r), sample(s), sample(h)
     cats = sorted(set(rs["category"]) | set(ss["category"]) | set(hs["category"]))
     xr, xs, xh = embed_rows([rs, ss, hs], cats)
-    nn_real = NearestNeighbors(n_neighbors=1).fit(xr)
-    dcr_s = nn_real.kneighbors(xs)[0][:, 0]
-    dcr_h = nn_real.kneighbors(xh)[0][:, 0]
+    tree_real = cKDTree(xr)
+    dcr_s = tree_real.query(xs, k=1)[0]
+    dcr_h = tree_real.query(xh, k=1)[0]
     p5 = float(np.quantile(dcr_h, 0.05))
     med_h = float(np.median(dcr_h))
-    ratio = float(np.median(dcr_s) / med_h) if med_h > 0 else float("inf")
-    nn_syn = NearestNeighbors(n_neighbors=1).fit(xs)
-    d_members = nn_syn.kneighbors(xr)[0][:, 0]
-    d_non = nn_syn.kneighbors(xh)[0][:, 0]
-    y = np.r_[np.ones(d_members.size), np.zeros(d_non.size)]
-    auc = float(roc_auc_score(y, -np.r_[d_members, d_non]))
-    flags = []
-    if exact > 0:
-        flags.append(f"exact-match rate {exact:.4%} > 0: synthetic rows copy real rows")
+    med_s = float(np.median(dcr_s))
+    ratio = float(med_s / med_h) if med_h > 0 else (1.0 if med_s == 0 else float("inf"))
+    tree_syn = cKDTree(xs)
+    d_members = tree_syn.query(xr, k=1)[0]
+    d_non = tree_syn.query(xh, k=1)[0]
+    y = np.r_[np.ones(d_members.size, bool), np.zeros(d_non.size, bool)]
+    auc = rank_auc(y, -np.r_[d_members, d_non])
     if ratio < dcr_ratio_min:
         flags.append(f"synthetic rows are closer to the real rows than held-out real rows are "
                      f"(median DCR ratio {ratio:.3f} < {dcr_ratio_min})")
     if auc > mia_auc_max:
         flags.append(f"membership-inference AUC {auc:.3f} > {mia_auc_max}: the feed reveals who was in the fit")
     return {
-        "exact_match_rate": exact, "dcr_synthetic_median": float(np.median(dcr_s)), "dcr_holdout_median": med_h,
+        "exact_match_rate": matches["rows"]["synthetic"], "holdout_exact_match_rate": matches["rows"]["holdout"],
+        "matches": matches, "dcr_synthetic_median": med_s, "dcr_holdout_median": med_h,
         "dcr_ratio": ratio, "share_closer_than_holdout_p5": float(np.mean(dcr_s < p5)), "mia_auc": auc,
         "n_real": len(r), "n_synthetic": len(s), "n_holdout": len(h), "passed": not flags, "flags": flags,
     }
 
 
 # ---------------------------------------------------------------------- fairness
-# typologies whose victims are drawn by the configured case rate (others pick victims by behaviour:
-# cards skimmed at a terminal, mules sending to a sink)
-_RATE_DRIVEN = {"card_testing", "account_takeover", "lost_stolen", "bust_out", "fan_out", "cycle", "scatter_gather"}
+# typologies whose first row belongs to the customer drawn by the configured case rate (others start
+# with a skimmed card, a breached merchant, an attacked BIN, or a mule's deposit)
+_RATE_DRIVEN = {"card_testing", "account_takeover", "lost_stolen", "bust_out", "fan_out", "cycle", "scatter_gather",
+                "random_walk"}
 
 
 def _z_crit(alpha: float, m: int) -> float:
@@ -166,7 +249,8 @@ def fairness_report(feed: pd.DataFrame, profile, *, days: int | None = None, alp
     practical-size threshold ``min_effect`` so that huge feeds do not flag negligible effects):
 
     * fraud cases per customer-day by segment (rate-driven typologies), against the configured
-      ``fraud_multiplier``: chi-square test of the case counts against their expected split;
+      ``fraud_multiplier`` (exposure: customers x the segment's configured activity): chi-square test
+      of the case counts against their expected split;
     * legitimate decline rate by segment (no segment effect is configured): chi-square test (mobile
       money: declines for insufficient funds excluded, they follow the configured activity);
     * amount level: mean of ``log(amount) - log(amount_scale)`` of legitimate rows per category and
@@ -214,14 +298,16 @@ def fairness_report(feed: pd.DataFrame, profile, *, days: int | None = None, alp
     owners = fr.sort_values("ts").groupby("case_id", observed=True).first()
     cases = owners["segment"].astype(str).value_counts().reindex(names, fill_value=0).to_numpy(dtype=float)
     mult = np.array([segs[s].fraud_multiplier for s in names])
+    # exposure grows with the configured activity (a customer's case rate is proportional to it)
+    expo = n_cust * np.array([segs[s].activity for s in names])
     table = []
     if cases.sum() > 0 and len(names) > 1:
-        expected = cases.sum() * n_cust * mult / np.sum(n_cust * mult)
+        expected = cases.sum() * expo * mult / np.sum(expo * mult)
         ok = expected > 0
         stat = float(np.sum((cases[ok] - expected[ok]) ** 2 / expected[ok]))
         p = float(chi2.sf(stat, ok.sum() - 1))
-        rate = cases / np.maximum(n_cust * days, 1)
-        base = cases.sum() / np.sum(n_cust * mult) / days
+        rate = cases / np.maximum(expo * days, 1)
+        base = cases.sum() / np.sum(expo * mult) / days
         rel = rate / (base * np.where(mult > 0, mult, 1))
         flagged = p < alpha and np.max(np.abs(rel - 1)[ok]) > min_effect
         tests.append({"test": "fraud case rate by segment (vs configured fraud_multiplier)", "chi2": stat,

@@ -197,79 +197,81 @@ class FittedTransactionProfile:
         return int(self.targets["day"].max()) + 1
 
     # ------------------------------------------------------------------ report
-    def calibration_report(self, *, rows_per_category: int = 150_000, seed=0,
-                           full_balance_share: float | None = 0.0) -> dict:
-        """Simulate from the profile and compare with the targets hour of day by hour of day.
+    def calibration_report(self, *, rows_per_category: int = 20_000, seed=0,
+                           full_balance_share: float | None = None) -> dict:
+        """Simulate the profile as it generates and compare with the targets hour of day by hour of day.
 
-        Categories are independent Poisson streams given the population, so each category is
-        simulated as its own feed (the profile with the other categories' shares set to zero, fraud
-        off) at a scale giving about ``rows_per_category`` rows (at most the full population): rare
-        categories are then measured as precisely as common ones. Counts are divided by the realised
-        scale. Each feed is aggregated exactly like the targets, on the observed steps only: for each
-        hour of day ``h``, ``count[h]`` is the mean count per observed step, ``mean[h]`` / ``std[h]``
-        the pooled mean / standard deviation of all amounts in those steps (declined rows included:
-        the targets count attempted transactions).
+        One feed of the fitted profile with every category at once, its own behaviour settings (for
+        mobile money the wallets, ``full_balance_share`` and the ``DEPOSIT`` income that keeps wallets
+        funded) and fraud off, over the targets' days from the targets' weekday, with enough customers
+        that the rarest category has about ``rows_per_category`` rows (counts are divided by the
+        realised scale, customers / implied population). The feed is aggregated exactly like the
+        targets, on the observed steps only: for each hour of day ``h``, ``count[h]`` is the mean count
+        per observed step, ``mean[h]`` / ``std[h]`` the pooled mean / standard deviation of all amounts in
+        those steps (declined rows included: the targets count attempted transactions). ``DEPOSIT``
+        rows have no target; their share of rows is reported.
 
-        ``full_balance_share`` (default 0) replaces the profile's behaviour knob of that name during the
-        report: the fitted amount laws already reproduce the observed amounts, while that knob caps
-        some outgoing mobile-money amounts at the wallet balance, which in a one-category feed (no
-        cash-in) would measure the wallet model rather than the fit. ``None`` keeps the profile's value.
+        ``full_balance_share`` replaces the profile's value of that knob for the report (``None``, the
+        default, keeps it: the error reported is the error of the feed users get).
 
         Normalisation (per category): ``nrmse_count = sqrt(mean_h (sim - target)^2) / mean_h(target)``;
         ``nrmse_mean`` and ``nrmse_std`` are RMSEs weighted by the target's share of transactions per
         hour, divided by the weighted mean of the target: ``sqrt(sum_h w_h (sim - target)^2) /
-        sum_h w_h target``. The headline ``nrmse_*`` are the worst over categories.
+        sum_h w_h target``. The headline ``nrmse_*`` are the worst over categories, ``mean_nrmse_*``
+        the mean over categories.
 
         Returns
         -------
         dict
-            ``nrmse_count``, ``nrmse_mean``, ``nrmse_std`` (worst over categories), ``per_category``
-            (the same per category plus ``rows_target``, ``rows_simulated``, ``scale``, ``customers``),
-            ``days``, ``rows_simulated``, ``normalisation``, ``seed``.
+            ``nrmse_count``, ``nrmse_mean``, ``nrmse_std`` (worst over categories), ``mean_nrmse_*``,
+            ``per_category`` (the same per category plus ``rows_target``, ``rows_simulated``),
+            ``scale``, ``customers``, ``days``, ``rows_simulated``, ``deposit_share``,
+            ``decline_rate_by_week``, ``normalisation``, ``settings``, ``seed``.
         """
         from simulator.transactions import generate_transactions
 
         if not isinstance(rows_per_category, (int, np.integer)) or rows_per_category < 1000:
             raise ValueError(f"rows_per_category must be an integer >= 1000, got {rows_per_category!r}")
-        ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
         cats = list(self.profile.category_names)
         n_cat = len(cats)
         n_steps = self.days * 24
-        cnt = np.zeros((n_cat, n_steps))
-        s1 = np.zeros((n_cat, n_steps))
-        s2 = np.zeros((n_cat, n_steps))
-        eff = np.ones(n_cat)
-        customers_used = np.zeros(n_cat, dtype=np.int64)
         cat_col = "type" if self.profile.kind == "mobile-money" else "category"
         start = pd.Timestamp("2024-01-01") + pd.Timedelta(days=self.start_weekday % 7)
         start_ms = int(pd.Timestamp(start, tz="UTC").value // 1_000_000)
         shares = np.array([c.share for c in self.profile.categories])
+        shares = shares / shares.sum()
+        min_share = shares[shares > 0].min()
+        customers = max(2, int(math.ceil(rows_per_category / (self.profile.rate_per_customer_day * self.days
+                                                                * min_share))))
+        scale = customers / self.population
+        prof = self.profile
+        if full_balance_share is not None:
+            prof = replace(prof, full_balance_share=full_balance_share)
+        names = list(prof.category_names) + (["DEPOSIT"] if prof.kind == "mobile-money" else [])
+        n_all = len(names)
+        cnt = np.zeros((n_all, n_steps))
+        s1 = np.zeros((n_all, n_steps))
+        s2 = np.zeros((n_all, n_steps))
+        dec_n = np.zeros(self.days)
+        dec_k = np.zeros(self.days)
+        stream = generate_transactions(prof, customers=customers, days=self.days, seed=seed,
+                                       start=start.date().isoformat(), fraud_scale=0.0, batch_rows=1 << 20)
         n_rows = 0
-        for ci, (c, child) in enumerate(zip(cats, ss.spawn(n_cat))):
-            if shares[ci] <= 0:
-                continue
-            expected_full = self.profile.rate_per_customer_day * self.population * self.days * shares[ci] / shares.sum()
-            scale = min(1.0, rows_per_category / expected_full)
-            customers = max(2, int(round(self.population * scale)))
-            eff[ci] = customers / self.population
-            customers_used[ci] = customers
-            only = tuple(replace(x, share=x.share if j == ci else 0.0) for j, x in enumerate(self.profile.categories))
-            prof = replace(self.profile, categories=only,
-                           rate_per_customer_day=self.profile.rate_per_customer_day * shares[ci] / shares.sum())
-            if full_balance_share is not None:
-                prof = replace(prof, full_balance_share=full_balance_share)
-            stream = generate_transactions(prof, customers=customers, days=self.days, seed=child,
-                                           start=start.date().isoformat(), fraud_scale=0.0, batch_rows=1 << 20)
-            for b in stream:
-                codes = b.column(cat_col).indices.to_numpy(zero_copy_only=False).astype(np.int64)
-                ts = b.column("ts").cast("int64").to_numpy()
-                step = (ts - start_ms) // 3_600_000
-                a = b.column("amount").to_numpy()
-                idx = codes * n_steps + step
-                cnt.ravel()[:] += np.bincount(idx, minlength=n_cat * n_steps)
-                s1.ravel()[:] += np.bincount(idx, a, minlength=n_cat * n_steps)
-                s2.ravel()[:] += np.bincount(idx, a * a, minlength=n_cat * n_steps)
-                n_rows += b.num_rows
+        for b in stream:
+            codes = b.column(cat_col).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            ts = b.column("ts").cast("int64").to_numpy()
+            step = (ts - start_ms) // 3_600_000
+            a = b.column("amount").to_numpy()
+            idx = codes * n_steps + step
+            cnt.ravel()[:] += np.bincount(idx, minlength=n_all * n_steps)
+            s1.ravel()[:] += np.bincount(idx, a, minlength=n_all * n_steps)
+            s2.ravel()[:] += np.bincount(idx, a * a, minlength=n_all * n_steps)
+            day = b.column("day").to_numpy()
+            dec_n += np.bincount(day, minlength=self.days)[:self.days]
+            dec_k += np.bincount(day, b.column("declined").to_numpy(zero_copy_only=False).astype(float),
+                                 minlength=self.days)[:self.days]
+            n_rows += b.num_rows
+        eff = np.full(n_cat, scale)
         per = {}
         t = self.targets
         for ci, c in enumerate(cats):
@@ -309,18 +311,22 @@ class FittedTransactionProfile:
                 "rows_target": int(tc["count"].sum()),
                 "rows_simulated": int(cnt[ci, steps].sum()),
                 "hours_without_simulated_amounts": int((~ok).sum()),
-                "scale": float(eff[ci]),
-                "customers": int(customers_used[ci]),
             }
-        worst = {k: max(v[k] for v in per.values()) for k in ("nrmse_count", "nrmse_mean", "nrmse_std")}
+        keys = ("nrmse_count", "nrmse_mean", "nrmse_std")
+        worst = {k: max(v[k] for v in per.values()) for k in keys}
+        means = {f"mean_{k}": float(np.mean([v[k] for v in per.values()])) for k in keys}
+        weeks = [float(dec_k[w:w + 7].sum() / max(dec_n[w:w + 7].sum(), 1)) for w in range(0, self.days, 7)]
         return {
-            **worst, "per_category": per, "days": self.days, "rows_simulated": n_rows,
+            **worst, **means, "per_category": per, "days": self.days, "rows_simulated": n_rows,
+            "customers": customers, "scale": float(scale),
+            "deposit_share": float(cnt[n_cat:].sum() / max(cnt.sum(), 1)) if n_all > n_cat else 0.0,
+            "decline_rate_by_week": weeks,
             "seed": seed if isinstance(seed, int) else None, "rows_per_category": int(rows_per_category),
-            "settings": {"fraud": "off", "full_balance_share": full_balance_share,
-                         "market": "calm (no coupling)"},
+            "settings": {"fraud": "off", "full_balance_share": prof.full_balance_share,
+                         "deposit_interval_days": prof.deposit_interval_days, "market": "calm (no coupling)"},
             "normalisation": ("per category over hours of day on the observed steps: count RMSE / mean target "
                               "count; mean and std RMSE weighted by target transaction share / weighted mean "
-                              "target; headline = worst category"),
+                              "target; headline = worst category, mean_* = mean over categories"),
         }
 
     # ------------------------------------------------------------------ JSON

@@ -10,7 +10,7 @@ from numba import njit
 
 __all__ = ["apply_balances", "apply_balances_python"]
 
-CASH_IN, CASH_OUT, DEBIT, PAYMENT, TRANSFER = 0, 1, 2, 3, 4
+CASH_IN, CASH_OUT, DEBIT, PAYMENT, TRANSFER, DEPOSIT = 0, 1, 2, 3, 4, 5
 
 
 @njit(cache=True, inline="always")
@@ -18,38 +18,55 @@ def _cents(x):
     return np.floor(x * 100.0 + 0.5) / 100.0
 
 
-def apply_balances_python(cat, cust, dest, amount, amode, pre_declined, balance,
-                          out_amount, declined, orig_before, orig_after, dest_before, dest_after):
+def apply_balances_python(cat, cust, dest, amount, amode, pre_declined, balance, target, last_in,
+                          out_amount, declined, orig_before, orig_after, dest_before, dest_after, keep):
     """Apply one time-ordered window of wallet actions to ``balance`` (updated in place).
 
     Parameters
     ----------
     cat : int16 array (n,)
-        Action code: 0 CASH_IN, 1 CASH_OUT, 2 DEBIT, 3 PAYMENT, 4 TRANSFER.
+        Action code: 0 CASH_IN, 1 CASH_OUT, 2 DEBIT, 3 PAYMENT, 4 TRANSFER, 5 DEPOSIT (external income).
     cust, dest : int64 arrays (n,)
         Originating account; destination account for transfers (-1 otherwise).
     amount : float64 array (n,)
         Amount in currency units (``amode`` 0 and 2) or fraction of the available balance (``amode == 1``).
     amode : int8 array (n,)
         0: fixed amount; 1: that fraction of the balance; 2: the amount, or the whole balance if less
-        is available (a customer taking what is left).
+        is available (a customer taking what is left); 3: top the wallet up to ``target`` (a deposit;
+        the row is dropped, ``keep`` false, when the wallet already holds at least that); 4: that
+        fraction of the last transfer the account received (a mule passing money on), or what is left.
     pre_declined : bool array (n,)
         Declined for a reason other than funds (risk rules, technical).
     balance : float64 array (n_accounts,)
         Balances before the window; updated in place.
-    out_amount, declined, orig_before, orig_after, dest_before, dest_after : arrays (n,)
+    target : float64 array (n_accounts,)
+        Usual balance of each account (what deposits top up to).
+    last_in : float64 array (n_accounts,)
+        Amount of the last transfer each account received; updated in place.
+    out_amount, declined, orig_before, orig_after, dest_before, dest_after, keep : arrays (n,)
         Outputs: final amount (rounded to cents), declined flag (pre-declined or insufficient funds),
-        originator and destination balances before / after (destination NaN unless a transfer).
+        originator and destination balances before / after (destination NaN unless a transfer), and
+        whether the row exists (false only for deposits into a full wallet).
     """
     n = cat.shape[0]
     for i in range(n):
         c = cust[i]
         b = balance[c]
         a = amount[i]
+        keep[i] = True
         if amode[i] == 1:
             a = b if a >= 1.0 else np.floor(a * b * 100.0 + 1e-6) / 100.0
-        elif amode[i] == 2 and a > b and cat[i] != CASH_IN:
+        elif amode[i] == 2 and a > b and cat[i] != CASH_IN and cat[i] != DEPOSIT:
             a = np.floor(b * 100.0) / 100.0
+        elif amode[i] == 4:
+            a = np.floor(a * last_in[c] * 100.0) / 100.0
+            if a > b:
+                a = np.floor(b * 100.0) / 100.0
+        elif amode[i] == 3:
+            a = np.floor((target[c] - b) * 100.0) / 100.0
+            if a < 1.0:
+                keep[i] = False
+                a = 0.0
         out_amount[i] = a
         orig_before[i] = b
         d = dest[i]
@@ -59,8 +76,10 @@ def apply_balances_python(cat, cust, dest, amount, amode, pre_declined, balance,
             dest_before[i] = np.nan
         dec = pre_declined[i]
         k = cat[i]
-        if not dec:
-            if k == CASH_IN:
+        if not keep[i]:
+            dec = True
+        elif not dec:
+            if k == CASH_IN or k == DEPOSIT:
                 b = _cents(b + a)
             elif a <= 0.0 or a > b + 1e-9:
                 dec = True
@@ -68,6 +87,7 @@ def apply_balances_python(cat, cust, dest, amount, amode, pre_declined, balance,
                 b = _cents(b - a)
                 if d >= 0:
                     balance[d] = _cents(balance[d] + a)
+                    last_in[d] = a
         balance[c] = b
         declined[i] = dec
         orig_after[i] = b

@@ -14,6 +14,7 @@ The feed reads a per-day *market state* with two columns:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -22,7 +23,7 @@ import numpy as np
 from .profiles import Elasticities, TransactionProfile
 
 __all__ = ["market_state_from_returns", "validate_market", "daily_multipliers", "MarketMultipliers",
-           "market_from_scenario"]
+           "market_from_scenario", "scenario_days", "calm_index_volatility", "MARKET_CALENDARS", "MARKET_AFTER"]
 
 
 def market_state_from_returns(returns, *, weights=None, calm_vol: float | None = None, smooth_days: int = 5):
@@ -34,13 +35,15 @@ def market_state_from_returns(returns, *, weights=None, calm_vol: float | None =
 
     * ``drawdown[t]`` is the cross-path **median** of ``1 - level[p, t] / max(1, max_{s<=t} level[p, s])``
       (the drawdown of the typical path, robust to a few extreme paths);
-    * ``vol_ratio[t] = vol[t] / calm_vol`` where ``vol[t]`` is the cross-path scale of the index's daily
-      log return on day ``t`` (percent), i.e. the conditional volatility of the scenario on that day,
-      measured robustly as 1.4826 x the median absolute deviation (the standard deviation for normal
-      returns; insensitive to a few exploding paths), smoothed by a centred moving average of
-      ``smooth_days`` days. Log returns beyond +-2000 % are clipped. ``calm_vol`` defaults to
-      the minimum of the smoothed ``vol`` over the horizon (the calmest stretch of the scenario); pass
-      the model's calm daily volatility (percent) when the whole horizon is stressed.
+    * ``vol_ratio[t] = vol[t] / calm_vol`` where ``vol[t]`` is the **realised volatility level of the
+      paths**: the root mean square of the index's daily log return (percent) over the paths and over
+      a centred window of ``smooth_days`` days. It measures how much the index moves on the typical path,
+      so a replayed day (the same move on every path) counts with its own size; it is not the spread
+      across paths (which vanishes on replayed days). Paths whose return on a day lies more than 10
+      robust scales (1.4826 x the median absolute deviation) from the day's median are left out of
+      that day's mean, so a few exploding paths cannot set it; log returns beyond +-2000 % are clipped.
+      ``calm_vol`` defaults to the minimum of ``vol`` over the horizon (the calmest stretch); pass the
+      model's calm daily volatility of the index (percent), as :func:`market_from_scenario` does.
 
     Parameters
     ----------
@@ -51,13 +54,13 @@ def market_state_from_returns(returns, *, weights=None, calm_vol: float | None =
     calm_vol : float, optional
         Calm daily volatility of the index in percent.
     smooth_days : int, default 5
-        Width of the moving average applied to the daily volatility.
+        Width of the centred window of the realised volatility.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``day`` (0..horizon-1), ``drawdown`` (fraction), ``vol_ratio``, ``index_median``
-        (median index level), ``vol_pct`` (smoothed daily volatility, percent).
+        (median index level), ``vol_pct`` (realised daily volatility, percent).
     """
     import pandas as pd
 
@@ -71,15 +74,7 @@ def market_state_from_returns(returns, *, weights=None, calm_vol: float | None =
         raise ValueError(f"returns must be non-empty, got shape {r.shape}")
     if not np.all(np.isfinite(r)):
         raise ValueError("returns contain NaN or infinite values")
-    if weights is None:
-        w = np.full(n_assets, 1.0 / n_assets)
-    else:
-        w = np.asarray(weights, dtype=float).ravel()
-        if w.size != n_assets:
-            raise ValueError(f"weights has {w.size} values but returns have {n_assets} assets")
-        if not np.all(np.isfinite(w)) or w.sum() == 0:
-            raise ValueError("weights must be finite with a non-zero sum")
-        w = w / w.sum()
+    w = _index_weights(weights, n_assets)
     if not isinstance(smooth_days, (int, np.integer)) or smooth_days < 1:
         raise ValueError(f"smooth_days must be a positive integer, got {smooth_days!r}")
     # clip absurd log returns (|r| > 2000 %) so one exploding path cannot overflow the index
@@ -90,17 +85,17 @@ def market_state_from_returns(returns, *, weights=None, calm_vol: float | None =
     dd = -np.expm1(log_idx - peak)
     drawdown = np.median(dd, axis=0)
     daily_log = 100.0 * np.log1p(simple)
-    if n_paths > 1:
-        # robust cross-path scale (1.4826 x median absolute deviation = sd for normal returns), so a
-        # few extreme paths do not set the volatility of the typical path
-        med = np.median(daily_log, axis=0)
-        vol = 1.4826 * np.median(np.abs(daily_log - med), axis=0)
-    else:
-        vol = np.abs(daily_log[0])
+    med = np.median(daily_log, axis=0)
+    scale = 1.4826 * np.median(np.abs(daily_log - med), axis=0)
+    keep = np.abs(daily_log - med) <= 10.0 * scale
+    sq = np.where(keep, daily_log ** 2, 0.0).sum(axis=0)
+    cnt = keep.sum(axis=0).astype(float)
     k = min(int(smooth_days), horizon)
-    kernel = np.ones(k) / k
-    padded = np.pad(vol, (k // 2, k - 1 - k // 2), mode="edge")
-    vol_s = np.convolve(padded, kernel, mode="valid")
+    lo, hi = k // 2, k - 1 - k // 2
+    pad = lambda x: np.pad(x, (lo, hi), mode="edge")  # noqa: E731
+    kernel = np.ones(k)
+    var = np.convolve(pad(sq), kernel, mode="valid") / np.maximum(np.convolve(pad(cnt), kernel, mode="valid"), 1.0)
+    vol_s = np.sqrt(var)
     if calm_vol is None:
         calm = float(vol_s.min())
     else:
@@ -113,19 +108,115 @@ def market_state_from_returns(returns, *, weights=None, calm_vol: float | None =
                          "vol_pct": vol_s})
 
 
-def market_from_scenario(scenario, model, **kwargs):
+def _index_weights(weights, n_assets: int) -> np.ndarray:
+    if weights is None:
+        return np.full(n_assets, 1.0 / n_assets)
+    w = np.asarray(weights, dtype=float).ravel()
+    if w.size != n_assets:
+        raise ValueError(f"weights has {w.size} values but returns have {n_assets} assets")
+    if not np.all(np.isfinite(w)) or w.sum() == 0:
+        raise ValueError("weights must be finite with a non-zero sum")
+    return w / w.sum()
+
+
+def calm_index_volatility(model, weights=None) -> float:
+    """Long-run (calm) daily volatility of the equal-weight index of ``model``'s assets, percent:
+    ``sqrt(w' D C D w)`` with ``D`` the marginals' unconditional volatilities and ``C`` the copula's
+    correlation matrix (identity for the Archimedean copulas, a documented approximation)."""
+    n = len(model.assets)
+    w = _index_weights(weights, n)
+    sd = np.array([math.sqrt(m.unconditional_variance) for m in model.marginals])
+    try:
+        corr = np.asarray(model.copula.corr_matrix(n), dtype=float)
+    except Exception:  # noqa: BLE001 - a copula without a correlation matrix: independence
+        corr = np.eye(n)
+    return float(math.sqrt(max(w @ (np.outer(sd, sd) * corr) @ w, 1e-12)))
+
+
+def _load_model(model):
+    """A MarketModel from a model, a JSON path or ``builtin:NAME``."""
+    from simulator import MarketModel
+
+    if isinstance(model, MarketModel):
+        return model
+    ref = str(model)
+    if ref.startswith("builtin:"):
+        from simulator.builtin import load_builtin_model
+
+        return load_builtin_model(ref.split(":", 1)[1])
+    return MarketModel.from_json(ref)
+
+
+#: How feed days map to scenario days (``market_calendar``).
+MARKET_CALENDARS = ("trading", "daily")
+#: What the feed does after the scenario's last day (``market_after``).
+MARKET_AFTER = ("hold", "calm")
+
+
+def scenario_days(days: int, start_weekday: int, calendar: str = "trading") -> np.ndarray:
+    """Scenario (trading) day of each feed (calendar) day.
+
+    ``"trading"``: scenario days are trading days; feed day ``d`` takes the scenario day of the last
+    weekday on or before it (Saturday and Sunday keep Friday's state; public holidays are not
+    modelled), so a 42-trading-day scenario covers about 59 calendar days. A feed starting on a
+    weekend uses scenario day 0 until the first Monday. ``"daily"``: feed day ``d`` is scenario day ``d``.
+    """
+    if calendar not in MARKET_CALENDARS:
+        raise ValueError(f"market_calendar must be one of {MARKET_CALENDARS}, got {calendar!r}")
+    d = np.arange(days)
+    if calendar == "daily":
+        return d
+    weekday = (start_weekday + d) % 7 < 5
+    return np.maximum(np.cumsum(weekday) - 1, 0)
+
+
+def market_from_scenario(scenario, model, *, days: int | None = None, start_weekday: int = 0,
+                         calendar: str = "trading", after: str = "hold", n_paths: int | None = None, seed=None,
+                         **kwargs):
     """Run ``simulator.run_scenario(scenario, model, keep="paths")`` and reduce its ``.returns``
-    (percent log returns, shape (n_paths, horizon, n_assets)) to a market state."""
+    (percent log returns, shape (n_paths, horizon, n_assets)) to a market state per feed day.
+
+    The volatility ratio is relative to the model's calm (long-run) volatility of the equal-weight
+    index (:func:`calm_index_volatility`) unless ``calm_vol`` is given. With ``days`` the state is
+    mapped to feed days (see :func:`scenario_days`); after the scenario's last day ``after="hold"``
+    keeps its last state (the crisis level persists), ``after="calm"`` returns to a calm market
+    (drawdown 0, volatility ratio 1). The columns are ``day``, ``scenario_day`` (-1 after the
+    scenario), ``drawdown``, ``vol_ratio``.
+    """
+    import pandas as pd
+
     import simulator  # lazy: the engine is heavy and optional for plain feeds
 
-    try:
-        result = simulator.run_scenario(scenario, model, keep="paths")  # daily returns are needed
-    except TypeError:
-        result = simulator.run_scenario(scenario, model)
+    if after not in MARKET_AFTER:
+        raise ValueError(f"market_after must be one of {MARKET_AFTER}, got {after!r}")
+    kw = {"keep": "paths"}
+    if n_paths is not None:
+        kw["n_paths"] = n_paths
+    if seed is not None:
+        kw["seed"] = seed
+    result = simulator.run_scenario(scenario, model, **kw)  # daily returns are needed
     returns = getattr(result, "returns", None)
     if returns is None:
         raise ValueError("the scenario result holds no daily returns (run it with keep='paths')")
-    return market_state_from_returns(returns, **kwargs)
+    if "calm_vol" not in kwargs:
+        try:
+            kwargs["calm_vol"] = calm_index_volatility(_load_model(model), kwargs.get("weights"))
+        except (AttributeError, TypeError, ValueError, OSError, ImportError):
+            pass  # fall back to the calmest stretch of the scenario
+    state = market_state_from_returns(returns, **kwargs)
+    if days is None:
+        return state
+    sd = scenario_days(days, start_weekday, calendar)
+    horizon = len(state)
+    inside = sd < horizon
+    idx = np.minimum(sd, horizon - 1)
+    dd = state["drawdown"].to_numpy()[idx]
+    vr = state["vol_ratio"].to_numpy()[idx]
+    if after == "calm":
+        dd = np.where(inside, dd, 0.0)
+        vr = np.where(inside, vr, 1.0)
+    return pd.DataFrame({"day": np.arange(days), "scenario_day": np.where(inside, sd, -1),
+                         "drawdown": dd, "vol_ratio": vr})
 
 
 def validate_market(market: Any, days: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,7 @@ the cumulative activity. Public identifiers are salted 64-bit hashes of the inte
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,11 @@ ID_MASK = np.uint64((1 << 62) - 1)
 
 # Entity salts (mixed with the seed): identifiers of different entities never coincide by construction.
 _SALT = {"customer": 0x9E3779B97F4A7C15, "card": 0xBF58476D1CE4E5B9, "device": 0x94D049BB133111EB,
-         "merchant": 0xD6E8FEB86659FD93, "terminal": 0xA0761D6478BD642F}
+         "merchant": 0xD6E8FEB86659FD93, "terminal": 0xA0761D6478BD642F, "case": 0x2545F4914F6CDD1D,
+         "bank": 0x61C8864680B583EB}
+#: KYC levels of the accounts table (simplified tiers: phone-only, ID checked, enhanced due diligence).
+KYC_LEVELS = ("basic", "standard", "enhanced")
+AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55-64", "65+")
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -75,6 +80,14 @@ class Population:
     terminal_id: np.ndarray      # (n_terminals_total,) int64
     terminal_merchant: np.ndarray  # (n_terminals_total,) int64
     initial_balance: np.ndarray  # (n_customers,) float (mobile money; zeros for cards)
+    target_balance: np.ndarray   # (n_customers,) usual balance that deposits top up to (mobile money)
+    tenure_days: np.ndarray      # (n_customers,) account age at the feed start, days
+    kyc_level: np.ndarray        # (n_customers,) int8 code into KYC_LEVELS
+    age_band: np.ndarray         # (n_customers,) int8 code into AGE_BANDS
+    card_bin: np.ndarray         # (n_cards_total,) int32 6-digit BIN
+    card_bin_code: np.ndarray    # (n_cards_total,) int32 index of the BIN
+    bin_values: np.ndarray       # (n_bins,) int32
+    card_owner: np.ndarray       # (n_cards_total,) int64 customer position
     cust_prob: np.ndarray = None   # alias tables of customers by activity inside each segment
     cust_alias: np.ndarray = None
     merch_prob: np.ndarray = None  # alias tables of merchants by popularity inside each group
@@ -106,6 +119,24 @@ def region_shares(n_regions: int) -> np.ndarray:
     return w / w.sum()
 
 
+def away_region(shares: np.ndarray, home: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """A region other than ``home`` drawn by population share (the law of both legitimate travel and
+    fraud away from home), from uniforms ``u``; ``home`` itself when there is one region."""
+    R = shares.size
+    home = np.asarray(home, dtype=np.int64)
+    if R == 1:
+        return home.astype(np.int16)
+    cdf = np.cumsum(shares)
+    # mass below home and of home: draw in the cdf with home's slice removed
+    lo = np.where(home > 0, cdf[np.maximum(home - 1, 0)], 0.0)
+    p_home = shares[home]
+    x = u * (1.0 - p_home)
+    x = np.where(x >= lo, x + p_home, x)
+    r = np.minimum(np.searchsorted(cdf, x, side="right"), R - 1)
+    r = np.where(r == home, np.where(home + 1 < R, home + 1, home - 1), r)  # rounding at the edges
+    return r.astype(np.int16)
+
+
 def build_population(profile: TransactionProfile, n_customers: int, rng: np.random.Generator, *,
                      salt: int, n_merchants: int | None = None) -> Population:
     """Draw a population for ``profile`` (``rng`` is a dedicated stream, ``salt`` personalises ids)."""
@@ -127,12 +158,22 @@ def build_population(profile: TransactionProfile, n_customers: int, rng: np.rand
         # exact mean one over transactions (activity-weighted), so amount laws keep their calibrated mean
         amount_scale /= np.dot(activity, amount_scale) / activity.sum()
     home_region = rng.choice(R, size=n_customers, p=region_shares(R)).astype(np.int16)
+    # pre-existing histories: account age (exponential), KYC tier and age band (documented assumptions)
+    tenure_days = rng.exponential(profile.mean_tenure_days, size=n_customers)
+    kyc_level = rng.choice(3, size=n_customers, p=[0.25, 0.65, 0.10]).astype(np.int8)
+    age_band = rng.choice(6, size=n_customers, p=[0.12, 0.20, 0.19, 0.18, 0.15, 0.16]).astype(np.int8)
     order = np.arange(n_customers, dtype=np.uint64)
     customer_id = scramble_ids(order, salt ^ _SALT["customer"])
 
     n_cards = 1 + rng.binomial(2, 0.25, size=n_customers) if profile.kind == "cards" else np.ones(n_customers, np.int64)
     card_start = np.concatenate([[0], np.cumsum(n_cards)[:-1]]).astype(np.int64)
     card_id = scramble_ids(np.arange(int(n_cards.sum()), dtype=np.uint64), salt ^ _SALT["card"])
+    n_bins = profile.n_bins
+    bin_values = np.sort(rng.choice(np.arange(400_000, 560_000), size=n_bins, replace=False)).astype(np.int32)
+    bin_w = 1.0 / np.arange(1, n_bins + 1) ** 0.9
+    card_bin_code = rng.choice(n_bins, size=int(n_cards.sum()), p=bin_w / bin_w.sum()).astype(np.int32)
+    card_bin = bin_values[card_bin_code]
+    card_owner = np.repeat(np.arange(n_customers, dtype=np.int64), n_cards)
     n_devices = 1 + rng.binomial(1, 0.3, size=n_customers)
     dev_start = np.concatenate([[0], np.cumsum(n_devices)[:-1]]).astype(np.int64)
     device_id = scramble_ids(np.arange(int(n_devices.sum()), dtype=np.uint64), salt ^ _SALT["device"])
@@ -180,6 +221,7 @@ def build_population(profile: TransactionProfile, n_customers: int, rng: np.rand
     terminal_merchant = np.repeat(np.arange(merch_group.size), n_terminals)
 
     initial_balance = np.zeros(n_customers)
+    target_balance = np.zeros(n_customers)
     if profile.kind == "mobile-money":
         means = np.array([np.exp(np.asarray(c.amount_mu) + 0.5 * np.asarray(c.amount_sigma) ** 2).mean()
                           for c in cats])
@@ -187,7 +229,9 @@ def build_population(profile: TransactionProfile, n_customers: int, rng: np.rand
         seg_act = np.array([s.activity for s in segs])[segment]
         seg_amt = np.array([s.amount_scale for s in segs])[segment]
         daily_out = profile.rate_per_customer_day * activity * seg_act * seg_amt * amount_scale * outflow
-        initial_balance = np.round(profile.balance_days * daily_out * rng.lognormal(0.0, 0.75, n_customers), 2)
+        target_balance = np.round(profile.balance_days * daily_out, 2)
+        # close to the stationary spread of balance / usual balance under weekly deposits (measured)
+        initial_balance = np.round(target_balance * rng.lognormal(math.log(1.2), 0.8, n_customers), 2)
 
     return Population(
         n_customers=n_customers, segment=segment, seg_start=seg_start, activity=activity,
@@ -198,6 +242,8 @@ def build_population(profile: TransactionProfile, n_customers: int, rng: np.rand
         group_lo=group_lo, group_w=group_w, group_first=group_first, group_count=counts,
         merchant_id=merchant_id, merch_risk=merch_risk, term_start=term_start, n_terminals=n_terminals,
         terminal_id=terminal_id, terminal_merchant=terminal_merchant, initial_balance=initial_balance,
+        target_balance=target_balance, tenure_days=tenure_days, kyc_level=kyc_level, age_band=age_band,
+        card_bin=card_bin, card_bin_code=card_bin_code, bin_values=bin_values, card_owner=card_owner,
     )
 
 
@@ -220,3 +266,14 @@ def pick_customers(pop: Population, seg: np.ndarray, u: np.ndarray) -> np.ndarra
     """Customer positions drawn proportionally to activity inside segment ``seg`` (exact, O(1) per draw)."""
     count = np.maximum(pop.seg_start[seg + 1] - pop.seg_start[seg], 1)
     return _alias_draw(pop.cust_prob, pop.cust_alias, pop.seg_start[seg], count, u)
+
+
+def counterparty_segments(pop: Population, same_share: float, sender_seg: np.ndarray, u_same: np.ndarray,
+                          u_seg: np.ndarray) -> np.ndarray:
+    """Segment of each transfer's counterparty: the sender's own with probability ``same_share``, else
+    any segment in proportion to its total activity (so it can be the sender's too). One law for
+    legitimate transfers and for the accounts fraud and laundering send to."""
+    w = np.where(np.diff(pop.seg_start) > 0, pop.seg_activity, 0.0)
+    cdf = np.cumsum(w) / w.sum()
+    anyseg = np.minimum(np.searchsorted(cdf, u_seg, side="right"), w.size - 1)
+    return np.where(u_same < same_share, sender_seg, anyseg).astype(np.int64)

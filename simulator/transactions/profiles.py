@@ -39,13 +39,22 @@ HOURS = 24
 DAYS_OF_WEEK = 7
 
 #: Fraud typologies per profile kind (code = position + 1; code 0 means "not fraud").
-CARD_TYPOLOGIES = ("card_testing", "account_takeover", "compromised_terminal", "lost_stolen", "bust_out")
-MOBILE_TYPOLOGIES = ("account_takeover", "fan_in", "fan_out", "cycle", "scatter_gather")
+CARD_TYPOLOGIES = ("card_testing", "account_takeover", "compromised_terminal", "lost_stolen", "bust_out",
+                   "merchant_breach", "bin_attack")
+MOBILE_TYPOLOGIES = ("account_takeover", "fan_in", "fan_out", "cycle", "scatter_gather", "gather_scatter",
+                     "bipartite", "stack", "random_walk")
+#: Money-laundering typologies (AMLSim's checklist: fan-in, fan-out, cycle, scatter-gather, gather-scatter,
+#: bipartite, stack, random); their labels come from investigations, later than fraud reports.
+AML_TYPOLOGIES = ("fan_in", "fan_out", "cycle", "scatter_gather", "gather_scatter", "bipartite", "stack",
+                  "random_walk")
 ALL_TYPOLOGIES = tuple(dict.fromkeys(CARD_TYPOLOGIES + MOBILE_TYPOLOGIES))
 
 KINDS = ("cards", "mobile-money")
 #: Mobile-money actions and the sign of their effect on the originator's balance.
 MOBILE_ACTIONS = ("CASH_IN", "CASH_OUT", "DEBIT", "PAYMENT", "TRANSFER")
+#: Wallet actions of a mobile-money feed: the five above plus ``DEPOSIT``, the external income that keeps
+#: wallets funded (see ``TransactionProfile.deposit_interval_days``).
+MOBILE_FEED_ACTIONS = MOBILE_ACTIONS + ("DEPOSIT",)
 
 
 def _tuple(values, n: int, what: str) -> tuple[float, ...]:
@@ -204,44 +213,78 @@ class Elasticities:
 
 @dataclass(frozen=True)
 class FraudConfig:
-    """Fraud typologies, their case rates and the generative-story settings.
+    """Fraud typologies, their case rates, the generative-story settings and the label lifecycle.
 
     Parameters
     ----------
     rates : dict
-        Cases per customer per day for each typology (before the market multiplier and the segment
-        ``fraud_multiplier``). For ``compromised_terminal`` a case is one compromised terminal.
+        Cases per customer per day for each typology (before the market multiplier, the segment
+        ``fraud_multiplier`` and ``drift``). For ``compromised_terminal`` a case is one compromised
+        terminal, for ``merchant_breach`` one breached online merchant, for ``bin_attack`` one attack.
     overlap : float
         Class-overlap knob in [0, 1]: the probability that a fraud case mimics the victim's normal
         behaviour (usual device and region, normal amount law and hours), so the feed is not
         trivially separable.
-    compromise_window_days : float
-        How long a compromised terminal skims cards.
-    compromise_probability : float
-        Probability that a card used at a compromised terminal in the window is later misused.
+    compromise_window_days, compromise_probability : float
+        How long a compromised terminal skims cards; probability that a card used there is later misused.
+    breach_window_days, breach_probability : float
+        The same for an online merchant whose stored card data is breached (card-not-present misuse).
+    bin_attack_cards : float
+        Mean number of the BIN's cards an enumeration attack hits.
     trust_days : float
-        Bust-out: minimum trust period (days since the stream start) before the max-out.
+        Bust-out: minimum account tenure (days since the account was opened) before the max-out.
     report_delay_median_days, report_delay_sigma : float
-        Fraud label delay: log-normal with this median (days) and log-sd.
+        Fraud report (chargeback / claim) delay after the case starts: log-normal with this median
+        (days) and log-sd.
     aml_report_delay_median_days : float
-        Median label delay for the AML typologies (detected by investigation, later).
-    legit_maturity_days : float
-        A legitimate row's label becomes final this many days after the transaction
-        (the chargeback / dispute window).
+        Median report delay for the money-laundering typologies (found by investigation, later).
+    label_window_days, label_window_jitter_days : float
+        Every row's label is final ``label_window_days`` plus an exponential extra of mean
+        ``label_window_jitter_days`` (processing, delivery dates) after the transaction: the end of
+        the dispute (chargeback) window, the same law for legitimate and fraudulent rows. A report
+        after it does not count (``label_observed`` stays false).
+    report_probability : float
+        Probability that a fraud case is ever reported (micro-amount testing cases: half of it).
+    friendly_fraud_rate : float
+        Probability that a legitimate, approved row is disputed as fraud by its own customer
+        (first-party "friendly fraud"): observed label true, ``is_fraud`` false.
+    friendly_delay_median_days : float
+        Median delay of such disputes (log-normal, log-sd ``report_delay_sigma``).
+    adapt_probability : float
+        Probability that a fraudster whose attempt was declined retries (smaller amount, another
+        merchant, after minutes); retries can be declined and retried again (at most twice).
+    drift : dict
+        Concept drift: typology -> rate multiplier reached on the last day of the feed (log-linear
+        from 1 on day 0); typologies not named keep their rate.
     aml_threshold : float
         Reporting threshold that structured AML transfers stay below (currency units).
+    mule_share : float
+        Share of customers already acting as money mules when the feed starts (pre-existing network).
+    mule_reuse : float
+        Probability that a case takes an active mule from the network rather than recruiting a new one.
     """
 
     rates: Mapping[str, float]
     overlap: float = 0.3
     compromise_window_days: float = 14.0
     compromise_probability: float = 0.3
-    trust_days: float = 14.0
+    breach_window_days: float = 30.0
+    breach_probability: float = 0.2
+    bin_attack_cards: float = 25.0
+    trust_days: float = 60.0
     report_delay_median_days: float = 12.0
     report_delay_sigma: float = 0.7
     aml_report_delay_median_days: float = 45.0
-    legit_maturity_days: float = 120.0
+    label_window_days: float = 120.0
+    label_window_jitter_days: float = 10.0
+    report_probability: float = 0.9
+    friendly_fraud_rate: float = 2e-4
+    friendly_delay_median_days: float = 30.0
+    adapt_probability: float = 0.5
+    drift: Mapping[str, float] = field(default_factory=dict)
     aml_threshold: float = 10_000.0
+    mule_share: float = 0.002
+    mule_reuse: float = 0.7
 
     def __post_init__(self):
         if not isinstance(self.rates, Mapping):
@@ -253,14 +296,27 @@ class FraudConfig:
             _check_prob(float(v), f"fraud rate {k!r} (cases per customer-day)")
             rates[k] = float(v)
         object.__setattr__(self, "rates", dict(sorted(rates.items())))
-        _check_prob(float(self.overlap), "fraud overlap")
-        _check_prob(float(self.compromise_probability), "compromise_probability")
-        for attr in ("compromise_window_days", "trust_days", "report_delay_median_days", "report_delay_sigma",
-                     "aml_report_delay_median_days", "legit_maturity_days", "aml_threshold"):
-            _check_pos(float(getattr(self, attr)), attr, allow_zero=attr in ("trust_days", "report_delay_sigma"))
+        if not isinstance(self.drift, Mapping):
+            raise TypeError(f"fraud drift must be a mapping typology -> end-of-feed multiplier, got "
+                            f"{type(self.drift).__name__}")
+        drift = {}
+        for k, v in self.drift.items():
+            if k not in ALL_TYPOLOGIES:
+                raise ValueError(f"drift: unknown fraud typology {k!r}; valid: {', '.join(ALL_TYPOLOGIES)}")
+            _check_pos(float(v), f"drift multiplier of {k!r}")
+            drift[k] = float(v)
+        object.__setattr__(self, "drift", dict(sorted(drift.items())))
+        for attr in ("overlap", "compromise_probability", "breach_probability", "report_probability",
+                     "friendly_fraud_rate", "adapt_probability", "mule_share", "mule_reuse"):
+            _check_prob(float(getattr(self, attr)), attr)
             object.__setattr__(self, attr, float(getattr(self, attr)))
-        object.__setattr__(self, "overlap", float(self.overlap))
-        object.__setattr__(self, "compromise_probability", float(self.compromise_probability))
+        for attr in ("compromise_window_days", "breach_window_days", "bin_attack_cards", "trust_days",
+                     "report_delay_median_days", "report_delay_sigma", "aml_report_delay_median_days",
+                     "label_window_days", "label_window_jitter_days", "friendly_delay_median_days",
+                     "aml_threshold"):
+            _check_pos(float(getattr(self, attr)), attr,
+                       allow_zero=attr in ("trust_days", "report_delay_sigma", "label_window_jitter_days"))
+            object.__setattr__(self, attr, float(getattr(self, attr)))
 
 
 @dataclass(frozen=True)
@@ -293,7 +349,20 @@ class TransactionProfile:
         Mobile money: probability that a normal outgoing transfer or cash-out takes whatever is left
         when the wallet holds less than the wanted amount (so an emptied wallet does not reveal fraud).
     balance_days : float
-        Mobile money: median initial balance in days of the customer's expected outflow.
+        Mobile money: median initial balance in days of the customer's expected outflow; also the
+        customer's usual balance that ``DEPOSIT`` rows top the wallet up to.
+    deposit_interval_days : float
+        Mobile money: mean days between a customer's external income events (salary, remittance from a
+        bank). Each event tops the wallet up to the customer's usual balance when it is below it, as a
+        ``DEPOSIT`` row (none when the wallet is full), so wallets neither drain nor grow without
+        bound. 0 disables deposits.
+    same_segment_share : float
+        Mobile money: probability that a transfer goes to a customer of the sender's own segment (else
+        to anyone, by activity). Legitimate and fraudulent transfers (mules) follow the same law.
+    mean_tenure_days : float
+        Mean account age when the feed starts (exponential law); the KYC table records it.
+    n_bins : int
+        Cards: number of issuer BINs (6-digit card-number prefixes) the cards are spread over (Zipf shares).
     fraud : FraudConfig
     elasticities : Elasticities
     provenance : dict
@@ -316,6 +385,10 @@ class TransactionProfile:
     new_device_rate: float = 0.01
     full_balance_share: float = 0.25
     balance_days: float = 10.0
+    deposit_interval_days: float = 0.0
+    same_segment_share: float = 0.8
+    mean_tenure_days: float = 1460.0
+    n_bins: int = 40
     provenance: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -356,7 +429,15 @@ class TransactionProfile:
         if not isinstance(self.n_regions, (int, np.integer)) or not 1 <= int(self.n_regions) <= 1000:
             raise ValueError(f"n_regions must be an integer in [1, 1000], got {self.n_regions!r}")
         object.__setattr__(self, "n_regions", int(self.n_regions))
-        for attr in ("base_decline_rate", "travel_rate", "new_device_rate", "full_balance_share"):
+        if not isinstance(self.n_bins, (int, np.integer)) or not 1 <= int(self.n_bins) <= 10_000:
+            raise ValueError(f"n_bins must be an integer in [1, 10000], got {self.n_bins!r}")
+        object.__setattr__(self, "n_bins", int(self.n_bins))
+        _check_pos(float(self.deposit_interval_days), "deposit_interval_days", allow_zero=True)
+        _check_pos(float(self.mean_tenure_days), "mean_tenure_days")
+        for attr in ("deposit_interval_days", "mean_tenure_days"):
+            object.__setattr__(self, attr, float(getattr(self, attr)))
+        for attr in ("base_decline_rate", "travel_rate", "new_device_rate", "full_balance_share",
+                     "same_segment_share"):
             _check_prob(float(getattr(self, attr)), attr)
             object.__setattr__(self, attr, float(getattr(self, attr)))
         for attr in ("rate_per_customer_day", "activity_shape", "customer_amount_sigma", "merchants_per_customer",
@@ -403,7 +484,10 @@ class TransactionProfile:
         try:
             d["categories"] = tuple(Category(**c) for c in d["categories"])
             d["segments"] = tuple(Segment(**s) for s in d["segments"])
-            d["fraud"] = FraudConfig(**d["fraud"])
+            fr = dict(d["fraud"])
+            if "legit_maturity_days" in fr:  # profiles written by 0.3 and earlier
+                fr.setdefault("label_window_days", fr.pop("legit_maturity_days"))
+            d["fraud"] = FraudConfig(**fr)
             if "elasticities" in d:
                 d["elasticities"] = Elasticities(**d["elasticities"])
             return cls(**d)
@@ -471,7 +555,8 @@ def _cards_profile() -> TransactionProfile:
         Segment("senior", 0.10, activity=0.7, amount_scale=1.0, online_multiplier=0.5),
     )
     fraud = FraudConfig(rates={"card_testing": 1.2e-4, "account_takeover": 1e-4, "compromised_terminal": 8e-6,
-                               "lost_stolen": 1e-4, "bust_out": 3e-5})
+                               "lost_stolen": 1e-4, "bust_out": 3e-5, "merchant_breach": 2e-6,
+                               "bin_attack": 2e-6})
     return TransactionProfile(
         name="cards", kind="cards", categories=cats, segments=segs, rate_per_customer_day=1.5, fraud=fraud,
         provenance={"source": "built-in", "notes": "category mix, tickets and hour shapes are stylised from public "
@@ -493,28 +578,33 @@ def _mm_cat(name, code, share, online, mean, cv):
 
 
 def _mobile_profile() -> TransactionProfile:
-    # Shares and amount laws shaped on the PaySim aggregates, with CASH_IN / CASH_OUT rebalanced so that
-    # expected wallet inflows and outflows match (a wallet feed must be sustainable over long horizons).
+    # Shares, means and coefficients of variation of the five actions are the pooled PaySim aggregates
+    # (shared/data/paysim/aggregatedTransactions.csv, 24.5 M transactions): their outflows exceed their
+    # inflows (CASH_OUT and PAYMENT against CASH_IN), the gap being income the table does not show
+    # (PaySim's clientsProfiles.csv lists a DEPOSIT action); weekly DEPOSIT rows top wallets up to
+    # their usual balance, so balances stay stationary over any horizon.
     cats = (
-        _mm_cat("CASH_IN", 1, 0.30, 0.0, 170_000.0, 0.75),
-        _mm_cat("CASH_OUT", 2, 0.27, 0.0, 170_000.0, 0.75),
-        _mm_cat("DEBIT", 3, 0.005, 1.0, 5_200.0, 2.5),
-        _mm_cat("PAYMENT", 4, 0.35, 0.5, 12_800.0, 0.95),
-        _mm_cat("TRANSFER", 5, 0.075, 1.0, 120_000.0, 1.5),
+        _mm_cat("CASH_IN", 1, 0.2000, 0.0, 166_187.0, 0.751),
+        _mm_cat("CASH_OUT", 2, 0.3650, 0.0, 171_651.0, 0.757),
+        _mm_cat("DEBIT", 3, 0.0046, 1.0, 5_163.0, 2.566),
+        _mm_cat("PAYMENT", 4, 0.3491, 0.5, 12_807.0, 0.962),
+        _mm_cat("TRANSFER", 5, 0.0813, 1.0, 869_735.0, 2.424),
     )
     segs = (
         Segment("retail", 0.75, activity=1.0, amount_scale=1.0),
         Segment("merchant_owner", 0.10, activity=1.8, amount_scale=1.8),
         Segment("rural", 0.15, activity=0.6, amount_scale=0.7),
     )
-    fraud = FraudConfig(rates={"account_takeover": 8e-5, "fan_in": 1e-5, "fan_out": 1e-5, "cycle": 1e-5,
-                               "scatter_gather": 1e-5},
-                        report_delay_median_days=3.0, legit_maturity_days=60.0, aml_threshold=200_000.0)
+    fraud = FraudConfig(rates={"account_takeover": 8e-5, **{t: 5e-6 for t in AML_TYPOLOGIES}},
+                        report_delay_median_days=3.0, label_window_days=60.0, aml_threshold=200_000.0,
+                        friendly_fraud_rate=2e-5)
     return TransactionProfile(
         name="mobile-money", kind="mobile-money", categories=cats, segments=segs, rate_per_customer_day=1.0,
         fraud=fraud, customer_amount_sigma=0.4, merchants_per_customer=0.02, base_decline_rate=0.01,
-        provenance={"source": "built-in", "notes": "hour profile and amount laws shaped on the PaySim aggregates "
-                    "(shared/data/paysim), CASH_IN/CASH_OUT rebalanced for sustainable balances"},
+        deposit_interval_days=7.0, balance_days=20.0,
+        provenance={"source": "built-in", "notes": "action shares, means and coefficients of variation and the "
+                    "hour profile are the pooled PaySim aggregates (shared/data/paysim); weekly DEPOSIT rows "
+                    "fund the outflows the aggregates' inflows do not cover"},
     )
 
 
