@@ -26,7 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calibration.calibrate import fit_returns  # noqa: E402
 from calibration.copulas import fit_copula  # noqa: E402
+from simulator.families import VOL_FAMILIES, variance_path  # noqa: E402
 from simulator.io import atomic_write_json, package_versions  # noqa: E402
+from simulator.model import DistSpec  # noqa: E402
 
 TEMPLATES = [
     ("gjr", "t", dict(mu=0.05, omega=0.02, alpha=0.03, gamma=0.10, beta=0.88, nu=6.0)),
@@ -65,20 +67,14 @@ def simulate_market(n_assets: int, n_days: int, seed: int = 2024) -> tuple[pd.Da
             z = stats.t.ppf(u[:, j], p["nu"]) * math.sqrt((p["nu"] - 2) / p["nu"])
         else:
             z = _skewt_ppf(u[:, j], p["nu"], p["lam"])
-        if vol == "egarch":
-            ls2 = p["omega"] / (1 - p["beta"])
-            for t in range(n):
-                s = math.exp(0.5 * ls2)
-                out[t, j] = p["mu"] + s * z[t]
-                ls2 = (p["omega"] + p["alpha"] * (abs(z[t]) - math.sqrt(2 / math.pi)) + p["gamma"] * z[t]
-                       + p["beta"] * ls2)
-        else:
-            gamma = p.get("gamma", 0.0)
-            s2 = p["omega"] / (1 - p["alpha"] - gamma / 2 - p["beta"])
-            for t in range(n):
-                e = math.sqrt(s2) * z[t]
-                out[t, j] = p["mu"] + e
-                s2 = p["omega"] + (p["alpha"] + gamma * (e < 0)) * e * e + p["beta"] * s2
+        # the model's own recursion and start state (its registry entry), one day at a time
+        fam = VOL_FAMILIES[vol]
+        par = {k: p[k] for k in fam.params}
+        s2 = fam.start_variance(par, DistSpec(dist, p.get("nu"), p.get("lam")))
+        for t in range(n):
+            e = math.sqrt(s2) * z[t]
+            out[t, j] = p["mu"] + e
+            s2 = float(variance_path(fam, par, s2, np.array([e]))[0])
     cols = [f"A{j:02d}" for j in range(n_assets)]
     idx = pd.bdate_range("2000-01-03", periods=n_days)
     return pd.DataFrame(out[burn:], index=idx, columns=cols), truth

@@ -31,6 +31,7 @@ from calibration.copulas import COPULA_FAMILIES, CopulaFit, fit_copula
 from calibration.data import CleaningReport, frame_sha256, load_prices, log_returns
 from calibration.marginals import (
     AUTO_DIST_TYPES,
+    AUTO_VOL_TYPES,
     DIST_TYPES,
     EVT_TAIL_FRACTION,
     FHS_CENTRES,
@@ -216,7 +217,7 @@ def fit_returns(
         raise ValueError(f"asset {assets[j]!r}: non-finite return {float(values[i, j])!r} on {_iso(returns.index[i])}")
     if len(returns) < min_obs:
         raise ValueError(f"only {len(returns)} returns to fit; at least {min_obs} are needed")
-    vols = _per_asset(vol, VOL_TYPES, "vol", assets)
+    vols = _per_asset(vol, VOL_TYPES, "vol", assets, AUTO_VOL_TYPES)
     dists = _per_asset(dist, DIST_TYPES, "dist", assets, AUTO_DIST_TYPES)
     law_options = _check_law_options(evt_tail_fraction, fhs_centres)
     if init not in INIT_TYPES:

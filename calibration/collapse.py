@@ -302,28 +302,21 @@ def _fit(frame: pd.DataFrame, *, vol, dist, copula, init: str):
 def _end_state(model, block: np.ndarray) -> dict:
     """Start state (variance and residual of the last day) after filtering ``block`` (T, A) through ``model``.
 
-    The variance recursion of each marginal (as in :mod:`simulator.model`) runs from the unconditional
-    variance over the block, so a simulation started from the returned state continues the block without a
-    jump in the volatility level.
+    The variance recursion of each marginal (:func:`simulator.families.variance_path`, the kernel's own)
+    runs from the unconditional variance over the block, so a simulation started from the returned state
+    continues the block without a jump in the volatility level.
     """
+    from simulator.families import variance_path
+
     sigma2, resid = [], []
     for j, m in enumerate(model.marginals):
-        v = m.vol
         e = block[:, j] - m.mean.mu
-        s2 = m.unconditional_variance
-        for t in range(e.size - 1):
-            if not (math.isfinite(s2) and s2 > 0):
-                raise ArithmeticError(f"variance filter of asset {model.assets[j]!r} left (0, inf) at day {t}")
-            if v.type == "egarch":
-                z = e[t] / math.sqrt(s2)
-                s2 = math.exp(v.omega + v.alpha * (abs(z) - math.sqrt(2.0 / math.pi)) + v.gamma * z
-                              + v.beta * math.log(s2))
-            else:
-                lev = v.gamma if (v.type == "gjr" and e[t] < 0) else 0.0
-                s2 = v.omega + (v.alpha + lev) * e[t] * e[t] + v.beta * s2
-        if not (math.isfinite(s2) and s2 > 0):
-            raise ArithmeticError(f"variance filter of asset {model.assets[j]!r} left (0, inf)")
-        sigma2.append(float(s2))
+        path = np.r_[m.unconditional_variance, variance_path(m.vol.family, m.vol.values, m.unconditional_variance,
+                                                                 e[:-1])]
+        bad = np.flatnonzero(~(np.isfinite(path) & (path > 0)))
+        if bad.size:
+            raise ArithmeticError(f"variance filter of asset {model.assets[j]!r} left (0, inf) at day {int(bad[0])}")
+        sigma2.append(float(path[-1]))
         resid.append(float(e[-1]))
     return {"sigma2": sigma2, "resid": resid}
 

@@ -36,6 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from simulator.exceptions import ConvergenceWarning, StationarityWarning
+from simulator.families import LAWS, VOL_FAMILIES
 
 __all__ = [
     "VOL_TYPES",
@@ -47,14 +48,16 @@ __all__ = [
     "innovation_cdf",
 ]
 
-VOL_TYPES = ("garch", "gjr", "egarch")
-#: innovation laws ``dist="auto"`` compares by BIC
-AUTO_DIST_TYPES = ("normal", "t", "skewt", "evt")
-#: every innovation law a fit accepts (fhs only when named)
-DIST_TYPES = (*AUTO_DIST_TYPES, "fhs")
+#: every volatility family a fit accepts (:data:`simulator.families.VOL_FAMILIES`), and those ``vol="auto"`` tries
+VOL_TYPES = tuple(VOL_FAMILIES)
+AUTO_VOL_TYPES = tuple(name for name, f in VOL_FAMILIES.items() if f.auto)
+#: every innovation law a fit accepts (:data:`simulator.families.LAWS`; fhs only when named), and those
+#: ``dist="auto"`` compares by BIC
+DIST_TYPES = tuple(LAWS)
+AUTO_DIST_TYPES = tuple(name for name, law in LAWS.items() if law.auto)
 #: laws estimated on the standardised residuals of an arch fit (two steps), and that fit's law
-DERIVED_DIST_TYPES = ("evt", "fhs")
-_BASE_DIST = {"evt": "skewt", "fhs": "skewt"}
+DERIVED_DIST_TYPES = tuple(name for name, law in LAWS.items() if law.base)
+_BASE_DIST = {name: law.base for name, law in LAWS.items() if law.base}
 EVT_TAIL_FRACTION = 0.10  # McNeil and Frey (2000): k = 100 of n = 1000
 EVT_XI_MAX = 0.45  # GPD shape cap, below the finite-variance limit 1/2
 EVT_MIN_EXCEEDANCES = 10
@@ -65,29 +68,53 @@ INIT_TYPES = ("arch", "sample")
 LB_LAGS = (5, 10, 20)
 MAX_ITER = 1000
 NEAR_INTEGRATED = 0.999  # persistence above this (half-life > 693 days) triggers a StationarityWarning
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
-# arch spelling of each vol/dist type and the map from arch parameter names to model names
-_ARCH_VOL = {"garch": ("GARCH", 0), "gjr": ("GARCH", 1), "egarch": ("EGARCH", 1)}
-_ARCH_DIST = {"normal": "normal", "t": "t", "skewt": "skewt"}
-_PARAM_NAMES = {
-    "mu": "mu", "omega": "omega", "alpha[1]": "alpha", "gamma[1]": "gamma", "beta[1]": "beta",
-    "nu": "nu", "eta": "nu", "lambda": "lambda",
-}
+
+# ---------------------------------------------------------------------- arch, through the registries
+def _arch_model(y: np.ndarray, vol: str, dist: str):
+    """arch's constant-mean model of ``vol`` (its registry entry's ``arch`` arguments) and arch law ``dist``."""
+    from arch import arch_model
+
+    return arch_model(y, mean="Constant", dist=LAWS[dist].arch, rescale=False, **VOL_FAMILIES[vol].arch)
+
+
+def _model_names(res_params: pd.Series, vol: str, dist: str) -> dict[str, float]:
+    """arch's estimates under the model-file names (``mu``, the family's, the law's)."""
+    names = {"mu": "mu", **VOL_FAMILIES[vol].arch_names, **LAWS[dist].arch_names}
+    return {names[k]: float(v) for k, v in res_params.items()}
 
 
 def _arch_distribution(dist: str):
-    from arch.univariate import Normal, SkewStudent, StudentsT
+    import arch.univariate
 
-    return {"normal": Normal, "t": StudentsT, "skewt": SkewStudent}[dist]()
+    return getattr(arch.univariate, LAWS[dist].arch_class)()
 
 
 def _dist_params(dist: str, params: dict[str, float]) -> list[float]:
-    if dist == "normal":
-        return []
-    if dist == "t":
-        return [params["nu"]]
-    return [params["nu"], params["lambda"]]
+    return [params[name] for name in LAWS[dist].params]
+
+
+class _FitLaw:
+    """The moments of a fitted innovation law that volatility families need (:class:`simulator.families.LawMoments`):
+    arch's own for arch's laws, the model's (:class:`simulator.model.DistSpec`) for evt and fhs."""
+
+    def __init__(self, dist: str, params: dict[str, float]) -> None:
+        self.dist, self.params = dist, params
+
+    def neg_sq_mass(self) -> float:
+        return _neg_sq_mass(self.dist, self.params)
+
+    def abs_mean(self) -> float:
+        if self.dist in DERIVED_DIST_TYPES:
+            from simulator.tables import marginal_abs_mean
+
+            return float(marginal_abs_mean(_law_spec(self.dist, self.params)))
+        d = _arch_distribution(self.dist)
+        dp = _dist_params(self.dist, self.params) or None
+        return float(d.moment(1, dp) - 2.0 * d.partial_moment(1, 0.0, dp))
+
+    def expect(self, fn) -> float:
+        return _law_spec(self.dist, self.params).expect(fn)
 
 
 def innovation_cdf(z: np.ndarray, dist: str, params: dict[str, float]) -> np.ndarray:
@@ -120,11 +147,7 @@ def _neg_sq_mass(dist: str, params: dict[str, float]) -> float:
 
 
 def _persistence(vol: str, dist: str, params: dict[str, float]) -> float:
-    if vol == "garch":
-        return params["alpha"] + params["beta"]
-    if vol == "gjr":
-        return params["alpha"] + params["gamma"] * _neg_sq_mass(dist, params) + params["beta"]
-    return abs(params["beta"])
+    return VOL_FAMILIES[vol].persistence(params, _FitLaw(dist, params))
 
 
 def ljung_box(x: np.ndarray, lags: Iterable[int] = LB_LAGS) -> dict[str, list[float]]:
@@ -227,19 +250,8 @@ class MarginalFit:
     def spec(self) -> dict:
         """The marginal in the model-file format: ``{"mean": ..., "vol": ..., "dist": ...}``."""
         p = self.params
-        vol: dict[str, Any] = {"type": self.vol, "omega": p["omega"], "alpha": p["alpha"]}
-        if self.vol in ("gjr", "egarch"):
-            vol["gamma"] = p["gamma"]
-        vol["beta"] = p["beta"]
-        dist: dict[str, Any] = {"type": self.dist}
-        if self.dist in DERIVED_DIST_TYPES:
-            from simulator.model import DIST_PARAMS
-
-            dist.update({k: p[k] for k in DIST_PARAMS[self.dist]})
-        if self.dist in ("t", "skewt"):
-            dist["nu"] = p["nu"]
-        if self.dist == "skewt":
-            dist["lambda"] = p["lambda"]
+        vol = {"type": self.vol, **{k: p[k] for k in VOL_FAMILIES[self.vol].params}}
+        dist = {"type": self.dist, **{k: p[k] for k in LAWS[self.dist].params}}
         return {"mean": {"mu": p["mu"]}, "vol": vol, "dist": dist}
 
     def cdf(self, z: np.ndarray) -> np.ndarray:
@@ -363,10 +375,7 @@ def _fit_candidate(y: np.ndarray, vol: str, dist: str, backcast: float | None, t
     If SLSQP stops without success it is restarted once from where it stopped (with arch's default
     tolerance), which rescues most iteration-limit stops on short samples.
     """
-    from arch import arch_model
-
-    arch_vol, o = _ARCH_VOL[vol]
-    model = arch_model(y, mean="Constant", vol=arch_vol, p=1, o=o, q=1, dist=_ARCH_DIST[dist], rescale=False)
+    model = _arch_model(y, vol, dist)
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
@@ -386,7 +395,7 @@ def _fit_candidate(y: np.ndarray, vol: str, dist: str, backcast: float | None, t
                 caught.append("singular Hessian: standard errors unavailable")
     for item in w:
         caught.append(f"{item.category.__name__}: {item.message}")
-    params = {_PARAM_NAMES[k]: float(v) for k, v in res.params.items()}
+    params = _model_names(res.params, vol, dist)
     out: dict[str, Any] = {
         "vol": vol,
         "dist": dist,
@@ -404,7 +413,7 @@ def _fit_candidate(y: np.ndarray, vol: str, dist: str, backcast: float | None, t
     }
     out["persistence"] = _persistence(vol, dist, params)
     if want_cov:
-        out["std_err"] = {_PARAM_NAMES[k]: float(v) for k, v in se.items()}
+        out["std_err"] = _model_names(se, vol, dist)
     out["sigma2"] = np.asarray(res.conditional_volatility, dtype=float) ** 2
     out["resid"] = np.asarray(res.resid, dtype=float)
     return out
@@ -471,7 +480,7 @@ def _fit_from_starts(y: np.ndarray, vol: str, dist: str, backcast: float | None,
 
 
 #: the law each law nests (at nu = infinity, lambda = 0), for rescuing a failed optimisation
-_SMALLER_DIST = {"skewt": "t", "t": "normal"}
+_SMALLER_DIST = {name: law.nests for name, law in LAWS.items() if law.nests}
 
 
 def _iid_normal_loglik(y: np.ndarray) -> float:
@@ -516,13 +525,9 @@ def _refit_with_cov(y: np.ndarray, cand: dict[str, Any], backcast: float | None,
 def _held_candidate(y: np.ndarray, vol: str, dist: str, params: np.ndarray, want_cov: bool) -> dict[str, Any]:
     """``params`` held fixed on ``y`` (arch's ``fix``, with arch's default backcast): a candidate with their
     log-likelihood, marked not converged (no optimisation ran)."""
-    from arch import arch_model
-
-    arch_vol, o = _ARCH_VOL[vol]
-    model = arch_model(y, mean="Constant", vol=arch_vol, p=1, o=o, q=1, dist=_ARCH_DIST[dist], rescale=False)
-    res = model.fix(np.asarray(params, dtype=float))
+    res = _arch_model(y, vol, dist).fix(np.asarray(params, dtype=float))
     names = list(res.params.index)
-    pars = {_PARAM_NAMES[k]: float(v) for k, v in res.params.items()}
+    pars = _model_names(res.params, vol, dist)
     out: dict[str, Any] = {
         "vol": vol, "dist": dist, "params": pars, "arch_params": np.asarray(res.params, dtype=float),
         "loglik": float(res.loglikelihood), "aic": float(res.aic), "bic": float(res.bic), "nobs": int(res.nobs),
@@ -531,7 +536,7 @@ def _held_candidate(y: np.ndarray, vol: str, dist: str, params: np.ndarray, want
         "arch_warnings": [], "start": "held", "persistence": _persistence(vol, dist, pars),
     }
     if want_cov:
-        out["std_err"] = {_PARAM_NAMES[k]: float("nan") for k in names}
+        out["std_err"] = {k: float("nan") for k in pars}
         out["sigma2"] = np.asarray(res.conditional_volatility, dtype=float) ** 2
         out["resid"] = np.asarray(res.resid, dtype=float)
     return out
@@ -542,14 +547,11 @@ def _nested_start(small: dict[str, Any], big_vol: str, big_dist: str) -> np.ndar
     return _arch_vector(big_vol, big_dist, small["params"])
 
 
-# (smaller, larger) pairs where the larger model contains the smaller one
-_NESTED = [
-    (("garch", "normal"), ("garch", "t")), (("garch", "t"), ("garch", "skewt")),
-    (("gjr", "normal"), ("gjr", "t")), (("gjr", "t"), ("gjr", "skewt")),
-    (("egarch", "normal"), ("egarch", "t")), (("egarch", "t"), ("egarch", "skewt")),
-    (("garch", "normal"), ("gjr", "normal")), (("garch", "t"), ("gjr", "t")),
-    (("garch", "skewt"), ("gjr", "skewt")),
-]
+# (smaller, larger) pairs where the larger model contains the smaller one: the laws each law nests, within
+# every family, then the families each family nests, for every arch law (from the registries)
+_ARCH_LAWS = tuple(name for name, law in LAWS.items() if law.arch)
+_NESTED = [((v, LAWS[d].nests), (v, d)) for v in VOL_FAMILIES for d in _ARCH_LAWS if LAWS[d].nests] + [
+    ((small, d), (v, d)) for v, fam in VOL_FAMILIES.items() for small in fam.nests for d in _ARCH_LAWS]
 
 
 # ---------------------------------------------------------------------- evt and fhs: the second step
@@ -582,9 +584,9 @@ def _base_warm(warm: dict[tuple[str, str], np.ndarray]) -> dict[tuple[str, str],
 
 def _law_spec(dist: str, params: dict[str, Any], where: str = "fitted marginal"):
     """The :class:`simulator.model.DistSpec` of a fitted law (validated as a model file would be)."""
-    from simulator.model import DIST_PARAMS, DistSpec
+    from simulator.model import DistSpec
 
-    return DistSpec.from_dict({"type": dist, **{k: params[k] for k in DIST_PARAMS[dist]}}, where=where)
+    return DistSpec.from_dict({"type": dist, **{k: params[k] for k in LAWS[dist].params}}, where=where)
 
 
 def _gpd_nll(theta: np.ndarray, w: np.ndarray) -> float:
@@ -675,11 +677,7 @@ def _filter_arrays(y: np.ndarray, base: dict[str, Any]) -> tuple[np.ndarray, np.
     """Conditional variances and residuals of an arch fit (recomputed with arch's ``fix`` if not stored)."""
     if "sigma2" in base:
         return base["sigma2"], base["resid"]
-    from arch import arch_model
-
-    arch_vol, o = _ARCH_VOL[base["vol"]]
-    res = arch_model(y, mean="Constant", vol=arch_vol, p=1, o=o, q=1, dist=_ARCH_DIST[base["dist"]],
-                     rescale=False).fix(np.asarray(base["arch_params"], dtype=float))
+    res = _arch_model(y, base["vol"], base["dist"]).fix(np.asarray(base["arch_params"], dtype=float))
     return np.asarray(res.conditional_volatility, dtype=float) ** 2, np.asarray(res.resid, dtype=float)
 
 
@@ -801,20 +799,7 @@ def _finish(raw: dict[str, Any], index: pd.Index, label: str, init: str, *, emit
     z = resid / np.sqrt(sigma2)
     pers = raw["persistence"]
     half_life = math.log(0.5) / math.log(pers) if 0.0 < pers < 1.0 else (0.0 if pers <= 0 else math.inf)
-    if vol == "egarch":
-        if dist in DERIVED_DIST_TYPES:
-            from simulator.tables import marginal_abs_mean
-
-            mean_abs = marginal_abs_mean(_law_spec(dist, p))
-        else:
-            d = _arch_distribution(dist)
-            dp = _dist_params(dist, p) or None
-            mean_abs = float(d.moment(1, dp) - 2.0 * d.partial_moment(1, 0.0, dp))
-        log_lrv = (p["omega"] + p["alpha"] * (mean_abs - _SQRT_2_OVER_PI)) / (1.0 - p["beta"]) \
-            if abs(p["beta"]) < 1 else math.inf
-        lrv = math.exp(log_lrv) if log_lrv < 700.0 else math.inf  # beta within ~1e-6 of 1: no finite level
-    else:
-        lrv = p["omega"] / (1.0 - pers) if pers < 1.0 else math.inf
+    lrv = VOL_FAMILIES[vol].long_run_variance(p, _FitLaw(dist, p))
     issues: list[str] = []
     where = f"asset {label!r}"
     if not raw["converged"]:
@@ -881,8 +866,9 @@ def fit_marginal(
     ----------
     returns : Series or array of shape (n_obs,)
         Log returns in percent (at least 100, all finite). A Series' name and index label the result.
-    vol : {"auto", "garch", "gjr", "egarch"} or list of them, default "auto"
-        Volatility process(es) to try; several are compared by BIC.
+    vol : "auto", a family of :data:`simulator.families.VOL_FAMILIES` ("garch", "gjr", "egarch", ...) or a list of them
+        Volatility process(es) to try; several are compared by BIC. "auto" tries the families marked ``auto``
+        in the registry (garch, gjr, egarch).
     dist : {"auto", "normal", "t", "skewt", "evt", "fhs"} or list of them, default "auto"
         Innovation law(s) to try; "auto" compares normal, t, skewt and evt by BIC. ``evt`` (GARCH-EVT)
         and ``fhs`` (smoothed filtered-historical residual law) are estimated on the residuals of the
@@ -919,7 +905,7 @@ def fit_marginal(
         The selected fit is non-stationary or near-integrated (persistence > 0.999).
     """
     y, index, label = _validate_returns(returns)
-    vols = _choices(vol, VOL_TYPES, "vol")
+    vols = _choices(vol, VOL_TYPES, "vol", auto=AUTO_VOL_TYPES)
     dists = _choices(dist, DIST_TYPES, "dist", auto=AUTO_DIST_TYPES)
     law_options = _check_law_options(evt_tail_fraction, fhs_centres)
     if init not in INIT_TYPES:
@@ -939,16 +925,8 @@ def fit_marginal(
 
 
 def _arch_vector(vol: str, dist: str, params: dict[str, float]) -> np.ndarray:
-    """The parameter vector in arch's order (mu, omega, alpha, [gamma], beta, [nu], [lambda]); a
-    parameter ``params`` lacks takes its null value (gamma 0, nu 30, lambda 0)."""
-    vals = [params["mu"], params["omega"], params["alpha"]]
-    if vol in ("gjr", "egarch"):
-        vals.append(params.get("gamma", 0.0))
-    vals.append(params["beta"])
-    if dist in DERIVED_DIST_TYPES:  # their filter is the skew-t fit
-        dist = _BASE_DIST[dist]
-    if dist in ("t", "skewt"):
-        vals.append(params.get("nu", 30.0))
-    if dist == "skewt":
-        vals.append(params.get("lambda", 0.0))
-    return np.array(vals, dtype=float)
+    """The parameter vector in arch's order (mu, the family's, the law's; a two-step law's filter law's); a
+    parameter ``params`` lacks takes its null value (:attr:`simulator.families.VolFamily.null`, e.g. gamma 0;
+    :attr:`simulator.families.Law.null`, nu 30, lambda 0)."""
+    return np.array([params["mu"], *VOL_FAMILIES[vol].arch_vector(params), *LAWS[dist].arch_vector(params)],
+                    dtype=float)

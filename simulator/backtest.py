@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, special, stats
 
+from simulator.families import VOL_FAMILIES
+
 __all__ = [
     "HypothesisTestResult",
     "TrafficLight",
@@ -51,11 +53,6 @@ _RED_MULTIPLIER = 2.00
 _GREEN_CDF = 0.95
 _RED_CDF = 0.9999
 
-_VOL_SPECS = {
-    "garch": {"vol": "GARCH", "p": 1, "o": 0, "q": 1},
-    "gjr": {"vol": "GARCH", "p": 1, "o": 1, "q": 1},
-    "egarch": {"vol": "EGARCH", "p": 1, "o": 1, "q": 1},
-}
 _DISTS = {"normal": "normal", "t": "t", "skewt": "skewt", "ged": "ged"}
 _MEANS = {"constant": "Constant", "zero": "Zero"}
 
@@ -787,8 +784,9 @@ def rolling_var_backtest(
         VaR confidence level of the main test (the Basel traffic light needs 0.99).
     es_level : float, default 0.975
         ES confidence level (VaR is also tested at this level).
-    vol : {"garch", "gjr", "egarch"}, default "gjr"
-        GARCH(1,1), GJR-GARCH(1,1,1) or EGARCH(1,1,1).
+    vol : str, default "gjr"
+        A volatility family of :data:`simulator.families.VOL_FAMILIES` (arch's model of it): "garch"
+        GARCH(1,1), "gjr" GJR-GARCH(1,1,1), "egarch" EGARCH(1,1,1), ...
     dist : {"normal", "t", "skewt", "ged"}, default "t"
         Innovation distribution.
     mean : {"constant", "zero"}, default "constant"
@@ -838,8 +836,8 @@ def rolling_var_backtest(
             raise ValueError(f"{nm} must be a confidence level in (0.5, 1), e.g. 0.99, got {v!r}")
     level, es_level = float(level), float(es_level)
     test_level = _check_test_level(test_level)
-    if vol not in _VOL_SPECS:
-        raise ValueError(f"vol must be one of {sorted(_VOL_SPECS)}, got {vol!r}")
+    if vol not in VOL_FAMILIES:
+        raise ValueError(f"vol must be one of {sorted(VOL_FAMILIES)}, got {vol!r}")
     if dist not in _DISTS:
         raise ValueError(f"dist must be one of {sorted(_DISTS)}, got {dist!r}")
     if mean not in _MEANS:
@@ -879,7 +877,7 @@ def rolling_var_backtest(
     for s in range(start, n_obs, refit_every):
         b = min(refit_every, n_obs - s)
         data = y[s - window: s + b - 1]
-        am = arch_model(data, mean=_MEANS[mean], dist=_DISTS[dist], rescale=False, **_VOL_SPECS[vol])
+        am = arch_model(data, mean=_MEANS[mean], dist=_DISTS[dist], rescale=False, **VOL_FAMILIES[vol].arch)
         # a fresh start (arch's own starting values) and a warm start (the previous window's estimates):
         # keep the better, converged first, then the higher likelihood. A warm start alone can stay in a
         # poor optimum for hundreds of refits (a Student-t nu stuck near 300 where a fresh fit finds 6-9).

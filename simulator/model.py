@@ -4,14 +4,16 @@ A :class:`MarketModel` is data. It serialises to human-readable JSON and back ex
 parameter names and meanings as in ``arch`` (returns are log returns in percent):
 
 - mean: ``{"mu": float}`` (constant mean, percent per day);
-- vol: ``garch`` (omega, alpha, beta), ``gjr`` (omega, alpha, gamma, beta) or ``egarch``
-  (omega, alpha, gamma, beta; ``ln s2_t = omega + alpha (|z| - sqrt(2/pi)) + gamma z + beta ln s2_{t-1}``);
-- dist: ``normal``, ``t`` (standardised Student-t, nu), ``skewt`` (Hansen's skewed t as arch's
-  ``SkewStudent``: nu, lambda), ``evt`` (GARCH-EVT: skew-t body with generalised Pareto tails) or
-  ``fhs`` (filtered historical: a Gaussian-kernel law of the standardised residuals); see
-  :class:`DistSpec` for their parameters;
-- copula: ``independent``, ``gaussian`` (corr), ``t`` (corr, nu), or the exchangeable Archimedean
-  ``clayton`` / ``gumbel`` / ``frank`` (theta), any dimension;
+- vol: a volatility family of :data:`simulator.families.VOL_FAMILIES` with its parameters, e.g. ``garch``
+  (omega, alpha, beta), ``gjr`` (omega, alpha, gamma, beta) or ``egarch`` (omega, alpha, gamma, beta;
+  ``ln s2_t = omega + alpha (|z| - sqrt(2/pi)) + gamma z + beta ln s2_{t-1}``); each entry of
+  :mod:`simulator.families.volatility` documents its recursion and constraints;
+- dist: an innovation law of :data:`simulator.families.LAWS`: ``normal``, ``t`` (standardised Student-t,
+  nu), ``skewt`` (Hansen's skewed t as arch's ``SkewStudent``: nu, lambda), ``evt`` (GARCH-EVT: skew-t body
+  with generalised Pareto tails) or ``fhs`` (filtered historical: a Gaussian-kernel law of the standardised
+  residuals); see :class:`DistSpec` for their parameters;
+- copula: a family of :data:`simulator.families.COPULA_FAMILIES`: ``independent``, ``gaussian`` (corr),
+  ``t`` (corr, nu), or the exchangeable Archimedean ``clayton`` / ``gumbel`` / ``frank`` (theta), any dimension;
 - start (optional): ``sigma2`` and ``resid`` of the last observed day, per asset; the first simulated
   variance is the recursion applied to them. Default: unconditional variance and zero residual.
 - provenance (optional): free-form JSON, preserved as is.
@@ -29,61 +31,24 @@ from typing import Any, Mapping
 
 import numpy as np
 
-VOL_PARAMS: dict[str, tuple[str, ...]] = {
-    "garch": ("omega", "alpha", "beta"),
-    "gjr": ("omega", "alpha", "gamma", "beta"),
-    "egarch": ("omega", "alpha", "gamma", "beta"),
-}
-EVT_TAIL_PARAMS: tuple[str, ...] = (
-    "threshold_left", "tail_prob_left", "xi_left", "beta_left",
-    "threshold_right", "tail_prob_right", "xi_right", "beta_right",
+from simulator.families import COPULA_FAMILIES, LAWS, VOL_FAMILIES, VolFamily, variance_path
+from simulator.families._values import check_keys as _check_keys
+from simulator.families._values import choices as _choices
+from simulator.families._values import number as _number
+from simulator.families.copulas import spec_params, validate_corr
+from simulator.families.laws import (  # noqa: F401  (re-exported)
+    EVT_TAIL_PARAMS,
+    EVT_XI_LIMIT,
+    FHS_MAX_ABS_CENTRE,
+    FHS_MAX_BANDWIDTH,
+    FHS_MAX_CENTRES,
 )
-DIST_PARAMS: dict[str, tuple[str, ...]] = {
-    "normal": (),
-    "t": ("nu",),
-    "skewt": ("nu", "lambda"),
-    "evt": ("nu", "lambda", *EVT_TAIL_PARAMS),
-    "fhs": ("centres", "bandwidth"),
-}
-#: GPD shapes a model accepts, [0, EVT_XI_LIMIT): a GPD tail has a finite variance only for xi < 1/2
-EVT_XI_LIMIT = 0.5
-#: most kernel centres an ``fhs`` law may hold (a compact summary of the residuals, never the data)
-FHS_MAX_CENTRES = 1000
-FHS_MAX_ABS_CENTRE = 100.0
-FHS_MAX_BANDWIDTH = 2.0
-COPULA_PARAMS: dict[str, tuple[str, ...]] = {
-    "independent": (),
-    "gaussian": ("corr",),
-    "t": ("corr", "nu"),
-    "clayton": ("theta",),
-    "gumbel": ("theta",),
-    "frank": ("theta",),
-}
+
+#: Parameter names of every registered family (views of the registries in :mod:`simulator.families`).
+VOL_PARAMS: dict[str, tuple[str, ...]] = {name: f.params for name, f in VOL_FAMILIES.items()}
+DIST_PARAMS: dict[str, tuple[str, ...]] = {name: law.params for name, law in LAWS.items()}
+COPULA_PARAMS: dict[str, tuple[str, ...]] = {name: f.params for name, f in COPULA_FAMILIES.items()}
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-
-
-def _choices(d: Mapping) -> str:
-    return ", ".join(repr(k) for k in d)
-
-
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where} must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{where} must be finite, got {value!r}")
-    return value
-
-
-def _check_keys(obj: Any, allowed: tuple[str, ...], required: tuple[str, ...], where: str) -> None:
-    if not isinstance(obj, Mapping):
-        raise TypeError(f"{where} must be a JSON object, got {type(obj).__name__}")
-    unknown = [k for k in obj if k not in allowed]
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(map(repr, allowed))}")
-    missing = [k for k in required if k not in obj]
-    if missing:
-        raise ValueError(f"{where}: missing key(s) {', '.join(map(repr, missing))}")
 
 
 @dataclass(frozen=True)
@@ -98,27 +63,52 @@ class MeanSpec:
 
 @dataclass(frozen=True)
 class VolSpec:
-    """Order-1 conditional variance process, parameters as in arch (variance in percent squared)."""
+    """Order-1 conditional variance process, parameters as in arch (variance in percent squared).
+
+    ``params`` holds the family's parameters in its order (:attr:`simulator.families.VolFamily.params`);
+    each is also an attribute (``vol.omega``, ``vol.beta``, ...). Build one with :meth:`of` or from a model file.
+    """
 
     type: str
-    omega: float
-    alpha: float
-    beta: float
-    gamma: float = 0.0
+    params: tuple[tuple[str, float], ...]
+
+    @classmethod
+    def of(cls, type: str, **params: float) -> "VolSpec":
+        """``VolSpec.of("gjr", omega=0.02, alpha=0.03, gamma=0.1, beta=0.88)`` (no validation: see
+        :class:`MarketModel` for checked construction)."""
+        fam = VOL_FAMILIES[type]
+        return cls(type, tuple((name, float(params[name])) for name in fam.params))
+
+    @property
+    def family(self) -> VolFamily:
+        """The registry entry of :attr:`type`."""
+        return VOL_FAMILIES[self.type]
+
+    @property
+    def values(self) -> dict[str, float]:
+        """The parameters as a dict."""
+        return dict(self.params)
+
+    def __getattr__(self, name: str) -> float:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            params = object.__getattribute__(self, "params")
+        except AttributeError:
+            raise AttributeError(name) from None
+        for key, value in params:
+            if key == name:
+                return value
+        raise AttributeError(f"{object.__getattribute__(self, 'type')} volatility has no parameter {name!r} "
+                             f"(it has {', '.join(k for k, _ in params)})")
 
     def to_dict(self) -> dict:
-        return {"type": self.type, **{name: getattr(self, name) for name in VOL_PARAMS[self.type]}}
+        return {"type": self.type, **dict(self.params)}
 
     def next_variance(self, sigma2: float, resid: float) -> float:
         """Tomorrow's conditional variance from today's ``sigma2`` (percent^2) and residual ``r - mu``
-        (percent): arch's recursion, the one the kernel runs (GJR's gamma on negative residuals;
-        EGARCH ``ln s2' = omega + alpha (|z| - sqrt(2/pi)) + gamma z + beta ln s2``, ``z = resid / sqrt(s2)``)."""
-        if self.type == "egarch":
-            z = resid / math.sqrt(sigma2)
-            return math.exp(self.omega + self.alpha * (abs(z) - SQRT_2_OVER_PI) + self.gamma * z
-                            + self.beta * math.log(sigma2))
-        lev = self.gamma if (self.type == "gjr" and resid < 0.0) else 0.0
-        return self.omega + (self.alpha + lev) * resid * resid + self.beta * sigma2
+        (percent): the kernel's recursion (:func:`simulator.kernels.variance.variance_step`)."""
+        return float(variance_path(self.family, self.values, sigma2, np.array([resid], dtype=float))[0])
 
 
 @dataclass(frozen=True)
@@ -187,7 +177,7 @@ class DistSpec:
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {"type": self.type}
-        for name in DIST_PARAMS[self.type]:
+        for name in LAWS[self.type].params:
             value = getattr(self, "lam" if name == "lambda" else name)
             out[name] = list(value) if name == "centres" else value
         return out
@@ -207,6 +197,25 @@ class DistSpec:
         val, _ = integrate.quad(lambda z: z * z * marginal_pdf(np.array([z]), self)[0], -np.inf, 0.0)
         return float(val)
 
+    def abs_mean(self) -> float:
+        """``E|z|`` (EGARCH's long-run log variance needs it)."""
+        from simulator.tables import marginal_abs_mean
+
+        return float(marginal_abs_mean(self))
+
+    def expect(self, fn) -> float:
+        """``E[fn(z)]`` for a scalar function ``fn``, by adaptive quadrature on each half-line."""
+        from scipy import integrate
+
+        from simulator.tables import marginal_pdf
+
+        def g(z: float) -> float:
+            return fn(z) * float(marginal_pdf(np.array([z]), self)[0])
+
+        lo, _ = integrate.quad(g, -np.inf, 0.0, limit=200, epsabs=1e-12, epsrel=1e-10)
+        hi, _ = integrate.quad(g, 0.0, np.inf, limit=200, epsabs=1e-12, epsrel=1e-10)
+        return float(lo + hi)
+
 
 @dataclass(frozen=True)
 class MarginalSpec:
@@ -221,35 +230,27 @@ class MarginalSpec:
 
     @cached_property
     def persistence(self) -> float:
-        """Variance persistence (GARCH/GJR: alpha + gamma E[z^2 1{z<0}] + beta; EGARCH: beta)."""
-        v = self.vol
-        if v.type == "garch":
-            return v.alpha + v.beta
-        if v.type == "gjr":
-            return v.alpha + v.gamma * self.dist.neg_sq_mass() + v.beta
-        return abs(v.beta)
+        """Variance persistence (GARCH/GJR: alpha + gamma E[z^2 1{z<0}] + beta; EGARCH: |beta|; see
+        :meth:`simulator.families.VolFamily.persistence`)."""
+        return self.vol.family.persistence(self.vol.values, self.dist)
 
     def filter(self, returns: np.ndarray, sigma2: float | None = None, resid: float = 0.0) -> np.ndarray:
         """One-step-ahead conditional variances (percent^2) of each day of ``returns`` (percent log
         returns, shape (T,)): day t's variance uses the returns before it only. The state before the
         first day is ``sigma2`` and ``resid`` (default: the unconditional variance and 0)."""
         x = np.asarray(returns, dtype=float)
-        out = np.empty(x.size)
         s2 = self.unconditional_variance if sigma2 is None else float(sigma2)
-        e = float(resid)
-        for t in range(x.size):
-            s2 = self.vol.next_variance(s2, e)
-            out[t] = s2
-            e = x[t] - self.mean.mu
-        return out
+        e = np.empty(x.size)
+        if x.size:
+            e[0] = float(resid)
+            e[1:] = x[:-1] - self.mean.mu
+        return variance_path(self.vol.family, self.vol.values, s2, e)
 
     @property
     def unconditional_variance(self) -> float:
-        """Long-run variance (percent^2). EGARCH: ``exp(omega / (1 - beta))`` (arch's start value)."""
-        v = self.vol
-        if v.type == "egarch":
-            return math.exp(v.omega / (1.0 - v.beta))
-        return v.omega / (1.0 - self.persistence)
+        """Long-run variance (percent^2), the default start state. EGARCH: ``exp(omega / (1 - beta))``
+        (arch's start value); see :meth:`simulator.families.VolFamily.start_variance`."""
+        return self.vol.family.start_variance(self.vol.values, self.dist)
 
 
 @dataclass(frozen=True)
@@ -262,14 +263,7 @@ class CopulaSpec:
     theta: float | None = None
 
     def to_dict(self) -> dict:
-        out: dict[str, Any] = {"type": self.type}
-        if self.type in ("gaussian", "t"):
-            out["corr"] = [list(row) for row in self.corr]
-        if self.type == "t":
-            out["nu"] = self.nu
-        if self.type in ("clayton", "gumbel", "frank"):
-            out["theta"] = self.theta
-        return out
+        return COPULA_FAMILIES[self.type].to_dict(spec_params(self))
 
     def corr_matrix(self, n_assets: int) -> np.ndarray:
         """Correlation matrix of shape (n_assets, n_assets) (identity for non-elliptical copulas)."""
@@ -415,142 +409,39 @@ def _parse_marginal(m: Any, i: int, asset: str) -> MarginalSpec:
     mean = MeanSpec(_number(mean_d["mu"], f"{where}.mean.mu"))
 
     vol_d = m["vol"]
-    if not isinstance(vol_d, Mapping) or vol_d.get("type") not in VOL_PARAMS:
+    if not isinstance(vol_d, Mapping) or vol_d.get("type") not in VOL_FAMILIES:
         got = vol_d.get("type") if isinstance(vol_d, Mapping) else vol_d
-        raise ValueError(f"{where}.vol.type is {got!r}; valid types: {_choices(VOL_PARAMS)}")
-    vtype = vol_d["type"]
-    names = VOL_PARAMS[vtype]
-    _check_keys(vol_d, ("type", *names), ("type", *names), f"{where}.vol")
-    p = {k: _number(vol_d[k], f"{where}.vol.{k}") for k in names}
+        raise ValueError(f"{where}.vol.type is {got!r}; valid types: {_choices(VOL_FAMILIES)}")
+    fam = VOL_FAMILIES[vol_d["type"]]
+    _check_keys(vol_d, ("type", *fam.params), ("type", *fam.params), f"{where}.vol")
+    p = {k: _number(vol_d[k], f"{where}.vol.{k}") for k in fam.params}
     dist = _parse_dist(m["dist"], where)
-    vol = VolSpec(vtype, p["omega"], p["alpha"], p["beta"], p.get("gamma", 0.0))
-    if vtype in ("garch", "gjr"):
-        if vol.omega <= 0:
-            raise ValueError(f"{where}.vol.omega must be > 0, got {vol.omega!r}")
-        if vol.alpha < 0 or vol.beta < 0:
-            bad = "alpha" if vol.alpha < 0 else "beta"
-            raise ValueError(f"{where}.vol.{bad} must be >= 0, got {getattr(vol, bad)!r}")
-        if vtype == "gjr" and vol.alpha + vol.gamma < 0:
-            raise ValueError(f"{where}.vol: alpha + gamma must be >= 0, got {vol.alpha + vol.gamma!r}")
-    else:
-        if abs(vol.beta) >= 1:
-            raise ValueError(f"{where}.vol.beta must satisfy |beta| < 1 for a stationary EGARCH, got {vol.beta!r}")
-    spec = MarginalSpec(mean, vol, dist)
-    if vtype in ("garch", "gjr") and spec.persistence >= 1:
-        raise ValueError(
-            f"{where}.vol is not covariance-stationary: persistence {spec.persistence:.6g} >= 1 "
-            f"(alpha{' + gamma*E[z^2 1{z<0}]' if vtype == 'gjr' else ''} + beta must be < 1)"
-        )
+    fam.check(p, f"{where}.vol")
+    spec = MarginalSpec(mean, VolSpec(fam.name, tuple(p.items())), dist)
+    if not fam.is_stationary(p, dist):
+        raise ValueError(f"{where}.vol is not covariance-stationary: persistence {spec.persistence:.6g} >= 1 "
+                         f"({fam.stationarity})")
     return spec
 
 
 def _parse_dist(d: Any, where: str) -> DistSpec:
-    if not isinstance(d, Mapping) or d.get("type") not in DIST_PARAMS:
+    if not isinstance(d, Mapping) or d.get("type") not in LAWS:
         got = d.get("type") if isinstance(d, Mapping) else d
-        raise ValueError(f"{where}.dist.type is {got!r}; valid types: {_choices(DIST_PARAMS)}")
-    dtype = d["type"]
-    names = DIST_PARAMS[dtype]
-    _check_keys(d, ("type", *names), ("type", *names), f"{where}.dist")
-    nu = lam = None
-    if "nu" in names:
-        nu = _number(d["nu"], f"{where}.dist.nu")
-        if nu <= 2:
-            raise ValueError(f"{where}.dist.nu must be > 2 (finite variance), got {nu!r}")
-    if "lambda" in names:
-        lam = _number(d["lambda"], f"{where}.dist.lambda")
-        if not -1 < lam < 1:
-            raise ValueError(f"{where}.dist.lambda must lie in (-1, 1), got {lam!r}")
-    if dtype == "evt":
-        tails = {k: _number(d[k], f"{where}.dist.{k}") for k in EVT_TAIL_PARAMS}
-        for side in ("left", "right"):
-            p = tails[f"tail_prob_{side}"]
-            if not 0 < p < 0.5:
-                raise ValueError(f"{where}.dist.tail_prob_{side} must lie in (0, 0.5) (the probability beyond "
-                                 f"the {side} threshold), got {p!r}")
-            xi = tails[f"xi_{side}"]
-            if not 0 <= xi < EVT_XI_LIMIT:
-                raise ValueError(f"{where}.dist.xi_{side} must lie in [0, {EVT_XI_LIMIT}) (GPD shape: a finite "
-                                 f"variance needs xi < 0.5; a negative shape would bound the tail), got {xi!r}")
-            b = tails[f"beta_{side}"]
-            if not b > 0:
-                raise ValueError(f"{where}.dist.beta_{side} must be > 0 (GPD scale), got {b!r}")
-        if not tails["threshold_left"] < tails["threshold_right"]:
-            raise ValueError(f"{where}.dist.threshold_left must be below threshold_right, got "
-                             f"{tails['threshold_left']!r} >= {tails['threshold_right']!r}")
-        return DistSpec(dtype, nu, lam, **tails)
-    if dtype == "fhs":
-        raw = d["centres"]
-        if (not isinstance(raw, (list, tuple)) or isinstance(raw, str)
-                or not 2 <= len(raw) <= FHS_MAX_CENTRES):
-            got = f"{len(raw)} entries" if isinstance(raw, (list, tuple)) else type(raw).__name__
-            raise ValueError(f"{where}.dist.centres must be a list of 2 to {FHS_MAX_CENTRES} numbers (kernel "
-                             f"centres on the standardised-residual scale), got {got}")
-        centres = tuple(_number(v, f"{where}.dist.centres[{i}]") for i, v in enumerate(raw))
-        for i, c in enumerate(centres):
-            if abs(c) > FHS_MAX_ABS_CENTRE:
-                raise ValueError(f"{where}.dist.centres[{i}] must lie in [-{FHS_MAX_ABS_CENTRE:g}, "
-                                 f"{FHS_MAX_ABS_CENTRE:g}] (standardised-residual scale), got {c!r}")
-        for i in range(len(centres) - 1):
-            if centres[i + 1] < centres[i]:
-                raise ValueError(f"{where}.dist.centres must be non-decreasing: centres[{i}] = {centres[i]!r} > "
-                                 f"centres[{i + 1}] = {centres[i + 1]!r}")
-        bw = _number(d["bandwidth"], f"{where}.dist.bandwidth")
-        if not 0 < bw <= FHS_MAX_BANDWIDTH:
-            raise ValueError(f"{where}.dist.bandwidth must lie in (0, {FHS_MAX_BANDWIDTH:g}] (kernel standard "
-                             f"deviation on the asinh scale), got {bw!r}")
-        return DistSpec(dtype, centres=centres, bandwidth=bw)
-    return DistSpec(dtype, nu, lam)
+        raise ValueError(f"{where}.dist.type is {got!r}; valid types: {_choices(LAWS)}")
+    law = LAWS[d["type"]]
+    _check_keys(d, ("type", *law.params), ("type", *law.params), f"{where}.dist")
+    return DistSpec(law.name, **law.parse(d, where))
 
 
 def _parse_copula(c: Any, n: int) -> CopulaSpec:
     where = "model.copula"
-    if not isinstance(c, Mapping) or c.get("type") not in COPULA_PARAMS:
+    if not isinstance(c, Mapping) or c.get("type") not in COPULA_FAMILIES:
         got = c.get("type") if isinstance(c, Mapping) else c
-        raise ValueError(f"{where}.type is {got!r}; valid types: {_choices(COPULA_PARAMS)}")
-    ctype = c["type"]
-    names = COPULA_PARAMS[ctype]
-    _check_keys(c, ("type", *names), ("type", *names), where)
-    corr = nu = theta = None
-    if "corr" in names:
-        corr = validate_corr(c["corr"], n, f"{where}.corr")
-    if "nu" in names:
-        nu = _number(c["nu"], f"{where}.nu")
-        if nu <= 2:
-            raise ValueError(f"{where}.nu must be > 2, got {nu!r}")
-    if "theta" in names:
-        theta = _number(c["theta"], f"{where}.theta")
-        lo = {"clayton": (0.0, "> 0"), "gumbel": (1.0, ">= 1"), "frank": (0.0, "> 0")}[ctype]
-        if theta < lo[0] or (theta == lo[0] and ctype != "gumbel"):
-            raise ValueError(
-                f"{where}.theta must be {lo[1]} for an exchangeable {ctype} copula in {n} dimensions, got {theta!r}"
-            )
-    return CopulaSpec(ctype, corr, nu, theta)
-
-
-def validate_corr(raw: Any, n: int, where: str) -> tuple[tuple[float, ...], ...]:
-    """Check a correlation matrix (square n×n, symmetric, unit diagonal, positive definite)."""
-    if not isinstance(raw, (list, tuple, np.ndarray)) or len(raw) != n or any(
-        not isinstance(row, (list, tuple, np.ndarray)) or len(row) != n for row in raw
-    ):
-        raise ValueError(f"{where} must be a {n}x{n} matrix (one row per asset)")
-    m = np.array([[_number(v, f"{where}[{i}][{j}]") for j, v in enumerate(row)] for i, row in enumerate(raw)])
-    bad_diag = np.flatnonzero(np.abs(np.diag(m) - 1.0) > 1e-12)
-    if bad_diag.size:
-        i = int(bad_diag[0])
-        raise ValueError(f"{where}[{i}][{i}] must be 1 (unit diagonal), got {m[i, i]!r}")
-    asym = np.argwhere(np.abs(m - m.T) > 1e-12)
-    if asym.size:
-        i, j = map(int, asym[0])
-        raise ValueError(f"{where} must be symmetric: [{i}][{j}]={m[i, j]!r} but [{j}][{i}]={m[j, i]!r}")
-    if np.any(np.abs(m) > 1):
-        i, j = map(int, np.argwhere(np.abs(m) > 1)[0])
-        raise ValueError(f"{where}[{i}][{j}] must lie in [-1, 1], got {m[i, j]!r}")
-    try:
-        np.linalg.cholesky(m)
-    except np.linalg.LinAlgError:
-        eig = float(np.linalg.eigvalsh(m).min())
-        raise ValueError(f"{where} is not positive definite (smallest eigenvalue {eig:.3g})") from None
-    return tuple(tuple(float(v) for v in row) for row in m)
+        raise ValueError(f"{where}.type is {got!r}; valid types: {_choices(COPULA_FAMILIES)}")
+    fam = COPULA_FAMILIES[c["type"]]
+    _check_keys(c, ("type", *fam.params), ("type", *fam.params), where)
+    p = fam.parse(c, n, where)
+    return CopulaSpec(fam.name, p.get("corr"), p.get("nu"), p.get("theta"))
 
 
 def _parse_start(s: Any, assets: list[str]) -> StartState:

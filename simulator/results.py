@@ -220,30 +220,12 @@ def copula_correlation(model) -> tuple[np.ndarray, str]:
     """The model copula's correlation matrix and how it was obtained.
 
     Gaussian and t copulas: their correlation parameter. Exchangeable Archimedean copulas: the
-    elliptical-equivalent correlation ``sin(pi tau / 2)`` of their Kendall's tau (Clayton
-    ``theta / (theta + 2)``, Gumbel ``1 - 1 / theta``, Frank ``1 - 4 / theta + 4 D_1(theta) / theta``).
-    Independent: the identity.
+    elliptical-equivalent correlation ``sin(pi tau / 2)`` of their Kendall's tau. Independent: the
+    identity. Each family's own rule (:meth:`simulator.families.CopulaFamily.equivalent_correlation`).
     """
-    c = model.copula
-    n = model.n_assets
-    if c.type in ("gaussian", "t"):
-        return c.corr_matrix(n), f"{c.type} copula correlation parameter"
-    if c.type == "independent":
-        return np.eye(n), "independence copula"
-    theta = float(c.theta)
-    if c.type == "clayton":
-        tau = theta / (theta + 2.0)
-    elif c.type == "gumbel":
-        tau = 1.0 - 1.0 / theta
-    else:  # frank
-        from scipy import integrate
+    from simulator.families import copula_family, spec_params
 
-        debye1 = integrate.quad(lambda t: t / math.expm1(t) if t > 0 else 1.0, 0.0, theta)[0] / theta
-        tau = 1.0 - 4.0 / theta * (1.0 - debye1)
-    r = math.sin(math.pi * tau / 2.0)
-    m = np.full((n, n), r)
-    np.fill_diagonal(m, 1.0)
-    return m, f"{c.type} copula: sin(pi tau / 2) of its Kendall's tau {tau:.4f}"
+    return copula_family(model.copula.type).equivalent_correlation(spec_params(model.copula), model.n_assets)
 
 
 class NonFiniteResultError(ValueError):

@@ -10,16 +10,18 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from simulator.families import COPULA_FAMILIES, VOL_FAMILIES, kernel_width, spec_params
 from simulator.model import CopulaSpec, MarginalSpec, MarketModel
 from simulator.tables import N_GRID, Scale, build_inverse_table, build_table, segment_coefficients
 
-VOL_CODES = {"garch": 0, "gjr": 1, "egarch": 2}
-COPULA_CODES = {"independent": 0, "gaussian": 1, "t": 2, "clayton": 3, "gumbel": 4, "frank": 5}
+#: kernel type codes of the registered families (each entry's ``code``)
+VOL_CODES = {name: f.code for name, f in VOL_FAMILIES.items()}
+COPULA_CODES = {name: f.code for name, f in COPULA_FAMILIES.items()}
 LAW_CODES = {"normal": 0, "double_exponential": 1, "pareto": 2}
 
 
 def _copula_scale(c: CopulaSpec) -> Scale:
-    return Scale(c.nu) if c.type == "t" else Scale(None)
+    return Scale(c.nu) if COPULA_FAMILIES[c.type].t_scale else Scale(None)
 
 
 @dataclass
@@ -100,19 +102,20 @@ class Schedule:
             raise ValueError(f"rep_raw has shape {self.rep_raw.shape}; it needs one flag per rep_pool row, "
                              f"shape ({pool.shape[0]},)")
         vol_code = np.empty((K, n), np.int64)
-        vpar = np.empty((K, n, 5))
+        vpar = np.zeros((K, n, kernel_width()))
         for k, margs in enumerate(self.regimes):
             for a, m in enumerate(margs):
-                vol_code[k, a] = VOL_CODES[m.vol.type]
-                vpar[k, a] = (m.mean.mu, m.vol.omega, m.vol.alpha, m.vol.gamma, m.vol.beta)
-        cop_type = np.array([COPULA_CODES[c.type] for c in self.copulas], np.int64)
+                fam = m.vol.family
+                vol_code[k, a] = fam.code
+                par = fam.kernel_params(m.vol.values)
+                vpar[k, a, 0] = m.mean.mu
+                vpar[k, a, 1:1 + len(par)] = par
+        cop_type = np.array([COPULA_FAMILIES[c.type].code for c in self.copulas], np.int64)
         cop_chol = np.zeros((C, n, n))
         cop_nu = np.zeros(C)
         cop_theta = np.zeros(C)
         for c, spec in enumerate(self.copulas):
-            cop_chol[c] = np.linalg.cholesky(spec.corr_matrix(n))
-            cop_nu[c] = spec.nu or 0.0
-            cop_theta[c] = spec.theta or 0.0
+            cop_chol[c], cop_nu[c], cop_theta[c] = COPULA_FAMILIES[spec.type].kernel_params(spec_params(spec), n)
         # one table set per (copula scale, regime) pair actually reachable
         overrides = {int(c) for c in np.unique(self.day_copula) if c >= 0}
         slot = np.zeros((C, K), np.int64)
@@ -160,7 +163,7 @@ class Schedule:
         cond_l = np.zeros((C, n, n))
         cond_p = np.zeros((C, n, n))
         for c, spec in enumerate(self.copulas):
-            if spec.type not in ("gaussian", "t", "independent"):
+            if not COPULA_FAMILIES[spec.type].conditional:
                 raise ValueError(
                     f"anchored_path needs a gaussian, t or independent copula to draw the other assets conditionally; "
                     f"copula set {c} is {spec.type!r}"

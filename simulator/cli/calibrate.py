@@ -13,10 +13,11 @@ import warnings
 from pathlib import Path
 
 from simulator.exceptions import UserInputError
+from simulator.families import COPULA_FAMILIES, LAWS, VOL_FAMILIES
 
-VOL_CHOICES = ("auto", "garch", "gjr", "egarch")
-DIST_CHOICES = ("auto", "normal", "t", "skewt", "evt", "fhs")
-COPULA_CHOICES = ("auto", "gaussian", "t", "clayton", "gumbel", "frank", "independent")
+VOL_CHOICES = ("auto", *VOL_FAMILIES)
+DIST_CHOICES = ("auto", *LAWS)
+COPULA_CHOICES = ("auto", *COPULA_FAMILIES)
 
 
 def add_parser(subparsers) -> None:
@@ -32,7 +33,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--assets", metavar="A,B,...", help="comma-separated assets to model (default: all)")
     p.add_argument("--start", metavar="DATE", help="first return date of the estimation window (inclusive)")
     p.add_argument("--end", metavar="DATE", help="last return date of the estimation window (inclusive)")
-    p.add_argument("--vol", default="auto", choices=VOL_CHOICES, help="volatility process (default: auto, by BIC)")
+    p.add_argument("--vol", default="auto", choices=VOL_CHOICES,
+                   help="volatility process: " + ", ".join(f"{n} ({f.title})" for n, f in VOL_FAMILIES.items())
+                   + " (default: auto, " + "/".join(n for n, f in VOL_FAMILIES.items() if f.auto) + " by BIC)")
     p.add_argument("--dist", default="auto", choices=DIST_CHOICES,
                    help="innovation law: normal, t, skewt, evt (GARCH-EVT: skew-t body, generalised Pareto "
                    "tails), fhs (smoothed filtered-historical residual law; only when named) (default: auto, "

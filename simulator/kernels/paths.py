@@ -3,7 +3,8 @@
 Per path and day, in this order (the documented shock order):
 
 1. regime: a Markov chain over parameter sets (one set when no ``regime_switch``) moves one step;
-2. variance: the regime's GARCH / GJR / EGARCH recursion updates ``sigma2`` from yesterday's state;
+2. variance: the regime's volatility recursion (:func:`simulator.kernels.variance.variance_step`) updates
+   ``sigma2`` from yesterday's state;
 3. innovations: a historical-replay day takes a stored vector (the day's own in sequence mode, a
    uniform draw from the window in bootstrap mode): a standardised residual (filtered scaling), or
    a historical return turned into the innovation that reproduces it (historical scaling); otherwise
@@ -18,8 +19,9 @@ Per path and day, in this order (the documented shock order):
 6. feedback: the residual entering tomorrow's recursion is ``r - mu`` (jumps included), except that
    a vol spike without feedback contributes its unspiked residual.
 
-Type codes: vol 0 garch, 1 gjr, 2 egarch; copula 0 independent, 1 gaussian, 2 t, 3 clayton,
-4 gumbel, 5 frank; jump-size law 0 normal, 1 double exponential, 2 pareto.
+Type codes: volatility and copula families by their registry entries' ``code`` (:mod:`simulator.families`;
+copula 0 independent, 1 gaussian, 2 t, 3 clayton, 4 gumbel, 5 frank, drawn by :func:`_draw_innovations`);
+jump-size law 0 normal, 1 double exponential, 2 pareto.
 
 One source, two targets: the per-path work (:func:`simulate_path` and its helpers) is plain Python,
 compiled for the CPU at the bottom of this module and for NVIDIA GPUs by
@@ -44,20 +46,10 @@ from simulator.kernels.rng import (
     uniform,
 )
 from simulator.kernels.special import hermite_eval, ndtri_pq
+from simulator.kernels.variance import variance_step
 from simulator.tables import N_CENTER, N_TAIL
 
-SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 BLOCK = 64  # paths per parallel work item on the CPU (work arrays are allocated once per block)
-
-
-def _variance_step(code, omega, alpha, gamma_, beta, s2, e):
-    if code == 0:
-        return omega + alpha * e * e + beta * s2
-    if code == 1:
-        a = alpha + gamma_ if e < 0.0 else alpha
-        return omega + a * e * e + beta * s2
-    z = e / math.sqrt(s2)
-    return math.exp(omega + alpha * (abs(z) - SQRT_2_OVER_PI) + gamma_ * z + beta * math.log(s2))
 
 
 def _draw_innovations(st, c, slot, n_assets, cop_type, cop_chol, cop_nu, cop_theta,
@@ -216,8 +208,7 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
             if k != 0:
                 stressed_days += 1
         for a in range(n_assets):
-            s2[a] = _variance_step(vol_code[k, a], vpar[k, a, 1], vpar[k, a, 2], vpar[k, a, 3],
-                                   vpar[k, a, 4], s2[a], e[a])
+            s2[a] = variance_step(vol_code[k, a], vpar, k, a, s2[a], e[a])
         if rep_hi[t] > rep_lo[t]:
             row = rep_lo[t]
             if rep_hi[t] - row > 1:
@@ -291,7 +282,6 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
 
 
 cpu_compile(globals(), {
-    "_variance_step": INLINE,
     "_draw_innovations": INLINE,
     "_anchored_innovations": PLAIN,
     "_jump_size": PLAIN,
@@ -316,7 +306,8 @@ def simulate_chunk(
 ):
     """Simulate paths ``path_start .. path_start + n_paths - 1`` of one chunk on the CPU's numba threads.
 
-    Shapes: vol_code (K, A) int64; vpar (K, A, 5) = mu, omega, alpha, gamma, beta;
+    Shapes: vol_code (K, A) int64; vpar (K, A, P) = mu, then the family's parameters (see
+    :func:`simulator.kernels.variance.variance_step`);
     regime_cum (K, K) cumulative transition rows; regime_init_cum (K,); cop_* over C copula sets,
     cop_chol (C, A, A); day_copula (H,) copula-set override or -1; slot (C, K) table set index;
     tab_kind, tab_xc, tab_ihc, tab_iht (S, A) and tab_c (S, A, G, 4) table segment coefficients;
