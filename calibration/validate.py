@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from calibration import stylized as sf
+from simulator.checks import check_int, check_real
 
 if TYPE_CHECKING:  # pragma: no cover
     from simulator.model import MarketModel
@@ -315,23 +316,6 @@ _METHOD_TEXT = (
 
 
 # ---------------------------------------------------------------------- inputs
-def _check_int(v: Any, name: str, lo: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(v).__name__} {v!r}")
-    if v < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {v}")
-    return int(v)
-
-
-def _check_prob(v: Any, name: str, lo: float, hi: float) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(v).__name__} {v!r}")
-    v = float(v)
-    if not lo < v < hi:
-        raise ValueError(f"{name} must lie in ({lo:g}, {hi:g}), got {v!r}")
-    return v
-
-
 def _returns_array(returns: Any, assets: Sequence[str]) -> tuple[np.ndarray, pd.Index | None]:
     """(T, A) float array of percent log returns in the model's asset order, and the date index if any."""
     if isinstance(returns, pd.Series):
@@ -614,11 +598,11 @@ def validate_returns(
 
     if not isinstance(model, MarketModel):
         raise TypeError(f"model must be a MarketModel (see MarketModel.from_json), got {type(model).__name__}")
-    n_paths = _check_int(n_paths, "n_paths", MIN_PATHS)
-    level = _check_prob(level, "level", 0.0, 1.0)
-    tail_fraction = _check_prob(tail_fraction, "tail_fraction", 0.0, 0.5)
-    tail_q = _check_prob(tail_q, "tail_q", 0.0, 0.5)
-    max_lag = _check_int(max_lag, "max_lag", 1)
+    n_paths = check_int(n_paths, "n_paths", lo=MIN_PATHS)
+    level = check_real(level, "level", lo=0.0, hi=1.0)
+    tail_fraction = check_real(tail_fraction, "tail_fraction", lo=0.0, hi=0.5)
+    tail_q = check_real(tail_q, "tail_q", lo=0.0, hi=0.5)
+    max_lag = check_int(max_lag, "max_lag", lo=1)
     if not isinstance(simultaneous, bool):
         raise TypeError(f"simultaneous must be True or False, got {simultaneous!r}")
     assets = model.assets
@@ -716,7 +700,7 @@ def validate(
     rets = log_returns(frame)
     rets = _window(rets, start, end)
     if horizon is not None:
-        horizon = _check_int(horizon, "horizon", MIN_OBS)
+        horizon = check_int(horizon, "horizon", lo=MIN_OBS)
         if horizon > len(rets):
             raise ValueError(f"horizon {horizon} is longer than the {len(rets)} real returns available "
                              f"({rets.index[0].date()} to {rets.index[-1].date()})")

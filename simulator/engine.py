@@ -24,6 +24,7 @@ import numpy as np
 
 from simulator.backends import ChunkTask, check_backend, get_backend
 from simulator.backends import run_chunk as run_chunk  # noqa: F401 - its old home; the CPU chunk is a backend's
+from simulator.checks import check_int
 from simulator.model import MarketModel
 from simulator.rng import StreamKeys, resolve_seed
 from simulator.schedule import KernelArrays, Schedule
@@ -102,14 +103,6 @@ class SimulationResult:
         }, index=pd.Index(self.asset_names, name="asset"))
 
 
-def _check_count(value: Any, name: str, lo: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {value}")
-    return int(value)
-
-
 def default_chunk_paths(n_paths: int, horizon: int, n_assets: int, keep: str) -> int:
     """Chunk size: whole runs when small; ~8M cells per chunk when keeping paths; 65,536 for summaries."""
     if keep == "paths":
@@ -164,13 +157,13 @@ def plan_run(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk
     """Validate a run's arguments and compile it into kernel arrays, stream keys and chunks."""
     if not isinstance(model, MarketModel):
         raise TypeError(f"model must be a MarketModel (see MarketModel.from_json), got {type(model).__name__}")
-    n_paths = _check_count(n_paths, "n_paths")
-    horizon = _check_count(horizon, "horizon")
+    n_paths = check_int(n_paths, "n_paths")
+    horizon = check_int(horizon, "horizon")
     if keep not in KEEP_CHOICES:
         raise ValueError(f"keep must be one of {', '.join(map(repr, KEEP_CHOICES))}, got {keep!r}")
     if chunk_paths is None:
         chunk_paths = default_chunk_paths(n_paths, horizon, model.n_assets, keep)
-    chunk_paths = _check_count(chunk_paths, "chunk_paths")
+    chunk_paths = check_int(chunk_paths, "chunk_paths")
     keys = resolve_seed(seed)
     if schedule is None:
         schedule = Schedule.from_model(model, horizon)
@@ -205,7 +198,7 @@ def execute_plan(plan: RunPlan, *, store_paths: bool, consume: Callable[[int, An
     if backend != "dask" and (client is not None or n_workers is not None):
         raise ValueError("client and n_workers apply to backend='dask' only; pass backend='dask' to run on a cluster")
     if n_threads is not None:
-        n_threads = _check_count(n_threads, "n_threads")
+        n_threads = check_int(n_threads, "n_threads")
     if not isinstance(resume, bool):
         raise TypeError(f"resume must be True or False, got {resume!r}")
     if resume and run_dir is None:

@@ -50,6 +50,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from scipy import stats
 
+from simulator.checks import check_level, check_levels
 from simulator.constants import DEFAULT_LEVELS, ES_LEVEL
 
 __all__ = [
@@ -131,29 +132,6 @@ def _returns_positions(returns: Any, positions: Any) -> tuple[np.ndarray, np.nda
     if r.shape[0] == 0 or r.shape[1] == 0:
         raise ValueError(f"returns must have at least one path and one day, got shape {r.shape}")
     return r, pos
-
-
-def _check_level(level: Any, name: str = "level") -> float:
-    if isinstance(level, bool) or not isinstance(level, numbers.Real):
-        raise TypeError(f"{name} must be a float in (0, 1), got {type(level).__name__}")
-    level = float(level)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"{name} must be in (0, 1) (e.g. 0.975 or 0.99), got {level}")
-    return level
-
-
-def _check_levels(levels: Any) -> tuple[float, ...]:
-    if isinstance(levels, numbers.Real):
-        levels = (levels,)
-    try:
-        out = tuple(_check_level(lv, "levels") for lv in levels)
-    except TypeError as exc:
-        if "iterable" in str(exc):
-            raise TypeError(f"levels must be a float or a sequence of floats, got {type(levels).__name__}") from None
-        raise
-    if not out:
-        raise ValueError("levels must contain at least one confidence level, e.g. (0.975, 0.99)")
-    return out
 
 
 def _check_horizon(h: Any, n_days: int, name: str = "horizon") -> int:
@@ -340,11 +318,11 @@ def tail_size(n: int, level: float, *, ci: float | None = 0.95) -> int:
     """
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be a positive integer number of scenarios, got {n!r}")
-    level = _check_level(level)
+    level = check_level(level)
     m = _order_index(int(n), level)
     if ci is None:
         return int(n) - m + 1
-    lo, _ = _var_ci_indices(int(n), level, _check_level(ci, "ci"))
+    lo, _ = _var_ci_indices(int(n), level, check_level(ci, "ci"))
     return int(n) - min(lo, m) + 1
 
 
@@ -482,8 +460,8 @@ def var_es_from_tail(
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be a positive integer number of scenarios, got {n!r}")
     n = int(n)
-    levels = _check_levels(levels)
-    ci = _check_level(ci, "ci")
+    levels = check_levels(levels)
+    ci = check_level(ci, "ci")
     for lv in levels:
         _check_enough(n, lv)
     if tail.shape[0] > n:
@@ -568,8 +546,8 @@ def var_es(
     """
     x = _float_array(pnl, "pnl", 1)
     n = x.shape[0]
-    levels = _check_levels(levels)
-    ci = _check_level(ci, "ci")
+    levels = check_levels(levels)
+    ci = check_level(ci, "ci")
     if method not in _ES_CI_METHODS:
         raise ValueError(f"method must be one of {_ES_CI_METHODS}, got {method!r}")
     if n < 2:
@@ -713,7 +691,7 @@ def es_contributions(
             "returns_or_asset_pnl must be returns of shape (n_paths, horizon, n_assets) or per-asset P&L of "
             f"shape (n_paths, n_assets), got shape {arr.shape}"
         )
-    level = _check_level(level)
+    level = check_level(level)
     n, n_assets = ap.shape
     _check_enough(n, level)
     if asset_names is None:
@@ -805,7 +783,7 @@ def drawdown_summary(drawdowns: Any, *, quantiles: Sequence[float] = (0.5, 0.95,
         raise ValueError("drawdowns is empty")
     out = {"mean": float(dd.mean())}
     for q in quantiles:
-        q = _check_level(q, "quantiles")
+        q = check_level(q, "quantiles")
         out[f"q{100 * q:g}"] = float(np.quantile(dd, q))
     out["max"] = float(dd.max())
     return out
@@ -869,7 +847,7 @@ def stress_loss(
     """
     xs = _float_array(pnl_scenario, "pnl_scenario", 1)
     xb = _float_array(pnl_baseline, "pnl_baseline", 1)
-    levels = _check_levels(levels)
+    levels = check_levels(levels)
     rs = var_es(xs, levels)
     rb = var_es(xb, levels)
 
@@ -979,7 +957,7 @@ def frtb_es_cascade(
     bad = [int(x) if float(x).is_integer() else x for x in lh.tolist() if x not in FRTB_LIQUIDITY_HORIZONS]
     if bad:
         raise ValueError(f"liquidity_horizons contains {bad[0]!r}; valid FRTB horizons are {FRTB_LIQUIDITY_HORIZONS}")
-    level = _check_level(level)
+    level = check_level(level)
     out: dict[int, float] = {}
     for h in FRTB_LIQUIDITY_HORIZONS:
         mask = lh >= h
@@ -1194,7 +1172,7 @@ def worst_window_es(
     -------
     WorstWindow
     """
-    level = _check_level(level)
+    level = check_level(level)
     pnl = window_pnl(returns, positions, window=window)
     n = pnl.shape[0]
     if n < 2:

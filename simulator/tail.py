@@ -30,13 +30,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from simulator.checks import check_level, check_levels
 from simulator.constants import DEFAULT_LEVELS
 from simulator.risk import (
     RiskMeasures,
     TailRisk,
     _check_enough,
-    _check_level,
-    _check_levels,
     tail_size,
     var_es_from_tail,
 )
@@ -392,10 +391,6 @@ def _tail_k(n: int, levels: tuple[float, ...], ci: float) -> int:
     return max(tail_size(n, lv, ci=ci) for lv in levels)
 
 
-def _check_ci(ci: Any) -> float:
-    return _check_level(ci, "ci")
-
-
 def _finish(acc: TailAccumulator, *, levels, ci, positions, asset_names, horizon, seed, model_sha256,
             meta) -> TailResult:
     if acc.count != acc.n:
@@ -433,8 +428,8 @@ def tail_risk(cum_return: Any, positions: Any, *, levels: float | Sequence[float
         raise ValueError(f"cum_return must have shape (n_paths, n_assets), got {cum.shape}")
     names = tuple(asset_names) if asset_names is not None else tuple(f"asset_{i}" for i in range(cum.shape[1]))
     pos = resolve_positions(positions, names)
-    levels = _check_levels(levels)
-    ci = _check_ci(ci)
+    levels = check_levels(levels)
+    ci = check_level(ci, "ci")
     n = cum.shape[0]
     if n < 2:
         raise ValueError(f"tail risk needs at least 2 paths, got {n}")
@@ -492,8 +487,8 @@ def simulate_tail(model, n_paths: int, horizon: int, seed=None, *, positions: An
 
     plan = plan_run(model, n_paths, horizon, seed, chunk_paths=chunk_paths, keep="summary", schedule=schedule)
     pos = resolve_positions(positions, model.assets)
-    levels = _check_levels(levels)
-    ci = _check_ci(ci)
+    levels = check_levels(levels)
+    ci = check_level(ci, "ci")
     if plan.n_paths < 2:
         raise ValueError(f"tail risk needs at least 2 paths, got n_paths = {plan.n_paths}")
     for lv in levels:  # before simulating anything

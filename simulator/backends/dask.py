@@ -24,16 +24,9 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from simulator.backends import ChunkReducer, ChunkTask, compute_chunk, progress_bar
+from simulator.checks import check_int
 
 DEFAULT_RETRIES = 2
-
-
-def _check_positive(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
 
 
 @contextlib.contextmanager
@@ -72,7 +65,7 @@ def connect(client=None, *, n_workers: int | None = None):
         import os
 
         n_workers = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    n_workers = _check_positive(n_workers, "n_workers")
+    n_workers = check_int(n_workers, "n_workers")
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
                            scheduler_kwargs={"dashboard_address": ":0"},  # no dashboard; health endpoint on a free port
                            silence_logs=logging.ERROR)
@@ -128,7 +121,7 @@ def run_chunks(arrays, keys, horizon: int, tasks: Sequence[ChunkTask], *, store_
     if into is not None and reducer is not None:
         raise ValueError("into= receives raw chunk outputs; it cannot be combined with a reducer")
     if n_threads is not None:
-        n_threads = _check_positive(n_threads, "n_threads")
+        n_threads = check_int(n_threads, "n_threads")
     if isinstance(retries, bool) or not isinstance(retries, (int, np.integer)) or retries < 0:
         raise ValueError(f"retries must be an integer >= 0, got {retries!r}")
     tasks = [ChunkTask(*t) for t in tasks]
@@ -140,7 +133,7 @@ def run_chunks(arrays, keys, horizon: int, tasks: Sequence[ChunkTask], *, store_
         window = max_in_flight
         if window is None:
             window = max(4, 2 * sum(c.nthreads().values()))
-        window = _check_positive(window, "max_in_flight")
+        window = check_int(window, "max_in_flight")
         token = uuid.uuid4().hex[:12]
         [arrays_f] = c.scatter([arrays], broadcast=True, hash=False)
         pending = deque(tasks)
