@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from calibration import stylized as sf
+from simulator.seeding import seed_sequence
 
 __all__ = ["CollapseReport", "CollapseRun", "collapse_check", "collapse_check_returns"]
 
@@ -216,21 +217,6 @@ class CollapseReport:
 
 
 # ---------------------------------------------------------------------- helpers
-def _seed_sequence(seed) -> np.random.SeedSequence:
-    if seed is None:
-        return np.random.SeedSequence()
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    if isinstance(seed, np.random.Generator):
-        return np.random.SeedSequence([int(v) for v in seed.integers(0, 2**63, size=2)])
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        if seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed}")
-        return np.random.SeedSequence(int(seed))
-    raise TypeError(f"seed must be None, a non-negative int, numpy.random.SeedSequence or Generator; got "
-                    f"{type(seed).__name__}")
-
-
 def _fractions(real_fraction: Any) -> list[float]:
     vals = [real_fraction] if isinstance(real_fraction, (int, float, np.integer, np.floating)) else real_fraction
     if isinstance(vals, (str, bytes)) or not hasattr(vals, "__iter__"):
@@ -399,7 +385,7 @@ def collapse_check_returns(
         raise ValueError(f"n_obs must lie between 100 and the {total} real returns available, got {n_obs}")
     n_obs = int(n_obs)
     assets = [str(c) for c in returns.columns]
-    root = _seed_sequence(seed)
+    root = seed_sequence(seed)
     eval_ss, chain_root = root.spawn(2)
     chain_seeds = chain_root.spawn(int(n_chains))
     eval_entropy = eval_ss  # the same evaluation stream for every generation: common random numbers

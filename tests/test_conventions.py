@@ -1,5 +1,6 @@
-"""Conventions stated once: the trading year and the default risk levels (:mod:`simulator.constants`).
-A second copy would drift; these tests find one."""
+"""Conventions stated once: the trading year and the default risk levels (:mod:`simulator.constants`),
+argument checks (:mod:`simulator.checks`), seeds (:func:`simulator.seeding.seed_sequence`). A second copy
+would drift; these tests find one."""
 from __future__ import annotations
 
 import ast
@@ -81,3 +82,15 @@ def test_public_functions_use_the_shared_checks():
     # not yet switched by their owners (the CUDA backend with the kernel interface work; transaction profiles)
     allowed = {"simulator/backends/cuda.py", "simulator/transactions/profiles.py"}
     assert [f for f in found if f.split(":")[0] not in allowed] == []
+
+
+def test_one_seed_normaliser():
+    """Only simulator.seeding turns a ``Generator`` into a seed (numpy's conventions, DESIGN convention 4)."""
+    found = []
+    for path, tree in _sources():
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "isinstance"
+                    and len(node.args) == 2 and "Generator" in ast.unparse(node.args[1])
+                    and "seed" in ast.unparse(node.args[0])):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert [f.split(":")[0] for f in found] == ["simulator/seeding.py"], found

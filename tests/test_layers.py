@@ -60,8 +60,6 @@ SHARED = ("simulator.exceptions", "simulator.io", "simulator.rng", "simulator.se
 
 #: (importer, imported) pairs not yet moved, each with the work that removes it. Keep this short.
 KNOWN = {
-    ("simulator.shocks", "calibration.copulas"):
-        "Kendall's tau of the Archimedean copulas moves into the copula family registry (issue 14, item 1)",
     ("simulator.transactions.market", "simulator"):
         "market_from_scenario runs a scenario through the public API; it belongs with the jobs (transactions owner)",
 }
