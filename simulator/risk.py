@@ -277,10 +277,48 @@ def pnl_paths(returns: Any, positions: Any) -> np.ndarray:
     Uses one float64 temporary of the size of ``returns``; chunk over paths for very large inputs.
     """
     r, pos = _returns_positions(returns, positions)
-    cum = np.cumsum(r, axis=1, dtype=np.float64)
+    return growth_paths(r) @ pos
+
+
+def growth_paths(returns: Any) -> np.ndarray:
+    """Simple growth of each asset since time 0 along each path: ``exp(sum_{s<=t} r_{s,a} / 100) - 1``.
+
+    Parameters
+    ----------
+    returns : array of shape (n_paths, horizon, n_assets)
+        Simulated percent log returns (validated by the caller).
+
+    Returns
+    -------
+    ndarray of shape (n_paths, horizon, n_assets), float64
+        Column ``t`` is the growth after ``t + 1`` days; times a position it is that position's P&L (exact
+        revaluation, see :func:`pnl_paths`). Overflowing paths give ``inf`` (the caller decides).
+    """
+    cum = np.cumsum(returns, axis=1, dtype=np.float64)
     cum /= 100.0
     np.expm1(cum, out=cum)
-    return cum @ pos
+    return cum
+
+
+def value_drawdown(values: Any, *, relative: bool = False) -> np.ndarray:
+    """Largest fall from the running peak along each value path.
+
+    Parameters
+    ----------
+    values : array of shape (n_paths, n_times)
+        Value paths, time 0 included (``V_0, V_1, ...``).
+    relative : bool, default False
+        False: ``max_t (peak_t - V_t)`` in the values' unit. True: ``max_t (peak_t - V_t) / peak_t``, a
+        fraction (meaningful for positive value paths; the caller checks).
+
+    Returns
+    -------
+    ndarray of shape (n_paths,)
+    """
+    peak = np.maximum.accumulate(values, axis=1)
+    if relative:
+        return np.max((peak - values) / peak, axis=1)
+    return np.max(peak - values, axis=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -748,9 +786,8 @@ def max_drawdown(
     """
     paths = pnl_paths(returns, positions)
     n_paths = paths.shape[0]
-    if not relative:
-        peak = np.maximum.accumulate(np.concatenate([np.zeros((n_paths, 1)), paths], axis=1), axis=1)[:, 1:]
-        return np.max(peak - paths, axis=1, initial=0.0)
+    if not relative:  # the value path less V_0: P&L 0 at time 0, then the P&L path
+        return value_drawdown(np.concatenate([np.zeros((n_paths, 1)), paths], axis=1))
     v0 = float(np.sum(_float_array(positions, "positions", 1))) if initial_value is None else float(initial_value)
     if not v0 > 0.0:
         raise ValueError(
@@ -764,8 +801,7 @@ def max_drawdown(
             f"portfolio value falls to or below zero on path {p}; relative drawdowns are undefined, "
             "use relative=False (currency drawdowns) or a larger initial_value"
         )
-    peak = np.maximum.accumulate(value, axis=1)
-    return np.max((peak - value) / peak, axis=1)
+    return value_drawdown(value, relative=True)
 
 
 def drawdown_summary(drawdowns: Any, *, quantiles: Sequence[float] = (0.5, 0.95, 0.99)) -> dict[str, float]:

@@ -138,7 +138,8 @@ def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None 
         Unknown scenario, bad file, duplicate names, missing or bad model, bad role.
     """
     from scenarios.loader import load_scenario, with_replay_scaling
-    from simulator.results import PATH_CELL_LIMIT, keep_for_run, long_run_model, pnl_horizons
+    from simulator.results import PATH_CELL_LIMIT, keep_for_run, long_run_model
+    from simulator.scenario_risk import pnl_horizons
 
     if baseline_start not in BASELINE_STARTS:
         raise UserInputError(f"baseline start {baseline_start!r} is not one of {', '.join(BASELINE_STARTS)}")
@@ -300,7 +301,7 @@ def _execute_one(p: PlannedRun, out, *, tag, seed, roles, n_threads, progress, c
 def results_table(stored) -> str:
     """Plain-text summary of stored results: VaR and ES at each level side by side, at each scenario's reporting
     horizon, with the baseline's ES at the same horizon and the stress loss against it."""
-    from simulator.results import compare_to_baseline
+    from simulator.scenario_risk import compare_to_baseline
 
     base = next((r for r in stored if r.name == "baseline"), None)
     levels = sorted({float(x) for r in stored for x in (r.risk.get("levels") or DEFAULT_LEVELS)})

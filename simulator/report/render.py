@@ -44,13 +44,12 @@ import numpy as np
 
 from simulator.constants import DEFAULT_LEVELS, ES_LEVEL
 from simulator.io import MANIFEST_NAME, atomic_write_bytes, atomic_write_json, atomic_write_text
-from simulator.results import (
+from simulator.results import ScenarioResults, load_results_tree
+from simulator.scenario_risk import (
     DISCRETE_OUTCOMES_MIN,
     HEADLINE_ES_LEVEL,
     TRUNCATION_NOTE,
-    ScenarioResults,
     compare_to_baseline,
-    load_results_tree,
     replay_scaling_of,
 )
 
@@ -584,7 +583,7 @@ def summary_document(inputs: ReportInputs) -> dict[str, Any]:
 def _model_cards(inputs: ReportInputs) -> list[dict[str, Any]]:
     """One card per set of model parameters; runs that differ only in their start state (a long-run baseline)
     share the card, which lists each start state."""
-    from simulator.results import model_parameters_sha256
+    from simulator.scenario_risk import model_parameters_sha256
 
     cards: dict[str, dict] = {}
     for r in inputs.results:
