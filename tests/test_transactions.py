@@ -24,8 +24,9 @@ def cards_df():
 
 @pytest.fixture(scope="module")
 def cards_clear():
-    """No class overlap: every case follows its typology's story."""
-    return feed("cards", customers=6000, days=24, seed=5, fraud_scale=10, overlap=0.0)
+    """No class overlap: every case follows its typology's story (no burn-in: every compromised card's
+    skimming is in the feed)."""
+    return feed("cards", customers=6000, days=24, seed=5, fraud_scale=10, overlap=0.0, burn_in_days=0)
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +55,26 @@ def test_schema_time_order_and_reproducibility():
 
 
 def test_fraud_knobs_leave_legitimate_traffic_unchanged():
+    """Issue 18 defect 6: fraud_scale 0 -> 10 flipped `declined` on 4 % of legitimate card rows."""
     a = feed("cards", customers=1500, days=4, seed=9, fraud_scale=0.0)
-    b = feed("cards", customers=1500, days=4, seed=9, fraud_scale=20.0)
+    b = feed("cards", customers=1500, days=4, seed=9, fraud_scale=20.0, overlap=0.9, drift={"card_testing": 3.0})
     assert a["is_fraud"].sum() == 0 and b["is_fraud"].sum() > 0
     legit = b[~b["is_fraud"]]
-    cols = ["ts", "customer_id", "card_id", "merchant_id", "amount"]
-    # the compromised-terminal story only adds rows; legitimate rows are the same draws
+    cols = ["ts", "customer_id", "card_id", "merchant_id", "terminal_id", "device_id", "region", "amount", "declined",
+            "reported_at", "label_observed", "label_available_at"]
+    # fraud only adds rows; every legitimate row, its decline and its labels are the same draws
     pd.testing.assert_frame_equal(a[cols].reset_index(drop=True), legit[cols].reset_index(drop=True))
+    # mobile money: the same rows and counterparties; balances (and what they decide) may differ where
+    # fraud moved money, and deposits top wallets up by what is missing
+    a = feed("mobile-money", customers=1500, days=4, seed=9, fraud_scale=0.0)
+    b = feed("mobile-money", customers=1500, days=4, seed=9, fraud_scale=50.0)
+    la = a[a["type"] != "DEPOSIT"]
+    lb = b[~b["is_fraud"] & (b["type"] != "DEPOSIT")]
+    cols = ["ts", "customer_id", "type", "dest_id", "device_id", "region", "label_available_at"]
+    pd.testing.assert_frame_equal(la[cols].reset_index(drop=True), lb[cols].reset_index(drop=True))
+    untouched = ~la["customer_id"].isin(set(b.loc[b["is_fraud"], "customer_id"]) | set(b.loc[b["is_fraud"], "dest_id"]))
+    assert untouched.mean() > 0.5
+    assert (la.loc[untouched, "declined"].to_numpy() == lb.loc[untouched.to_numpy(), "declined"].to_numpy()).mean() > 0.99
 
 
 def test_volume_matches_rate():
@@ -75,16 +89,22 @@ def test_volume_matches_rate():
     ("cards", ("card_testing", "account_takeover", "lost_stolen"), 4e-4),
     ("mobile-money", ("account_takeover", "cycle"), 4e-4),
 ])
-def test_configured_case_rates_hold_within_binomial_tolerance(profile, typologies, rate):
+def test_configured_case_rates_hold_within_poisson_tolerance(profile, typologies, rate):
+    """Cases per customer-day for an average customer: per segment Poisson(rate x the segment's total
+    activity x its activity multiplier) a day (docs/transactions.md, Fraud typologies)."""
     N, D = 8000, 12
     prof = get_profile(profile)
     rates = {t: (rate if t in typologies else 0.0) for t in prof.typologies}
-    df = feed(profile, customers=N, days=D, seed=21, fraud_rates=rates)
+    s = generate_transactions(profile, customers=N, days=D, seed=21, fraud_rates=rates)
+    df = pa.Table.from_batches(list(s)).to_pandas()
+    exposure = float(np.dot(s.ctx.pop.seg_activity, [g.activity for g in prof.segments]))
+    assert exposure == pytest.approx(N * np.dot([g.share for g in prof.segments], [g.activity for g in prof.segments])
+                                     / sum(g.share for g in prof.segments), rel=0.05)
     for t in typologies:
-        cases = df.loc[df["fraud_type"] == t, "case_id"].nunique()
-        n_trials, mean = N * D, N * D * rate
-        sd = math.sqrt(n_trials * rate * (1 - rate))
-        assert abs(cases - mean) < 4 * sd, f"{t}: {cases} cases, expected {mean:.0f} +- {sd:.1f}"
+        first_day = df[df["fraud_type"] == t].groupby("case_id")["day"].min()
+        cases = int((first_day >= 1).sum())  # cases started on days 1..D-1 (day 0 also has burn-in spill-over)
+        mean = (D - 1) * rate * exposure
+        assert abs(cases - mean) < 4 * math.sqrt(mean) + 0.03 * mean, f"{t}: {cases} cases, expected {mean:.0f}"
     assert set(df.loc[df["is_fraud"], "fraud_type"].astype(str)) <= set(typologies)
 
 
@@ -157,8 +177,9 @@ def test_bust_out_signature(cards_clear):
     df = cards_clear
     bo = df[df["fraud_type"] == "bust_out"]
     assert bo["case_id"].nunique() >= 3
-    trust = get_profile("cards").fraud.trust_days
-    assert bo["day"].min() >= trust
+    # issue 18 defect 9: bust-out could not start before day 14 (trust counted from the feed start);
+    # now the trust period is the account's tenure, known from the KYC table
+    assert bo["day"].min() < 7
     legit = df[~df["is_fraud"]]
     daily = legit.groupby("customer_id")["amount"].sum() / df["day"].nunique()
     case_sum = bo.groupby("case_id").agg(amount=("amount", "sum"), customer=("customer_id", "first"))
@@ -172,30 +193,44 @@ def test_mobile_typologies_signatures(mobile_clear):
     assert set(df.loc[df["is_fraud"], "fraud_type"].astype(str)) == set(MOBILE_TYPOLOGIES)
     thr = get_profile("mobile-money").fraud.aml_threshold
     ato = df[df["fraud_type"] == "account_takeover"]
-    for _, rows in list(ato.groupby("case_id"))[:50]:
+    received = df[(df["type"] == "TRANSFER") & ~df["declined"]]
+    checked = 0
+    for _, rows in list(ato.groupby("case_id"))[:80]:
         tr = rows[(rows["type"] == "TRANSFER") & ~rows["declined"]]
         co = rows[(rows["type"] == "CASH_OUT") & ~rows["declined"]]
-        if len(tr):
-            assert tr.sort_values("ts")["balance_orig_after"].iloc[-1] == 0.0  # the wallet is drained
-            assert tr["customer_id"].nunique() == 1
-        assert set(co["customer_id"]) <= set(rows.loc[rows["type"] == "TRANSFER", "dest_id"])
-        assert np.allclose(co["amount"], co["balance_orig_before"])  # mules cash out everything
+        assert tr["customer_id"].nunique() <= 1
+        if rows["day"].min() > 0:  # (a case that started in the burn-in may show only its tail)
+            assert set(co["customer_id"]) <= set(rows.loc[rows["type"] == "TRANSFER", "dest_id"])
+        for _, c in co.iterrows():  # each mule cashes out 85-99 % of the last transfer it received (or what is left)
+            got = received.loc[(received["dest_id"] == c["customer_id"]) & (received["txn_id"] < c["txn_id"]), "amount"]
+            if len(got) and c["amount"] < c["balance_orig_before"]:
+                assert 0.85 * got.iloc[-1] - 0.01 <= c["amount"] <= 0.99 * got.iloc[-1] + 0.01
+                checked += 1
+    assert checked > 10
     fan_in = df[(df["fraud_type"] == "fan_in") & (df["type"] == "TRANSFER")]
     g = fan_in.groupby("case_id")
     # (cases cut by the end of the horizon may have fewer senders)
-    assert (g["dest_id"].nunique() == 1).all() and (g["customer_id"].nunique() >= 3).mean() > 0.9
+    assert (g["dest_id"].nunique() == 1).all() and (g["customer_id"].nunique() >= 3).mean() > 0.8
     assert (fan_in["amount"] < thr).all()
     fan_out = df[(df["fraud_type"] == "fan_out") & (df["type"] == "TRANSFER")]
     g = fan_out.groupby("case_id")
-    assert (g["customer_id"].nunique() == 1).all() and (g["dest_id"].nunique() >= 3).mean() > 0.9
-    cyc = df[(df["fraud_type"] == "cycle") & (df["type"] == "TRANSFER")].sort_values("ts")
+    assert (g["customer_id"].nunique() == 1).all() and (g["dest_id"].nunique() >= 3).mean() > 0.8
+    cyc = df[df["fraud_type"] == "cycle"].sort_values("ts")
+    rings = 0
     for _, rows in cyc.groupby("case_id"):
-        if len(rows) == rows["customer_id"].nunique():  # all hops inside the horizon
-            assert rows["dest_id"].iloc[-1] == rows["customer_id"].iloc[0]
-            assert list(rows["dest_id"].iloc[:-1]) == list(rows["customer_id"].iloc[1:])
+        hops = rows[rows["type"] == "TRANSFER"]
+        if rows["type"].iloc[0] != "CASH_IN" or len(hops) < 3:
+            continue  # started in the burn-in
+        origin = rows["customer_id"].iloc[0]
+        assert hops["customer_id"].iloc[0] == origin
+        assert list(hops["dest_id"].iloc[:-1]) == list(hops["customer_id"].iloc[1:])
+        if hops["day"].max() <= df["day"].max() - 3:  # the ring closed well inside the horizon
+            assert hops["dest_id"].iloc[-1] == origin
+            rings += 1
+    assert rings >= 3
     sg = df[(df["fraud_type"] == "scatter_gather") & (df["type"] == "TRANSFER")]
     for _, rows in sg.groupby("case_id"):
-        src = rows["customer_id"].value_counts().index[0]
+        src = rows.sort_values("ts")["customer_id"].iloc[0]
         mids = set(rows.loc[rows["customer_id"] == src, "dest_id"])
         gather = rows[rows["customer_id"] != src]
         assert set(gather["customer_id"]) <= mids and gather["dest_id"].nunique() <= 1
@@ -313,6 +348,7 @@ def card_features(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _auc(df):
+    pytest.importorskip("sklearn")
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
@@ -331,7 +367,7 @@ def test_simple_classifier_detects_fraud_but_not_perfectly(cards_df):
 
 
 def test_no_label_leak_through_identifiers_or_amounts(cards_df):
-    from sklearn.metrics import roc_auc_score
+    from simulator.transactions.audit import rank_auc as roc_auc_score
 
     df = cards_df
     y = df["is_fraud"].to_numpy()
@@ -366,8 +402,9 @@ def test_balances_consistent_for_every_row(mobile_clear):
     out = df[df["type"].isin(["CASH_OUT", "TRANSFER"]) & ~df["declined"]]
     drained = out["amount"] == out["balance_orig_before"]
     assert drained.sum() > 0
-    # emptying the wallet is ordinary behaviour too: it does not reveal fraud
-    assert out.loc[drained, "is_fraud"].mean() < 0.5
+    # emptying the wallet is ordinary behaviour too: it does not reveal fraud (issue 18 defect 1: every
+    # fraud CASH_OUT emptied the wallet, 2.9 % of legitimate ones did)
+    assert out.loc[drained, "is_fraud"].mean() < 2 * out["is_fraud"].mean()
 
 
 # ---------------------------------------------------------------------- kernels and validation
@@ -376,20 +413,28 @@ def test_balance_kernel_matches_python():
 
     rng = np.random.default_rng(1)
     n, k = 3000, 50
-    cat = rng.integers(0, 5, n).astype(np.int16)
+    cat = rng.integers(0, 6, n).astype(np.int16)
     cust = rng.integers(0, k, n)
     dest = np.where(cat == 4, (cust + 1 + rng.integers(0, k - 1, n)) % k, -1)
-    amode = rng.choice([0, 1, 2], n, p=[0.8, 0.1, 0.1]).astype(np.int8)
-    amount = np.where(amode == 1, rng.uniform(0.1, 1, n), np.round(rng.lognormal(4, 1, n), 2))
-    pre = rng.random(n) < 0.05
+    amode = rng.choice([0, 1, 2, 4], n, p=[0.7, 0.1, 0.1, 0.1]).astype(np.int8)
+    amode[cat == 5] = 3
+    amount = np.where((amode == 1) | (amode == 4), rng.uniform(0.1, 1, n), np.round(rng.lognormal(4, 1, n), 2))
+    pre = (rng.random(n) < 0.05) & (cat != 5)  # deposits are never declined by risk rules
+    target = np.full(k, 400.0)
     outs = []
     for fn in (apply_balances, apply_balances_python):
         bal = np.full(k, 500.0)
-        arrs = [np.empty(n), np.empty(n, bool), np.empty(n), np.empty(n), np.empty(n), np.empty(n)]
-        fn(cat, cust, dest, amount, amode, pre, bal, *arrs)
-        outs.append((bal, *arrs))
+        last_in = np.zeros(k)
+        arrs = [np.empty(n), np.empty(n, bool), np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n, bool)]
+        fn(cat, cust, dest, amount, amode, pre, bal, target, last_in, *arrs)
+        outs.append((bal, last_in, *arrs))
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
+    bal, last_in, amt, dec, ob, oa, db, da, keep = outs[0]
+    dep = cat == 5
+    # deposits top the wallet up to its usual balance, and do not exist when it is full
+    assert np.all(keep[dep] == (np.floor((400.0 - ob[dep]) * 100) / 100 >= 1.0))
+    np.testing.assert_allclose(oa[dep & keep], 400.0, atol=0.011)
 
 
 def test_alias_sampling_is_exact():

@@ -215,8 +215,9 @@ def _cat_index(ctx: Context, names) -> np.ndarray:
     return np.array(idx if idx else list(range(len(ctx.profile.categories))), dtype=np.int16)
 
 
-def _normal_cats(ctx: Context, rng, n: int) -> np.ndarray:
-    cdf = np.cumsum(ctx.shares)
+def _normal_cats(ctx: Context, rng, n: int, online: bool = False) -> np.ndarray:
+    """Categories by the normal mix (of online purchases with ``online``)."""
+    cdf = np.cumsum(ctx.shares * ctx.online if online else ctx.shares)
     return np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right"),
                       len(ctx.shares) - 1).astype(np.int16)
 
@@ -413,8 +414,10 @@ def _bust_out(ctx, rng, day, victims, state):
     return _fill_labels(ctx, rng, ev, _report_times(ctx, rng, t0 + 2 * SECONDS_PER_DAY, "bust_out", 2.0), ci)
 
 
-def _compromise_points(ctx, rng, day, state: FraudState, n_cases: int, online: bool) -> None:
-    """Compromise ``n_cases`` terminals (card present) or online merchants (breach), chosen by risk."""
+def _compromise_points(ctx, rng, day, state: FraudState, n_cases: int, online: bool, past: float = 0.0) -> None:
+    """Compromise ``n_cases`` terminals (card present) or online merchants (breach), chosen by risk, at
+    uniform times of ``day`` (or, with ``past`` > 0 days, of the ``past`` days before it: the points
+    already compromised when generation starts)."""
     pop = ctx.pop
     f = ctx.profile.fraud
     if n_cases == 0:
@@ -430,7 +433,7 @@ def _compromise_points(ctx, rng, day, state: FraudState, n_cases: int, online: b
         w = pop.merch_risk[cand]
         pick = cand[np.minimum(np.searchsorted(np.cumsum(w), rng.random(n_cases) * w.sum(), side="right"),
                                cand.size - 1)]
-        t0 = day * SECONDS_PER_DAY + rng.random(n_cases) * SECONDS_PER_DAY
+        t0 = day * SECONDS_PER_DAY + (rng.random(n_cases) * past - past if past else rng.random(n_cases)) * SECONDS_PER_DAY
         state.merch_from[pick] = t0
         state.merch_until[pick] = t0 + f.breach_window_days * SECONDS_PER_DAY
         state.merch_case[pick] = state.new_case_ids(n_cases)
@@ -445,7 +448,7 @@ def _compromise_points(ctx, rng, day, state: FraudState, n_cases: int, online: b
         w = pop.merch_risk[pop.terminal_merchant]
         cdf = np.cumsum(w)
         terms = np.minimum(np.searchsorted(cdf, rng.random(n_cases) * cdf[-1], side="right"), n_term - 1)
-        t0 = day * SECONDS_PER_DAY + rng.random(n_cases) * SECONDS_PER_DAY
+        t0 = day * SECONDS_PER_DAY + (rng.random(n_cases) * past - past if past else rng.random(n_cases)) * SECONDS_PER_DAY
         state.term_from[terms] = t0
         state.term_until[terms] = t0 + f.compromise_window_days * SECONDS_PER_DAY
         state.term_case[terms] = state.new_case_ids(n_cases)
@@ -467,7 +470,7 @@ def _misuse(ctx, rng, *, t_hit, cust, card, case, code, typ, online_only: bool) 
     cu = cust[ci]
     hot = (["electronics", "retail", "digital_goods", "airlines"] if online_only
            else ["electronics", "retail", "jewellery", "atm_cash", "digital_goods"])
-    cat = np.where(stealth[ci], _normal_cats(ctx, rng, ci.size),
+    cat = np.where(stealth[ci], _normal_cats(ctx, rng, ci.size, online_only),
                    rng.choice(_cat_index(ctx, hot), ci.size)).astype(np.int16)
     if online_only:
         online = np.ones(ci.size, bool)
@@ -895,7 +898,15 @@ def start_cases(ctx: Context, rng_for, day: int, state: FraudState) -> None:
         else:
             victims = _victims(ctx, rng, typ, day)
         if typ in ("compromised_terminal", "merchant_breach"):
-            _compromise_points(ctx, rng, day, state, victims.size, online=typ == "merchant_breach")
+            online = typ == "merchant_breach"
+            if day == -ctx.burn_in:
+                # steady state from the first generated day: the points compromised in the window before it
+                f = ctx.profile.fraud
+                window = f.breach_window_days if online else f.compromise_window_days
+                exposure = float(np.sum(ctx.seg_fraud * ctx.seg_act * pop.seg_activity))
+                k = int(rng.poisson(day_rate(ctx, typ, day) * exposure * window))
+                _compromise_points(ctx, rng, day, state, k, online=online, past=window)
+            _compromise_points(ctx, rng, day, state, victims.size, online=online)
             continue
         if not victims.size:
             continue

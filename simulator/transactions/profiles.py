@@ -596,7 +596,7 @@ def _mobile_profile() -> TransactionProfile:
         Segment("rural", 0.15, activity=0.6, amount_scale=0.7),
     )
     fraud = FraudConfig(rates={"account_takeover": 8e-5, **{t: 5e-6 for t in AML_TYPOLOGIES}},
-                        report_delay_median_days=3.0, label_window_days=60.0, aml_threshold=200_000.0,
+                        report_delay_median_days=3.0, label_window_days=180.0, aml_threshold=200_000.0,
                         friendly_fraud_rate=2e-5)
     return TransactionProfile(
         name="mobile-money", kind="mobile-money", categories=cats, segments=segs, rate_per_customer_day=1.0,
