@@ -343,7 +343,9 @@ def fairness_report(feed: pd.DataFrame, profile, *, days: int | None = None, alp
     amt = legit["amount"].to_numpy(dtype=float)
     # amounts quantised to notes (ATM cash) are excluded: rounding up small withdrawals is a mechanical effect
     coarse = {c.name for c in profile.categories if c.round_to >= 1.0}
-    pos = (amt > 0) & ~legit[cat_col].astype(str).isin(coarse).to_numpy()
+    # deposits (not a profile category) top wallets up to what each one lacks: not an amount law
+    own = legit[cat_col].astype(str).isin({c.name for c in profile.categories}).to_numpy()
+    pos = (amt > 0) & own & ~legit[cat_col].astype(str).isin(coarse).to_numpy()
     adj = pd.DataFrame({"cat": legit[cat_col].astype(str).to_numpy()[pos], "seg": lseg.to_numpy()[pos],
                         "cust": legit["customer_id"].to_numpy()[pos],
                         "x": np.log(amt[pos]) - np.log(scale[pos])})

@@ -87,7 +87,8 @@ def market_state_from_returns(returns, *, weights=None, calm_vol: float | None =
     daily_log = 100.0 * np.log1p(simple)
     med = np.median(daily_log, axis=0)
     scale = 1.4826 * np.median(np.abs(daily_log - med), axis=0)
-    keep = np.abs(daily_log - med) <= 10.0 * scale
+    # (a floor of 1e-9 for replayed days, where every path moves the same up to rounding)
+    keep = np.abs(daily_log - med) <= 10.0 * scale + 1e-9 * (1.0 + np.abs(med))
     sq = np.where(keep, daily_log ** 2, 0.0).sum(axis=0)
     cnt = keep.sum(axis=0).astype(float)
     k = min(int(smooth_days), horizon)

@@ -2,7 +2,7 @@
 then walks the horizon window by window (hour by hour, split when large) and yields Arrow record
 batches in time order.
 
-Randomness: one user seed, normalised by :func:`simulator.rng.resolve_seed` (the convention of the
+Randomness: one user seed, normalised by :func:`simulator.seeding.seed_sequence` (the convention of the
 whole package: ``None`` draws fresh OS entropy, recorded so the feed can be replayed; an int, a
 ``SeedSequence`` or a ``Generator`` as for ``simulate``), then an independent child stream per purpose
 and window, keyed by ``spawn_key + (purpose, day, hour, sub-window)`` (and per typology for fraud
@@ -158,10 +158,10 @@ def _logit(p: float) -> float:
 
 
 def _resolve_seed(seed) -> np.random.SeedSequence:
-    """The package's one seeding convention (:func:`simulator.rng.resolve_seed`) as a SeedSequence."""
-    from simulator.rng import resolve_seed, seed_from_record
+    """The package's one seeding convention (:func:`simulator.seeding.seed_sequence`)."""
+    from simulator.seeding import seed_sequence
 
-    return seed_from_record(resolve_seed(seed).to_dict())
+    return seed_sequence(seed)
 
 
 class TransactionStream:
@@ -603,7 +603,7 @@ def generate_transactions(profile="cards", *, customers: int = 10_000, days: int
     days : int
         Horizon in days (emitted; ``burn_in_days`` more are generated before day 0).
     seed : None, int, numpy.random.SeedSequence or numpy.random.Generator
-        The package's seeding convention (:func:`simulator.rng.resolve_seed`): ``None`` draws fresh OS
+        The package's seeding convention (:func:`simulator.seeding.seed_sequence`): ``None`` draws fresh OS
         entropy, recorded in :meth:`TransactionStream.seed_record` (and the CLI's manifest) so the feed
         can be replayed; ``stress-sim transactions`` without ``--seed`` does the same. Same seed, same
         stream (whatever ``batch_rows`` and ``n_threads``).
