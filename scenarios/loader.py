@@ -28,7 +28,7 @@ from typing import Any, Union
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from scenarios.schema import SHOCK_TYPES, Scenario, _toml_type
+from scenarios.spec import SHOCK_TYPES, Scenario, _toml_type
 from simulator.exceptions import UserInputError
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Scenario run results on disk: one directory per scenario, self-describing and reloadable.
 
-:func:`write_results` stores one :class:`~simulator.runner.ScenarioResult` under
+:func:`write_results` stores one :class:`~simulator.runner.SimulatedScenario` under
 ``RESULTS_DIR/<scenario-name>/``; :func:`load_results` reads it back and :func:`load_results_tree`
 reads every scenario directory below a results folder (what ``stress-sim report`` consumes). The risk
 figures themselves (P&L, VaR/ES, drawdowns, the baseline comparison) are computed by
@@ -16,7 +16,7 @@ Layout of ``RESULTS_DIR/<scenario-name>/``
     One row per (path, asset): ``cum_log_return_pct`` (cumulative percent **log** return over the
     simulated horizon; ``exp(x / 100) - 1`` is the simple return) and ``max_drawdown`` (largest fall of
     the asset's price from its running peak, fraction). Results of format ``stress-sim-results/1``
-    (stress-sim <= 0.2.0) name the first column ``cum_return_pct``; :meth:`ScenarioResults.summary`
+    (stress-sim <= 0.2.0) name the first column ``cum_return_pct``; :meth:`StoredScenario.summary`
     gives both under the new name (see :func:`result_columns`).
 ``pnl.parquet``
     One row per (path, horizon): ``pnl`` of the portfolio held ``horizon_days`` days, by exact
@@ -97,7 +97,7 @@ __all__ = [
     "TRUNCATION_NOTE",
     "PATH_CELL_LIMIT",
     "FAN_QUANTILES",
-    "ScenarioResults",
+    "StoredScenario",
     "pnl_horizons",
     "keep_for_run",
     "write_results",
@@ -179,7 +179,7 @@ def keep_for_run(n_paths: int, horizon: int, n_assets: int, *, requested: str = 
 # the result object
 # ---------------------------------------------------------------------------------------------
 @dataclass
-class ScenarioResults:
+class StoredScenario:
     """One scenario's stored results (what :func:`write_results` wrote / :func:`load_results` read).
 
     Attributes
@@ -361,7 +361,7 @@ def write_results(
     root: str | os.PathLike,
     *,
     model,
-    baseline: ScenarioResults | None = None,
+    baseline: StoredScenario | None = None,
     extra_horizons: Iterable[int] = (),
     keep_paths: bool | None = None,
     ci: float = 0.95,
@@ -371,12 +371,12 @@ def write_results(
     notes: Mapping[str, Any] | None = None,
     reporting_horizon: int | None = None,
     start_state: str = "as-of",
-) -> ScenarioResults:
+) -> StoredScenario:
     """Write one scenario run to ``root/<scenario-name>/`` (atomically, as a whole directory).
 
     Parameters
     ----------
-    result : simulator.runner.ScenarioResult
+    result : simulator.runner.SimulatedScenario
         The run. With daily paths (``keep="paths"``) every P&L horizon of :func:`pnl_horizons`, the
         daily value fan and portfolio drawdowns are computed; with summaries only, the P&L at the whole
         horizon.
@@ -385,7 +385,7 @@ def write_results(
         :func:`simulator.io.safe_join` so it cannot leave ``root``.
     model : MarketModel
         The model the run used (its copula for the correlation comparison, saved as ``model.json``).
-    baseline : ScenarioResults, optional
+    baseline : StoredScenario, optional
         The baseline's stored results: adds ``stress_vs_baseline`` to ``risk.json``.
     extra_horizons : iterable of int
         More holding periods to store P&L at (e.g. the other scenarios' horizons, for a baseline).
@@ -397,7 +397,7 @@ def write_results(
         The command line (default ``sys.argv``).
     model_source : str, optional
         Where the model came from (file path or ``builtin:NAME``), hashed into the manifest.
-    scenario : scenarios.schema.Scenario, optional
+    scenario : scenarios.spec.Scenario, optional
         The validated scenario (saved as ``scenario.json``; default: a record of the result's fields).
     notes : mapping, optional
         Extra manifest fields (e.g. a baseline's horizon extension ``horizon_extended_from``).
@@ -412,7 +412,7 @@ def write_results(
 
     Returns
     -------
-    ScenarioResults
+    StoredScenario
         What was written (as :func:`load_results` would read it).
     """
     from simulator.model import MarketModel
@@ -476,7 +476,7 @@ def write_results(
             files.append("paths.parquet")
         atomic_write_json(tmp / "model.json", model_dict)
         atomic_write_json(tmp / "scenario.json", scenario_dict)
-        stored = ScenarioResults(name=result.name, directory=final, manifest={}, risk=risk,
+        stored = StoredScenario(name=result.name, directory=final, manifest={}, risk=risk,
                                  pnl=dict(red.pnl or {}), fan=red.fan, model=model_dict, scenario=scenario_dict)
         if baseline is not None and baseline.name != result.name:
             stored.manifest = {"model_sha256": sim.model_sha256}
@@ -521,7 +521,7 @@ def _read_json(path: Path) -> dict:
     return data
 
 
-def load_results(directory: str | os.PathLike, *, verify: bool = True) -> ScenarioResults:
+def load_results(directory: str | os.PathLike, *, verify: bool = True) -> StoredScenario:
     """Read one scenario's results directory written by :func:`write_results`.
 
     Parameters
@@ -533,7 +533,7 @@ def load_results(directory: str | os.PathLike, *, verify: bool = True) -> Scenar
 
     Returns
     -------
-    ScenarioResults
+    StoredScenario
 
     Raises
     ------
@@ -570,11 +570,11 @@ def load_results(directory: str | os.PathLike, *, verify: bool = True) -> Scenar
     if fan.empty:
         fan = None
     name = str(manifest.get("scenario") or d.name)
-    return ScenarioResults(name=name, directory=d, manifest=manifest, risk=risk, pnl=pnl, fan=fan,
+    return StoredScenario(name=name, directory=d, manifest=manifest, risk=risk, pnl=pnl, fan=fan,
                            model=_read_json(d / "model.json"), scenario=_read_json(d / "scenario.json"))
 
 
-def load_results_tree(root: str | os.PathLike, *, verify: bool = True) -> list[ScenarioResults]:
+def load_results_tree(root: str | os.PathLike, *, verify: bool = True) -> list[StoredScenario]:
     """Every scenario results directory in ``root`` (or ``root`` itself if it is one).
 
     Order: the baseline first (a scenario named ``baseline``), then by name. Hidden directories
@@ -599,3 +599,14 @@ def load_results_tree(root: str | os.PathLike, *, verify: bool = True) -> list[S
                          "stress-sim run or stress-sim demo)")
     out.sort(key=lambda r: (r.name != "baseline", r.name))
     return out
+
+
+def __getattr__(name: str):
+    """Deprecated name: ``ScenarioResults`` is :class:`StoredScenario` (one scenario's stored results; the
+    in-memory run is :class:`simulator.runner.SimulatedScenario`)."""
+    if name == "ScenarioResults":
+        import warnings
+
+        warnings.warn("simulator.results.ScenarioResults is now StoredScenario", DeprecationWarning, stacklevel=2)
+        return StoredScenario
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

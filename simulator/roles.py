@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 from simulator.exceptions import UserInputError
 
 if TYPE_CHECKING:  # annotations only: the simulator never imports the scenarios package at run time
-    from scenarios.schema import Scenario
+    from scenarios.spec import Scenario
 
 __all__ = ["DEFAULT_ROLES", "LIBRARY_ROLES", "effective_roles", "resolve_assets", "asset_indices"]
 

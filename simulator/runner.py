@@ -1,4 +1,4 @@
-"""A simulated scenario: :class:`ScenarioResult`, the paths with the scenario and its portfolio.
+"""A simulated scenario: :class:`SimulatedScenario`, the paths with the scenario and its portfolio.
 
 :func:`simulator.run_scenario` (:mod:`simulator.jobs.scenario`) produces it; :func:`simulator.results.write_results`
 stores it as Parquet + ``manifest.json`` for the report.
@@ -14,7 +14,7 @@ from simulator.engine import SimulationResult
 
 
 @dataclass
-class ScenarioResult:
+class SimulatedScenario:
     """A simulated scenario: the paths, the scenario, and the portfolio positions per model asset."""
 
     name: str
@@ -47,8 +47,14 @@ class ScenarioResult:
 
 
 def __getattr__(name: str):
-    """Deprecated name: ``simulator.runner.run_scenario`` is ``simulator.run_scenario`` (it loads scenario
-    files, so it lives above the scenarios package, in :mod:`simulator.jobs.scenario`)."""
+    """Deprecated names: ``ScenarioResult`` is :class:`SimulatedScenario` (the in-memory run; the stored one is
+    :class:`simulator.results.StoredScenario`); ``simulator.runner.run_scenario`` is ``simulator.run_scenario``
+    (it loads scenario files, so it lives above the scenarios package, in :mod:`simulator.jobs.scenario`)."""
+    if name == "ScenarioResult":
+        import warnings
+
+        warnings.warn("ScenarioResult is now SimulatedScenario", DeprecationWarning, stacklevel=2)
+        return SimulatedScenario
     if name == "run_scenario":
         import warnings
 

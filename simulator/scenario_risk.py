@@ -33,7 +33,7 @@ from simulator.risk import (
 )
 
 if TYPE_CHECKING:
-    from simulator.results import ScenarioResults
+    from simulator.results import StoredScenario
 
 __all__ = [
     "DISCRETE_OUTCOMES_MIN",
@@ -530,7 +530,7 @@ TRUNCATION_NOTE = ("The baseline has no shocks, so its first h days are a baseli
                    "horizon (same model, same start state, same seed).")
 
 
-def compare_to_baseline(scenario: ScenarioResults, baseline: ScenarioResults, *,
+def compare_to_baseline(scenario: StoredScenario, baseline: StoredScenario, *,
                         levels: Sequence[float] | None = None) -> dict[str, Any] | None:
     """Stress loss of ``scenario`` against ``baseline`` at every holding period both stored.
 
@@ -616,7 +616,7 @@ def reduce_run(sim, positions: np.ndarray | None, horizons: list[int], *, report
 def risk_document(result, model, red: Reduction, *, ci: float, keep: str, report_horizon: int,
                   model_source: str | None = None, start_state: str = "as-of",
                   horizon_extended_from: int | None = None) -> dict[str, Any]:
-    """The risk figures of ``result`` (a :class:`~simulator.runner.ScenarioResult`) as ``risk.json`` holds them,
+    """The risk figures of ``result`` (a :class:`~simulator.runner.SimulatedScenario`) as ``risk.json`` holds them,
     without the results format tag and the baseline comparison (which :func:`simulator.results.write_results`
     adds)."""
     return _risk_document(result, model, red, ci=ci, keep=keep, report_horizon=report_horizon,

@@ -37,7 +37,7 @@ from simulator.schedule import LAW_CODES, Schedule
 def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, roles=None,
                    replay_data: Mapping[str, Any] | None = None) -> Schedule:
     """Build the :class:`~simulator.schedule.Schedule` for ``scenario`` (a validated
-    ``scenarios.schema.Scenario``) on ``model``; ``horizon`` defaults to the scenario's.
+    ``scenarios.spec.Scenario``) on ``model``; ``horizon`` defaults to the scenario's.
 
     ``replay_data`` maps each ``historical_replay``'s ``data`` (as written in the scenario) to that data
     set's percent log returns (a DataFrame indexed by date, one column per asset); it is needed only when

@@ -1,6 +1,6 @@
 """Scenario targets: the simulated value of each magnitude a scenario file says it is calibrated to.
 
-A scenario's ``[[targets]]`` (see :class:`scenarios.schema.Target`) state a historical or supervisory
+A scenario's ``[[targets]]`` (see :class:`scenarios.spec.Target`) state a historical or supervisory
 magnitude, the measure that compares it (median return, median drawdown, median annualised
 volatility on a day, or its peak), a tolerance and why. :func:`evaluate_targets` computes each
 measure on simulated paths, with the Monte Carlo standard error of the median, and says whether it
@@ -75,7 +75,7 @@ def evaluate_targets(targets: Sequence[Any], sim, mapping: Mapping[str, int]) ->
 
     Parameters
     ----------
-    targets : sequence of scenarios.schema.Target (or dicts with the same keys)
+    targets : sequence of scenarios.spec.Target (or dicts with the same keys)
     sim : simulator.engine.SimulationResult
         The scenario's simulation (daily paths needed for measures before the horizon and for
         volatilities).

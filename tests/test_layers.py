@@ -225,7 +225,7 @@ def test_the_import_reader(tmp_path):
         "from typing import TYPE_CHECKING\n"
         "from . import io\n"
         "from .model import MarketModel\n"
-        "if TYPE_CHECKING:\n    from scenarios.schema import Scenario\n"
+        "if TYPE_CHECKING:\n    from scenarios.spec import Scenario\n"
         "def f():\n    from simulator.results import write_results\n"
         "def __getattr__(name):\n    from simulator.jobs import run_scenario\n"
         "import numpy\n")

@@ -41,7 +41,7 @@ import pytest
 
 from scenarios.loader import list_scenarios, load_scenario
 from simulator.roles import resolve_assets
-from scenarios.schema import (AnchoredPathShock, HistoricalReplayShock, JumpShock, PoissonJumpsShock,
+from scenarios.spec import (AnchoredPathShock, HistoricalReplayShock, JumpShock, PoissonJumpsShock,
                               VolSpikeShock)
 
 N_PATHS_LAW = 400  # replays with daily paths kept, for the exact (per-path) checks only

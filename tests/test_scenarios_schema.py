@@ -16,7 +16,7 @@ import pytest
 from scenarios.loader import (LIBRARY_DIR, library_path, list_scenarios, load_scenario, parse_scenario,
                               scenario_from_dict, scenario_text)
 from simulator.roles import DEFAULT_ROLES, LIBRARY_ROLES, asset_indices, effective_roles, resolve_assets
-from scenarios.schema import (BUILTIN_DATA, MAX_HORIZON_DAYS, POISSON_LAW_PARAMS, SHOCK_TYPES,
+from scenarios.spec import (BUILTIN_DATA, MAX_HORIZON_DAYS, POISSON_LAW_PARAMS, SHOCK_TYPES,
                               AnchoredPathShock, HistoricalReplayShock, JumpShock, PoissonJumpsShock,
                               RegimeSwitchShock, Scenario, VolSpikeShock)
 from simulator.exceptions import UserInputError

@@ -47,7 +47,7 @@ LONG_RUN_BASELINE = "baseline-long-run"
 class PlannedRun:
     """One scenario ready to run."""
 
-    scenario: Any                   # scenarios.schema.Scenario
+    scenario: Any                   # scenarios.spec.Scenario
     model: Any                      # MarketModel
     model_source: str
     n_paths: int
@@ -255,7 +255,7 @@ def execute_runs(plans: Sequence[PlannedRun], out: str | Path, *, seed: int | No
 
     Returns
     -------
-    list of simulator.results.ScenarioResults
+    list of simulator.results.StoredScenario
     """
     from simulator.results import NonFiniteResultError
 

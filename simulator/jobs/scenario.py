@@ -17,7 +17,7 @@ from simulator.engine import simulate
 from simulator.exceptions import UserInputError
 from simulator.model import MarketModel
 from simulator.roles import resolve_assets
-from simulator.runner import ScenarioResult
+from simulator.runner import SimulatedScenario
 from simulator.schedule import Schedule
 from simulator.shocks import compile_shocks, replay_vectors
 
@@ -68,12 +68,12 @@ def compile_scenario(scenario, model: MarketModel, *, horizon: int | None = None
 
 def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: int | None = None, seed=None,
                  roles=None, keep: str | None = None, chunk_paths: int | None = None, progress: bool = False,
-                 n_threads: int | None = None, replay_scaling: str | None = None) -> ScenarioResult:
+                 n_threads: int | None = None, replay_scaling: str | None = None) -> SimulatedScenario:
     """Simulate ``scenario`` (a path, a library name, or a ``Scenario``) on ``model``.
 
     Parameters
     ----------
-    scenario : str, path or scenarios.schema.Scenario
+    scenario : str, path or scenarios.spec.Scenario
     model : MarketModel, str, optional
         The model, a model JSON path, or ``builtin:NAME``; default: the scenario's ``model`` key.
     n_paths, seed : optional
@@ -109,7 +109,7 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
     sim = simulate(model, n_paths or sc.n_paths, sc.horizon_days, sc.seed if seed is None else seed,
                    keep=keep or sc.outputs.keep, chunk_paths=chunk_paths, progress=progress, n_threads=n_threads,
                    schedule=schedule)
-    return ScenarioResult(
+    return SimulatedScenario(
         name=sc.name, description=sc.description, simulation=sim, positions=positions,
         currency=sc.portfolio.currency if sc.portfolio else "USD", liquidity_horizons=horizons,
         var_levels=tuple(sc.outputs.var_levels), risk_horizons=tuple(sc.outputs.horizons),

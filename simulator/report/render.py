@@ -44,7 +44,7 @@ import numpy as np
 
 from simulator.constants import DEFAULT_LEVELS, ES_LEVEL
 from simulator.io import MANIFEST_NAME, atomic_write_bytes, atomic_write_json, atomic_write_text
-from simulator.results import ScenarioResults, load_results_tree
+from simulator.results import StoredScenario, load_results_tree
 from simulator.scenario_risk import (
     DISCRETE_OUTCOMES_MIN,
     HEADLINE_ES_LEVEL,
@@ -85,7 +85,7 @@ class ReportInputs:
     ----------
     root : Path
         The results folder.
-    results : list of ScenarioResults
+    results : list of StoredScenario
         Baseline first, then by name.
     backtests : list of dict
         Entries of ``backtest.json``: ``name``, ``description`` and the fields of
@@ -102,7 +102,7 @@ class ReportInputs:
     """
 
     root: Path
-    results: list[ScenarioResults]
+    results: list[StoredScenario]
     backtests: list[dict] = field(default_factory=list)
     backtest_model: dict | None = None
     comparisons: dict[str, dict] = field(default_factory=dict)
@@ -110,17 +110,17 @@ class ReportInputs:
     run_manifest: dict | None = None
 
     @property
-    def baseline(self) -> ScenarioResults | None:
+    def baseline(self) -> StoredScenario | None:
         return next((r for r in self.results if r.name == "baseline"), None)
 
     @property
-    def long_run_baseline(self) -> ScenarioResults | None:
+    def long_run_baseline(self) -> StoredScenario | None:
         """The baseline run from the long-run state beside an as-of ``baseline`` (``--baseline-start both``)."""
         base = self.baseline
         return next((r for r in self.results if r is not base and r.start_state == "long-run"
                      and str(r.name).startswith("baseline")), None)
 
-    def is_baseline(self, r: ScenarioResults) -> bool:
+    def is_baseline(self, r: StoredScenario) -> bool:
         return r is self.baseline or r is self.long_run_baseline
 
 
@@ -279,7 +279,7 @@ START_LABELS = {
 }
 
 
-def _start_key(r: ScenarioResults) -> str:
+def _start_key(r: StoredScenario) -> str:
     """``as-of``, ``long-run``, or ``default`` for an as-of run of a model that stores no start state."""
     if r.start_state == "as-of" and isinstance(r.model, Mapping) and r.model.get("start") is None:
         return "default"
@@ -301,7 +301,7 @@ def _es_level(levels: list[float]) -> float:
     return HEADLINE_ES_LEVEL if any(math.isclose(x, HEADLINE_ES_LEVEL) for x in levels) else max(levels)
 
 
-def _n_distinct(r: ScenarioResults, h: int) -> int | None:
+def _n_distinct(r: StoredScenario, h: int) -> int | None:
     """Distinct P&L outcomes at ``h`` days: from risk.json, or counted from pnl.parquet (format 1)."""
     entry = r.risk_at(h) or {}
     n = entry.get("n_distinct_pnl")
@@ -318,23 +318,23 @@ def _discrete(n: int | None, n_paths: int | None = None) -> bool:
     return n is not None and n < DISCRETE_OUTCOMES_MIN and (n_paths is None or n < int(n_paths))
 
 
-def _n_paths(r: ScenarioResults) -> int | None:
+def _n_paths(r: StoredScenario) -> int | None:
     n = r.risk.get("scenario", {}).get("n_paths")
     return int(n) if isinstance(n, int) else None
 
 
-def _replay_scaling(r: ScenarioResults) -> str | None:
+def _replay_scaling(r: StoredScenario) -> str | None:
     sc = r.risk.get("scenario") or {}
     if "replay_scaling" in sc:
         return sc.get("replay_scaling")
     return replay_scaling_of(sc.get("shocks") or r.scenario.get("shocks"))
 
 
-def _targets(r: ScenarioResults) -> list[dict[str, Any]]:
+def _targets(r: StoredScenario) -> list[dict[str, Any]]:
     return [dict(t) for t in r.risk.get("targets") or [] if isinstance(t, Mapping)]
 
 
-def _target_counts(r: ScenarioResults) -> tuple[int, int, int]:
+def _target_counts(r: StoredScenario) -> tuple[int, int, int]:
     """(met, evaluated, not computable) of the scenario's targets."""
     ts = _targets(r)
     met = sum(1 for t in ts if t.get("within") is True)
@@ -342,7 +342,7 @@ def _target_counts(r: ScenarioResults) -> tuple[int, int, int]:
     return met, evaluated, len(ts) - evaluated
 
 
-def _start_state(r: ScenarioResults) -> str:
+def _start_state(r: StoredScenario) -> str:
     return r.start_state
 
 
@@ -713,7 +713,7 @@ def _model_card(model: Mapping, sha: str) -> dict[str, Any]:
 _MEASURE_LABELS = {"mean_loss": "mean loss", "VaR": "VaR", "ES": "ES"}
 
 
-def _headline_rows(r: ScenarioResults, inputs: ReportInputs, h: int, levels: list[float],
+def _headline_rows(r: StoredScenario, inputs: ReportInputs, h: int, levels: list[float],
                    discrete: bool) -> list[dict[str, Any]]:
     """Mean loss, then VaR and ES at each level: the scenario at ``h`` days next to the baseline at ``h`` days."""
     cmp = inputs.comparisons.get(r.name) or {}
@@ -754,7 +754,7 @@ def _cmp_cells(row: Mapping) -> dict[str, Any]:
             "ratio": row.get("ratio")}
 
 
-def _scenario_context(r: ScenarioResults, inputs: ReportInputs, charts: bool) -> dict[str, Any]:
+def _scenario_context(r: StoredScenario, inputs: ReportInputs, charts: bool) -> dict[str, Any]:
     from simulator.report import charts as ch
 
     risk = r.risk
@@ -949,7 +949,7 @@ def _backtest_context(b: Mapping, charts: bool) -> dict[str, Any]:
     return ctx
 
 
-def _manifest_context(r: ScenarioResults) -> dict[str, Any]:
+def _manifest_context(r: StoredScenario) -> dict[str, Any]:
     m = r.manifest
     cmd = m.get("command")
     return {
