@@ -48,9 +48,9 @@ class EvtReference:
         body = lambda y, k: y**k * self.r * float(self._h(y)[0])  # noqa: E731
         m = []
         for k in (1, 2):
-            left = integrate.quad(lambda w: (self.uL - w) ** k * self.pL * self.gL.pdf(w), 0, np.inf)[0]
+            left = integrate.quad(lambda w, k=k: (self.uL - w) ** k * self.pL * self.gL.pdf(w), 0, np.inf)[0]
             mid = integrate.quad(body, self.uL, self.uR, args=(k,), limit=200, epsabs=1e-13)[0]
-            right = integrate.quad(lambda w: (self.uR + w) ** k * self.pR * self.gR.pdf(w), 0, np.inf)[0]
+            right = integrate.quad(lambda w, k=k: (self.uR + w) ** k * self.pR * self.gR.pdf(w), 0, np.inf)[0]
             m.append(left + mid + right)
         self.m, self.s = m[0], math.sqrt(m[1] - m[0] ** 2)
 
@@ -83,7 +83,7 @@ def _pieces(d):
 @pytest.mark.parametrize("name", list(LAWS))
 def test_density_integrates_to_one_with_zero_mean_and_unit_variance(name):
     spec, pts = _pieces(LAWS[name])
-    mom = [sum(integrate.quad(lambda z: z**k * marginal_pdf(z, spec), a, b, limit=200, epsabs=1e-12)[0]
+    mom = [sum(integrate.quad(lambda z, k=k: z**k * marginal_pdf(z, spec), a, b, limit=200, epsabs=1e-12)[0]
                for a, b in zip(pts[:-1], pts[1:])) for k in range(3)]
     assert mom[0] == pytest.approx(1.0, abs=1e-9)
     assert mom[1] == pytest.approx(0.0, abs=1e-9)

@@ -106,7 +106,7 @@ def test_model_backtest_structure():
     assert bt.spec["families"] == {"SP500": "egarch/skewt", "NASDAQ": "egarch/skewt", "WTI": "egarch/skewt"}
     assert bt.spec["copula"] == "t" and bt.spec["window"] == 1000 and bt.spec["refit_every"] == 20
     assert len(bt.refits) == 2
-    for name, r in bt.results.items():
+    for r in bt.results.values():
         f = r.forecasts
         assert len(f) == 40 and f.index[-1] == _returns().index[-1]
         assert (f["es_97.5"] >= f["var_97.5"]).all() and (f["var_99"] >= f["var_97.5"]).all()
@@ -162,7 +162,7 @@ def test_portfolio_var_matches_an_independent_copula_sample():
     sk = SkewStudent()
     w = np.array(list(WEIGHTS.values()))
     draws = np.empty((n, 3))
-    for j, (a, marg) in enumerate(zip(m.assets, m.marginals)):
+    for j, marg in enumerate(m.marginals):
         s2 = marg.vol.next_variance(m.start.sigma2[j], m.start.resid[j])
         z = sk.ppf(u[:, j], np.array([marg.dist.nu, marg.dist.lam]))
         draws[:, j] = marg.mean.mu + math.sqrt(s2) * z

@@ -402,7 +402,7 @@ def test_distinct_outcomes_and_es_not_below_var_with_ties():
     x = np.repeat([-100.0, 0.0, 50.0], [30, 940, 30])
     assert risk.n_distinct(x) == 3
     assert risk.n_distinct(x + 1e-9) == 3  # values equal to 1e-6 count once
-    for lv, e in zip((0.975, 0.99), risk.var_es(x, (0.975, 0.99))):
+    for e in risk.var_es(x, (0.975, 0.99)):
         assert e.var == 100.0 and e.es >= e.var  # a flat tail: ES equals VaR, never a rounding below it
     y = np.full(1000, -74_828.123456789)  # every path the same loss
     e = risk.var_es(y, 0.975)[0.975]

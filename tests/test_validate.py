@@ -91,7 +91,7 @@ def test_distances_match_scipy_exactly():
             assert w1[i] == pytest.approx(stats.wasserstein_distance(row, ref), rel=1e-12, abs=1e-14)
     ties = np.round(x, 1)  # ties inside the series and with the reference
     ref = np.sort(np.round(pool, 1))
-    for i, row in enumerate(ties):
+    for row in ties:
         assert sf.ks_distance(row, ref) == pytest.approx(stats.ks_2samp(row, ref).statistic, abs=1e-15)
 
 

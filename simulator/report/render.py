@@ -654,7 +654,7 @@ def _model_card(model: Mapping, sha: str) -> dict[str, Any]:
             params.append((k, v, se.get(k)))
         lb = d.get("ljung_box") if isinstance(d.get("ljung_box"), Mapping) else {}
 
-        def lb_p(series: str, lag: int = 10) -> Any:
+        def lb_p(series: str, lag: int = 10, lb: Mapping = lb) -> Any:
             s = lb.get(series) if isinstance(lb.get(series), Mapping) else {}
             lags, pv = s.get("lags"), s.get("pvalue")
             if isinstance(lags, list) and isinstance(pv, list) and lag in lags and lags.index(lag) < len(pv):
