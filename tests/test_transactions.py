@@ -331,7 +331,7 @@ def test_market_state_from_returns_closed_forms():
 def card_features(df: pd.DataFrame) -> pd.DataFrame:
     """Features a fraud team computes from history (no label columns, no identifiers)."""
     df = df.sort_values("txn_id")
-    home = df.groupby("customer_id")["region"].agg(lambda r: r.value_counts().index[0])
+    home = df.groupby(["customer_id", "region"]).size().groupby(level=0).idxmax().str[1]
     dev = df["device_id"].fillna(-1).astype(np.int64)
     new_dev = (~pd.Series(list(zip(df["customer_id"], dev)), index=df.index).duplicated()) & (dev >= 0)
     t = df["ts"].astype("int64") // 10**9
@@ -362,7 +362,7 @@ def _auc(df):
 def test_simple_classifier_detects_fraud_but_not_perfectly(cards_df):
     auc = _auc(cards_df)
     assert 0.75 < auc < 0.99, auc
-    hard = feed("cards", customers=4000, days=30, seed=11, fraud_scale=10, overlap=0.9)
+    hard = feed("cards", customers=3000, days=30, seed=11, fraud_scale=10, overlap=0.9)
     assert _auc(hard) < auc - 0.05
 
 

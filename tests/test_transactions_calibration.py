@@ -147,16 +147,16 @@ def test_privacy_checks_pass_for_aggregate_fit_and_flag_copies():
 def test_fairness_passes_as_configured_and_flags_unconfigured_segment_effects(profile):
     base = get_profile(profile)
     seg = base.segments[1].name
-    kw = dict(customers=8_000, days=20, seed=5, fraud_scale=3 if profile == "cards" else 10)
+    kw = dict(customers=5_000, days=14, seed=5, fraud_scale=5 if profile == "cards" else 15)
     s = generate_transactions(profile, **kw)
     df = pa.Table.from_batches(list(s)).to_pandas()
-    rep = fairness_report(df, s.profile, days=20)
+    rep = fairness_report(df, s.profile, days=14)
     assert rep["passed"], rep["flags"]
     # the same configured effect passes when the profile states it, and is flagged when it does not
     s2 = generate_transactions(profile, segment_fraud={seg: 4.0}, **kw)
     df2 = pa.Table.from_batches(list(s2)).to_pandas()
-    assert fairness_report(df2, s2.profile, days=20)["passed"]
-    flagged = fairness_report(df2, base, days=20)
+    assert fairness_report(df2, s2.profile, days=14)["passed"]
+    flagged = fairness_report(df2, base, days=14)
     assert not flagged["passed"] and any("fraud case rate" in f for f in flagged["flags"])
 
 
