@@ -15,11 +15,12 @@ def check_int(value: Any, name: str, *, lo: int | None = 1, hi: int | None = Non
     """An integer (Python or numpy) in ``[lo, hi]`` (either bound optional), as ``int``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if lo is not None and value < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {value}")
-    if hi is not None and value > hi:
-        raise ValueError(f"{name} must be <= {hi}, got {value}")
-    return int(value)
+    v = int(value)
+    if lo is not None and v < lo:
+        raise ValueError(f"{name} must be >= {lo}, got {v}")
+    if hi is not None and v > hi:
+        raise ValueError(f"{name} must be <= {hi}, got {v}")
+    return v
 
 
 def check_real(value: Any, name: str, *, lo: float | None = None, hi: float | None = None) -> float:

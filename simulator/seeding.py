@@ -67,16 +67,16 @@ def seed_sequence(seed) -> np.random.SeedSequence:
 def seed_record(ss: np.random.SeedSequence) -> dict:
     """What results store to replay ``ss``: ``{"entropy": str or [str, ...], "spawn_key": [int, ...]}``."""
     ent = ss.entropy
-    return {"entropy": str(ent) if isinstance(ent, int) else [str(v) for v in ent],
-            "spawn_key": [int(v) for v in ss.spawn_key]}
+    return {"entropy": str(ent) if isinstance(ent, int) else [str(v) for v in (ent or ())],
+            "spawn_key": [int(v) for v in (ss.spawn_key or ())]}
 
 
 def resolve_seed(seed) -> StreamKeys:
     """Turn ``seed`` (see :func:`seed_sequence`) into the stream keys of a simulation."""
     ss = seed_sequence(seed)
     k = ss.generate_state(2, np.uint64)
-    entropy = ss.entropy if isinstance(ss.entropy, int) else tuple(int(v) for v in ss.entropy)
-    return StreamKeys(np.uint64(k[0]), np.uint64(k[1]), entropy, tuple(int(v) for v in ss.spawn_key))
+    entropy = ss.entropy if isinstance(ss.entropy, int) else tuple(int(v) for v in (ss.entropy or ()))
+    return StreamKeys(np.uint64(k[0]), np.uint64(k[1]), entropy, tuple(int(v) for v in (ss.spawn_key or ())))
 
 
 def seed_from_record(record: dict) -> np.random.SeedSequence:
