@@ -706,7 +706,7 @@ def _ato_mobile(ctx, rng, day, victims, state):
         v, s, t = int(victims[i]), bool(stealth[i]), float(t0[i])
         m = 1 + int(rng.binomial(2, 0.5))
         used = [v]
-        for j in range(m):
+        for _ in range(m):
             mule = g.mule(v, t, avoid=used)
             used.append(mule)
             if s:
@@ -733,35 +733,87 @@ def _aml(ctx, rng, day, owners, typ, state):
     rep = _report_times(ctx, rng, t0, typ)
     cases = state.new_case_ids(n)
     for i in range(n):
-        o, s, T = int(owners[i]), bool(stealth[i]), float(t0[i])
-        spread = 3.0 if s else 1.0
-        case, r = cases[i], rep[i]
-        used = [o]
+        used = _aml_case(ctx, rng, g, typ, int(owners[i]), bool(stealth[i]), float(t0[i]), cases[i], rep[i])
+        g.uses(used, rep[i])
+    return g.events(code)
 
-        def hop_gap():
-            return 1.0 + rng.exponential(3 * 3600.0 * spread)
 
-        def tr(t, a, b, amt):
-            g.add(t, a, _TRANSFER, b, amt, 2, case, r, s)
+def _aml_case(ctx, rng, g: _Graph, typ: str, o: int, s: bool, T: float, case, r) -> list:
+    """The rows of one laundering case owned by account ``o`` (stealthy ``s``, starting at ``T``); returns
+    the accounts it used."""
+    spread = 3.0 if s else 1.0
+    used = [o]
 
-        def cash_in(t, a, amt):
-            g.add(t, a, _CASH_IN, -1, amt, 0, case, r, s)
+    def hop_gap():
+        return 1.0 + rng.exponential(3 * 3600.0 * spread)
 
-        def cash_out(t, a, amt):
-            g.add(t, a, _CASH_OUT, -1, round(amt * rng.uniform(0.9, 0.99), 2), 2, case, r, s)
+    def tr(t, a, b, amt):
+        g.add(t, a, _TRANSFER, b, amt, 2, case, r, s)
 
-        def mules(sender, k, t):
-            out = []
-            for _ in range(k):
-                m = g.mule(sender, t, avoid=used)
-                used.append(m)
-                out.append(m)
-            return out
+    def cash_in(t, a, amt):
+        g.add(t, a, _CASH_IN, -1, amt, 0, case, r, s)
 
-        if typ == "fan_in":
-            k = 5 + int(rng.poisson(5.0))
-            total, t_last = 0.0, T
-            for a in mules(o, k, T):
+    def cash_out(t, a, amt):
+        g.add(t, a, _CASH_OUT, -1, round(amt * rng.uniform(0.9, 0.99), 2), 2, case, r, s)
+
+    def mules(sender, k, t):
+        out = []
+        for _ in range(k):
+            m = g.mule(sender, t, avoid=used)
+            used.append(m)
+            out.append(m)
+        return out
+
+    if typ == "fan_in":
+        k = 5 + int(rng.poisson(5.0))
+        total, t_last = 0.0, T
+        for a in mules(o, k, T):
+            t1 = T + rng.uniform(0, SECONDS_PER_DAY * spread)
+            amt = _structured(ctx, rng, s, a, t1)
+            cash_in(t1, a, amt)
+            t2 = t1 + hop_gap()
+            f1 = _fee(rng, amt)
+            tr(t2, a, o, f1)
+            total += f1
+            t_last = max(t_last, t2)
+        cash_out(t_last + hop_gap(), o, total)
+    elif typ == "fan_out":
+        k = 5 + int(rng.poisson(5.0))
+        targets = mules(o, k, T)
+        for a in targets:
+            t1 = T + rng.uniform(0, SECONDS_PER_DAY * spread)
+            amt = _structured(ctx, rng, s, o, t1)
+            cash_in(t1, o, amt)
+            t2 = T + SECONDS_PER_DAY * spread + rng.uniform(0, SECONDS_PER_DAY * spread)
+            tr(t2, o, a, _fee(rng, amt))
+            if rng.random() < 0.7:
+                cash_out(t2 + hop_gap(), a, amt * 0.97)
+    elif typ in ("scatter_gather", "gather_scatter"):
+        k = 4 + int(rng.poisson(4.0))
+        if typ == "scatter_gather":
+            mids = mules(o, k, T)
+            sink = mules(o, 1, T)[0]
+            t_last = T
+            total = 0.0
+            for a in mids:
+                t1 = T + rng.uniform(0, SECONDS_PER_DAY * spread)
+                amt = _structured(ctx, rng, s, o, t1)
+                cash_in(t1, o, amt)
+                t2 = T + SECONDS_PER_DAY * spread + rng.uniform(0, 0.5 * SECONDS_PER_DAY * spread)
+                f1 = _fee(rng, amt)
+                tr(t2, o, a, f1)
+                t3 = t2 + hop_gap() * 2
+                f2 = _fee(rng, f1)
+                tr(t3, a, sink, f2)
+                total += f2
+                t_last = max(t_last, t3)
+            cash_out(t_last + hop_gap(), sink, total)
+        else:
+            srcs = mules(o, k, T)
+            outs = mules(o, 2 + int(rng.poisson(3.0)), T)
+            total = 0.0
+            t_last = T
+            for a in srcs:
                 t1 = T + rng.uniform(0, SECONDS_PER_DAY * spread)
                 amt = _structured(ctx, rng, s, a, t1)
                 cash_in(t1, a, amt)
@@ -770,111 +822,64 @@ def _aml(ctx, rng, day, owners, typ, state):
                 tr(t2, a, o, f1)
                 total += f1
                 t_last = max(t_last, t2)
-            cash_out(t_last + hop_gap(), o, total)
-        elif typ == "fan_out":
-            k = 5 + int(rng.poisson(5.0))
-            targets = mules(o, k, T)
-            for a in targets:
-                t1 = T + rng.uniform(0, SECONDS_PER_DAY * spread)
-                amt = _structured(ctx, rng, s, o, t1)
-                cash_in(t1, o, amt)
-                t2 = T + SECONDS_PER_DAY * spread + rng.uniform(0, SECONDS_PER_DAY * spread)
-                tr(t2, o, a, _fee(rng, amt))
-                if rng.random() < 0.7:
-                    cash_out(t2 + hop_gap(), a, amt * 0.97)
-        elif typ in ("scatter_gather", "gather_scatter"):
-            k = 4 + int(rng.poisson(4.0))
-            if typ == "scatter_gather":
-                mids = mules(o, k, T)
-                sink = mules(o, 1, T)[0]
-                t_last = T
-                total = 0.0
-                for a in mids:
-                    t1 = T + rng.uniform(0, SECONDS_PER_DAY * spread)
-                    amt = _structured(ctx, rng, s, o, t1)
-                    cash_in(t1, o, amt)
-                    t2 = T + SECONDS_PER_DAY * spread + rng.uniform(0, 0.5 * SECONDS_PER_DAY * spread)
-                    f1 = _fee(rng, amt)
-                    tr(t2, o, a, f1)
-                    t3 = t2 + hop_gap() * 2
-                    f2 = _fee(rng, f1)
-                    tr(t3, a, sink, f2)
-                    total += f2
-                    t_last = max(t_last, t3)
-                cash_out(t_last + hop_gap(), sink, total)
-            else:
-                srcs = mules(o, k, T)
-                outs = mules(o, 2 + int(rng.poisson(3.0)), T)
-                total = 0.0
-                t_last = T
-                for a in srcs:
-                    t1 = T + rng.uniform(0, SECONDS_PER_DAY * spread)
-                    amt = _structured(ctx, rng, s, a, t1)
-                    cash_in(t1, a, amt)
-                    t2 = t1 + hop_gap()
-                    f1 = _fee(rng, amt)
-                    tr(t2, a, o, f1)
-                    total += f1
-                    t_last = max(t_last, t2)
-                parts = _split(rng, total * 0.97, len(outs))
-                for b, p in zip(outs, parts):
-                    t3 = t_last + hop_gap()
-                    tr(t3, o, b, float(p))
-                    cash_out(t3 + hop_gap(), b, float(p))
-        elif typ in ("bipartite", "stack"):
-            layers = [[o] + mules(o, int(rng.integers(1, 4)), T)]
-            for _ in range(1 if typ == "bipartite" else 2):
-                layers.append(mules(o, int(rng.integers(2, 5)), T))
-            held = {}
-            t_layer = T
-            for a in layers[0]:
-                t1 = T + rng.uniform(0, SECONDS_PER_DAY * spread)
-                amt = _structured(ctx, rng, s, a, t1)
-                cash_in(t1, a, amt)
-                held[a] = amt
-                t_layer = max(t_layer, t1)
-            for src_layer, dst_layer in zip(layers[:-1], layers[1:]):
-                nxt = {b: 0.0 for b in dst_layer}
-                t_next = t_layer
-                for a in src_layer:
-                    parts = _split(rng, _fee(rng, held.get(a, 0.0)), len(dst_layer))
-                    for b, p in zip(dst_layer, parts):
-                        if p < 1.0:
-                            continue
-                        t2 = t_layer + hop_gap()
-                        tr(t2, a, b, float(p))
-                        nxt[b] += float(p)
-                        t_next = max(t_next, t2)
-                held, t_layer = nxt, t_next
-            for b, amt in held.items():
-                if amt >= 1.0:
-                    cash_out(t_layer + hop_gap(), b, amt)
-        elif typ == "cycle":
-            k = 3 + int(rng.poisson(2.0))
-            ring = [o]
-            for _ in range(k - 1):
-                ring += mules(ring[-1], 1, T)
-            amt = _structured(ctx, rng, s, o, T)
-            cash_in(T, o, amt)
-            t = T
-            for j in range(k):
-                t += hop_gap()
-                amt = _fee(rng, amt)
-                tr(t, ring[j], ring[(j + 1) % k], amt)
-        elif typ == "random_walk":
-            h = 3 + int(rng.poisson(2.0))
-            amt = _structured(ctx, rng, s, o, T)
-            cash_in(T, o, amt)
-            cur, t = o, T
-            for _ in range(h):
-                nxt = mules(cur, 1, t)[0]
-                t += hop_gap()
-                amt = _fee(rng, amt)
-                tr(t, cur, nxt, amt)
-                cur = nxt
-            cash_out(t + hop_gap(), cur, amt)
-        g.uses(used, r)
-    return g.events(code)
+            parts = _split(rng, total * 0.97, len(outs))
+            for b, p in zip(outs, parts):
+                t3 = t_last + hop_gap()
+                tr(t3, o, b, float(p))
+                cash_out(t3 + hop_gap(), b, float(p))
+    elif typ in ("bipartite", "stack"):
+        layers = [[o] + mules(o, int(rng.integers(1, 4)), T)]
+        for _ in range(1 if typ == "bipartite" else 2):
+            layers.append(mules(o, int(rng.integers(2, 5)), T))
+        held = {}
+        t_layer = T
+        for a in layers[0]:
+            t1 = T + rng.uniform(0, SECONDS_PER_DAY * spread)
+            amt = _structured(ctx, rng, s, a, t1)
+            cash_in(t1, a, amt)
+            held[a] = amt
+            t_layer = max(t_layer, t1)
+        for src_layer, dst_layer in zip(layers[:-1], layers[1:]):
+            nxt = {b: 0.0 for b in dst_layer}
+            t_next = t_layer
+            for a in src_layer:
+                parts = _split(rng, _fee(rng, held.get(a, 0.0)), len(dst_layer))
+                for b, p in zip(dst_layer, parts):
+                    if p < 1.0:
+                        continue
+                    t2 = t_layer + hop_gap()
+                    tr(t2, a, b, float(p))
+                    nxt[b] += float(p)
+                    t_next = max(t_next, t2)
+            held, t_layer = nxt, t_next
+        for b, amt in held.items():
+            if amt >= 1.0:
+                cash_out(t_layer + hop_gap(), b, amt)
+    elif typ == "cycle":
+        k = 3 + int(rng.poisson(2.0))
+        ring = [o]
+        for _ in range(k - 1):
+            ring += mules(ring[-1], 1, T)
+        amt = _structured(ctx, rng, s, o, T)
+        cash_in(T, o, amt)
+        t = T
+        for j in range(k):
+            t += hop_gap()
+            amt = _fee(rng, amt)
+            tr(t, ring[j], ring[(j + 1) % k], amt)
+    elif typ == "random_walk":
+        h = 3 + int(rng.poisson(2.0))
+        amt = _structured(ctx, rng, s, o, T)
+        cash_in(T, o, amt)
+        cur, t = o, T
+        for _ in range(h):
+            nxt = mules(cur, 1, t)[0]
+            t += hop_gap()
+            amt = _fee(rng, amt)
+            tr(t, cur, nxt, amt)
+            cur = nxt
+        cash_out(t + hop_gap(), cur, amt)
+    return used
 
 
 # ---------------------------------------------------------------------- daily case start
