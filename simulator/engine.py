@@ -140,14 +140,12 @@ def kernel_arrays_sha256(arrays: KernelArrays) -> str:
 
     ``rep_raw`` (added in 0.2.0 with historical-scaling replays) counts only when a row is set, so
     run directories started before it keep their identity and can be resumed."""
-    import dataclasses
-
     h = hashlib.sha256()
-    for f in dataclasses.fields(arrays):
-        a = np.ascontiguousarray(getattr(arrays, f.name))
-        if f.name == "rep_raw" and not a.any():
+    for name, a in arrays.flat_items():
+        a = np.ascontiguousarray(a)
+        if name == "rep_raw" and not a.any():
             continue
-        h.update(f"{f.name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
         h.update(a.tobytes())
     return h.hexdigest()
 

@@ -11,6 +11,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from simulator.families import COPULA_FAMILIES, VOL_FAMILIES, kernel_width, spec_params
+from simulator.kernels.interface import (
+    AnchorInputs,
+    InverseTableInputs,
+    KernelInputs,
+    ModelInputs,
+    ShockInputs,
+    TableInputs,
+)
 from simulator.model import CopulaSpec, MarginalSpec, MarketModel
 from simulator.tables import N_GRID, Scale, build_inverse_table, build_table, segment_coefficients
 
@@ -26,7 +34,8 @@ def _copula_scale(c: CopulaSpec) -> Scale:
 
 @dataclass
 class Schedule:
-    """Everything the kernel needs for one run, as arrays (see ``simulate_chunk`` for shapes)."""
+    """Everything the kernel needs for one run, as arrays (:meth:`kernel_arrays` packs them into the kernel's
+    input groups, :class:`simulator.kernels.interface.KernelInputs`, where the shapes are documented)."""
 
     assets: tuple[str, ...]
     horizon: int
@@ -94,8 +103,8 @@ class Schedule:
         """(H,) bool: days whose innovations come from a historical replay."""
         return self.rep_hi > self.rep_lo
 
-    def kernel_arrays(self) -> "KernelArrays":
-        """Build (once) the contiguous arrays and tables passed to the kernel."""
+    def kernel_arrays(self) -> KernelInputs:
+        """The contiguous arrays and tables the kernel reads, in its input groups."""
         n, K, C = self.n_assets, len(self.regimes), len(self.copulas)
         pool = np.ascontiguousarray(self.rep_pool, float).reshape(-1, n)
         if self.rep_raw.shape != (pool.shape[0],):
@@ -141,17 +150,21 @@ class Schedule:
         cond_b, cond_l, cond_p = self._conditional_arrays() if anchoring else (np.zeros((C, n, n)),) * 3
         trans_cum = np.cumsum(self.regime_transition, axis=1)
         init_cum = np.cumsum(self.regime_initial)
-        return KernelArrays(
-            vol_code, vpar, trans_cum, init_cum, cop_type, cop_chol, cop_nu, cop_theta,
-            self.day_copula.astype(np.int64), slot, *fwd,
-            self.s2_start, self.e_start, np.ascontiguousarray(self.vol_mult), self.vol_feedback,
-            self.ev_day.astype(np.int64), self.ev_prob.astype(float), np.ascontiguousarray(self.ev_size),
-            self.ev_sigma.astype(np.bool_), self.rep_lo.astype(np.int64), self.rep_hi.astype(np.int64),
-            pool, self.rep_raw.astype(np.bool_),
-            self.pj_rate.astype(float), self.pj_law.astype(np.int64), np.ascontiguousarray(self.pj_par, float),
-            np.ascontiguousarray(self.pj_load), self.pj_from.astype(np.int64), self.pj_to.astype(np.int64),
-            self.anc_day.astype(np.bool_), self.anc_asset.astype(np.bool_), np.ascontiguousarray(self.anc_ret, float),
-            self.anc_noise.astype(float), cond_b, cond_l, cond_p, *inv,
+        return KernelInputs(
+            model=ModelInputs(vol_code, vpar, trans_cum, init_cum, cop_type, cop_chol, cop_nu, cop_theta,
+                              self.day_copula.astype(np.int64), slot),
+            tables=TableInputs(*fwd),
+            shocks=ShockInputs(
+                self.s2_start, self.e_start, np.ascontiguousarray(self.vol_mult), self.vol_feedback,
+                self.ev_day.astype(np.int64), self.ev_prob.astype(float), np.ascontiguousarray(self.ev_size),
+                self.ev_sigma.astype(np.bool_), self.rep_lo.astype(np.int64), self.rep_hi.astype(np.int64),
+                pool, self.rep_raw.astype(np.bool_),
+                self.pj_rate.astype(float), self.pj_law.astype(np.int64), np.ascontiguousarray(self.pj_par, float),
+                np.ascontiguousarray(self.pj_load), self.pj_from.astype(np.int64), self.pj_to.astype(np.int64)),
+            anchors=AnchorInputs(self.anc_day.astype(np.bool_), self.anc_asset.astype(np.bool_),
+                                 np.ascontiguousarray(self.anc_ret, float), self.anc_noise.astype(float),
+                                 cond_b, cond_l, cond_p),
+            itables=InverseTableInputs(*inv),
         )
 
     def _conditional_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -182,58 +195,8 @@ class Schedule:
         return replace(self, **changes)
 
 
-@dataclass(frozen=True)
-class KernelArrays:
-    """Positional kernel inputs between the path range and the outputs of ``simulate_chunk``."""
-
-    vol_code: np.ndarray
-    vpar: np.ndarray
-    regime_cum: np.ndarray
-    regime_init_cum: np.ndarray
-    cop_type: np.ndarray
-    cop_chol: np.ndarray
-    cop_nu: np.ndarray
-    cop_theta: np.ndarray
-    day_copula: np.ndarray
-    slot: np.ndarray
-    tab_kind: np.ndarray
-    tab_xc: np.ndarray
-    tab_ihc: np.ndarray
-    tab_iht: np.ndarray
-    tab_c: np.ndarray
-    s2_start: np.ndarray
-    e_start: np.ndarray
-    vol_mult: np.ndarray
-    vol_feedback: np.ndarray
-    ev_day: np.ndarray
-    ev_prob: np.ndarray
-    ev_size: np.ndarray
-    ev_sigma: np.ndarray
-    rep_lo: np.ndarray
-    rep_hi: np.ndarray
-    rep_pool: np.ndarray
-    rep_raw: np.ndarray
-    pj_rate: np.ndarray
-    pj_law: np.ndarray
-    pj_par: np.ndarray
-    pj_load: np.ndarray
-    pj_from: np.ndarray
-    pj_to: np.ndarray
-    anc_day: np.ndarray
-    anc_asset: np.ndarray
-    anc_ret: np.ndarray
-    anc_noise: np.ndarray
-    cond_b: np.ndarray
-    cond_l: np.ndarray
-    cond_p: np.ndarray
-    itab_kind: np.ndarray
-    itab_xc: np.ndarray
-    itab_ihc: np.ndarray
-    itab_iht: np.ndarray
-    itab_c: np.ndarray
-
-    def as_tuple(self) -> tuple:
-        return tuple(getattr(self, f) for f in self.__dataclass_fields__)
+#: the kernel inputs of a run (:class:`simulator.kernels.interface.KernelInputs`; the name of 0.3.0)
+KernelArrays = KernelInputs
 
 
 def _slot_pairs(slot: np.ndarray, keys_order: int) -> list[tuple[int, int]]:

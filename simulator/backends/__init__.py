@@ -81,7 +81,7 @@ def run_chunk(arrays, keys, start: int, stop: int, horizon: int, store_paths: bo
     from simulator.kernels.paths import simulate_chunk
 
     n = stop - start
-    a = arrays.s2_start.shape[0]
+    a = arrays.n_assets
     if out is None:
         shape = (n, horizon, a) if store_paths else (0, 0, a)
         out = {

@@ -196,10 +196,10 @@ def run_chunks(arrays, keys, horizon: int, tasks: Sequence[ChunkTask], *, store_
     cuda = require_gpu()
     from simulator.kernels.cuda_chunk import chunk_kernel
 
-    n_assets = int(arrays.s2_start.shape[0])
+    n_assets = arrays.n_assets
     horizon = int(horizon)
     kernel = chunk_kernel(cuda, n_assets)
-    d_in = [cuda.to_device(np.ascontiguousarray(a)) for a in arrays.as_tuple()]
+    d_in = arrays.map_arrays(lambda a: cuda.to_device(np.ascontiguousarray(a)))
     groups = _launch_groups(tasks, store_paths=store_paths, horizon=horizon, n_assets=n_assets,
                             launch_paths=launch_paths)
     streams = (cuda.stream(), cuda.stream())
@@ -219,7 +219,7 @@ def run_chunks(arrays, keys, horizon: int, tasks: Sequence[ChunkTask], *, store_
         }
         blocks = (n + threads_per_block - 1) // threads_per_block
         kernel[blocks, threads_per_block, stream](
-            keys.key0, keys.key1, np.int64(start), np.int64(n), np.int64(horizon), *d_in, bool(store_paths),
+            keys.key0, keys.key1, np.int64(start), np.int64(n), np.int64(horizon), *d_in.as_tuple(), bool(store_paths),
             dev["returns"], dev["sigma"], dev["cum_return"], dev["max_drawdown"], dev["stressed_days"])
         return group, dev, stream
 

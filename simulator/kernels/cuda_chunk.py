@@ -7,9 +7,9 @@ thread-local work arrays have a compile-time length ``MAXA`` (the number of asse
 power of two, at least 4: one compiled kernel per size class). Kernel inputs, quantile tables
 included, live in the GPU's global memory; the ziggurat tables are numba constants (constant memory).
 
-Argument order is that of :func:`simulator.kernels.paths.simulate_chunk` (the positional fields of
-:class:`simulator.schedule.KernelArrays` between the path range and the outputs), so one argument list
-serves both targets. This module imports nothing from ``numba.cuda``: the caller passes the module
+Its parameters are :data:`simulator.kernels.interface.DRIVER_PARAMS`, those of
+:func:`simulator.kernels.paths.simulate_chunk`: the path range, the input groups of
+:class:`~simulator.kernels.interface.KernelInputs` (named tuples of device arrays) and the outputs. This module imports nothing from ``numba.cuda``: the caller passes the module
 (real or numba's simulator, see :mod:`simulator.backends.cuda`).
 """
 from __future__ import annotations
@@ -32,20 +32,8 @@ def max_assets_class(n_assets: int) -> int:
     return max(MIN_MAXA, 1 << (int(n_assets) - 1).bit_length())
 
 
-def simulate_chunk_gpu(
-    key0, key1, path_start, n_paths, horizon,
-    vol_code, vpar, regime_cum, regime_init_cum,
-    cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot,
-    tab_kind, tab_xc, tab_ihc, tab_iht, tab_c,
-    s2_start, e_start,
-    vol_mult, vol_feedback,
-    ev_day, ev_prob, ev_size, ev_sigma,
-    rep_lo, rep_hi, rep_pool, rep_raw,
-    pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to,
-    anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
-    itab_kind, itab_xc, itab_ihc, itab_iht, itab_c,
-    store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days,
-):
+def simulate_chunk_gpu(key0, key1, path_start, n_paths, horizon, model, tables, shocks, anchors, itables,
+                       store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days):
     """Kernel source: thread ``i`` simulates global path ``path_start + i`` into output row ``i``.
 
     Arguments and output shapes as :func:`simulator.kernels.paths.simulate_chunk`; launch with at
@@ -66,13 +54,6 @@ def simulate_chunk_gpu(
         r = cuda.local.array(MAXA, float64)  # noqa: F821
         feed = cuda.local.array(MAXA, float64)  # noqa: F821
         work = (z, x, eps, s2, e, cum, peak, dd, r, feed)
-        model = (vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta, day_copula,
-                 slot)
-        tables = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_c)
-        shocks = (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi,
-                  rep_pool, rep_raw, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to)
-        anchors = (anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p)
-        itables = (itab_kind, itab_xc, itab_ihc, itab_iht, itab_c)
         simulate_path(st, work, key0, key1, path_start + i, i, horizon, model, tables, shocks,  # noqa: F821
                       anchors, itables, store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days)
 

@@ -50,12 +50,15 @@ from simulator.kernels.variance import variance_step
 from simulator.tables import N_CENTER, N_TAIL
 
 BLOCK = 64  # paths per parallel work item on the CPU (work arrays are allocated once per block)
+#: largest Poisson mean drawn by one inversion; larger means are a sum of independent pieces of at most this
+POISSON_PIECE = 30.0
 
 
-def _draw_innovations(st, c, slot, n_assets, cop_type, cop_chol, cop_nu, cop_theta,
-                      tab_kind, tab_xc, tab_ihc, tab_iht, tab_c, z, x, eps):
-    """Draw one day's standardised innovation vector ``eps`` (n_assets,) from copula set ``c``."""
-    ct = cop_type[c]
+def _draw_innovations(st, c, slot, n_assets, model, tables, z, x, eps):
+    """Draw one day's standardised innovation vector ``eps`` (n_assets,) from copula set ``c`` of ``model``
+    (:class:`~simulator.kernels.interface.ModelInputs`) through table set ``slot`` of ``tables``."""
+    cop_chol = model.cop_chol
+    ct = model.cop_type[c]
     if ct <= 2:
         fill_normals(st, z, n_assets)
         if ct == 0:
@@ -68,12 +71,12 @@ def _draw_innovations(st, c, slot, n_assets, cop_type, cop_chol, cop_nu, cop_the
                     acc += cop_chol[c, a, b] * z[b]
                 x[a] = acc
             if ct == 2:
-                nu = cop_nu[c]
+                nu = model.cop_nu[c]
                 w = math.sqrt(2.0 * gamma(st, 0.5 * nu) / nu)
                 for a in range(n_assets):
                     x[a] = x[a] / w
     else:
-        theta = cop_theta[c]
+        theta = model.cop_theta[c]
         if ct == 3:
             v = gamma(st, 1.0 / theta)
         elif ct == 4:
@@ -95,18 +98,17 @@ def _draw_innovations(st, c, slot, n_assets, cop_type, cop_chol, cop_nu, cop_the
                 q = 1.0 - p
             x[a] = ndtri_pq(p, q)
     for a in range(n_assets):
-        eps[a] = hermite_eval(tab_c, slot, a, tab_kind[slot, a], tab_xc[slot, a], tab_ihc[slot, a],
-                              tab_iht[slot, a], N_CENTER, N_TAIL, x[a])
+        eps[a] = hermite_eval(tables.tab_c, slot, a, tables.tab_kind[slot, a], tables.tab_xc[slot, a],
+                              tables.tab_ihc[slot, a], tables.tab_iht[slot, a], N_CENTER, N_TAIL, x[a])
 
 
-def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_type, cop_nu,
-                          anchors, tables, itables, z, x, eps):
+def _anchored_innovations(st, t, c, slot, k, n_assets, s2, model, tables, shocks, anchors, itables, z, x, eps):
     """Pin anchored assets to their target return (plus noise) and draw the others from the copula
     conditional on the anchored assets' copula-scale values (Gaussian, t or independent copula).
-    ``anchors``, ``tables``, ``itables`` are the tuples of :func:`simulate_path`."""
-    anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p = anchors
-    tab_kind, tab_xc, tab_ihc, tab_iht, tab_c = tables
-    itab_kind, itab_xc, itab_ihc, itab_iht, itab_c = itables
+    The groups are those of :func:`simulate_path`."""
+    anc_asset, anc_ret, anc_noise = anchors.anc_asset, anchors.anc_ret, anchors.anc_noise
+    cond_b, cond_l, cond_p = anchors.cond_b, anchors.cond_l, anchors.cond_p
+    vpar, vol_mult = model.vpar, shocks.vol_mult
     n_anchored = 0
     for a in range(n_assets):
         if anc_asset[a]:
@@ -116,18 +118,18 @@ def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_t
             if anc_noise[a] > 0.0:
                 target += anc_noise[a] * sig * normal(st)
             eps[a] = (target - vpar[k, a, 0]) / sig
-            x[a] = hermite_eval(itab_c, slot, a, itab_kind[slot, a], itab_xc[slot, a], itab_ihc[slot, a],
-                                itab_iht[slot, a], N_CENTER, N_TAIL, eps[a])
+            x[a] = hermite_eval(itables.itab_c, slot, a, itables.itab_kind[slot, a], itables.itab_xc[slot, a],
+                                itables.itab_ihc[slot, a], itables.itab_iht[slot, a], N_CENTER, N_TAIL, eps[a])
     fill_normals(st, z, n_assets)
     scale = 1.0
-    if cop_type[c] == 2:
+    if model.cop_type[c] == 2:
         quad = 0.0
         for a in range(n_assets):
             if anc_asset[a]:
                 for b in range(n_assets):
                     if anc_asset[b]:
                         quad += x[a] * cond_p[c, a, b] * x[b]
-        nu = cop_nu[c]
+        nu = model.cop_nu[c]
         dof = nu + n_anchored
         w = 2.0 * gamma(st, 0.5 * dof) / dof
         scale = math.sqrt((nu + quad) / dof / w)
@@ -143,8 +145,32 @@ def _anchored_innovations(st, t, c, slot, k, n_assets, vpar, vol_mult, s2, cop_t
             if not anc_asset[g]:
                 noise += cond_l[c, f, g] * z[g]
         x[f] = mean + scale * noise
-        eps[f] = hermite_eval(tab_c, slot, f, tab_kind[slot, f], tab_xc[slot, f], tab_ihc[slot, f],
-                              tab_iht[slot, f], N_CENTER, N_TAIL, x[f])
+        eps[f] = hermite_eval(tables.tab_c, slot, f, tables.tab_kind[slot, f], tables.tab_xc[slot, f],
+                              tables.tab_ihc[slot, f], tables.tab_iht[slot, f], N_CENTER, N_TAIL, x[f])
+
+
+def _poisson_count(st, lam):
+    """A Poisson(``lam``) count, exact for any ``lam >= 0``: inversion by sequential search of the CDF, one
+    uniform per piece, the mean split into independent pieces of at most :data:`POISSON_PIECE` (a sum of
+    independent Poisson counts is Poisson with the summed mean), so ``exp(-piece)`` never underflows. The
+    search stops where the CDF reaches the uniform (or, for a uniform within rounding of 1, where the
+    probabilities underflow); a mean of at most ``POISSON_PIECE`` uses one uniform, as it always has."""
+    n = 0
+    rest = lam
+    while True:
+        piece = rest if rest <= POISSON_PIECE else POISSON_PIECE
+        rest -= piece
+        u = uniform(st)
+        p = math.exp(-piece)
+        acc = p
+        k = 0
+        while u > acc and p > 0.0:
+            k += 1
+            p *= piece / k
+            acc += p
+        n += k
+        if rest <= 0.0:
+            return n
 
 
 def _jump_size(st, law, par):
@@ -162,24 +188,20 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
     """Simulate global path ``path`` into output row ``i``: the per-path body shared by every driver.
 
     ``st`` (uint64[4]) and ``work`` = (z (n_assets + 1,), x, eps, s2, e, cum, peak, dd, r, feed (n_assets,))
-    are caller-owned work arrays (overwritten). The inputs of :func:`simulate_chunk` arrive grouped in
-    tuples (CPython compiles a call of more than 30 arguments to a star-args call, which numba cannot
-    inline and numba.cuda may not type):
-    ``model`` = (vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta,
-    day_copula, slot); ``tables`` = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_c); ``shocks`` =
-    (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi,
-    rep_pool, rep_raw, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to); ``anchors`` = (anc_day, anc_asset,
-    anc_ret, anc_noise, cond_b, cond_l, cond_p); ``itables`` = the itab_* arrays like ``tables``.
-    The outputs are those of :func:`simulate_chunk`, passed one by one: with numba 0.68, writes to an
-    output array reached through a tuple in the CPU driver's ``prange`` body were lost.
+    are caller-owned work arrays (overwritten). The inputs arrive in the groups of
+    :class:`simulator.kernels.interface.KernelInputs` (``model``, ``tables``, ``shocks``, ``anchors``,
+    ``itables``: named tuples, read by field name). The outputs are those of :func:`simulate_chunk`, passed
+    one by one: with numba 0.68, writes to an output array reached through a tuple in the CPU driver's
+    ``prange`` body were lost.
     """
     z, x, eps, s2, e, cum, peak, dd, r, feed = work
-    vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot = model
-    tab_kind, tab_xc, tab_ihc, tab_iht, tab_c = tables
-    (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi, rep_pool,
-     rep_raw, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to) = shocks
-    anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p = anchors
-    itab_kind, itab_xc, itab_ihc, itab_iht, itab_c = itables
+    vol_code, vpar, slot, day_copula = model.vol_code, model.vpar, model.slot, model.day_copula
+    regime_cum, regime_init_cum = model.regime_cum, model.regime_init_cum
+    s2_start, e_start, vol_mult, vol_feedback = shocks.s2_start, shocks.e_start, shocks.vol_mult, shocks.vol_feedback
+    ev_day, ev_prob, ev_size, ev_sigma = shocks.ev_day, shocks.ev_prob, shocks.ev_size, shocks.ev_sigma
+    rep_lo, rep_hi, rep_pool, rep_raw = shocks.rep_lo, shocks.rep_hi, shocks.rep_pool, shocks.rep_raw
+    pj_rate, pj_from, pj_to, pj_load = shocks.pj_rate, shocks.pj_from, shocks.pj_to, shocks.pj_load
+    anc_day, anc_asset = anchors.anc_day, anchors.anc_asset
     n_assets = s2_start.shape[0]
     n_regimes = vol_code.shape[0]
     n_events = ev_day.shape[0]
@@ -223,14 +245,13 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
             c = day_copula[t]
             if c < 0:
                 c = k
-            _anchored_innovations(st, t, c, slot[c, k], k, n_assets, vpar, vol_mult, s2, cop_type, cop_nu,
-                                  anchors, tables, itables, z, x, eps)
+            _anchored_innovations(st, t, c, slot[c, k], k, n_assets, s2, model, tables, shocks, anchors, itables,
+                                  z, x, eps)
         else:
             c = day_copula[t]
             if c < 0:
                 c = k
-            _draw_innovations(st, c, slot[c, k], n_assets, cop_type, cop_chol, cop_nu, cop_theta,
-                              tab_kind, tab_xc, tab_ihc, tab_iht, tab_c, z, x, eps)
+            _draw_innovations(st, c, slot[c, k], n_assets, model, tables, z, x, eps)
         for a in range(n_assets):
             sig = math.sqrt(s2[a])
             m = vol_mult[t, a]
@@ -249,17 +270,9 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
                     feed[a] += jump
         for j in range(n_pj):
             if pj_from[j] <= t and t < pj_to[j]:
-                lam = pj_rate[j]
-                u = uniform(st)
-                p = math.exp(-lam)
-                acc = p
-                n_jumps = 0
-                while u > acc and n_jumps < 50:
-                    n_jumps += 1
-                    p *= lam / n_jumps
-                    acc += p
+                n_jumps = _poisson_count(st, pj_rate[j])
                 for _ in range(n_jumps):
-                    size = _jump_size(st, pj_law[j], pj_par[j])
+                    size = _jump_size(st, shocks.pj_law[j], shocks.pj_par[j])
                     for a in range(n_assets):
                         if pinned and anc_asset[a]:
                             continue
@@ -284,57 +297,29 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
 cpu_compile(globals(), {
     "_draw_innovations": INLINE,
     "_anchored_innovations": PLAIN,
+    "_poisson_count": INLINE,
     "_jump_size": PLAIN,
     "simulate_path": INLINE,
 })
 
 
 @njit(cache=True, parallel=True)
-def simulate_chunk(
-    key0, key1, path_start, n_paths, horizon,
-    vol_code, vpar, regime_cum, regime_init_cum,
-    cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot,
-    tab_kind, tab_xc, tab_ihc, tab_iht, tab_c,
-    s2_start, e_start,
-    vol_mult, vol_feedback,
-    ev_day, ev_prob, ev_size, ev_sigma,
-    rep_lo, rep_hi, rep_pool, rep_raw,
-    pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to,
-    anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p,
-    itab_kind, itab_xc, itab_ihc, itab_iht, itab_c,
-    store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days,
-):
+def simulate_chunk(key0, key1, path_start, n_paths, horizon, model, tables, shocks, anchors, itables,
+                   store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days):
     """Simulate paths ``path_start .. path_start + n_paths - 1`` of one chunk on the CPU's numba threads.
 
-    Shapes: vol_code (K, A) int64; vpar (K, A, P) = mu, then the family's parameters (see
-    :func:`simulator.kernels.variance.variance_step`);
-    regime_cum (K, K) cumulative transition rows; regime_init_cum (K,); cop_* over C copula sets,
-    cop_chol (C, A, A); day_copula (H,) copula-set override or -1; slot (C, K) table set index;
-    tab_kind, tab_xc, tab_ihc, tab_iht (S, A) and tab_c (S, A, G, 4) table segment coefficients;
-    s2_start, e_start (A,); vol_mult (H, A); vol_feedback (A,) bool;
-    ev_* over E scheduled jumps (ev_size (E, A)); rep_lo, rep_hi (H,) row range of rep_pool (R, A)
-    replayed on each day (empty range: no replay; one row: that row; several: a uniform draw);
-    rep_raw (R,) bool: the row holds historical percent log returns ``r_t``, replayed as they
-    happened (innovation ``(r_t - mu) / sigma`` with the day's regime mean and the path's sigma), not
-    standardized residuals (rescaled by the path's sigma);
-    pj_* over P Poisson jump processes (pj_par (P, 3), pj_load (P, A));
-    anc_day (H,) bool, anc_asset (A,) bool, anc_ret (H, A) anchored target returns, anc_noise (A,);
-    cond_b, cond_l, cond_p (C, A, A) per copula set: regression of free on anchored scale values,
-    Cholesky factor of the conditional correlation (free block), inverse anchored correlation;
-    itab_* inverse tables (innovation → copula scale), indexed like tab_*.
+    Inputs: the groups of :class:`simulator.kernels.interface.KernelInputs` (shapes documented there, with
+    K regimes, A assets, C copula sets, H days); the parameters are :data:`~simulator.kernels.interface.DRIVER_PARAMS`.
+    A replay day takes row ``rep_lo`` (one row: that row; several: a uniform draw from ``rep_lo..rep_hi-1``)
+    of ``rep_pool``: standardized residuals (rescaled by the path's sigma), or with ``rep_raw`` historical
+    percent log returns ``r_t`` replayed as they happened (innovation ``(r_t - mu) / sigma`` with the day's
+    regime mean and the path's sigma).
     Outputs (percent): out_r, out_s (n_paths, H, A) when ``store_paths``; out_cum, out_mdd (n_paths, A)
     cumulative log return and max drawdown (fraction of peak price); out_regime_days (n_paths,) days in
     a regime other than 0.
     """
-    n_assets = s2_start.shape[0]
+    n_assets = shocks.s2_start.shape[0]
     n_blocks = (n_paths + BLOCK - 1) // BLOCK
-    # read-only input groups, built once outside the parallel loop (see simulate_path)
-    model = (vol_code, vpar, regime_cum, regime_init_cum, cop_type, cop_chol, cop_nu, cop_theta, day_copula, slot)
-    tables = (tab_kind, tab_xc, tab_ihc, tab_iht, tab_c)
-    shocks = (s2_start, e_start, vol_mult, vol_feedback, ev_day, ev_prob, ev_size, ev_sigma, rep_lo, rep_hi,
-              rep_pool, rep_raw, pj_rate, pj_law, pj_par, pj_load, pj_from, pj_to)
-    anchors = (anc_day, anc_asset, anc_ret, anc_noise, cond_b, cond_l, cond_p)
-    itables = (itab_kind, itab_xc, itab_ihc, itab_iht, itab_c)
     for blk in prange(n_blocks):
         st = np.empty(4, np.uint64)
         z = np.empty(n_assets + 1)

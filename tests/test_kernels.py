@@ -1,0 +1,70 @@
+"""The kernel interface is written once (simulator/kernels/interface.py): both drivers and the per-path body
+take exactly the parameters it defines, and the schedule fills every input of it."""
+import ast
+import inspect
+
+import numpy as np
+
+from simulator.kernels import cuda_chunk, paths
+from simulator.kernels.interface import DRIVER_PARAMS, PATH_PARAMS, KernelInputs
+from simulator.schedule import Schedule
+
+
+def _params(fn) -> tuple[str, ...]:
+    return tuple(inspect.signature(getattr(fn, "py_func", fn)).parameters)
+
+
+def test_driver_signatures_come_from_the_interface():
+    assert _params(paths.simulate_chunk) == DRIVER_PARAMS  # CPU driver
+    assert _params(cuda_chunk.simulate_chunk_gpu) == DRIVER_PARAMS  # GPU driver
+    assert _params(paths.simulate_path) == PATH_PARAMS  # the body both run
+
+
+def test_gpu_driver_hands_its_parameters_to_the_path_body_unchanged():
+    """The GPU source calls simulate_path with the interface's names in the interface's order."""
+    tree = ast.parse(inspect.getsource(cuda_chunk.simulate_chunk_gpu))
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "simulate_path"]
+    assert len(calls) == 1
+    names = [a.id if isinstance(a, ast.Name) else ast.unparse(a) for a in calls[0].args]
+    assert names == ["st", "work", "key0", "key1", "path_start + i", "i", *PATH_PARAMS[6:]]
+    # and so does the CPU driver
+    tree = ast.parse(inspect.getsource(paths.simulate_chunk.py_func))
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "simulate_path"]
+    names = [a.id if isinstance(a, ast.Name) else ast.unparse(a) for a in calls[0].args]
+    assert names == ["st", "work", "key0", "key1", "path_start + i", "i", *PATH_PARAMS[6:]]
+
+
+def test_schedule_fills_every_kernel_input(example_model):
+    arrays = Schedule.from_model(example_model, 7).kernel_arrays()
+    assert isinstance(arrays, KernelInputs) and arrays.as_tuple() == tuple(arrays)
+    names = [name for name, _ in arrays.flat_items()]
+    assert len(names) == len(set(names))  # one name per input across the groups
+    for name, a in arrays.flat_items():
+        assert isinstance(a, np.ndarray), name
+    assert arrays.n_assets == 2
+    copy = arrays.map_arrays(np.copy)
+    assert type(copy.shocks) is type(arrays.shocks)
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(copy.flat_items(), arrays.flat_items()))
+
+
+def test_poisson_jump_count_is_exact_for_any_intensity():
+    """The kernel's count against scipy's Poisson law: mean, and the CDF at its 10/50/90 % quantiles and
+    beyond 50 (where the kernel used to stop counting), 4.5 standard errors from n = 20,000 draws."""
+    from scipy import stats
+
+    from simulator.kernels.paths import _poisson_count
+    from simulator.kernels.rng import seed_stream
+
+    n = 20_000
+    st = np.empty(4, np.uint64)
+    for lam in (0.2, 45.0, 700.0):
+        counts = np.empty(n, np.int64)
+        for i in range(n):
+            seed_stream(st, np.uint64(7), np.uint64(11), np.int64(i))
+            counts[i] = _poisson_count(st, lam)
+        assert abs(counts.mean() - lam) < 4.5 * np.sqrt(lam / n), (lam, counts.mean())
+        law = stats.poisson(lam)
+        for k in {*law.ppf([0.1, 0.5, 0.9]).astype(int), 50}:
+            p = law.cdf(k)
+            assert abs(np.mean(counts <= k) - p) < 4.5 * np.sqrt(p * (1 - p) / n) + 1e-12, (lam, k)
+    assert np.mean(counts > 50) > 0.9  # lam = 700: no cap
