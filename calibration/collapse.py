@@ -428,7 +428,7 @@ def collapse_check_returns(
             for g in range(1, int(generations) + 1):
                 attempts = gen_seeds[g - 1].spawn(int(max_retries) + 1)
                 errors = []
-                for attempt, att_ss in enumerate(attempts):
+                for attempt, att_ss in enumerate(attempts):  # noqa: B007 - ``attempt`` is read after the loop
                     sim_ss, block_ss = att_ss.spawn(2)
                     try:
                         parts = []

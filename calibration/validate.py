@@ -391,7 +391,7 @@ def _compute_stats(x: np.ndarray, assets: Sequence[str], *, tail_fraction: float
         r = np.ascontiguousarray(x[:, :, j])
         pool = np.sort(r[ens].reshape(-1))
 
-        def add(name, group, metric, sided, values, floor=0.0, bounds=(-math.inf, math.inf)):
+        def add(name, group, metric, sided, values, floor=0.0, bounds=(-math.inf, math.inf), a=a):
             stats_out.append(_Stat(name, group, metric, sided, np.asarray(values, float), asset=a, floor=floor,
                                    bounds=bounds))
 

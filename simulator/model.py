@@ -35,7 +35,7 @@ from simulator.families import COPULA_FAMILIES, LAWS, VOL_FAMILIES, VolFamily, v
 from simulator.families._values import check_keys as _check_keys
 from simulator.families._values import choices as _choices
 from simulator.families._values import number as _number
-from simulator.families.copulas import spec_params, validate_corr
+from simulator.families.copulas import spec_params
 from simulator.families.laws import (  # noqa: F401  (re-exported)
     EVT_TAIL_PARAMS,
     EVT_XI_LIMIT,

@@ -141,7 +141,7 @@ def book_values(positions, state: MarketState, fixings: Mapping[str, np.ndarray]
         ts, amts, cols = [], [], []
         first_col: dict[int, int] = {}  # member -> column holding DF(first payment) (swaps inside a period)
         n_cols = len(members)
-        for k, (j, p) in enumerate(members):
+        for k, (_j, p) in enumerate(members):
             t = coupon_times(p.maturity_years, p.freq)
             t = t[t > e + 1e-12] - e
             if t.size == 0:
