@@ -101,11 +101,14 @@ class Schedule:
     @property
     def replay_days(self) -> np.ndarray:
         """(H,) bool: days whose innovations come from a historical replay."""
+        assert self.rep_hi is not None and self.rep_lo is not None  # set by from_model
         return self.rep_hi > self.rep_lo
 
     def kernel_arrays(self) -> KernelInputs:
         """The contiguous arrays and tables the kernel reads, in its input groups."""
         n, K, C = self.n_assets, len(self.regimes), len(self.copulas)
+        assert (self.rep_lo is not None and self.rep_hi is not None and self.anc_day is not None  # from_model sets
+                and self.anc_asset is not None and self.anc_noise is not None)                   # them all
         pool = np.ascontiguousarray(self.rep_pool, float).reshape(-1, n)
         if self.rep_raw.shape != (pool.shape[0],):
             raise ValueError(f"rep_raw has shape {self.rep_raw.shape}; it needs one flag per rep_pool row, "
@@ -129,7 +132,7 @@ class Schedule:
         overrides = {int(c) for c in np.unique(self.day_copula) if c >= 0}
         slot = np.zeros((C, K), np.int64)
         keys: dict = {}
-        tables = []
+        tables: list[list] = []
         for c in range(C):
             for k in range(K):
                 if c != k and c not in overrides:
@@ -170,6 +173,7 @@ class Schedule:
     def _conditional_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per copula set: regression B = R_fa R_aa^-1, Cholesky of R_ff - B R_af, and R_aa^-1 (embedded in A×A)."""
         n, C = self.n_assets, len(self.copulas)
+        assert self.anc_asset is not None  # set by from_model
         anc = np.flatnonzero(self.anc_asset)
         free = np.flatnonzero(~self.anc_asset)
         cond_b = np.zeros((C, n, n))

@@ -117,7 +117,7 @@ class KernelInputs(NamedTuple):
 
     def map_arrays(self, fn: Callable[[np.ndarray], object]) -> "KernelInputs":
         """The same structure with ``fn`` applied to every array (e.g. a copy to a GPU)."""
-        return KernelInputs(*(type(group)(*(fn(a) for a in group)) for group in self))
+        return KernelInputs._make(type(group)._make(fn(a) for a in group) for group in self)
 
 
 #: parameters of the per-chunk drivers (CPU and GPU), in order
