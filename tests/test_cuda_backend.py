@@ -238,7 +238,7 @@ def test_tail_reducer_on_gpu_matches_cpu(simulated):
 
 
 def test_merged_launches_hand_back_every_chunk_in_order(simulated):
-    from simulator.engine import run_chunk
+    from simulator.backends import run_chunk
 
     gpu, meta = simulated
     plan = _direct_plan()
