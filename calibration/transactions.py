@@ -360,7 +360,9 @@ def fit_transactions(table, *, kind: str = "auto", rate_per_customer_day: float 
         or raw rows with a category column, ``amount`` and ``step`` or ``ts``. A path is read as CSV or
         Parquet.
     kind : {"auto", "mobile-money", "cards"}
-        ``auto``: mobile money if the categories are the five wallet actions, cards otherwise.
+        ``auto``: mobile money if the categories are the five wallet actions, cards otherwise. ``DEPOSIT``
+        rows (a stress-sim mobile-money feed's external income) are left out of a mobile-money fit: the
+        fitted profile generates its own deposits.
     rate_per_customer_day : float
         Transactions per customer per day assumed in the profile; the implied population is the fitted
         daily volume divided by it.
@@ -399,6 +401,11 @@ def fit_transactions(table, *, kind: str = "auto", rate_per_customer_day: float 
     source = "aggregates" if _is_aggregate(table) else "rows"
     agg = _normalise_aggregates(table, where) if source == "aggregates" else aggregate_rows(table, where=where)
     cats_found = sorted(agg["category"].unique())
+    if "DEPOSIT" in cats_found and set(cats_found) <= set(MOBILE_ACTIONS) | {"DEPOSIT"} and kind != "cards":
+        # a stress-sim mobile-money feed: its DEPOSIT rows are the wallets' external income, which the
+        # fitted profile generates itself (deposit_interval_days), not an action with an amount law
+        agg = agg[agg["category"] != "DEPOSIT"].reset_index(drop=True)
+        cats_found = [c for c in cats_found if c != "DEPOSIT"]
     if kind == "auto":
         kind = "mobile-money" if set(cats_found) <= set(MOBILE_ACTIONS) else "cards"
     if kind == "mobile-money":
