@@ -136,7 +136,7 @@ def calm_index_volatility(model, weights=None) -> float:
 
 def _load_model(model):
     """A MarketModel from a model, a JSON path or ``builtin:NAME``."""
-    from simulator import MarketModel
+    from simulator.model import MarketModel
 
     if isinstance(model, MarketModel):
         return model
