@@ -211,3 +211,23 @@ def test_concept_drift_and_adaptive_fraudsters():
             if (nxt["ts"] - r.loc[i, "ts"]) < pd.Timedelta(minutes=30) and nxt["amount"] <= 0.7 * r.loc[i, "amount"] + 0.01:
                 retries += 1
     assert declined > 50 and retries / declined > 0.3
+
+
+@pytest.mark.parametrize("profile,documented", [("cards", 0.197e-2), ("mobile-money", 0.114e-2)])
+def test_default_fraud_share_matches_the_documented_figure(profile, documented):
+    """Issue 18 defect 9: mobile money had 0.094 % fraud rows against 0.05 % documented."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "transactions.md").read_text()
+    assert f"{100 * documented:.3f} %" in doc
+    s = generate_transactions(profile, customers=25_000, days=30, seed=46)
+    df = pa.Table.from_batches(list(s)).to_pandas()
+    fr = df[df["is_fraud"]]
+    n = len(df)
+    share = len(fr) / n
+    # rows come in cases: the share's standard error from the cases' row counts (Poisson cases)
+    se = math.sqrt(float((fr.groupby("case_id").size() ** 2).sum())) / n
+    assert abs(share - documented) < 4 * se, (share, documented, se)
+    if profile == "cards":  # "card testing 2,555 rows, 33 % declined"
+        ct = fr[fr["fraud_type"] == "card_testing"]
+        assert abs(ct["declined"].mean() - 0.33) < 4 * math.sqrt(0.33 * 0.67 / ct["case_id"].nunique())
