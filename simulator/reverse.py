@@ -8,8 +8,9 @@ Two answers to "what makes the portfolio lose at least ``L`` over the horizon?":
    point minimises the Mahalanobis norm ``z' R^{-1} z`` subject to ``loss(x(z)) >= L`` (the Gaussian
    copula of the moves; for a t copula this is the Gaussian point of its normal scores). The loss is
    any function of the moves, e.g. the full revaluation of a book. Its plausibility: the Mahalanobis
-   distance ``d`` and ``P(chi2_k >= d^2)``, the probability under the Gaussian copula of a move at least
-   as extreme in every direction (``k`` factors), next to the simulated ``P(loss >= L)``.
+   distance ``d``; ``Phi(-d)``, the probability of a move at least this far in the breach direction
+   (exactly ``P(loss >= L)`` for a linear loss of Gaussian moves); and ``P(chi2_k >= d^2)``, that of a
+   move at least as far out in any direction (``k`` factors); next to the simulated ``P(loss >= L)``.
 2. **The simulated breaches** (:func:`breach_summary`): the paths with ``loss >= L``, their mean move per
    factor, and clusters of breach types (k-means on the standardized moves of the breaching paths).
 
@@ -49,7 +50,12 @@ class BreachPoint:
     mahalanobis : float
         ``sqrt(z' R^{-1} z)``.
     prob_as_extreme : float
-        ``P(chi2_k >= d^2)``: the Gaussian-copula probability of a move at least as far out.
+        ``P(chi2_k >= d^2)``: the Gaussian-copula probability of a move at least as far out, in any
+        direction.
+    prob_halfspace : float
+        ``Phi(-d)``: the probability of the half-space beyond the breach point's tangent plane, i.e. of a
+        move at least this far in the breach direction; for a linear loss of Gaussian moves it is
+        ``P(loss >= L)`` exactly.
     converged : bool
     """
 
@@ -58,6 +64,7 @@ class BreachPoint:
     loss: float
     mahalanobis: float
     prob_as_extreme: float
+    prob_halfspace: float
     converged: bool
 
 
@@ -91,7 +98,7 @@ class ReverseStressResult:
                 "moves": dict(zip(self.factors, map(float, p.moves))),
                 "normal_scores": dict(zip(self.factors, map(float, p.z))),
                 "loss": p.loss, "mahalanobis": p.mahalanobis, "prob_as_extreme": p.prob_as_extreme,
-                "converged": p.converged},
+                "prob_halfspace": p.prob_halfspace, "converged": p.converged},
             "simulated_breaches": {
                 "n_paths": b.n_paths, "n_breach": b.n_breach, "prob": b.prob, "prob_se": b.prob_se,
                 "mean_moves": None if b.mean_moves is None else dict(zip(self.factors, map(float, b.mean_moves))),
@@ -168,7 +175,7 @@ def most_likely_breach(loss: Callable[[np.ndarray], np.ndarray], threshold: floa
     z, lz, ok = best
     d = math.sqrt(2.0 * obj(z))
     return BreachPoint(moves=moves(z), z=z, loss=lz, mahalanobis=d, prob_as_extreme=float(stats.chi2.sf(d * d, k)),
-                       converged=ok)
+                       prob_halfspace=float(stats.norm.sf(d)), converged=ok)
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int = 0, iters: int = 100) -> np.ndarray:

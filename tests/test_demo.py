@@ -58,6 +58,7 @@ def test_demo_runs_the_whole_library(demo):
     assert "as of 2018-12-28 (the last day of the calibration window); portfolio USD 1,000,000" in out_text
     assert "VaR 97.5%" in out_text and "ES 97.5%" in out_text and "VaR 99%" in out_text and "ES 99%" in out_text
     assert "scenario targets met; replays of history's moves:" in out_text
+    assert "reverse stress test: a 252-day loss of at least" in out_text
     assert out_text.count("backtest ") >= 5
     # progress shown, one line per scenario
     for i, name in enumerate(names, 1):
@@ -95,6 +96,7 @@ def test_demo_model_backtests_and_report(demo):
     assert page.count('<span class="zone zone-') == 5
     # the report says which model was backtested and gives the verdict in its summary
     assert "Model backtested: the model that is simulated" in page and "Model backtest." in page
+    assert 'id="reverse"' in page and "most likely breach point" in page
     verdict = json.loads((out / "summary.json").read_text())["backtest_verdict"]
     import html
 
@@ -110,7 +112,7 @@ def test_demo_manifest_hashes_every_output(demo):
     m = json.loads((out / "manifest.json").read_text())
     assert m["kind"] == "demo" and m["command"][:2] == ["stress-sim", "demo"]
     assert set(m["timings_s"]) >= {"calibrate", "scenarios", "backtests", "report", "total"}
-    assert {"report.html", "summary.json", "model.json", "backtest.json",
+    assert {"report.html", "summary.json", "model.json", "backtest.json", "reverse.json",
             "tables/executive_summary.csv"} <= set(m["outputs"])
     for rel, digest in m["outputs"].items():
         assert sha256_file(out / rel) == digest, rel

@@ -28,6 +28,7 @@ def test_most_likely_point_matches_the_gaussian_closed_form():
     np.testing.assert_allclose(p.moves, x_star, rtol=1e-6, atol=1e-6)
     assert p.mahalanobis == pytest.approx(d, rel=1e-6) and p.loss == pytest.approx(L, rel=1e-6)
     assert p.prob_as_extreme == pytest.approx(stats.chi2.sf(d * d, 3), rel=1e-5)
+    assert p.prob_halfspace == pytest.approx(stats.norm.sf(d), rel=1e-5)  # = P(-w'x >= L) here
     # the closed form itself: on the constraint, and the density is highest there along it
     assert -x_star @ W == pytest.approx(L)
 
@@ -85,3 +86,32 @@ def test_on_the_bundled_model():
     assert res.breaches.prob == pytest.approx(0.01, abs=4 * res.breaches.prob_se)
     # every factor falls at the breach point, the equity indices the most
     assert np.all(res.point.moves < 0)
+
+
+def test_cli_reverse_writes_json_and_the_report_shows_it(tmp_path, capsys):
+    import json
+
+    from simulator.cli import main
+
+    out = tmp_path / "rev"
+    assert main(["reverse", "--model", "builtin:us-markets", "--loss-quantile", "0.99", "--paths", "4000",
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "most likely breach" in text and "Mahalanobis distance" in text
+    doc = json.loads((out / "reverse.json").read_text())
+    assert doc["kind"] == "reverse-stress-test" and doc["horizon_days"] == 252
+    assert set(doc["most_likely_breach"]["moves"]) == {"SP500", "NASDAQ", "WTI"}
+    assert doc["simulated_breaches"]["n_breach"] == 40  # 1 % of 4,000 paths
+    # bad input: one line, exit 2, nothing written
+    for argv, msg in ((["--loss", "-5"], "positive"), (["--loss", "1e12"], "no simulated path loses"),
+                      (["--loss-quantile", "0.3"], "loss quantile")):
+        rc = main(["reverse", "--model", "builtin:us-markets", "--paths", "500", *argv, "--out", str(tmp_path / "x")])
+        err = capsys.readouterr().err
+        assert rc == 2 and msg in err and "Traceback" not in err
+    # a book of price-factor positions instead of the scenario's portfolio
+    book = tmp_path / "b.csv"
+    book.write_text("id,kind,factor,amount,quantity,option_type,strike,expiry_years,spot,vol_pct\n"
+                    "eq,linear,SP500,1000000,,,,,,\nput,option,SP500,,-200,put,2200,0.5,2485.74,20\n")
+    assert main(["reverse", "--model", "builtin:us-markets", "--book", str(book), "--loss-quantile", "0.99",
+                 "--paths", "2000", "--out", str(tmp_path / "rb")]) == 0
+    capsys.readouterr()

@@ -22,6 +22,7 @@ SUBCOMMANDS = [
     "verify",
     "transactions",
     "validate_transactions",
+    "reverse",
 ]
 
 

@@ -11,7 +11,9 @@
    portfolio (constant weights; VaR/ES from 100,000 engine paths per refit) and each asset (closed
    form), plus a univariate GJR-GARCH-t on the portfolio series as a labelled benchmark: Kupiec,
    Christoffersen, Basel traffic light, Acerbi-Szekely (``DIR/backtest.json``);
-4. writes ``DIR/report.html``, ``DIR/summary.json`` and ``DIR/tables/*.csv`` and a ``DIR/manifest.json``
+4. a reverse stress test of the baseline: the most likely one-year moves that cost its 99 % loss
+   quantile, and the simulated paths that do (``DIR/reverse.json``);
+5. writes ``DIR/report.html``, ``DIR/summary.json`` and ``DIR/tables/*.csv`` and a ``DIR/manifest.json``
    with versions, seed, timings and the hash of every output.
 
 Progress goes to stderr as plain timestamped lines.
@@ -192,6 +194,14 @@ def run(args) -> int:
                                               "backtests": bts})
     timings["backtests"] = round(time.perf_counter() - t, 2)
 
+    say("reverse stress test: the most likely one-year moves that cost the baseline's 99% loss quantile ...")
+    t = time.perf_counter()
+    from simulator.jobs.reverse import REVERSE_FILE, reverse_stress_test
+
+    reverse = reverse_stress_test(model, scenario="baseline", loss_quantile=0.99, n_paths=args.paths, seed=args.seed)
+    atomic_write_json(out / REVERSE_FILE, reverse)
+    timings["reverse"] = round(time.perf_counter() - t, 2)
+
     fields = dict(
         data=DATA, model_sha256=model.sha256(), calibration_data=(model.provenance or {}).get("data", {}),
         scenarios=[r.name for r in stored], failed=[{"scenario": n, "error": m} for n, m in failures], seed=args.seed, n_paths=args.paths, portfolio_weights=weights,
@@ -199,13 +209,13 @@ def run(args) -> int:
                   "n_paths_per_refit": BACKTEST_PATHS, "n_oos": n_oos, "benchmark": "gjr/t/constant on the portfolio series"},
     )
     write_manifest(out, build_manifest(kind="demo", command=command, timings_s=dict(timings), **fields),
-                   files=["model.json", "backtest.json"])
+                   files=["model.json", "backtest.json", REVERSE_FILE])
     say("writing the report ...")
     t = time.perf_counter()
     written = write_report(out, out / "report.html", tables_dir=out, title="stress-sim demo: stress scenario risk report")
     timings["report"] = round(time.perf_counter() - t, 2)
     timings["total"] = round(time.perf_counter() - start, 2)
-    files = ["model.json", "backtest.json"] + [os.path.relpath(p, out) for p in written.values()]
+    files = ["model.json", "backtest.json", REVERSE_FILE] + [os.path.relpath(p, out) for p in written.values()]
     write_manifest(out, build_manifest(kind="demo", command=command, timings_s=dict(timings), **fields), files=files)
 
     as_of = (model.provenance or {}).get("data", {}).get("window_end", "unknown")
@@ -221,6 +231,11 @@ def run(args) -> int:
               f"(expected {b['spec']['expected_exceptions']:.1f}): "
               + (f"REJECTED by {' and '.join(rejected)}" if rejected else "Kupiec and Christoffersen accept")
               + f"; traffic light {tl['zone']} ({tl['exceptions']} in the last {tl['n']} days)")
+    pt = reverse["most_likely_breach"]
+    print(f"reverse stress test: a {reverse['horizon_days']}-day loss of at least {reverse['loss_threshold']:,.0f} "
+          f"{reverse['currency']} is most likely reached by " + ", ".join(
+              f"{a} {v:+.1f}%" for a, v in pt["moves_simple_pct"].items())
+          + f" (Mahalanobis distance {pt['mahalanobis']:.2f})")
     print(f"report: {out / 'report.html'}   (total {timings['total']:.1f} s)")
     for name, message in failures:
         print(f"stress-sim: scenario {name} failed and is not in the report: {message}", file=sys.stderr)

@@ -8,6 +8,8 @@ from a script, a notebook or the command line, on local threads, Dask or a GPU.
   :func:`load_replay_data` are its first steps.
 * :func:`plan_runs` / :func:`execute_runs` — check a batch of scenarios before anything runs, then
   write one results folder per scenario, baseline first (``stress-sim run``, ``stress-sim demo``).
+* :func:`reverse_stress_test` — which moves break the portfolio, and how plausible they are
+  (``stress-sim reverse``).
 * :func:`verify_directory` — re-check a results folder's hashes and recompute a sample of its paths
   bit for bit (``stress-sim verify``).
 
@@ -24,8 +26,9 @@ from simulator.jobs.runs import (
     results_table,
 )
 from simulator.jobs.scenario import compile_scenario, load_replay_data, replay_residuals, run_scenario
+from simulator.jobs.reverse import REVERSE_FILE, reverse_stress_test, write_reverse
 from simulator.jobs.verify import RunCheck, verify_directory
 
 __all__ = ["run_scenario", "compile_scenario", "load_replay_data", "replay_residuals", "plan_runs", "execute_runs",
            "PlannedRun", "results_table", "parse_roles", "BASELINE_STARTS", "LONG_RUN_BASELINE",
-           "verify_directory", "RunCheck"]
+           "verify_directory", "RunCheck", "reverse_stress_test", "write_reverse", "REVERSE_FILE"]

@@ -105,6 +105,7 @@ class ReportInputs:
     results: list[StoredScenario]
     backtests: list[dict] = field(default_factory=list)
     backtest_model: dict | None = None
+    reverse: dict | None = None
     comparisons: dict[str, dict] = field(default_factory=dict)
     comparisons_long_run: dict[str, dict] = field(default_factory=dict)
     run_manifest: dict | None = None
@@ -177,8 +178,15 @@ def load_inputs(results_dir: str | os.PathLike, *, verify: bool = True) -> Repor
         # a folder written by one run (e.g. stress-sim demo): show that run's scenarios, not stale ones
         listed = {str(x) for x in run_manifest["scenarios"]}
         results = [r for r in results if r.name in listed]
+    reverse = None
+    rv = root / "reverse.json"
+    if rv.is_file():
+        data = _read_json(rv)
+        if isinstance(data, Mapping) and data.get("kind") == "reverse-stress-test" \
+                and isinstance(data.get("most_likely_breach"), Mapping):
+            reverse = dict(data)
     inputs = ReportInputs(root=root, results=results, backtests=backtests, run_manifest=run_manifest,
-                          backtest_model=backtest_model)
+                          backtest_model=backtest_model, reverse=reverse)
     base = inputs.baseline
     lr = inputs.long_run_baseline
     for r in results:
@@ -856,6 +864,22 @@ def _scenario_context(r: StoredScenario, inputs: ReportInputs, charts: bool) -> 
     return ctx
 
 
+def _reverse_context(doc: Mapping | None) -> dict[str, Any] | None:
+    """The reverse stress test's figures for the template (None without ``reverse.json``)."""
+    if not doc:
+        return None
+    pt = doc.get("most_likely_breach") or {}
+    br = doc.get("simulated_breaches") or {}
+    moves = pt.get("moves") or {}
+    simple = pt.get("moves_simple_pct") or {}
+    rows = [{"factor": a, "log": v, "simple": simple.get(a), "mean": (br.get("mean_moves") or {}).get(a)}
+            for a, v in moves.items()]
+    clusters = [{"share": c.get("share"), "n": c.get("n"), "moves": c.get("moves") or {}}
+                for c in br.get("clusters") or [] if isinstance(c, Mapping)]
+    return {"doc": doc, "point": pt, "breaches": br, "rows": rows, "clusters": clusters,
+            "factors": list(moves)}
+
+
 def _bt_anchor(name: Any) -> str:
     """HTML id of a backtest's section."""
     return "bt-" + "".join(c if c.isalnum() or c == "-" else "_" for c in str(name))
@@ -1055,7 +1079,8 @@ def render_html(inputs: ReportInputs, *, title: str | None = None, charts: bool 
         any_discrete=any(row["discrete"] for row in exec_rows if row["has_portfolio"]),
         any_targets=any(row["targets_met"] is not None for row in exec_rows),
         any_long_run=bool(inputs.comparisons_long_run),
-        scenarios=scen, backtests=backtests, verdicts=verdicts, model_cards=_model_cards(inputs),
+        scenarios=scen, backtests=backtests, verdicts=verdicts, reverse=_reverse_context(inputs.reverse),
+        model_cards=_model_cards(inputs),
         manifests=[_manifest_context(r) for r in inputs.results],
         run=run, failed=failed, run_command=shlex.join(str(c) for c in run["command"]) if isinstance(run.get("command"), list) else "",
     )
