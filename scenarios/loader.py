@@ -40,6 +40,9 @@ __all__ = [
     "parse_scenario",
     "scenario_from_dict",
     "scenario_from_record",
+    "scenario_sha256",
+    "record_sha256",
+    "record_sha256s",
     "format_validation_error",
 ]
 
@@ -159,23 +162,40 @@ REPLAY_SCALINGS = ("historical", "filtered")
 
 
 def scenario_sha256(scenario: Scenario) -> str:
-    """sha256 of the scenario's canonical JSON (every key, defaults included, sorted).
+    """sha256 of the scenario's canonical JSON: every key, defaults included, sorted. A run stores that JSON as
+    ``scenario.json``, so this is also :func:`record_sha256` of the stored record."""
+    return record_sha256(scenario.model_dump(mode="json"))
 
-    ``historical_replay.scaling = "filtered"`` (the only behaviour before 0.2.0, and the default
-    until 0.3.0) is left out of the hash, so results written before the key existed keep their
-    hash and still verify; ``"historical"`` is hashed. An empty ``targets`` list (added in 0.3.0)
-    is left out for the same reason."""
+
+def record_sha256(record: Any) -> str:
+    """sha256 of a stored scenario record (``scenario.json`` as read) in canonical JSON, as it was written."""
     import json
 
     from simulator.io import sha256_bytes
 
-    data = scenario.model_dump(mode="json")
-    if not data.get("targets"):
-        data.pop("targets", None)  # added in 0.3.0; runs without targets keep their earlier hash
-    for shock in data.get("shocks", []):
-        if shock.get("type") == "historical_replay" and shock.get("scaling") == "filtered":
-            del shock["scaling"]
-    return sha256_bytes(json.dumps(data, sort_keys=True).encode())
+    return sha256_bytes(json.dumps(record, sort_keys=True).encode())
+
+
+def record_sha256s(record: Any) -> tuple[str, ...]:
+    """Every hash a run may have recorded (``scenario_sha256``) for its stored scenario ``record``.
+
+    The record's own canonical hash (:func:`record_sha256`): how stress-sim 0.2.x hashed it and how every
+    version hashes it now, so a schema that gains keys never changes the hash of a stored record. And the
+    recipe of stress-sim 0.3.0 before run identity 2, kept to verify what it wrote: the record without an
+    empty ``targets`` list and without ``historical_replay.scaling = "filtered"``."""
+    import copy
+
+    out = [record_sha256(record)]
+    if isinstance(record, dict):
+        legacy = copy.deepcopy(record)
+        if not legacy.get("targets"):
+            legacy.pop("targets", None)
+        for shock in legacy.get("shocks") or []:
+            if (isinstance(shock, dict) and shock.get("type") == "historical_replay"
+                    and shock.get("scaling") == "filtered"):
+                del shock["scaling"]
+        out.append(record_sha256(legacy))
+    return tuple(dict.fromkeys(out))
 
 
 def scenario_from_record(data: Any, *, source: str = "<scenario.json>") -> Scenario:

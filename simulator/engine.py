@@ -15,7 +15,6 @@ store to a consumer.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
@@ -129,25 +128,12 @@ class RunPlan:
     tasks: tuple[ChunkTask, ...]
     asset_names: tuple[str, ...]
     model_sha256: str
+    #: the scenario as compiled (:func:`simulator.runstore.schedule_sha256`); None for the plain model
+    schedule_sha256: str | None = None
 
     @property
     def n_assets(self) -> int:
         return len(self.asset_names)
-
-
-def kernel_arrays_sha256(arrays: KernelArrays) -> str:
-    """sha256 over the names, dtypes, shapes and bytes of the kernel inputs (identifies shocks too).
-
-    ``rep_raw`` (added in 0.2.0 with historical-scaling replays) counts only when a row is set, so
-    run directories started before it keep their identity and can be resumed."""
-    h = hashlib.sha256()
-    for name, a in arrays.flat_items():
-        a = np.ascontiguousarray(a)
-        if name == "rep_raw" and not a.any():
-            continue
-        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 def plan_run(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk_paths: int | None = None,
@@ -170,9 +156,11 @@ def plan_run(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk
     elif schedule.horizon != horizon or schedule.assets != model.assets:
         raise ValueError("schedule was compiled for a different horizon or asset list than this simulation")
     tasks = tuple(ChunkTask(i, start, stop) for i, (start, stop) in enumerate(iter_chunks(n_paths, chunk_paths)))
+    from simulator.runstore import schedule_sha256
+
     return RunPlan(n_paths=n_paths, horizon=horizon, chunk_paths=chunk_paths, keep=keep, keys=keys,
                    arrays=schedule.kernel_arrays(), tasks=tasks, asset_names=tuple(model.assets),
-                   model_sha256=model.sha256())
+                   model_sha256=model.sha256(), schedule_sha256=schedule_sha256(schedule, model))
 
 
 def execute_plan(plan: RunPlan, *, store_paths: bool, consume: Callable[[int, Any], None],
@@ -204,21 +192,11 @@ def execute_plan(plan: RunPlan, *, store_paths: bool, consume: Callable[[int, An
     meta: dict[str, Any] = {"chunk_paths": plan.chunk_paths, "n_chunks": len(plan.tasks), "backend": backend}
     store = None
     if run_dir is not None:
-        from simulator import __version__
-        from simulator.runstore import RunStore
+        from simulator.runstore import RunStore, resume_identity, run_identity
 
-        identity = {
-            "stress_sim_version": __version__,
-            "model_sha256": plan.model_sha256,
-            "kernel_arrays_sha256": kernel_arrays_sha256(plan.arrays),
-            "seed_keys": [str(int(plan.keys.key0)), str(int(plan.keys.key1))],
-            "seed": plan.keys.to_dict(),
-            "n_paths": plan.n_paths,
-            "horizon": plan.horizon,
-            "chunk_paths": plan.chunk_paths,
-            "store_paths": bool(store_paths),
-            **dict(spec or {}),
-        }
+        identity = run_identity(plan, store_paths=store_paths, spec=spec)
+        if resume:
+            identity = resume_identity(run_dir, identity)
         store = RunStore(run_dir, identity, resume=resume)
         meta["run_dir"] = str(run_dir)
     try:

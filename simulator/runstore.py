@@ -17,6 +17,32 @@ whole and the file's size and sha256 match it, so a process killed at any instan
 loss) never leaves a partial chunk that is taken as complete. On resume the index is read, every
 listed chunk is verified, the index is rewritten atomically with the verified entries only, and
 stray temporary or unindexed files are removed; the run then computes only the missing chunks.
+
+Run identity
+------------
+What identifies a run: its canonical model, its scenario as compiled, its seed, the options that change its
+numbers, and the identity's version; never the bytes of the kernel's inputs.
+
+A run directory records :func:`run_identity` in ``run.json`` and a resumed run must present the same one.
+The parts:
+
+- ``model_sha256``: :meth:`simulator.model.MarketModel.sha256`, the canonical JSON of the model's parameters;
+- ``schedule_sha256``: :func:`schedule_sha256`, the scenario as compiled against the model (its parameter
+  sets, copula sets, regime chain and shock arrays), ``None`` for the plain model. It describes what the
+  kernel is asked to simulate, not how the kernel's inputs are packed: quantile tables, type codes,
+  parameter slots and input groups can change without changing any run's identity;
+- ``seed`` and ``seed_keys``: the seed record and the two stream keys derived from it;
+- ``n_paths``, ``horizon``, ``chunk_paths`` (chunk boundaries are where a run resumes), ``store_paths`` and
+  the consumer's settings (``kind``, ``keep``, a reducer's parameters); not the backend, thread count or
+  worker count, which never change the numbers;
+- ``stress_sim_version``: results are reproducible bit for bit within one version;
+- ``identity``: :data:`IDENTITY_VERSION`, the version of this recipe.
+
+Run directories written before this recipe (stress-sim 0.3.0 and earlier, identified by a sha256 over the
+kernel's input arrays, ``kernel_arrays_sha256``) resume where they did: :func:`resume_identity` accepts one
+when everything else it records matches and the run simulates the plain model, whose kernel inputs are a
+function of the model, the horizon and the version, all of which it records. A run of a custom schedule
+started by such a version cannot be matched without its kernel bytes and is refused with the reason.
 """
 from __future__ import annotations
 
@@ -358,3 +384,94 @@ def _remove_run_files(directory: Path) -> None:
         (directory / LOCK_FILE).unlink()
     except FileNotFoundError:
         pass
+
+
+# ---------------------------------------------------------------- run identity
+#: the recipe of :func:`run_identity` (recorded as ``run.json``'s ``identity``)
+IDENTITY_VERSION = "stress-sim-run-identity/2"
+#: the key that marks a run directory identified by the recipe before this one
+LEGACY_KEY = "kernel_arrays_sha256"
+
+#: Schedule fields that hold shock arrays, and the value they have in the plain model's schedule
+_SHOCK_FIELDS = ("day_copula", "vol_mult", "vol_feedback", "ev_day", "ev_prob", "ev_size", "ev_sigma", "rep_lo",
+                 "rep_hi", "rep_pool", "rep_raw", "pj_rate", "pj_law", "pj_par", "pj_load", "pj_from", "pj_to",
+                 "anc_day", "anc_asset", "anc_ret", "anc_noise")
+
+
+def _array(a: Any) -> dict:
+    a = np.asarray(a)
+    return {"dtype": a.dtype.str, "shape": list(a.shape), "values": a.reshape(-1).tolist()}
+
+
+def schedule_description(schedule, model) -> dict | None:
+    """The canonical description of what ``schedule`` asks beyond the plain ``model`` (``None``: nothing).
+
+    Parameter sets and copula sets in their model-file form, the regime chain, the start state and every
+    shock array that differs from the plain model's schedule of the same horizon (fields at their plain
+    values are left out, so a run that does not use a shock type is not described by it)."""
+    from simulator.schedule import Schedule
+
+    plain = Schedule.from_model(model, schedule.horizon)
+    out: dict[str, Any] = {}
+    regimes = [[m.to_dict() for m in margs] for margs in schedule.regimes]
+    if regimes != [[m.to_dict() for m in margs] for margs in plain.regimes]:
+        out["regimes"] = regimes
+    copulas = [c.to_dict() for c in schedule.copulas]
+    if copulas != [c.to_dict() for c in plain.copulas]:
+        out["copulas"] = copulas
+    for name in ("regime_transition", "regime_initial", "s2_start", "e_start", *_SHOCK_FIELDS):
+        mine, base = np.asarray(getattr(schedule, name)), np.asarray(getattr(plain, name))
+        if mine.shape != base.shape or mine.dtype != base.dtype or not np.array_equal(mine, base):
+            out[name] = _array(mine)
+    return out or None
+
+
+def canonical_sha256(obj: Any) -> str:
+    """sha256 of ``obj``'s canonical JSON (sorted keys; floats as Python writes them, exactly)."""
+    return sha256_bytes(json.dumps(obj, sort_keys=True).encode())
+
+
+def schedule_sha256(schedule, model) -> str | None:
+    """sha256 of :func:`schedule_description` (``None`` for the plain model's schedule)."""
+    desc = None if schedule is None else schedule_description(schedule, model)
+    return None if desc is None else canonical_sha256(desc)
+
+
+def run_identity(plan, *, store_paths: bool, spec: Mapping[str, Any] | None = None) -> dict:
+    """The identity of the run ``plan`` (a :class:`simulator.engine.RunPlan`) as ``run.json`` records it."""
+    from simulator import __version__
+
+    return {
+        "identity": IDENTITY_VERSION,
+        "stress_sim_version": __version__,
+        "model_sha256": plan.model_sha256,
+        "schedule_sha256": plan.schedule_sha256,
+        "seed_keys": [str(int(plan.keys.key0)), str(int(plan.keys.key1))],
+        "seed": plan.keys.to_dict(),
+        "n_paths": plan.n_paths,
+        "horizon": plan.horizon,
+        "chunk_paths": plan.chunk_paths,
+        "store_paths": bool(store_paths),
+        **dict(spec or {}),
+    }
+
+
+def resume_identity(run_dir: str | os.PathLike, identity: Mapping[str, Any]) -> dict:
+    """The identity to resume ``run_dir`` with: ``identity``, or the directory's own record when it was written
+    by the recipe before this one and matches this run (see the module docstring); a ``ValueError`` when it
+    was written by that recipe for a custom schedule."""
+    try:
+        old = json.loads((Path(run_dir) / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return dict(identity)  # no record (or an unreadable one, which RunStore reports)
+    if not isinstance(old, dict) or LEGACY_KEY not in old or "identity" in old:
+        return dict(identity)
+    if identity.get("schedule_sha256") is not None:
+        raise ValueError(f"cannot resume the run in {str(run_dir)!r}: it was started by a stress-sim that identified "
+                         f"runs by the bytes of the kernel's inputs, which cannot be matched for a run with shocks; "
+                         f"rerun without resume to start afresh")
+    ours = canonical_spec({k: v for k, v in identity.items() if k not in ("identity", "schedule_sha256")})
+    theirs = {k: v for k, v in old.items() if k not in (LEGACY_KEY, "format")}
+    if theirs != ours:
+        return dict(identity)  # another run: RunStore lists the differences
+    return {k: v for k, v in old.items() if k != "format"}  # the directory's own record, so RunStore matches it

@@ -166,7 +166,13 @@ def test_scenario_runs_with_shocks_verify_and_tampering_is_localised(tmp_path, m
 def test_results_written_before_replay_scaling_keep_their_scenario_hash():
     # tests/data/run-0.2.0-volmageddon: scenario.json and manifest.json of `stress-sim run volmageddon-2018
     # --paths 100` written by stress-sim 0.2.0 before historical_replay had a `scaling` key
-    from scenarios.loader import scenario_from_dict, scenario_from_record, scenario_sha256, with_replay_scaling
+    from scenarios.loader import (
+        record_sha256,
+        scenario_from_dict,
+        scenario_from_record,
+        scenario_sha256,
+        with_replay_scaling,
+    )
     from simulator.builtin import load_builtin_model
     from simulator.jobs.verify import _schedule_for
 
@@ -176,39 +182,13 @@ def test_results_written_before_replay_scaling_keep_their_scenario_hash():
     assert all("scaling" not in s for s in stored["shocks"])
     sc = scenario_from_record(stored)  # a record without the key meant filtered scaling, then the only one
     assert [s.scaling for s in sc.shocks] == ["filtered", "filtered"]
-    assert scenario_sha256(sc) == manifest["scenario_sha256"]
+    assert record_sha256(stored) == manifest["scenario_sha256"]  # the hash names the stored record
     # read with today's default (historical) it would be another scenario, with another hash
     assert scenario_sha256(scenario_from_dict(stored)) != manifest["scenario_sha256"]
     sched, _ = _schedule_for(d, manifest, load_builtin_model("us-markets"), 22)  # the check verify runs
     assert not sched.rep_raw.any()
     # the scaling counts as soon as it is not the default
     assert scenario_sha256(with_replay_scaling(sc, "historical")) != manifest["scenario_sha256"]
-
-
-def test_run_identity_ignores_an_unset_historical_flag():
-    # run directories started before rep_raw existed keep their identity (resume still matches them)
-    import hashlib
-
-    from scenarios.loader import load_scenario, with_replay_scaling
-    from simulator.builtin import load_builtin_model
-    from simulator.engine import kernel_arrays_sha256
-    from simulator.jobs import compile_scenario
-
-    def without_rep_raw(arrays) -> str:  # the definition before rep_raw
-        h = hashlib.sha256()
-        for name, a in arrays.flat_items():
-            if name != "rep_raw":
-                a = np.ascontiguousarray(a)
-                h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-                h.update(a.tobytes())
-        return h.hexdigest()
-
-    model = load_builtin_model("us-markets")
-    sc = load_scenario("volmageddon-2018")
-    fhs = compile_scenario(with_replay_scaling(sc, "filtered"), model).kernel_arrays()
-    assert kernel_arrays_sha256(fhs) == without_rep_raw(fhs)
-    hist = compile_scenario(sc, model).kernel_arrays()  # the library default since 0.3.0
-    assert hist.shocks.rep_raw.all() and kernel_arrays_sha256(hist) != without_rep_raw(hist)
 
 
 FIXTURE_020 = Path(__file__).parent / "data" / "run-0.2.0-volmageddon"

@@ -70,7 +70,7 @@ def nearest_correlation(a: np.ndarray, *, min_eig: float = 1e-6, tol: float = 1e
         ds = x - r
         y_new = x.copy()
         np.fill_diagonal(y_new, 1.0)
-        done = np.linalg.norm(y_new - y) / max(np.linalg.norm(y_new), 1.0) < tol
+        done = float(np.linalg.norm(y_new - y)) / max(float(np.linalg.norm(y_new)), 1.0) < tol
         y = y_new
         if done:
             break

@@ -151,7 +151,7 @@ def variance_path(family: VolFamily, p: Mapping[str, float], s2: float, resid: n
     """
     from simulator.kernels.variance import variance_step
 
-    step = variance_step.py_func
+    step = variance_step.py_func  # type: ignore[attr-defined]  # the numba dispatcher's Python source
     vpar = np.zeros((1, 1, kernel_width()))
     vpar[0, 0, 1:1 + len(family.params)] = family.kernel_params(p)
     code = family.code

@@ -174,7 +174,7 @@ def _schedule_for(directory: Path, manifest: dict, model, horizon: int):
     path = directory / "scenario.json"
     if not path.is_file():
         raise UserInputError(f"{directory}: scenario run without scenario.json; cannot rebuild its shocks")
-    from scenarios.loader import scenario_from_record, scenario_sha256
+    from scenarios.loader import record_sha256s, scenario_from_record
     from simulator.jobs.scenario import compile_scenario
 
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -183,9 +183,9 @@ def _schedule_for(directory: Path, manifest: dict, model, horizon: int):
     except (ValueError, TypeError) as exc:
         raise UserInputError(f"{path}: {exc}") from None
     recorded = manifest.get("scenario_sha256")
-    actual = scenario_sha256(sc)
-    if recorded and actual != recorded:
-        raise UserInputError(f"{path}: scenario hash {actual[:16]}... differs from the recorded "
+    hashes = record_sha256s(data)  # the stored record's hash (and the 0.3.0 recipe's)
+    if recorded and recorded not in hashes:
+        raise UserInputError(f"{path}: scenario hash {hashes[0][:16]}... differs from the recorded "
                              f"{str(recorded)[:16]}...")
     roles = manifest.get("roles") or None
     try:
