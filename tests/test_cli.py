@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: what users type: the README (or docs/transactions.md) documents each of these
 EXPECTED = ["simulate", "calibrate", "scenarios", "run", "report", "demo", "validate", "verify", "transactions",
-            "validate-transactions"]
+            "validate-transactions", "reverse"]
 
 
 def _command_modules() -> list[str]:
