@@ -68,3 +68,22 @@ def test_poisson_jump_count_is_exact_for_any_intensity():
             p = law.cdf(k)
             assert abs(np.mean(counts <= k) - p) < 4.5 * np.sqrt(p * (1 - p) / n) + 1e-12, (lam, k)
     assert np.mean(counts > 50) > 0.9  # lam = 700: no cap
+
+
+def test_every_kernel_cache_depends_on_every_kernel_source():
+    """numba's cache checks only a function's own file; the kernels inline functions of other kernel modules
+    (a new volatility family edits simulator/kernels/variance.py alone), so every cached kernel also carries
+    the hash of all kernel sources in its cache stamp."""
+    import hashlib
+    from pathlib import Path
+
+    from simulator.kernels import _targets
+
+    kernel_dir = Path(paths.__file__).parent
+    files = {p.name for p in _targets.KERNEL_SOURCES}
+    assert {p.name for p in kernel_dir.glob("*.py")} | {"tables.py"} == files
+    want = hashlib.sha256(b"".join(p.name.encode() + b"\0" + p.read_bytes() for p in _targets.KERNEL_SOURCES))
+    assert _targets.KERNEL_SOURCES_SHA256 == want.hexdigest()
+    dispatchers = [e.cpu for e in _targets._REGISTRY] + [paths.simulate_chunk]
+    for d in dispatchers:
+        assert d._cache._cache_file._source_stamp[-1] == _targets.KERNEL_SOURCES_SHA256, d

@@ -11,6 +11,13 @@ which replaces every named function in the module namespace by ``numba.njit(cach
 Callers in the module, and modules that import the name afterwards, therefore call the CPU version,
 exactly as with a decorator (and numba's on-disk cache keys on the same file, line and qualname).
 
+numba's on-disk cache checks only the source file of the function it caches, yet the kernels inline
+functions of other kernel modules: after an edit of :mod:`~simulator.kernels.variance` alone (a new
+volatility family's branch), a cached :func:`~simulator.kernels.paths.simulate_chunk` would run the old
+recursion. :func:`cache_on_kernel_sources` therefore stamps every kernel's cache with
+:data:`KERNEL_SOURCES_SHA256` as well, a hash of every kernel source file: any edit of any of them
+recompiles every kernel.
+
 :func:`cuda_functions` compiles the same sources for the GPU: it rebuilds every registered function
 with ``types.FunctionType(fn.__code__, namespace, ...)``, where ``namespace`` is a copy of the
 function's module globals in which every registered CPU function is replaced by its GPU twin, and
@@ -20,8 +27,10 @@ the compiler's floating-point contraction differ, see :mod:`simulator.backends.c
 """
 from __future__ import annotations
 
+import hashlib
 import types
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from numba import njit
@@ -42,6 +51,24 @@ class _Shared:
 
 _REGISTRY: list[_Shared] = []
 
+#: the files whose code the compiled kernels contain: every module of this package and the table layout
+KERNEL_SOURCES = (*sorted(Path(__file__).resolve().parent.glob("*.py")),
+                  Path(__file__).resolve().parents[1] / "tables.py")
+#: sha256 over the contents of :data:`KERNEL_SOURCES`
+KERNEL_SOURCES_SHA256 = hashlib.sha256(
+    b"".join(p.name.encode() + b"\0" + p.read_bytes() for p in KERNEL_SOURCES)).hexdigest()
+
+
+def cache_on_kernel_sources(dispatcher: Any) -> Any:
+    """Make ``dispatcher``'s on-disk cache valid only for the current :data:`KERNEL_SOURCES` (see the module
+    docstring); returns it. The stamp numba compares is its own (the function's file) paired with
+    :data:`KERNEL_SOURCES_SHA256`; ``tests/test_kernels.py`` checks that every kernel carries it."""
+    cache_file: Any = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    stamp = getattr(cache_file, "_source_stamp", None)
+    if stamp is not None and not (isinstance(stamp, tuple) and stamp[-1:] == (KERNEL_SOURCES_SHA256,)):
+        cache_file._source_stamp = (stamp, KERNEL_SOURCES_SHA256)
+    return dispatcher
+
 
 def cpu_compile(namespace: dict, options: dict[str, dict[str, Any]]) -> None:
     """Compile the plain functions ``options`` names in module ``namespace`` for the CPU, in place.
@@ -59,7 +86,7 @@ def cpu_compile(namespace: dict, options: dict[str, dict[str, Any]]) -> None:
         if not isinstance(fn, types.FunctionType):
             raise TypeError(f"{module}.{name} must be a plain Python function to be compiled for both targets, "
                             f"got {type(fn).__name__}")
-        cpu = njit(cache=True, **opts)(fn)
+        cpu = cache_on_kernel_sources(njit(cache=True, **opts)(fn))
         namespace[name] = cpu
         _REGISTRY.append(_Shared(module, name, fn, cpu))
 

@@ -9,7 +9,8 @@ included, live in the GPU's global memory; the ziggurat tables are numba constan
 
 Its parameters are :data:`simulator.kernels.interface.DRIVER_PARAMS`, those of
 :func:`simulator.kernels.paths.simulate_chunk`: the path range, the input groups of
-:class:`~simulator.kernels.interface.KernelInputs` (named tuples of device arrays) and the outputs. This module imports nothing from ``numba.cuda``: the caller passes the module
+:class:`~simulator.kernels.interface.KernelInputs` (named tuples of device arrays) and the outputs. This
+module imports nothing from ``numba.cuda``: the caller passes the module
 (real or numba's simulator, see :mod:`simulator.backends.cuda`).
 """
 from __future__ import annotations

@@ -34,7 +34,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from simulator.kernels._targets import INLINE, PLAIN, cpu_compile
+from simulator.kernels._targets import INLINE, PLAIN, cache_on_kernel_sources, cpu_compile
 from simulator.kernels.rng import (
     exponential,
     fill_normals,
@@ -338,3 +338,6 @@ def simulate_chunk(key0, key1, path_start, n_paths, horizon, model, tables, shoc
         for i in range(lo, hi):
             simulate_path(st, work, key0, key1, path_start + i, i, horizon, model, tables, shocks, anchors, itables,
                           store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days)
+
+
+cache_on_kernel_sources(simulate_chunk)
