@@ -349,6 +349,12 @@ def _window(returns: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
     return out
 
 
+def _factor_sets() -> tuple[str, ...]:
+    from calibration.factors import FACTOR_DATA
+
+    return tuple(FACTOR_DATA)
+
+
 def calibrate_detailed(
     prices: Any,
     *,
@@ -385,6 +391,13 @@ def calibrate_detailed(
     -------
     CalibrationResult
     """
+    if isinstance(prices, str) and prices.startswith("builtin:") and prices.split(":", 1)[1] in _factor_sets():
+        if any(v is not None for v in (assets, start, end)):
+            raise ValueError(f"{prices}: a multi-factor data set is calibrated on its whole window and all its "
+                             "factors (assets, start and end are not supported)")
+        from calibration.factors import calibrate_factors
+
+        return calibrate_factors(prices, vol=vol, dist=dist, copula=copula, n_jobs=n_jobs)
     frame, report = load_prices(prices, assets=assets, max_gap=max_gap, duplicates=duplicates, report=True)
     rets = _window(log_returns(frame), start, end)
     data_prov = {

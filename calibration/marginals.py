@@ -294,7 +294,7 @@ class MarginalFit:
             "ljung_box": self.ljung_box,
             "init": self.init,
             "backcast": self.backcast,
-            "selection": "BIC among converged, stationary candidates",
+            "selection": "BIC among converged candidates with persistence < 0.9999",
             "candidates": self.candidates,
             "issues": self.issues,
             **({"law_fit": self.law_fit} if self.law_fit else {}),
@@ -763,7 +763,9 @@ def _fit_arrays(y: np.ndarray, vols: tuple[str, ...], dists: tuple[str, ...], in
     cands = [fits[c] for c in combos]
     for c in cands:
         c["stationary"] = bool(c["persistence"] < 1.0)
-        c["eligible"] = bool(c["converged"] and c["stationary"])
+        # eligible: converged and clearly stationary (a persistence within 1e-4 of 1, e.g. a GJR fit to the
+        # 3-month bill's near-zero changes of 2009-2015, has no usable long-run level)
+        c["eligible"] = bool(c["converged"] and c["persistence"] < USABLE_PERSISTENCE)
     eligible = [c for c in cands if c["eligible"]]
     pool = eligible or cands
     best = min(pool, key=lambda c: c["bic"])
@@ -777,7 +779,7 @@ def _fit_arrays(y: np.ndarray, vols: tuple[str, ...], dists: tuple[str, ...], in
             best = _refit_with_cov(y, best, backcast, tol, max_iter)
         best["start"], best["starts"] = start, starts
         best["stationary"] = bool(best["persistence"] < 1.0)
-        best["eligible"] = bool(best["converged"] and best["stationary"])
+        best["eligible"] = bool(best["converged"] and best["persistence"] < USABLE_PERSISTENCE)
     table = [
         {k: c[k] for k in ("vol", "dist", "loglik", "aic", "bic", "converged", "persistence", "stationary")}
         | {"selected": (c["vol"], c["dist"]) == (best["vol"], best["dist"])}

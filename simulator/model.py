@@ -16,6 +16,11 @@ parameter names and meanings as in ``arch`` (returns are log returns in percent)
   ``t`` (corr, nu), or the exchangeable Archimedean ``clayton`` / ``gumbel`` / ``frank`` (theta), any dimension;
 - start (optional): ``sigma2`` and ``resid`` of the last observed day, per asset; the first simulated
   variance is the recursion applied to them. Default: unconditional variance and zero residual.
+- factors (optional): what each asset is, by asset name: ``{"kind": "price"|"fx"|"vol"|"rate"|"spread",
+  "level": as-of level, "curve": name, "tenor_years": years, "floor": level}`` (see :class:`FactorSpec`).
+  An asset not listed is a ``price``. The kind fixes the units of the simulated "returns": ``price``,
+  ``fx`` and ``vol`` move in percent log returns; ``rate`` (a yield in percent) and ``spread`` (basis
+  points) in absolute daily changes, in **basis points**.
 - provenance (optional): free-form JSON, preserved as is.
 """
 from __future__ import annotations
@@ -283,6 +288,51 @@ class StartState:
         return {"sigma2": list(self.sigma2), "resid": list(self.resid)}
 
 
+FACTOR_KINDS = ("price", "fx", "vol", "rate", "spread")
+#: Kinds whose daily changes are absolute, in basis points (the others: percent log returns).
+ABSOLUTE_KINDS = ("rate", "spread")
+
+
+@dataclass(frozen=True)
+class FactorSpec:
+    """What one modelled asset is: its kind, as-of level and, for rates, its curve and tenor.
+
+    ``price`` (a price level, > 0), ``fx`` (units of the reporting currency per foreign unit, > 0) and
+    ``vol`` (an implied-volatility level in percent, > 0) move by percent log returns:
+    ``level_t = level_0 exp(sum r / 100)``. ``rate`` (a yield in percent, e.g. a par yield of the curve
+    ``curve`` at ``tenor_years``) and ``spread`` (basis points) move by absolute daily changes in basis
+    points: ``level_t = level_0 + sum r / 100`` for a rate, ``level_0 + sum r`` for a spread. Simulated
+    rates may go negative; ``floor`` (optional, in the level's unit) caps levels from below when levels
+    are formed (the dynamics are not changed).
+    """
+
+    kind: str = "price"
+    level: float | None = None
+    curve: str | None = None
+    tenor_years: float | None = None
+    floor: float | None = None
+
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"kind": self.kind}
+        for k in ("level", "curve", "tenor_years", "floor"):
+            if getattr(self, k) is not None:
+                out[k] = getattr(self, k)
+        return out
+
+    def levels(self, cum_changes: np.ndarray) -> np.ndarray:
+        """Levels from cumulative simulated changes (percent log returns, or basis points for absolute kinds)."""
+        if self.level is None:
+            raise ValueError("the factor has no as-of level")
+        x = np.asarray(cum_changes, dtype=float)
+        if self.kind == "rate":
+            out = self.level + x / 100.0
+        elif self.kind == "spread":
+            out = self.level + x
+        else:
+            out = self.level * np.exp(x / 100.0)
+        return np.maximum(out, self.floor) if self.floor is not None else out
+
+
 @dataclass(frozen=True)
 class MarketModel:
     """Marginals × copula for ``assets``; see the module docstring for the JSON format.
@@ -295,12 +345,14 @@ class MarketModel:
     copula: CopulaSpec
     start: StartState | None = None
     provenance: dict | None = field(default=None, compare=False)
+    factors: Mapping[str, FactorSpec] | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_dict(cls, data: Mapping) -> "MarketModel":
         """Validate a model dict (the JSON format) and build the model; ``ValueError`` names asset and field."""
-        _check_keys(data, ("assets", "marginals", "copula", "start", "provenance"), ("assets", "marginals", "copula"), "model")
+        _check_keys(data, ("assets", "marginals", "copula", "start", "provenance", "factors"),
+                    ("assets", "marginals", "copula"), "model")
         assets = data["assets"]
         if not isinstance(assets, list) or not assets or not all(isinstance(a, str) and a for a in assets):
             raise ValueError("model.assets must be a non-empty list of non-empty asset names")
@@ -321,7 +373,9 @@ class MarketModel:
         prov = data.get("provenance")
         if prov is not None and not isinstance(prov, Mapping):
             raise TypeError("model.provenance must be a JSON object")
-        return cls(tuple(assets), marginals, copula, start, copy.deepcopy(dict(prov)) if prov is not None else None)
+        factors = _parse_factors(data["factors"], assets) if data.get("factors") is not None else None
+        return cls(tuple(assets), marginals, copula, start, copy.deepcopy(dict(prov)) if prov is not None else None,
+                   factors)
 
     @classmethod
     def from_json(cls, path_or_text: str | os.PathLike) -> "MarketModel":
@@ -347,6 +401,8 @@ class MarketModel:
         }
         if self.start is not None:
             out["start"] = self.start.to_dict()
+        if self.factors is not None:
+            out["factors"] = {a: f.to_dict() for a, f in self.factors.items()}
         if self.provenance is not None:
             out["provenance"] = copy.deepcopy(self.provenance)
         return out
@@ -364,6 +420,16 @@ class MarketModel:
     @property
     def n_assets(self) -> int:
         return len(self.assets)
+
+    def factor(self, asset: str) -> FactorSpec:
+        """The asset's :class:`FactorSpec` (a ``price`` with no level when the model does not say)."""
+        if self.factors is not None and asset in self.factors:
+            return self.factors[asset]
+        return FactorSpec()
+
+    def kind(self, asset: str) -> str:
+        """The asset's kind: ``price`` unless ``factors`` says otherwise."""
+        return self.factor(asset).kind
 
     def start_state(self) -> StartState:
         """The explicit start state, or the default: unconditional variance and zero residual."""
@@ -387,6 +453,44 @@ class MarketModel:
 
 
 # ---------------------------------------------------------------------- parsing helpers
+def _parse_factors(raw: Any, assets: list[str]) -> dict[str, FactorSpec]:
+    where = "model.factors"
+    if not isinstance(raw, Mapping):
+        raise TypeError(f"{where} must be a JSON object: asset name -> {{kind, level, ...}}")
+    out: dict[str, FactorSpec] = {}
+    for a, f in raw.items():
+        w = f"{where}.{a}"
+        if a not in assets:
+            raise ValueError(f"{where}: {a!r} is not a model asset (assets: {', '.join(assets)})")
+        _check_keys(f, ("kind", "level", "curve", "tenor_years", "floor"), ("kind",), w)
+        kind = f["kind"]
+        if kind not in FACTOR_KINDS:
+            raise ValueError(f"{w}.kind is {kind!r}; valid kinds: {', '.join(map(repr, FACTOR_KINDS))}")
+        level = None if f.get("level") is None else _number(f["level"], f"{w}.level")
+        if level is not None and kind in ("price", "fx", "vol") and level <= 0:
+            raise ValueError(f"{w}.level must be > 0 for a {kind} factor, got {level!r}")
+        curve = f.get("curve")
+        tenor = None if f.get("tenor_years") is None else _number(f["tenor_years"], f"{w}.tenor_years")
+        if kind == "rate":
+            if not isinstance(curve, str) or not curve:
+                raise ValueError(f"{w}: a rate factor needs a curve name (e.g. \"UST\")")
+            if tenor is None or not 0 < tenor <= 100:
+                raise ValueError(f"{w}: a rate factor needs tenor_years in (0, 100], got {tenor!r}")
+        elif curve is not None or tenor is not None:
+            raise ValueError(f"{w}: curve and tenor_years apply to rate factors only (this one is {kind!r})")
+        floor = None if f.get("floor") is None else _number(f["floor"], f"{w}.floor")
+        out[a] = FactorSpec(kind, level, curve, tenor, floor)
+    tenors: dict[tuple[str, float], str] = {}
+    for a, spec in out.items():
+        if spec.kind == "rate":
+            key = (spec.curve, spec.tenor_years)
+            if key in tenors:
+                raise ValueError(f"{where}: {a!r} and {tenors[key]!r} are both curve {spec.curve!r} at "
+                                 f"{spec.tenor_years} years")
+            tenors[key] = a
+    return out
+
+
 def _read_json_source(path_or_text: str | os.PathLike) -> tuple[str, str]:
     if isinstance(path_or_text, os.PathLike):
         p = Path(path_or_text)
