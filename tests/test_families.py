@@ -20,6 +20,7 @@ VOL_PARAMS = {
     "garch": {"omega": 0.03, "alpha": 0.09, "beta": 0.89},
     "gjr": {"omega": 0.02, "alpha": 0.03, "gamma": 0.12, "beta": 0.88},
     "egarch": {"omega": 0.01, "alpha": 0.15, "gamma": -0.08, "beta": 0.97},
+    "aparch": {"omega": 0.03, "alpha": 0.07, "gamma": 0.4, "beta": 0.91, "delta": 1.4},
 }
 
 

@@ -251,3 +251,50 @@ class Egarch(VolFamily):
 
     def scaled(self, p, k):
         return {**p, "omega": p["omega"] + (1.0 - p["beta"]) * 2.0 * math.log(k)}
+
+
+@register
+class Aparch(VolFamily):
+    """APARCH(1,1,1) as arch's ``APARCH(p=1, o=1, q=1)`` (Ding, Granger and Engle 1993, *J. Empirical Finance*
+    1: 83-106): ``s^delta' = omega + alpha (|e| - gamma e)^delta + beta s^delta`` with ``s = sqrt(s2)``.
+
+    Constraints (arch's): ``omega > 0``, ``alpha, beta >= 0``, ``|gamma| < 1``, ``0.05 <= delta <= 4``.
+    Persistence is ``alpha kappa + beta`` with ``kappa = E[(|z| - gamma z)^delta]`` under the innovation law,
+    and ``E[s^delta] = omega / (1 - alpha kappa - beta)`` when it is below 1; the default start state is the
+    variance at that level, ``E[s^delta]^(2/delta)`` (by Jensen, not ``E[s2]`` unless ``delta = 2``).
+    Calibrated only when asked for (``vol="aparch"``): ``vol="auto"`` keeps GARCH, GJR and EGARCH.
+    """
+
+    name = "aparch"
+    code = 3
+    params = ("omega", "alpha", "gamma", "beta", "delta")
+    title = "APARCH(1,1,1)"
+    arch = {"vol": "APARCH", "p": 1, "o": 1, "q": 1}
+    arch_names = {"omega": "omega", "alpha[1]": "alpha", "gamma[1]": "gamma", "beta[1]": "beta", "delta": "delta"}
+    auto = False
+    nests = ("garch",)
+    null = {"gamma": 0.0, "delta": 2.0}
+    stationarity = "alpha*E[(|z| - gamma z)^delta] + beta must be < 1"
+
+    def check(self, p, where):
+        _check_garch_like(p, where)
+        if not -1.0 < p["gamma"] < 1.0:
+            raise ValueError(f"{where}.gamma must lie in (-1, 1), got {p['gamma']!r}")
+        if not 0.05 <= p["delta"] <= 4.0:
+            raise ValueError(f"{where}.delta must lie in [0.05, 4] (arch's range for the power), got {p['delta']!r}")
+
+    def persistence(self, p, law):
+        gamma, delta = p["gamma"], p["delta"]
+        kappa = law.expect(lambda z: (abs(z) - gamma * z) ** delta)
+        return p["alpha"] * kappa + p["beta"]
+
+    def start_variance(self, p, law):
+        return (p["omega"] / (1.0 - self.persistence(p, law))) ** (2.0 / p["delta"])
+
+    def long_run_variance(self, p, law):
+        pers = self.persistence(p, law)
+        return (p["omega"] / (1.0 - pers)) ** (2.0 / p["delta"]) if pers < 1.0 else math.inf
+
+    def scaled(self, p, k):
+        return {**p, "omega": p["omega"] * k ** p["delta"]}
+

@@ -27,13 +27,20 @@ def variance_step(code, vpar, k, a, s2, e):
     - 0 ``garch`` (omega, alpha, beta): ``s2' = omega + alpha e^2 + beta s2``;
     - 1 ``gjr`` (omega, alpha, gamma, beta): ``s2' = omega + (alpha + gamma 1{e<0}) e^2 + beta s2``;
     - 2 ``egarch`` (omega, alpha, gamma, beta): ``ln s2' = omega + alpha (|z| - sqrt(2/pi)) + gamma z
-      + beta ln s2``, ``z = e / sqrt(s2)``.
+      + beta ln s2``, ``z = e / sqrt(s2)``;
+    - 3 ``aparch`` (omega, alpha, gamma, beta, delta): ``s2'^(delta/2) = omega + alpha (|e| - gamma e)^delta
+      + beta s2^(delta/2)``.
     """
     if code == 0:
         return vpar[k, a, 1] + vpar[k, a, 2] * e * e + vpar[k, a, 3] * s2
     if code == 1:
         alpha = vpar[k, a, 2] + vpar[k, a, 3] if e < 0.0 else vpar[k, a, 2]
         return vpar[k, a, 1] + alpha * e * e + vpar[k, a, 4] * s2
+    if code == 3:
+        delta = vpar[k, a, 5]
+        power = (vpar[k, a, 1] + vpar[k, a, 2] * (abs(e) - vpar[k, a, 3] * e) ** delta
+                 + vpar[k, a, 4] * s2 ** (0.5 * delta))
+        return power ** (2.0 / delta)
     z = e / math.sqrt(s2)
     return math.exp(vpar[k, a, 1] + vpar[k, a, 2] * (abs(z) - SQRT_2_OVER_PI) + vpar[k, a, 3] * z
                     + vpar[k, a, 4] * math.log(s2))
