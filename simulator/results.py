@@ -356,6 +356,36 @@ def _swap_into_place(tmp: Path, final: Path) -> None:
         pass
 
 
+def _book_reduction(sim, model, book, horizons: list[int], report_horizon: int):
+    """The run reduced for a book: per-position P&L by full revaluation at every horizon, the value fan on
+    about 26 days, the pooled correlation of daily changes (no drawdowns: they need every day revalued)."""
+    import pandas as pd
+
+    from simulator.book_risk import book_fan_pnl, book_pnl_by_horizon
+    from simulator.scenario_risk import FAN_QUANTILES, Reduction, _qkey, reduce_run
+
+    if sim.returns is None:
+        raise ValueError("a book is revalued from the daily paths: run it with keep='paths'")
+    per = book_pnl_by_horizon(book, model, sim.returns, horizons)
+    for h, m in per.items():
+        if not np.all(np.isfinite(m)):
+            path, j = (int(v) for v in np.argwhere(~np.isfinite(m))[0])
+            raise NonFiniteResultError(f"path {path}: position {book.positions[j].id!r} has a non-finite value at "
+                                       f"{h} days (look at the simulated factor levels)")
+    plain = reduce_run(sim, None, horizons, report_horizon=report_horizon)
+    fan_pnl = book_fan_pnl(book, model, sim.returns, sim.horizon, horizons)
+    from simulator.book_risk import as_of_book_value
+
+    v0 = as_of_book_value(book, model)
+    days = sorted(fan_pnl)
+    values = np.column_stack([v0 + fan_pnl[d] for d in days])
+    q = np.quantile(values, FAN_QUANTILES, axis=0)
+    fan = pd.DataFrame({"day": np.asarray(days, dtype=np.int32), "mean": values.mean(axis=0),
+                        **{_qkey(p): q[i] for i, p in enumerate(FAN_QUANTILES)}})
+    return Reduction(horizons, {h: m.sum(axis=1) for h, m in per.items()}, per, fan, None, None, plain.corr,
+                     plain.corr_basis, contribution_names=[p.id for p in book.positions])
+
+
 def write_results(
     result,
     root: str | os.PathLike,
@@ -444,13 +474,24 @@ def write_results(
     if keep != "paths":
         hr = sim.horizon
     horizons = pnl_horizons(result.risk_horizons, sim.horizon, extra=[*extra_horizons, hr])
+    book = getattr(result, "book", None)
     try:
-        red = reduce_run(sim, positions, horizons, report_horizon=hr)
+        red = reduce_run(sim, positions, horizons, report_horizon=hr) if book is None else \
+            _book_reduction(sim, model, book, horizons, hr)
     except NonFiniteResultError as exc:
         raise NonFiniteResultError(f"scenario {result.name!r}: {exc}") from None
     risk = risk_document(result, model, red, ci=ci, keep=keep, report_horizon=hr, model_source=model_source,
                          start_state=start_state,
                          horizon_extended_from=extended_from if isinstance(extended_from, int) else None)
+    if book is not None:
+        from simulator.book_risk import book_document, curve_document
+
+        es_level = risk["headline"]["es_level"]
+        risk["book"] = book_document(book, model, sim.returns, red.asset_pnl, horizon=hr, es_level=es_level)
+        risk["portfolio"]["initial_value"] = risk["book"]["value_as_of"]
+        curves = curve_document(model, sim.returns, hr)
+        if curves:
+            risk["curves"] = curves
     risk["format"] = RESULTS_FORMAT
     model_dict = model.to_dict()
     scenario_dict = (scenario.model_dump(mode="json") if scenario is not None and hasattr(scenario, "model_dump")

@@ -6,6 +6,7 @@ stores it as Parquet + ``manifest.json`` for the report.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,8 @@ class SimulatedScenario:
     #: the scenario's ``[[targets]]`` against the simulation (:func:`simulator.targets.evaluate_targets`), then
     #: for replays each asset's move against history's (:func:`simulator.targets.history_checks`)
     targets: list = field(default_factory=list)
+    #: the instrument book revalued instead of a linear portfolio (:class:`scenarios.book.Book`), or None
+    book: Any = None
 
     @property
     def asset_names(self) -> tuple[str, ...]:

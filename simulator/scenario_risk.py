@@ -166,6 +166,8 @@ class Reduction:
     drawdown_rel: np.ndarray | None             # relative to the running peak, when defined
     corr: np.ndarray
     corr_basis: str
+    #: names of ``asset_pnl``'s columns when they are not the model's assets (a book: its position ids)
+    contribution_names: list[str] | None = None
 
 
 def _reduce_paths(sim, positions: np.ndarray | None, horizons: list[int], dd_horizon: int | None = None) -> Reduction:
@@ -268,9 +270,11 @@ def _asset_horizon(sim, horizon: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _asset_table(sim, red: Reduction, positions: np.ndarray | None, es_level: float, horizon: int,
-                 asset_stats: tuple[np.ndarray, np.ndarray]) -> list[dict[str, Any]]:
+                 asset_stats: tuple[np.ndarray, np.ndarray], model=None) -> list[dict[str, Any]]:
     """Per-asset stress table at ``horizon`` days (simple returns and drawdowns in percent; position figures
-    in currency, ``mean_loss`` and ES losses positive, ``mean_pnl`` gains positive)."""
+    in currency, ``mean_loss`` and ES losses positive, ``mean_pnl`` gains positive). A rate or spread factor
+    (absolute changes) gets its level change in basis points (``*_change_bp``) instead of returns and
+    drawdowns, and ``unit = "bp"``."""
     cum, mdd = asset_stats
     with np.errstate(over="ignore"):
         simple = np.expm1(cum / 100.0) * 100.0
@@ -291,7 +295,14 @@ def _asset_table(sim, red: Reduction, positions: np.ndarray | None, es_level: fl
             "mean_max_drawdown_pct": float(mdd[:, j].mean()),
             "p99_max_drawdown_pct": float(np.percentile(mdd[:, j], 99)),
             "worst_max_drawdown_pct": float(mdd[:, j].max()),
+            "unit": "pct",
         }
+        if model is not None and model.kind(name) in ("rate", "spread"):
+            qc = np.percentile(cum[:, j], [1, 5, 50, 95, 99])
+            row = {"asset": name, "horizon_days": int(h), "unit": "bp", "kind": model.kind(name),
+                   "mean_change_bp": float(cum[:, j].mean()), "p01_change_bp": float(qc[0]),
+                   "p05_change_bp": float(qc[1]), "median_change_bp": float(qc[2]), "p95_change_bp": float(qc[3]),
+                   "p99_change_bp": float(qc[4])}
         if positions is not None:
             ap = red.asset_pnl[h][:, j]
             alone = var_es(ap, es_level)[es_level]
@@ -396,17 +407,22 @@ def _risk_document(result, model, red: Reduction, *, ci: float, keep: str, repor
             "realised": _matrix(red.corr, names), "realised_basis": red.corr_basis,
             "copula": _matrix(copula_corr, names), "copula_basis": copula_basis, "copula_type": model.copula.type,
         },
-        "assets_table": _asset_table(sim, red, positions, es_level, hr, asset_stats),
+        "assets_table": _asset_table(sim, red, positions, es_level, hr, asset_stats, model),
     }
     if horizon_extended_from is not None:
         doc["scenario"]["horizon_extended_from"] = int(horizon_extended_from)
-    if positions is not None:
-        doc["portfolio"] = {
-            "positions": {a: float(p) for a, p in zip(names, positions)},
-            "initial_value": float(positions.sum()),
-            "gross_value": float(np.abs(positions).sum()),
-            "currency": result.currency,
-        }
+    book = getattr(result, "book", None)
+    if red.pnl is not None and (positions is not None or book is not None):
+        if positions is not None:
+            doc["portfolio"] = {
+                "positions": {a: float(p) for a, p in zip(names, positions)},
+                "initial_value": float(positions.sum()),
+                "gross_value": float(np.abs(positions).sum()),
+                "currency": result.currency,
+            }
+        else:
+            doc["portfolio"] = {"book": book.source, "n_positions": len(book.positions), "currency": result.currency,
+                                "initial_value": None, "revaluation": "full revaluation of every position"}
         for hz in red.horizons:
             x = red.pnl[hz]
             rm = var_es(x, levels, ci=ci)
@@ -419,7 +435,7 @@ def _risk_document(result, model, red: Reduction, *, ci: float, keep: str, repor
             })
             for lv in levels:
                 doc["es_contributions"].append({"horizon_days": hz, **es_contributions(
-                    red.asset_pnl[hz], level=lv, asset_names=names).to_dict()})
+                    red.asset_pnl[hz], level=lv, asset_names=red.contribution_names or names).to_dict()})
         if result.liquidity_horizons is not None:
             doc["frtb_es"] = _frtb_document(result, red, names, hr)
         if red.drawdown is not None:

@@ -47,7 +47,7 @@ LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
     ("runner/risk/results", 5, ("simulator.runner", "simulator.risk", "simulator.scenario_risk", "simulator.results",
                                 "simulator.tail",
                                 "simulator.targets", "simulator.backtest", "simulator.transactions",
-                                "simulator.instruments", "simulator.reverse")),
+                                "simulator.instruments", "simulator.reverse", "simulator.book_risk")),
     ("engine", 4, ("simulator.engine", "simulator.runstore")),
     ("backends", 3, ("simulator.backends",)),
     ("model/schedule", 2, ("simulator.model", "simulator.schedule", "simulator.shocks", "simulator.roles",

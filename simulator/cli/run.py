@@ -69,6 +69,9 @@ def add_parser(subparsers) -> None:
                    help="start state of the baseline: 'as-of' (the model's start, the last calibration day; default), "
                         "'long-run' (each asset's unconditional variance) or 'both' (the long-run run is written as "
                         f"OUT/{LONG_RUN_BASELINE}/)")
+    p.add_argument("--book", default=None, metavar="FILE",
+                   help="an instrument book (CSV or TOML: linear, bond, swap, option, fx_forward rows) revalued in full "
+                        "instead of each scenario's [portfolio]; see the README's book format")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N", help="numba threads (default: all cores)")
     p.add_argument("--max-path-cells", type=positive_int, default=PATH_CELL_LIMIT, metavar="N",
                    help=f"keep daily paths in memory up to N = paths x days x assets cells (default {PATH_CELL_LIMIT:,})")
@@ -82,7 +85,7 @@ def command_line(args) -> list[str]:
         cmd += ["--model", args.model]
     cmd += ["--out", str(args.out)]
     for flag, value in (("--paths", args.paths), ("--seed", args.seed), ("--threads", args.threads),
-                        ("--replay-scaling", args.replay_scaling)):
+                        ("--replay-scaling", args.replay_scaling), ("--book", getattr(args, "book", None))):
         if value is not None:
             cmd += [flag, str(value)]
     if getattr(args, "baseline_start", "as-of") != "as-of":
@@ -96,9 +99,14 @@ def run(args) -> int:
     out = output_dir(args.out)
     roles = parse_roles(args.role)
     model = load_model(args.model) if args.model else None
+    book = None
+    if args.book:
+        from scenarios.book import load_book
+
+        book = load_book(args.book)
     plans = plan_runs(args.scenarios, model=model, model_spec=args.model, n_paths=args.paths, roles=roles,
                       cell_limit=args.max_path_cells, replay_scaling=args.replay_scaling,
-                      baseline_start=args.baseline_start)
+                      baseline_start=args.baseline_start, book=book)
     t0 = time.perf_counter()
 
     def say(msg: str) -> None:

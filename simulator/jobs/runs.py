@@ -59,6 +59,8 @@ class PlannedRun:
     reporting_horizon: int | None = None
     #: "as-of" (the model's start) or "long-run" (its unconditional state; the model is then long_run_model(...))
     start_state: str = "as-of"
+    #: an instrument book revalued instead of the scenario's [portfolio] (scenarios.book.Book), or None
+    book: Any = None
 
     @property
     def name(self) -> str:
@@ -102,7 +104,7 @@ def _renamed(sc, name: str, description: str):
 
 def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None = None, n_paths: int | None = None,
               roles: Mapping[str, str] | None = None, cell_limit: int | None = None,
-              replay_scaling: str | None = None, baseline_start: str = "as-of") -> list[PlannedRun]:
+              replay_scaling: str | None = None, baseline_start: str = "as-of", book: Any = None) -> list[PlannedRun]:
     """Load and check every scenario, resolve its model, validate roles and compile its shocks.
 
     Parameters
@@ -121,6 +123,9 @@ def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None 
         Keep daily paths up to this many cells (default :data:`simulator.results.PATH_CELL_LIMIT`).
     replay_scaling : {"filtered", "historical"}, optional
         Set the ``scaling`` of every ``historical_replay`` shock; at least one scenario must have one.
+    book : scenarios.book.Book, optional
+        Revalue this book of positions in full instead of each scenario's linear ``[portfolio]``; checked
+        against every scenario's model (factors, kinds, curves, as-of levels).
     baseline_start : {"as-of", "long-run", "both"}, default "as-of"
         Start state of the scenario named ``baseline``: the model's ``start`` (as-of the last calibration
         day), the model's long-run state (:func:`simulator.results.long_run_model`), or both, the long-run one
@@ -225,8 +230,12 @@ def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None 
             raise
         except (ValueError, TypeError, KeyError) as exc:
             raise UserInputError(f"scenario {sc.name!r} cannot run on this model: {exc}") from None
+        if book is not None:
+            from simulator.book_risk import validate_book
+
+            validate_book(book, m)
         n = int(n_paths or sc.n_paths)
-        if sc.portfolio is not None:
+        if sc.portfolio is not None or book is not None:
             need = max(math.ceil(1.0 / (1.0 - lv) - 1e-9) for lv in sc.outputs.var_levels)
             if n < need:
                 raise UserInputError(
@@ -234,9 +243,15 @@ def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None 
                     f"{', '.join(f'{100 * lv:g}%' for lv in sc.outputs.var_levels)}; give at least {need} "
                     "(--paths) so that one path lies beyond every VaR level")
         keep = keep_for_run(n, sc.horizon_days, m.n_assets, requested=sc.outputs.keep, cell_limit=cell_limit)
+        if book is not None:
+            if n * sc.horizon_days * m.n_assets > cell_limit:
+                raise UserInputError(f"scenario {sc.name!r}: a book is revalued from the daily paths, and "
+                                     f"{n:,} paths x {sc.horizon_days} days x {m.n_assets} factors exceed the "
+                                     f"{cell_limit:,} cells kept in memory (fewer --paths, or --max-path-cells)")
+            keep = "paths"
         plans.append(PlannedRun(scenario=sc, model=m, model_source=source, n_paths=n, keep=keep,
                                 paths_file=sc.outputs.keep == "paths", extra_horizons=sorted(set(extra)), notes=notes,
-                                reporting_horizon=reporting, start_state=start))
+                                reporting_horizon=reporting, start_state=start, book=book))
     return plans
 
 
@@ -288,7 +303,7 @@ def _execute_one(p: PlannedRun, out, *, tag, seed, roles, n_threads, progress, c
         f"({'daily paths' if p.keep == 'paths' else 'summaries only'}"
         f"{'; long-run start state' if p.start_state == 'long-run' else ''})")
     result = run_scenario(p.scenario, p.model, n_paths=p.n_paths, seed=seed, roles=dict(roles) if roles else None,
-                          keep=p.keep, progress=progress, n_threads=n_threads)
+                          keep=p.keep, progress=progress, n_threads=n_threads, book=p.book)
     t1 = time.perf_counter()
     res = write_results(result, out, model=p.model, baseline=baseline, extra_horizons=p.extra_horizons,
                         keep_paths=p.paths_file, command=command, model_source=p.model_source, scenario=p.scenario,

@@ -68,7 +68,7 @@ def compile_scenario(scenario, model: MarketModel, *, horizon: int | None = None
 
 def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: int | None = None, seed=None,
                  roles=None, keep: str | None = None, chunk_paths: int | None = None, progress: bool = False,
-                 n_threads: int | None = None, replay_scaling: str | None = None) -> SimulatedScenario:
+                 n_threads: int | None = None, replay_scaling: str | None = None, book=None) -> SimulatedScenario:
     """Simulate ``scenario`` (a path, a library name, or a ``Scenario``) on ``model``.
 
     Parameters
@@ -85,6 +85,9 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
     replay_scaling : {"filtered", "historical"}, optional
         Override the ``scaling`` of every ``historical_replay`` shock (the result records the
         scenario as run).
+    book : scenarios.book.Book, optional
+        Positions revalued in full instead of the scenario's linear ``[portfolio]`` (the daily paths are
+        kept; see :mod:`simulator.book_risk`).
     """
     from scenarios.loader import load_scenario, scenario_sha256, with_replay_scaling
     from simulator.targets import evaluate_targets, history_checks
@@ -100,7 +103,12 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
 
     positions = horizons = None
     mapping = resolve_assets(sc, model, roles=roles)
-    if sc.portfolio is not None:
+    if book is not None:
+        from simulator.book_risk import validate_book
+
+        validate_book(book, model)
+        keep = "paths"
+    elif sc.portfolio is not None:
         positions = np.zeros(model.n_assets)
         for name, amount in sc.portfolio.positions.items():
             positions[mapping[name]] += amount
@@ -111,11 +119,13 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
                    schedule=schedule)
     return SimulatedScenario(
         name=sc.name, description=sc.description, simulation=sim, positions=positions,
-        currency=sc.portfolio.currency if sc.portfolio else "USD", liquidity_horizons=horizons,
+        currency=book.currency if book is not None else (sc.portfolio.currency if sc.portfolio else "USD"),
+        liquidity_horizons=horizons,
         var_levels=tuple(sc.outputs.var_levels), risk_horizons=tuple(sc.outputs.horizons),
         scenario_sha256=scenario_sha256(sc), scenario_source=str(sc.path) if sc.path else sc.name,
         shocks=[s.model_dump(mode="json") for s in sc.shocks],
         targets=evaluate_targets(sc.targets, sim, mapping) + history_checks(sc, model, sim, replay_data),
+        book=book,
     )
 
 

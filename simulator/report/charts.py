@@ -212,3 +212,54 @@ def backtest_chart(dates: Sequence[str], returns: np.ndarray, var: np.ndarray, e
     ax.grid(alpha=0.3)
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.1, top=0.91)
     return png_uri(fig)
+
+
+def rate_fan_chart(days: Sequence[int], quantiles: Sequence[Sequence[float]], probs: Sequence[float], *,
+                   factor: str, title: str) -> str:
+    """Fan of one rate factor's level (percent) across paths by day: the outer and inner quantile bands and
+    the median (``quantiles[k]`` holds the quantiles ``probs`` on ``days[k]``)."""
+    fig = _figure(7.0, 3.4)
+    ax = fig.add_subplot(1, 1, 1)
+    q = np.asarray(quantiles, dtype=float)
+    d = np.asarray(days, dtype=float)
+    p = list(probs)
+    mid = p.index(0.5) if 0.5 in p else len(p) // 2
+    for i in range(mid):
+        ax.fill_between(d, q[:, i], q[:, -1 - i], color=_BLUE, alpha=0.15 + 0.15 * i, lw=0,
+                        label=_txt(f"{100 * p[i]:g}-{100 * p[-1 - i]:g}%"))
+    ax.plot(d, q[:, mid], color=_BLUE, lw=1.8, label="median")
+    ax.axhline(0.0, color=_GREY, lw=0.8, ls=":")
+    ax.set_xlabel("trading day")
+    ax.set_ylabel(_txt(f"{factor} (percent)"))
+    ax.set_title(_wrap(title, 85, 2), fontsize=9)
+    ax.legend(fontsize=8, loc="upper left", ncol=3)
+    ax.grid(alpha=0.3)
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.14, top=0.88)
+    return png_uri(fig)
+
+
+def curve_chart(tenors: Sequence[float], as_of: Sequence[float], at_horizon: Sequence[Sequence[float]],
+                probs: Sequence[float], *, title: str) -> str:
+    """A yield curve at the as-of date and its quantiles across paths at the horizon (percent by tenor)."""
+    fig = _figure(7.0, 3.4)
+    ax = fig.add_subplot(1, 1, 1)
+    t = np.asarray(tenors, dtype=float)
+    q = np.asarray(at_horizon, dtype=float)  # (tenors, quantiles)
+    p = list(probs)
+    mid = p.index(0.5) if 0.5 in p else len(p) // 2
+    for i in range(mid):
+        ax.fill_between(t, q[:, i], q[:, -1 - i], color=_BLUE, alpha=0.15 + 0.15 * i, lw=0,
+                        label=_txt(f"horizon {100 * p[i]:g}-{100 * p[-1 - i]:g}%"))
+    ax.plot(t, q[:, mid], "o-", color=_BLUE, lw=1.6, label="horizon median")
+    ax.plot(t, as_of, "s--", color=_ORANGE, lw=1.4, label="as of")
+    ax.axhline(0.0, color=_GREY, lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_xticks(t)
+    ax.set_xticklabels([f"{x:g}y" for x in t])
+    ax.set_xlabel("tenor (years, log scale)")
+    ax.set_ylabel("par yield (percent)")
+    ax.set_title(_wrap(title, 85, 2), fontsize=9)
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    fig.subplots_adjust(left=0.11, right=0.97, bottom=0.16, top=0.88)
+    return png_uri(fig)

@@ -638,6 +638,9 @@ def _model_card(model: Mapping, sha: str) -> dict[str, Any]:
         "versions": [(str(k), v) for k, v in (_get(prov, "versions", default={}) or {}).items()]
         if isinstance(_get(prov, "versions"), Mapping) else [],
         "marginals": [],
+        # rate and spread factors move in basis points a day (absolute changes): say so next to their parameters
+        "absolute_factors": sorted(a for a, f in (model.get("factors") or {}).items()
+                                   if isinstance(f, Mapping) and f.get("kind") in ("rate", "spread")),
     }
     margs = model.get("marginals", []) or []
     diag = _get(prov, "marginals", default={}) or {}
@@ -815,6 +818,7 @@ def _scenario_context(r: StoredScenario, inputs: ReportInputs, charts: bool) -> 
         "dd_keys": [], "frtb": frtb, "frtb_worst": bool(frtb and "worst_window" in frtb),
         "baseline_worst_window": base_ww if isinstance(base_ww, Mapping) else None,
         "targets": _targets(r), "targets_counts": _target_counts(r),
+        "book": _book_context(risk, h), "curves": risk.get("curves") if isinstance(risk.get("curves"), Mapping) else {},
     }
     dd = _get(ctx["drawdown"], "portfolio")
     if isinstance(dd, Mapping):
@@ -856,12 +860,58 @@ def _scenario_context(r: StoredScenario, inputs: ReportInputs, charts: bool) -> 
             r.pnl[h], marks=marks, currency=currency,
             title=f"{r.name}: loss over {h} days ({currency}, losses positive; {len(r.pnl[h]):,} paths"
                   + (f", {nd} distinct outcomes" if discrete else "") + ")")
+    for cname, c in (ctx["curves"] or {}).items():
+        if not isinstance(c, Mapping) or not isinstance(c.get("fan"), Mapping):
+            continue
+        probs = c.get("quantiles") or []
+        long_end = (c.get("factors") or [None])[-2 if len(c.get("factors") or []) > 1 else -1]
+        ten = next((f for f in c.get("factors", []) if f.endswith("10Y")), long_end)
+        fan = c["fan"].get(ten) if ten else None
+        if isinstance(fan, Mapping):
+            ctx["charts"][f"curve_fan_{cname}"] = ch.rate_fan_chart(
+                fan["days"], fan["quantiles"], probs, factor=ten,
+                title=f"{r.name}: {ten} par yield (percent) over {c.get('horizon_days')} trading days; quantiles "
+                      "across paths")
+        ctx["charts"][f"curve_{cname}"] = ch.curve_chart(
+            c["tenors_years"], c["as_of"], c["at_horizon"], probs,
+            title=f"{r.name}: {cname} par curve as of and after {c.get('horizon_days')} trading days (percent)")
     corr = risk.get("correlation") or {}
     if _get(corr, "copula", "matrix") is not None and _get(corr, "realised", "matrix") is not None and names:
         ctx["charts"]["corr"] = ch.correlation_chart(
             np.asarray(corr["copula"]["matrix"], dtype=float), np.asarray(corr["realised"]["matrix"], dtype=float),
             names, base_title="base: model copula", stressed_title=f"stressed: realised under {r.name}")
     return ctx
+
+
+def _book_context(risk: Mapping, h: int) -> dict[str, Any] | None:
+    """The book's tables for the template: positions with their ES contribution at the reporting horizon,
+    the sensitivities pivoted by factor, the attribution (None without a book)."""
+    book = risk.get("book")
+    if not isinstance(book, Mapping):
+        return None
+    es_level = book.get("es_level")
+    contrib = next((c for c in risk.get("es_contributions", []) if c.get("horizon_days") == h
+                    and _is_num(es_level) and math.isclose(float(c.get("level", 0)), float(es_level))), {})
+    rows = []
+    for p in book.get("positions", []) or []:
+        if isinstance(p, Mapping):
+            rows.append({**p, "es_contribution": (contrib.get("contributions") or {}).get(p.get("id")),
+                         "es_share": (contrib.get("shares") or {}).get(p.get("id"))})
+    pivot: dict[str, dict[str, float]] = {}
+    for srow in book.get("sensitivities", []) or []:
+        if isinstance(srow, Mapping) and srow.get("position") == "book":
+            pivot.setdefault(str(srow.get("factor")), {})[str(srow.get("measure"))] = srow.get("value")
+    per_pos: dict[str, dict[str, float]] = {}
+    for srow in book.get("sensitivities", []) or []:
+        if isinstance(srow, Mapping) and srow.get("position") != "book":
+            key = f"{srow.get('position')}|{srow.get('factor')}"
+            per_pos.setdefault(key, {})[str(srow.get("measure"))] = srow.get("value")
+    att = book.get("attribution") if isinstance(book.get("attribution"), Mapping) else {}
+    classes = att.get("classes") if isinstance(att.get("classes"), Mapping) else {}
+    order = [c for c in [*(att.get("order") or []), "unexplained"] if c in classes]
+    return {"doc": book, "positions": rows, "by_kind": book.get("by_kind") or {}, "sens": pivot,
+            "sens_positions": [{"position": k.split("|")[0], "factor": k.split("|")[1], **v} for k, v in per_pos.items()],
+            "attribution": [{"class": c, **classes[c]} for c in order], "es_level": es_level}
 
 
 def _reverse_context(doc: Mapping | None) -> dict[str, Any] | None:
