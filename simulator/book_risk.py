@@ -213,7 +213,7 @@ def curve_document(model, returns: np.ndarray, horizon: int,
         tenors = [t for t, _ in members]
         at_h = {}
         fan = {}
-        for t, a in members:
+        for _t, a in members:
             j = model.assets.index(a)
             spec = model.factor(a)
             lv_h = spec.levels(cum[:, horizon - 1, j])

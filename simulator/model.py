@@ -480,7 +480,7 @@ def _parse_factors(raw: Any, assets: list[str]) -> dict[str, FactorSpec]:
             raise ValueError(f"{w}: curve and tenor_years apply to rate factors only (this one is {kind!r})")
         floor = None if f.get("floor") is None else _number(f["floor"], f"{w}.floor")
         out[a] = FactorSpec(kind, level, curve, tenor, floor)
-    tenors: dict[tuple[str, float], str] = {}
+    tenors: dict[tuple[str | None, float | None], str] = {}
     for a, spec in out.items():
         if spec.kind == "rate":
             key = (spec.curve, spec.tenor_years)

@@ -98,6 +98,7 @@ def reverse_stress_test(model, *, scenario: Any = "baseline", loss: float | None
     if loss_quantile is not None:
         threshold = float(np.quantile(losses, float(loss_quantile)))
     else:
+        assert loss is not None  # one of the two is given (checked above)
         threshold = float(loss)
         if threshold > float(losses.max()):
             raise UserInputError(f"no simulated path loses {threshold:,.0f} {currency} (the largest loss is "
