@@ -392,12 +392,6 @@ IDENTITY_VERSION = "stress-sim-run-identity/2"
 #: the key that marks a run directory identified by the recipe before this one
 LEGACY_KEY = "kernel_arrays_sha256"
 
-#: Schedule fields that hold shock arrays, and the value they have in the plain model's schedule
-_SHOCK_FIELDS = ("day_copula", "vol_mult", "vol_feedback", "ev_day", "ev_prob", "ev_size", "ev_sigma", "rep_lo",
-                 "rep_hi", "rep_pool", "rep_raw", "pj_rate", "pj_law", "pj_par", "pj_load", "pj_from", "pj_to",
-                 "anc_day", "anc_asset", "anc_ret", "anc_noise")
-
-
 def _array(a: Any) -> dict:
     a = np.asarray(a)
     return {"dtype": a.dtype.str, "shape": list(a.shape), "values": a.reshape(-1).tolist()}
@@ -406,9 +400,12 @@ def _array(a: Any) -> dict:
 def schedule_description(schedule, model) -> dict | None:
     """The canonical description of what ``schedule`` asks beyond the plain ``model`` (``None``: nothing).
 
-    Parameter sets and copula sets in their model-file form, the regime chain, the start state and every
-    shock array that differs from the plain model's schedule of the same horizon (fields at their plain
-    values are left out, so a run that does not use a shock type is not described by it)."""
+    Parameter sets and copula sets in their model-file form, then every other field of the
+    :class:`~simulator.schedule.Schedule` (regime chain, start state, shock arrays) that differs from the plain
+    model's schedule of the same horizon: fields at their plain values are left out, so a run that does not use
+    a shock type is not described by it, and a new shock type's fields need no change here."""
+    import dataclasses
+
     from simulator.schedule import Schedule
 
     plain = Schedule.from_model(model, schedule.horizon)
@@ -419,7 +416,10 @@ def schedule_description(schedule, model) -> dict | None:
     copulas = [c.to_dict() for c in schedule.copulas]
     if copulas != [c.to_dict() for c in plain.copulas]:
         out["copulas"] = copulas
-    for name in ("regime_transition", "regime_initial", "s2_start", "e_start", *_SHOCK_FIELDS):
+    for f in dataclasses.fields(Schedule):
+        if f.name in ("assets", "horizon", "regimes", "copulas"):  # the model's, the run's, and above
+            continue
+        name = f.name
         mine, base = np.asarray(getattr(schedule, name)), np.asarray(getattr(plain, name))
         if mine.shape != base.shape or mine.dtype != base.dtype or not np.array_equal(mine, base):
             out[name] = _array(mine)

@@ -22,6 +22,7 @@ VOLS = {
     "garch": {"type": "garch", "omega": 0.03, "alpha": 0.09, "beta": 0.89},
     "gjr": {"type": "gjr", "omega": 0.02, "alpha": 0.03, "gamma": 0.12, "beta": 0.88},
     "egarch": {"type": "egarch", "omega": 0.01, "alpha": 0.15, "gamma": -0.08, "beta": 0.97},
+    "aparch": {"type": "aparch", "omega": 0.03, "alpha": 0.07, "gamma": 0.4, "beta": 0.91, "delta": 1.4},
 }
 DISTS = {
     "normal": {"type": "normal"},
@@ -37,11 +38,11 @@ def _arch_reference(vol, dist, n, seed):
     rng = np.random.default_rng(123)
     y = rng.standard_t(6, size=800) * 1.1
     am_kw = {"garch": dict(vol="GARCH", p=1, o=0, q=1), "gjr": dict(vol="GARCH", p=1, o=1, q=1),
-             "egarch": dict(vol="EGARCH", p=1, o=1, q=1)}[vol["type"]]
+             "egarch": dict(vol="EGARCH", p=1, o=1, q=1), "aparch": dict(vol="APARCH", p=1, o=1, q=1)}[vol["type"]]
     dist_kw = {"normal": "normal", "t": "t", "skewt": "skewt"}[dist["type"]]
     am = arch_model(y, mean="Constant", dist=dist_kw, rescale=False, **am_kw)
     am.distribution = type(am.distribution)(seed=np.random.default_rng(seed))
-    vp = [vol[k] for k in ("omega", "alpha", "gamma", "beta") if k in vol]
+    vp = [vol[k] for k in ("omega", "alpha", "gamma", "beta", "delta") if k in vol]
     dp = [dist[k] for k in ("nu", "lambda") if k in dist]
     params = np.array([0.04, *vp, *dp])
     res = am.fix(params)

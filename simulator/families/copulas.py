@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 from scipy import integrate, optimize, special, stats
 
+from simulator.families._registry import Registry
 from simulator.families._values import number
 
 NU_BOUNDS = (2.05, 200.0)
@@ -175,24 +176,13 @@ class CopulaFamily:
 
 
 #: the registered families, in the order calibration fits and lists them (``family="auto"``)
-COPULA_FAMILIES: dict[str, CopulaFamily] = {}
-
-
-def register(cls: type[CopulaFamily]) -> type[CopulaFamily]:
-    """Class decorator: add an entry to :data:`COPULA_FAMILIES` (codes and names must be new)."""
-    entry = cls()
-    if entry.name in COPULA_FAMILIES or any(f.code == entry.code for f in COPULA_FAMILIES.values()):
-        raise ValueError(f"copula family {entry.name!r} (code {entry.code}) is registered twice")
-    COPULA_FAMILIES[entry.name] = entry
-    return cls
+COPULA_FAMILIES: Registry = Registry("family must be one of {valid}; got {name}", unique_code=True)
+register = COPULA_FAMILIES.register
 
 
 def copula_family(name: str) -> CopulaFamily:
     """The registry entry of ``name``; ``ValueError`` listing the valid families."""
-    try:
-        return COPULA_FAMILIES[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"family must be one of {', '.join(map(repr, COPULA_FAMILIES))}; got {name!r}") from None
+    return COPULA_FAMILIES.lookup(name)
 
 
 def spec_params(spec) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping
 
+from simulator.families._registry import Registry
 from simulator.families._values import number
 
 EVT_TAIL_PARAMS: tuple[str, ...] = (
@@ -88,24 +89,13 @@ class Law:
         return f"<innovation law {self.name!r}: {self.title}>"
 
 
-LAWS: dict[str, Law] = {}
-
-
-def register(cls: type[Law]) -> type[Law]:
-    """Class decorator: add an entry to :data:`LAWS`."""
-    entry = cls()
-    if entry.name in LAWS:
-        raise ValueError(f"innovation law {entry.name!r} is registered twice")
-    LAWS[entry.name] = entry
-    return cls
+LAWS: Registry = Registry("unknown innovation law {name}; valid types: {valid}")
+register = LAWS.register
 
 
 def law(name: str) -> Law:
     """The registry entry of ``name``; ``ValueError`` listing the valid laws."""
-    try:
-        return LAWS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown innovation law {name!r}; valid types: {', '.join(map(repr, LAWS))}") from None
+    return LAWS.lookup(name)
 
 
 @register

@@ -21,6 +21,8 @@ from typing import Any, ClassVar, Mapping, Protocol
 
 import numpy as np
 
+from simulator.families._registry import Registry
+
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
@@ -53,7 +55,8 @@ class VolFamily:
     arch : dict
         Keyword arguments of ``arch.arch_model`` selecting the process (``vol``, ``p``, ``o``, ``q``).
     arch_names : dict
-        arch's parameter name -> model-file name.
+        arch's parameter name -> model-file name: arch indexes the lag parameters ``alpha``, ``gamma`` and
+        ``beta`` of an order-1 process ``alpha[1]`` and so on (:attr:`arch_lags`).
     auto : bool
         Whether ``vol="auto"`` (calibration's default) tries it.
     nests : tuple of str
@@ -70,7 +73,7 @@ class VolFamily:
     params: ClassVar[tuple[str, ...]]
     title: ClassVar[str]
     arch: ClassVar[dict[str, Any]]
-    arch_names: ClassVar[dict[str, str]]
+    arch_lags: ClassVar[tuple[str, ...]] = ("alpha", "gamma", "beta")
     auto: ClassVar[bool] = True
     nests: ClassVar[tuple[str, ...]] = ()
     null: ClassVar[dict[str, float]] = {}
@@ -108,6 +111,11 @@ class VolFamily:
         return tuple(float(p[name]) for name in self.params)
 
     # ------------------------------------------------------------------ calibration (arch)
+    @property
+    def arch_names(self) -> dict[str, str]:
+        """arch's parameter name -> model-file name."""
+        return {(f"{name}[1]" if name in self.arch_lags else name): name for name in self.params}
+
     def arch_vector(self, p: Mapping[str, float]) -> list[float]:
         """The process's part of arch's parameter vector; a parameter ``p`` lacks takes its :attr:`null`."""
         return [float(p[name]) if name in p else float(self.null[name]) for name in self.params]
@@ -116,25 +124,13 @@ class VolFamily:
         return f"<volatility family {self.name!r}: {self.title}>"
 
 
-VOL_FAMILIES: dict[str, VolFamily] = {}
-
-
-def register(cls: type[VolFamily]) -> type[VolFamily]:
-    """Class decorator: add an entry to :data:`VOL_FAMILIES` (codes and names must be new)."""
-    entry = cls()
-    if entry.name in VOL_FAMILIES or any(f.code == entry.code for f in VOL_FAMILIES.values()):
-        raise ValueError(f"volatility family {entry.name!r} (code {entry.code}) is registered twice")
-    VOL_FAMILIES[entry.name] = entry
-    return cls
+VOL_FAMILIES: Registry = Registry("unknown volatility type {name}; valid types: {valid}", unique_code=True)
+register = VOL_FAMILIES.register
 
 
 def vol_family(name: str) -> VolFamily:
     """The registry entry of ``name``; ``ValueError`` listing the valid types."""
-    try:
-        return VOL_FAMILIES[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown volatility type {name!r}; valid types: "
-                         f"{', '.join(map(repr, VOL_FAMILIES))}") from None
+    return VOL_FAMILIES.lookup(name)
 
 
 def kernel_width() -> int:
@@ -182,7 +178,6 @@ class Garch(VolFamily):
     params = ("omega", "alpha", "beta")
     title = "GARCH(1,1)"
     arch = {"vol": "GARCH", "p": 1, "o": 0, "q": 1}
-    arch_names = {"omega": "omega", "alpha[1]": "alpha", "beta[1]": "beta"}
     stationarity = "alpha + beta must be < 1"
 
     def check(self, p, where):
@@ -201,7 +196,6 @@ class Gjr(VolFamily):
     params = ("omega", "alpha", "gamma", "beta")
     title = "GJR-GARCH(1,1,1)"
     arch = {"vol": "GARCH", "p": 1, "o": 1, "q": 1}
-    arch_names = {"omega": "omega", "alpha[1]": "alpha", "gamma[1]": "gamma", "beta[1]": "beta"}
     nests = ("garch",)
     null = {"gamma": 0.0}
     stationarity = "alpha + gamma*E[z^2 1{z<0}] + beta must be < 1"
@@ -225,7 +219,6 @@ class Egarch(VolFamily):
     params = ("omega", "alpha", "gamma", "beta")
     title = "EGARCH(1,1,1)"
     arch = {"vol": "EGARCH", "p": 1, "o": 1, "q": 1}
-    arch_names = {"omega": "omega", "alpha[1]": "alpha", "gamma[1]": "gamma", "beta[1]": "beta"}
     null = {"gamma": 0.0}
 
     def check(self, p, where):
@@ -270,7 +263,6 @@ class Aparch(VolFamily):
     params = ("omega", "alpha", "gamma", "beta", "delta")
     title = "APARCH(1,1,1)"
     arch = {"vol": "APARCH", "p": 1, "o": 1, "q": 1}
-    arch_names = {"omega": "omega", "alpha[1]": "alpha", "gamma[1]": "gamma", "beta[1]": "beta", "delta": "delta"}
     auto = False
     nests = ("garch",)
     null = {"gamma": 0.0, "delta": 2.0}
