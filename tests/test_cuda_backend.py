@@ -92,6 +92,18 @@ def _grid_model(rotation: int, copula: str):
     return MarketModel.from_dict(d)
 
 
+def _aparch_model():
+    """A family added through the registry (APARCH: its own branch of the variance step), every law."""
+    from simulator import MarketModel
+    from tests.conftest import make_model
+
+    vol = {"type": "aparch", "omega": 0.03, "alpha": 0.07, "gamma": 0.4, "beta": 0.91, "delta": 1.4}
+    d = make_model(3, vol=vol, copula=COPULAS["t"])
+    for a, m in enumerate(d["marginals"]):
+        m["dist"] = dict(DISTS[a])
+    return MarketModel.from_dict(d)
+
+
 def _shock_case():
     """The bundled us-markets model (3 assets) under every shock type at once."""
     from scenarios.loader import scenario_from_dict
@@ -110,6 +122,7 @@ def cases():
     for copula in COPULAS:
         for rot in range(3):
             out[f"grid-{copula}-{rot}"] = (_grid_model(rot, copula), None, {"keep": "paths"})
+    out["aparch"] = (_aparch_model(), None, {"keep": "paths"})
     model, sched = _shock_case()
     out["all-shocks"] = (model, sched, {"keep": "paths"})
     # summaries in 7 chunks of 10 paths: merged into launches, results handed back per chunk
