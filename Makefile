@@ -38,6 +38,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/calibration.py
 	$(BIN)/python benchmarks/scaleout.py
 	$(BIN)/python benchmarks/transactions.py
+	$(BIN)/python benchmarks/fraud_learnability.py
+	$(BIN)/python benchmarks/revaluation.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache
