@@ -13,14 +13,21 @@ Conventions and units
 - **Returns** inside models are log returns in percent (the ``arch`` convention). Where a shock takes
   a *price change* it is a simple price change in percent (``-20.47`` means the price falls by
   20.47 %, i.e. a log return of ``100 * ln(1 - 0.2047)``); each field says which.
+- **Rates and spreads** (model factors of kind ``rate`` or ``spread``, see
+  :class:`simulator.model.FactorSpec`) move by absolute daily changes in **basis points**, so shocks on
+  them are written in basis points: a ``jump`` with ``unit = "bp"``, an ``anchored_path`` with
+  ``unit = "bp"`` (cumulative changes, or daily changes) or ``unit = "level"`` (levels in the factor's
+  own unit, e.g. a yield of ``1.8`` percent), and ``curve_shift`` (the BCBS IRRBB shapes on a named
+  curve). ``unit = "percent"`` on a rate factor, or ``"bp"`` / ``"level"`` on a price, is an error when
+  the scenario is compiled against a model (:mod:`simulator.shocks` documents each shock per kind).
 - **Years** have :data:`TRADING_DAYS_PER_YEAR` = 252 trading days (Poisson intensities).
 - **Assets** are referred to by *role* (``equity``, ``tech_equity``, ``oil``; see
   :mod:`scenarios.roles`) or by model asset name; an ``assets`` field is a list of such names or the
   string ``"all"`` (every model asset).
 
 Shock types (the ``type`` key of each ``[[shocks]]`` table): ``jump``, ``vol_spike``,
-``correlation_break``, ``regime_switch``, ``historical_replay``, ``poisson_jumps`` and
-``anchored_path``; see each model's docstring. How shocks are compiled into kernel arrays and the
+``correlation_break``, ``regime_switch``, ``historical_replay``, ``poisson_jumps``,
+``anchored_path`` and ``curve_shift``; see each model's docstring. How shocks are compiled into kernel arrays and the
 order in which overlapping shocks combine is documented in :mod:`simulator.shocks`. Note that
 ``vol_spike`` multiplies the path's *current* conditional sigma, and so does a ``historical_replay``
 with ``scaling = "filtered"`` (filtered historical simulation): both give magnitudes in the simulated
@@ -62,6 +69,10 @@ __all__ = [
     "HistoricalReplayShock",
     "PoissonJumpsShock",
     "AnchoredPathShock",
+    "CurveShiftShock",
+    "IRRBB_SHAPES",
+    "IRRBB_USD_BP",
+    "irrbb_shift",
     "Shock",
     "TARGET_MEASURES",
     "Target",
@@ -87,6 +98,7 @@ SHOCK_TYPES = (
     "historical_replay",
     "poisson_jumps",
     "anchored_path",
+    "curve_shift",
 )
 #: Jump-size law of ``poisson_jumps`` -> its parameters (``sign`` of ``pareto`` is optional).
 POISSON_LAW_PARAMS: dict[str, tuple[str, ...]] = {
@@ -214,8 +226,9 @@ def _check_window(value: Any) -> Any:
 
 
 _KNOTS_ALLOWED = (
-    "a list of [day, cumulative percent price change] pairs with strictly increasing integer days >= 1 "
-    "and changes > -100, e.g. [[63, -25.0], [189, -50.0]]"
+    "a list of [day, value] pairs with strictly increasing integer days >= 1: cumulative percent price "
+    "changes > -100 (unit = \"percent\", e.g. [[63, -25.0], [189, -50.0]]), cumulative changes in basis "
+    "points (unit = \"bp\") or levels (unit = \"level\")"
 )
 
 
@@ -232,9 +245,8 @@ def _check_knots(value: Any) -> Any:
         day, pct = pair
         if not isinstance(day, int) or isinstance(day, bool) or day < 1:
             raise _fail(f"day must be an integer >= 1, got {day!r}", allowed=_KNOTS_ALLOWED, sub=f"[{i}]")
-        if not _is_number(pct) or not math.isfinite(pct) or pct <= -100.0:
-            raise _fail(f"cumulative change must be a finite number > -100 (percent), got {pct!r}",
-                        allowed=_KNOTS_ALLOWED, sub=f"[{i}]")
+        if not _is_number(pct) or not math.isfinite(pct):
+            raise _fail(f"the value must be a finite number, got {pct!r}", allowed=_KNOTS_ALLOWED, sub=f"[{i}]")
         if day <= prev:
             raise _fail(f"day {day} is not after the previous knot's day {prev}", allowed=_KNOTS_ALLOWED, sub=f"[{i}]")
         prev = day
@@ -271,10 +283,14 @@ class _ShockBase(_Table):
 
 
 class JumpShock(_ShockBase):
-    """A price move on one day: ``type = "jump"``.
+    """A move on one day: ``type = "jump"``.
 
     On day ``day`` the listed assets' returns are moved by ``size`` (on top of the model draw), in
     every path (``probability = 1``) or independently per path with probability ``probability``.
+    A jump is a surprise: it is part of the day's residual, which feeds the variance recursion (a
+    level shift that does not is a ``curve_shift``). Price, FX and volatility factors take
+    ``unit = "percent"`` (or ``"sigma"``), rate and spread factors ``unit = "bp"`` (or ``"sigma"``):
+    checked against the model's factor kinds when the scenario is compiled.
     """
 
     type: Literal["jump"]
@@ -284,9 +300,11 @@ class JumpShock(_ShockBase):
     """Assets that move: list of roles / asset names, or ``"all"``."""
     size: Annotated[Union[float, list[float]], BeforeValidator(_check_size), Field(json_schema_extra={"allowed": _SIZE_ALLOWED})]
     """Size of the move: one number for every asset, or one per entry of ``assets`` (in that order)."""
-    unit: Literal["percent", "sigma"]
+    unit: Literal["percent", "sigma", "bp"]
     """``"percent"``: simple price change in percent (``-20.47`` = the price falls 20.47 %, must be
-    > -100); ``"sigma"``: multiples of the path's conditional standard deviation on that day."""
+    > -100); ``"bp"``: absolute change in basis points, for rate and spread factors (``+50`` = the
+    yield rises by 0.50 percentage points); ``"sigma"``: multiples of the path's conditional standard
+    deviation on that day (any kind)."""
     probability: float = Field(1.0, gt=0.0, le=1.0)
     """Probability in (0, 1] that the jump happens in a given path (independent across paths)."""
 
@@ -360,6 +378,8 @@ class CorrelationBreakShock(_ShockBase):
     Gaussian copula with correlation ``rho`` for every pair, or a Student-t copula with that
     correlation and ``nu`` degrees of freedom when ``nu`` is given. (Whether the matrix is positive
     definite for the model's assets is checked when the scenario is compiled against a model.)
+    Without ``rho`` every pair keeps the model's correlation and only the copula's family changes: a
+    Gaussian copula (no ``nu``) or a Student-t with ``nu`` degrees of freedom.
     """
 
     type: Literal["correlation_break"]
@@ -367,8 +387,8 @@ class CorrelationBreakShock(_ShockBase):
     """First crisis day (1-based)."""
     days: int = Field(ge=1, le=MAX_HORIZON_DAYS)
     """Number of crisis days (>= 1); the window must end within horizon_days."""
-    rho: float = Field(gt=-1.0, lt=1.0)
-    """Crisis correlation for every pair of the listed assets, in (-1, 1)."""
+    rho: Optional[float] = Field(None, gt=-1.0, lt=1.0)
+    """Crisis correlation for every pair of the listed assets, in (-1, 1); absent: the model's correlations."""
     nu: Optional[float] = Field(None, gt=2.0)
     """Degrees of freedom (> 2) of a Student-t crisis copula; absent: Gaussian crisis copula."""
     assets: AssetSelector = "all"
@@ -622,12 +642,24 @@ class PoissonJumpsShock(_ShockBase):
 class AnchoredPathShock(_ShockBase):
     """A prescribed path for some assets, the others conditional on it: ``type = "anchored_path"``.
 
-    The anchored assets follow a regulator-style path from day 1: either ``knots`` (cumulative simple
-    price changes in percent at given days; day 0 is 0 %, linear interpolation in log price between
-    knots) or ``returns`` (the daily percent log returns of days 1, 2, ...), plus optional noise of
-    ``noise`` conditional sigmas. The anchor lasts until the last knot day (or ``len(returns)``);
-    the other assets are drawn from the copula conditional on the anchored ones. Exactly one of
-    ``knots`` and ``returns``.
+    The anchored assets follow a regulator-style path from day 1: either ``knots`` (values at given
+    days, interpolated linearly between them from day 0) or ``returns`` (the daily changes of days 1,
+    2, ...), plus optional noise of ``noise`` conditional sigmas. The anchor lasts until the last knot
+    day (or ``len(returns)``); the other assets are drawn from the copula conditional on the anchored
+    ones. Exactly one of ``knots`` and ``returns``. ``unit`` says what the numbers are:
+
+    - ``"percent"`` (default; price, FX and volatility factors): knots are cumulative simple price
+      changes in percent (day 0 is 0 %, > -100), interpolated linearly in log price; returns are daily
+      percent log returns;
+    - ``"bp"`` (rate and spread factors): knots are cumulative changes in basis points (day 0 is 0),
+      interpolated linearly in the level; returns are daily changes in basis points;
+    - ``"level"`` (rate and spread factors, knots only): knots are levels in the factor's unit (a yield
+      in percent, a spread in basis points); day 0 is the model's as-of level of each anchored factor
+      (``factors.<asset>.level``), so each asset's path in basis points is its own.
+
+    Several ``anchored_path`` shocks may anchor different assets (e.g. an equity index in percent and
+    two yields in levels) when they cover the same days (the kernel anchors every anchored asset on
+    the same days).
     """
 
     type: Literal["anchored_path"]
@@ -635,9 +667,13 @@ class AnchoredPathShock(_ShockBase):
     """Anchored assets: list of roles / asset names (each follows the same path), or ``"all"``."""
     knots: Optional[Annotated[list[tuple[int, float]], BeforeValidator(_check_knots)]] = Field(
         None, json_schema_extra={"allowed": _KNOTS_ALLOWED})
-    """``[[day, cumulative_percent_price_change], ...]`` with strictly increasing days >= 1."""
+    """``[[day, value], ...]`` with strictly increasing days >= 1; values in ``unit``."""
     returns: Optional[list[float]] = None
-    """Daily percent log returns for days 1..len(returns) (length <= horizon_days)."""
+    """Daily changes for days 1..len(returns) (length <= horizon_days): percent log returns
+    (``unit = "percent"``) or basis points (``unit = "bp"``)."""
+    unit: Literal["percent", "bp", "level"] = "percent"
+    """``"percent"`` (default): price changes; ``"bp"``: changes in basis points; ``"level"``: levels
+    in the factor's unit (knots only). See the class docstring."""
     noise: float = Field(0.0, ge=0.0)
     """Standard deviation of noise added to the anchored returns, in units of the path's
     conditional sigma (>= 0, default 0: the path is followed exactly)."""
@@ -651,6 +687,14 @@ class AnchoredPathShock(_ShockBase):
         if self.returns is not None and not self.returns:
             raise _fail("the list of returns is empty", key="returns",
                         allowed="a non-empty list of daily percent log returns")
+        if self.unit == "level" and self.returns is not None:
+            raise _fail('unit = "level" takes knots (levels at given days), not daily returns', key="unit",
+                        allowed='unit = "bp" with daily changes in basis points, or knots with unit = "level"')
+        if self.unit == "percent" and self.knots is not None:
+            for i, (_, pct) in enumerate(self.knots):
+                if pct <= -100.0:
+                    raise _fail(f"a cumulative price change must be > -100 (percent), got {pct!r}",
+                                key="knots", sub=f"[{i}]", allowed=_KNOTS_ALLOWED)
         return self
 
     @property
@@ -662,27 +706,172 @@ class AnchoredPathShock(_ShockBase):
         return self.n_days
 
     def daily_log_returns(self) -> list[float]:
-        """The anchored path as daily percent log returns for days ``1 .. n_days``.
+        """The anchored path as daily percent log returns for days ``1 .. n_days`` (``unit = "percent"``).
 
         Knots are interpolated linearly in log price: between knots ``(d0, c0)`` and ``(d1, c1)``
         (``c`` = cumulative simple change in percent, day 0 = 0 %) each day's log return is
         ``100 * (ln(1 + c1/100) - ln(1 + c0/100)) / (d1 - d0)``.
         """
+        if self.unit != "percent":
+            raise ValueError(f"daily_log_returns() is for unit = 'percent'; this path is in {self.unit!r} "
+                             f"(use daily_changes)")
         if self.returns is not None:
             return list(self.returns)
-        out: list[float] = []
-        d0, l0 = 0, 0.0
-        for d1, c1 in self.knots:
-            l1 = 100.0 * math.log1p(c1 / 100.0)
-            out.extend([(l1 - l0) / (d1 - d0)] * (d1 - d0))
-            d0, l0 = d1, l1
-        return out
+        return _linear_steps([(d, 100.0 * math.log1p(c / 100.0)) for d, c in self.knots])
+
+    def daily_changes(self, start_level: float | None = None, bp_per_unit: float = 100.0) -> list[float]:
+        """The anchored path as daily changes in the factor's simulated unit for days ``1 .. n_days``:
+        percent log returns (``unit = "percent"``, as :meth:`daily_log_returns`) or basis points.
+
+        ``unit = "bp"``: knots (cumulative changes in basis points, day 0 = 0) interpolated linearly,
+        ``(c1 - c0) / (d1 - d0)`` a day; returns as given. ``unit = "level"``: knot ``L`` is the cumulative
+        change ``bp_per_unit * (L - start_level)`` (``start_level``: the factor's as-of level; ``bp_per_unit``
+        100 for a yield in percent, 1 for a spread in basis points), then as for ``"bp"``.
+        """
+        if self.unit == "percent":
+            return self.daily_log_returns()
+        if self.returns is not None:
+            return list(self.returns)
+        if self.unit == "bp":
+            return _linear_steps(list(self.knots))
+        if start_level is None:
+            raise ValueError('unit = "level" needs the factor\'s as-of level (start_level)')
+        return _linear_steps([(d, bp_per_unit * (v - start_level)) for d, v in self.knots])
+
+
+def _linear_steps(knots: list[tuple[int, float]]) -> list[float]:
+    """Daily steps of the path through ``(0, 0)`` and ``knots`` (cumulative values), linear between knots."""
+    out: list[float] = []
+    d0, l0 = 0, 0.0
+    for d1, l1 in knots:
+        out.extend([(l1 - l0) / (d1 - d0)] * (d1 - d0))
+        d0, l0 = d1, l1
+    return out
+
+
+#: The six standardised interest rate shock scenarios of the BCBS IRRBB standard (BCBS d368, April 2016,
+#: Annex 2): parallel up and down, steepener, flattener, short rates up and down.
+IRRBB_SHAPES = ("parallel_up", "parallel_down", "steepener", "flattener", "short_up", "short_down")
+#: BCBS d368, Annex 2, Table 1: the specified shock sizes for USD, basis points.
+IRRBB_USD_BP: dict[str, float] = {"parallel": 200.0, "short": 300.0, "long": 150.0}
+#: BCBS d368, Annex 2: the decay parameter x (years) of the short- and long-rate scalars.
+IRRBB_DECAY_YEARS = 4.0
+#: Which sizes each shape uses (``shape = "parallel"`` takes ``size``, a signed user-given size).
+_SHAPE_SIZES: dict[str, tuple[str, ...]] = {
+    "parallel_up": ("parallel_bp",), "parallel_down": ("parallel_bp",),
+    "steepener": ("short_bp", "long_bp"), "flattener": ("short_bp", "long_bp"),
+    "short_up": ("short_bp",), "short_down": ("short_bp",), "parallel": ("size",),
+}
+
+
+def irrbb_shift(shape: str, tenor_years: float, *, parallel_bp: float = IRRBB_USD_BP["parallel"],
+                short_bp: float = IRRBB_USD_BP["short"], long_bp: float = IRRBB_USD_BP["long"],
+                size: float | None = None) -> float:
+    """The rate change (basis points) of an IRRBB shock scenario at tenor ``tenor_years`` (BCBS d368, Annex 2).
+
+    With the short-rate scalar ``S_short(t) = exp(-t / 4)`` and the long-rate scalar
+    ``S_long(t) = 1 - exp(-t / 4)``, ``short = short_bp * S_short(t)`` and ``long = long_bp * S_long(t)``:
+
+    - ``parallel_up`` / ``parallel_down``: ``+parallel_bp`` / ``-parallel_bp`` at every tenor;
+    - ``short_up`` / ``short_down``: ``+short`` / ``-short``;
+    - ``steepener``: ``-0.65 |short| + 0.9 |long|`` (short rates down, long rates up);
+    - ``flattener``: ``+0.8 |short| - 0.6 |long|`` (short rates up, long rates down);
+    - ``parallel``: ``size`` at every tenor (a user-given signed size).
+    """
+    if tenor_years <= 0:
+        raise ValueError(f"tenor_years must be > 0, got {tenor_years!r}")
+    s_short = math.exp(-tenor_years / IRRBB_DECAY_YEARS)
+    short = short_bp * s_short
+    long = long_bp * (1.0 - s_short)
+    if shape == "parallel_up":
+        return float(parallel_bp)
+    if shape == "parallel_down":
+        return -float(parallel_bp)
+    if shape == "short_up":
+        return short
+    if shape == "short_down":
+        return -short
+    if shape == "steepener":
+        return -0.65 * abs(short) + 0.9 * abs(long)
+    if shape == "flattener":
+        return 0.8 * abs(short) - 0.6 * abs(long)
+    if shape == "parallel":
+        if size is None:
+            raise ValueError('shape "parallel" needs size (basis points)')
+        return float(size)
+    raise ValueError(f"unknown shape {shape!r} (allowed: {', '.join((*IRRBB_SHAPES, 'parallel'))})")
+
+
+class CurveShiftShock(_ShockBase):
+    """A yield-curve move in basis points on a named curve: ``type = "curve_shift"``.
+
+    Every rate factor of the model on curve ``curve`` (``factors.<asset>.curve``) moves by the shape's
+    change at its ``tenor_years`` (:func:`irrbb_shift`): one of the six BCBS IRRBB standard shapes
+    (BCBS d368, April 2016, Annex 2) with the USD sizes of its Table 1 unless ``parallel_bp``,
+    ``short_bp`` or ``long_bp`` say otherwise, or ``shape = "parallel"`` with a signed ``size``. The move
+    is added on day ``day``, or ramped linearly over ``days`` days (``1 / days`` of it on each of days
+    ``day .. day + days - 1``). It is a level shift: it adds to the factors' daily changes on top of the
+    model's own noise, but not to the residual that feeds the variance recursion (a 200 bp move is not
+    a 40-sigma surprise to the model's volatility), so the expected change over the shocked days is
+    the model's drift plus the shift, exactly. The curve must exist in the model when the scenario is
+    compiled (an error otherwise, naming the curve and the model's curves). The BCBS shocks apply to
+    zero rates; here they move whatever the curve's factors are (par yields for ``builtin:us-markets-rates``).
+    """
+
+    type: Literal["curve_shift"]
+    curve: Annotated[str, Field(min_length=1)]
+    """Name of a curve of the model (its rate factors' ``curve``, e.g. ``"UST"``)."""
+    shape: Literal["parallel_up", "parallel_down", "steepener", "flattener", "short_up", "short_down", "parallel"]
+    """One of the six IRRBB shapes, or ``"parallel"`` with a user-given ``size``."""
+    size: Optional[float] = None
+    """``shape = "parallel"`` only (and required there): the change in basis points at every tenor (signed)."""
+    parallel_bp: Optional[float] = Field(None, gt=0.0)
+    """Parallel shock size in basis points (> 0) for ``parallel_up`` / ``parallel_down``; default 200
+    (BCBS d368 Table 1, USD)."""
+    short_bp: Optional[float] = Field(None, gt=0.0)
+    """Short-rate shock size in basis points (> 0) for ``short_up``, ``short_down``, ``steepener`` and
+    ``flattener``; default 300 (BCBS d368 Table 1, USD)."""
+    long_bp: Optional[float] = Field(None, gt=0.0)
+    """Long-rate shock size in basis points (> 0) for ``steepener`` and ``flattener``; default 150
+    (BCBS d368 Table 1, USD)."""
+    day: Day = 1
+    """The day of the move, or the first day of the ramp (1-based, default 1)."""
+    days: int = Field(1, ge=1, le=MAX_HORIZON_DAYS)
+    """Number of days the move is spread over, linearly (default 1: all of it on ``day``); the ramp
+    must end within horizon_days."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "CurveShiftShock":
+        own = _SHAPE_SIZES[self.shape]
+        allowed = f"shape {self.shape!r} takes " + (", ".join(own))
+        for key in ("size", "parallel_bp", "short_bp", "long_bp"):
+            if key not in own and getattr(self, key) is not None:
+                users = [sh for sh, keys in _SHAPE_SIZES.items() if key in keys]
+                raise _fail(f"is not used by shape {self.shape!r} (it sizes {', '.join(map(repr, users))})",
+                            key=key, allowed=allowed)
+        if self.shape == "parallel" and self.size is None:
+            raise _fail('shape = "parallel" needs size, the change in basis points at every tenor', key="size",
+                        allowed="a number of basis points, e.g. size = 200.0 (or a BCBS shape such as "
+                                "shape = \"parallel_up\")")
+        return self
+
+    def last_day(self, horizon_days: int) -> int:
+        return self.day + self.days - 1
+
+    def change_bp(self, tenor_years: float) -> float:
+        """The total change (basis points) at ``tenor_years`` (:func:`irrbb_shift` with this shock's sizes)."""
+        sizes = {k: v for k in ("parallel_bp", "short_bp", "long_bp") if (v := getattr(self, k)) is not None}
+        return irrbb_shift(self.shape, tenor_years, size=self.size, **sizes)
+
+    def daily_fractions(self) -> list[float]:
+        """The share of the move added on each of days ``day .. day + days - 1`` (``1 / days`` each)."""
+        return [1.0 / self.days] * self.days
 
 
 #: One ``[[shocks]]`` table; ``type`` selects the model.
 Shock = Annotated[
     Union[JumpShock, VolSpikeShock, CorrelationBreakShock, RegimeSwitchShock,
-          HistoricalReplayShock, PoissonJumpsShock, AnchoredPathShock],
+          HistoricalReplayShock, PoissonJumpsShock, AnchoredPathShock, CurveShiftShock],
     Field(discriminator="type"),
 ]
 
@@ -752,6 +941,7 @@ TARGET_MEASURES: dict[str, str] = {
     "median_vol_pct": "median conditional volatility on `day`, annualised (sigma x sqrt(252)), percent "
                       "(comparable with an implied-volatility index such as the VIX)",
     "peak_median_vol_pct": "highest daily median conditional volatility over days 1..`day`, annualised, percent",
+    "median_change_bp": "median change of a rate or spread factor from day 0 to `day`, basis points",
 }
 
 
@@ -765,7 +955,8 @@ class Target(_Table):
     the file, with its reasons (``why``), not in code.
     """
 
-    measure: Literal["median_return_pct", "median_drawdown_pct", "median_vol_pct", "peak_median_vol_pct"] = Field(
+    measure: Literal["median_return_pct", "median_drawdown_pct", "median_vol_pct", "peak_median_vol_pct",
+                     "median_change_bp"] = Field(
         json_schema_extra={"allowed": ", ".join(TARGET_MEASURES)})
     """What is compared (see :data:`TARGET_MEASURES`)."""
     asset: Annotated[str, Field(min_length=1)]
@@ -773,9 +964,11 @@ class Target(_Table):
     day: Optional[Day] = None
     """The day (1-based) the measure refers to; default: ``horizon_days``."""
     value: float
-    """The target in the measure's unit (percent)."""
+    """The target in the measure's unit (percent; basis points for ``median_change_bp``)."""
     tolerance: float = Field(gt=0.0)
-    """Largest accepted distance between the simulated measure and ``value`` (percentage points)."""
+    """Largest accepted distance between the simulated measure and ``value`` (percentage points; basis
+    points for ``median_change_bp``). The price measures apply to price, FX and volatility factors,
+    ``median_change_bp`` to rate and spread factors (checked when the scenario is compiled)."""
     source: Annotated[str, Field(min_length=1)]
     """Where ``value`` comes from: a primary public source with its date."""
     why: Annotated[str, Field(min_length=1)]
@@ -854,7 +1047,7 @@ class Scenario(_Table):
             elif isinstance(s, HistoricalReplayShock) and s.days is not None and s.last_day(h) > h:
                 out.append((f"{where}.days", f"the bootstrap replay of days {s.day}..{s.last_day(h)} ends beyond "
                             f"horizon_days = {h}", f"an integer from 1 to {h - s.day + 1}"))
-            elif isinstance(s, (VolSpikeShock, CorrelationBreakShock)):
+            elif isinstance(s, (VolSpikeShock, CorrelationBreakShock, CurveShiftShock)):
                 if s.day > h:
                     out.append((f"{where}.day", f"day {s.day} is beyond horizon_days = {h}", within))
                 elif s.last_day(h) > h:

@@ -25,8 +25,14 @@ if TYPE_CHECKING:  # annotations only: the simulator never imports the scenarios
 __all__ = ["DEFAULT_ROLES", "LIBRARY_ROLES", "effective_roles", "resolve_assets", "asset_indices"]
 
 #: Default role -> asset mapping, matching the asset names of the bundled ``us-markets`` data and
-#: model (S&P 500 as ``SP500``, NASDAQ Composite as ``NASDAQ``, WTI spot as ``WTI``).
-DEFAULT_ROLES: dict[str, str] = {"equity": "SP500", "tech_equity": "NASDAQ", "oil": "WTI"}
+#: model (S&P 500 as ``SP500``, NASDAQ Composite as ``NASDAQ``, WTI spot as ``WTI``) and the rate factors
+#: of ``us-markets-rates`` (the reference government curve's par yields at 3 months, 2, 5, 10 and 30 years:
+#: the US Treasury's ``UST_3M`` .. ``UST_30Y``). A scenario that uses a rate role runs only on a model that
+#: has the factor (or maps the role to one with ``[roles]`` / ``--role``): on ``builtin:us-markets`` it is
+#: an error naming the role.
+DEFAULT_ROLES: dict[str, str] = {"equity": "SP500", "tech_equity": "NASDAQ", "oil": "WTI",
+                                 "rate_3m": "UST_3M", "rate_2y": "UST_2Y", "rate_5y": "UST_5Y",
+                                 "rate_10y": "UST_10Y", "rate_30y": "UST_30Y"}
 #: The roles library scenarios may use.
 LIBRARY_ROLES: tuple[str, ...] = tuple(DEFAULT_ROLES)
 

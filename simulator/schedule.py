@@ -66,6 +66,7 @@ class Schedule:
     anc_asset: np.ndarray | None = None  # (A,) bool
     anc_ret: np.ndarray | None = None  # (H, A) target percent log returns
     anc_noise: np.ndarray | None = None  # (A,) noise sd in units of conditional sigma
+    shift: np.ndarray | None = None  # (H, A) level shifts (curve_shift), in each asset's change unit
 
     @classmethod
     def from_model(cls, model: MarketModel, horizon: int) -> "Schedule":
@@ -92,6 +93,7 @@ class Schedule:
             anc_asset=np.zeros(n, np.bool_),
             anc_ret=np.zeros((horizon, n)),
             anc_noise=np.zeros(n),
+            shift=np.zeros((horizon, n)),
         )
 
     @property
@@ -108,7 +110,8 @@ class Schedule:
         """The contiguous arrays and tables the kernel reads, in its input groups."""
         n, K, C = self.n_assets, len(self.regimes), len(self.copulas)
         assert (self.rep_lo is not None and self.rep_hi is not None and self.anc_day is not None  # from_model sets
-                and self.anc_asset is not None and self.anc_noise is not None)                   # them all
+                and self.anc_asset is not None and self.anc_noise is not None                    # them all
+                and self.shift is not None)
         pool = np.ascontiguousarray(self.rep_pool, float).reshape(-1, n)
         if self.rep_raw.shape != (pool.shape[0],):
             raise ValueError(f"rep_raw has shape {self.rep_raw.shape}; it needs one flag per rep_pool row, "
@@ -163,7 +166,8 @@ class Schedule:
                 self.ev_sigma.astype(np.bool_), self.rep_lo.astype(np.int64), self.rep_hi.astype(np.int64),
                 pool, self.rep_raw.astype(np.bool_),
                 self.pj_rate.astype(float), self.pj_law.astype(np.int64), np.ascontiguousarray(self.pj_par, float),
-                np.ascontiguousarray(self.pj_load), self.pj_from.astype(np.int64), self.pj_to.astype(np.int64)),
+                np.ascontiguousarray(self.pj_load), self.pj_from.astype(np.int64), self.pj_to.astype(np.int64),
+                np.ascontiguousarray(self.shift, float)),
             anchors=AnchorInputs(self.anc_day.astype(np.bool_), self.anc_asset.astype(np.bool_),
                                  np.ascontiguousarray(self.anc_ret, float), self.anc_noise.astype(float),
                                  cond_b, cond_l, cond_p),

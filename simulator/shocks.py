@@ -10,10 +10,44 @@ Shocks combine and may overlap. Per simulated day the kernel applies them in thi
    ``anchored_path`` day pins the anchored assets and draws the others conditionally; otherwise the
    copula draws — a ``correlation_break`` day uses the crisis copula, overriding the regime's;
 4. ``vol_spike`` multipliers scale the day's conditional sigma (several spikes multiply);
-5. scheduled ``jump`` events, then ``poisson_jumps``, add to the return (anchored assets excepted);
-6. the residual (jumps included; spikes only with ``feedback = true``) feeds the next variance.
+5. scheduled ``jump`` events, then ``poisson_jumps``, add to the return (anchored assets excepted), then
+   the day's ``curve_shift`` level shift;
+6. the residual (jumps included, level shifts not; spikes only with ``feedback = true``) feeds the next
+   variance.
 
 Days in scenario files are 1-based; arrays here are 0-based.
+
+Factor kinds. A model's assets are prices, FX rates or implied volatilities (percent log returns) or
+rates and spreads (absolute daily changes in basis points; :class:`simulator.model.FactorSpec`). Each
+shock applies to them as follows, checked here against the model, with an error naming the shock, the
+asset and the valid choice:
+
+- ``jump``: ``unit = "percent"`` (a simple price change, turned into a log return) on price, FX and vol
+  factors only; ``unit = "bp"`` (an absolute change in basis points, added as is) on rate and spread
+  factors only; ``unit = "sigma"`` on any kind (multiples of the day's sigma, in the factor's own unit).
+  A jump is a surprise: it feeds the variance recursion.
+- ``anchored_path``: ``unit = "percent"`` on price, FX and vol factors (knots are price changes,
+  linear in log price); ``unit = "bp"`` (knots are cumulative changes, linear in the level; returns are
+  daily changes) or ``unit = "level"`` (knots are levels, day 0 the model's as-of level) on rate and
+  spread factors. Several anchored paths may anchor different assets over the same days.
+- ``curve_shift``: moves the rate factors of the named curve by the shape's change at each tenor, in
+  basis points, as a level shift (``shift``: added to the day's change, not to the residual that feeds
+  the variance recursion, so the model's own noise and volatility carry on around the shifted level and
+  the expected change is exact). The curve must exist in the model.
+- ``poisson_jumps``: each event moves asset ``a`` by ``loading * J`` in the asset's own unit (percent
+  log return for a price, basis points for a rate or spread).
+- ``vol_spike``, ``correlation_break`` and ``regime_switch``: unchanged (they scale the conditional
+  sigma or change the copula, whatever its unit).
+- ``historical_replay``: its data are read as prices (percent log returns), so a model with rate or
+  spread factors cannot replay them (an error): replay rates with an ``anchored_path`` of their daily
+  changes in basis points instead.
+
+``[[targets]]``: the price measures (``median_return_pct`` and the rest) apply to price, FX and vol
+factors, ``median_change_bp`` to rate and spread factors; a mismatch is an error here.
+
+A scenario whose rate shocks name a curve (``curve_shift``) or rate roles (``rate_10y``: see
+:mod:`simulator.roles`) that the model lacks does not run on it: the error names the curve or role, the
+model's assets and, when the scenario declares one (``model = "builtin:us-markets-rates"``), its model.
 
 A ``historical_replay`` needs the returns of its data set: the caller loads them and passes them as
 ``replay_data`` (:func:`simulator.jobs.load_replay_data` reads them for a scenario, and
@@ -28,7 +62,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from simulator.constants import TRADING_DAYS_PER_YEAR
-from simulator.model import CopulaSpec, MarginalSpec, MarketModel, MeanSpec, VolSpec
+from simulator.model import ABSOLUTE_KINDS, CopulaSpec, MarginalSpec, MarketModel, MeanSpec, VolSpec
 from simulator.roles import DEFAULT_ROLES, asset_indices, resolve_assets
 from simulator.schedule import LAW_CODES, Schedule
 
@@ -44,12 +78,40 @@ def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, 
     the scenario has replays (see :func:`simulator.jobs.compile_scenario`)."""
     horizon = int(horizon or scenario.horizon_days)
     sched = Schedule.from_model(model, horizon)
-    mapping = resolve_assets(scenario, model, roles=roles)
-    n = model.n_assets
     where = str(scenario.path) if getattr(scenario, "path", None) is not None else f"scenario {scenario.name!r}"
+    declared = getattr(scenario, "model", None)
+    try:
+        mapping = resolve_assets(scenario, model, roles=roles)
+    except ValueError as exc:
+        if declared:
+            raise type(exc)(f"{exc}; this scenario is written for model {declared}") from None
+        raise
+    n = model.n_assets
+    kinds = [model.kind(a) for a in model.assets]
+    names = {i: name for name, i in mapping.items()}  # a name the scenario uses for each asset, for messages
+    n_anchored_days = 0
 
     def idx(selector):
         return asset_indices(selector, mapping, n)
+
+    def label(a: int) -> str:
+        name = names.get(a)
+        return f"{model.assets[a]!r}" + (f" (role {name!r})" if name and name != model.assets[a] else "")
+
+    def check_units(key: str, cols, unit: str, on_rates: str, on_prices: str) -> None:
+        """Sizes in percent on a rate or spread, or in basis points / levels on a price, are errors."""
+        for a in cols:
+            absolute = kinds[a] in ABSOLUTE_KINDS
+            if unit == "percent" and absolute:
+                raise ValueError(
+                    f"{key}: {label(a)} is a {kinds[a]} factor, which moves by absolute changes in basis points, "
+                    f"so unit = \"percent\" (a price change) does not apply to it (allowed on rate and spread "
+                    f"factors: {on_rates})")
+            if unit in ("bp", "level") and not absolute:
+                raise ValueError(
+                    f"{key}: {label(a)} is a {kinds[a]} factor, which moves by percent log returns, so "
+                    f"unit = \"{unit}\" (of a rate or spread) does not apply to it (allowed on price, fx and vol "
+                    f"factors: {on_prices})")
 
     for i, shock in enumerate(scenario.shocks):
         key = f"{where}: shocks[{i}] ({shock.type})"
@@ -70,6 +132,7 @@ def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, 
                 sched.vol_feedback[cols] = True
         elif kind == "jump":
             cols = idx(shock.assets)
+            check_units(key, cols, shock.unit, 'unit = "bp" or "sigma"', 'unit = "percent" or "sigma"')
             sizes = shock.sizes() if shock.assets != "all" else [float(shock.size)] * n
             row = np.zeros(n)
             for a, size in zip(cols, sizes):
@@ -95,6 +158,13 @@ def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, 
             sched.pj_from = np.append(sched.pj_from, shock.from_day - 1)
             sched.pj_to = np.append(sched.pj_to, min(horizon, shock.end_day(horizon)))
         elif kind == "historical_replay":
+            absolute = [model.assets[a] for a in range(n) if kinds[a] in ABSOLUTE_KINDS]
+            if absolute:
+                raise ValueError(
+                    f"{key}: a replay reads its data as prices (percent log returns), but the model's "
+                    f"{', '.join(map(repr, absolute))} move by basis points (rate or spread factors); replaying "
+                    f"data on such a model is not supported (allowed: a model of price, fx and vol factors, or "
+                    f"an anchored_path with unit = \"bp\" and the rates' daily changes as returns)")
             scaling = shock.scaling
             eps = replay_vectors(model, replay_returns(replay_data, shock.data, key), shock.window, data=shock.data,
                                  key=key, scaling=scaling)
@@ -116,18 +186,48 @@ def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, 
                 sched.rep_lo[days] = base
                 sched.rep_hi[days] = base + eps.shape[0]
         elif kind == "anchored_path":
-            if sched.anc_asset.any():
-                raise ValueError(f"{key}: only one anchored_path per scenario (list every anchored asset in it)")
             cols = idx(shock.assets)
-            rets = np.asarray(shock.daily_log_returns(), float)[:horizon]
-            if sched.replay_days[: rets.size].any():
-                raise ValueError(f"{key}: anchored days overlap a historical_replay; anchor or replay each day")
-            sched.anc_day[: rets.size] = True
-            sched.anc_asset[cols] = True
-            sched.anc_ret[: rets.size, cols] = rets[:, None]
-            sched.anc_noise[cols] = shock.noise
+            if n_anchored_days and shock.n_days != n_anchored_days:
+                raise ValueError(
+                    f"{key}: anchors days 1..{shock.n_days}, but an earlier anchored_path anchors days "
+                    f"1..{n_anchored_days}; every anchored asset is pinned on the same days, with the others drawn "
+                    f"conditional on all of them (allowed: a last knot day, or a number of returns, of {n_anchored_days})")
+            twice = [a for a in cols if sched.anc_asset[a]]
+            if twice:
+                raise ValueError(f"{key}: {label(twice[0])} is already anchored by an earlier anchored_path "
+                                 f"(allowed: each asset in one anchored_path)")
+            check_units(key, cols, shock.unit, 'unit = "bp" or "level"', 'unit = "percent"')
+            n_anchored_days = shock.n_days
+            for a in cols:
+                if shock.unit == "level":
+                    spec = model.factor(model.assets[a])
+                    if spec.level is None:
+                        raise ValueError(f"{key}: unit = \"level\" needs the as-of level of {label(a)}, which the "
+                                         f"model does not give (factors.{model.assets[a]}.level; allowed: "
+                                         f"unit = \"bp\" with changes)")
+                    path = shock.daily_changes(spec.level, 100.0 if kinds[a] == "rate" else 1.0)
+                else:
+                    path = shock.daily_changes()
+                rets = np.asarray(path, float)[:horizon]
+                if sched.replay_days[: rets.size].any():
+                    raise ValueError(f"{key}: anchored days overlap a historical_replay; anchor or replay each day")
+                sched.anc_day[: rets.size] = True
+                sched.anc_asset[a] = True
+                sched.anc_ret[: rets.size, a] = rets
+                sched.anc_noise[a] = shock.noise
+        elif kind == "curve_shift":
+            _add_curve_shift(sched, shock, model, key, declared)
         else:  # pragma: no cover - the schema admits no other type
             raise ValueError(f"{key}: unknown shock type {kind!r}")
+    assert sched.shift is not None  # from_model sets it
+    pinned = sched.shift[np.ix_(sched.anc_day, sched.anc_asset)]
+    if np.any(pinned != 0.0):
+        d_i, a_i = np.argwhere(pinned != 0.0)[0]
+        a = int(np.flatnonzero(sched.anc_asset)[a_i])
+        d = int(np.flatnonzero(sched.anc_day)[d_i]) + 1
+        raise ValueError(f"{where}: a curve_shift moves {label(a)} on day {d}, which an anchored_path pins on days "
+                         f"1..{n_anchored_days} (allowed: shift days after {n_anchored_days}, or anchor other factors)")
+    _check_targets(scenario, mapping, model, kinds, where, label)
     if sched.anc_day.any():
         for spec in sched.copulas:
             if spec.type in ("clayton", "gumbel", "frank"):
@@ -136,6 +236,52 @@ def compile_shocks(scenario, model: MarketModel, *, horizon: int | None = None, 
                     f"which stress-sim supports for gaussian, t and independent copulas; this run uses a {spec.type} "
                     f"copula (allowed: recalibrate with --copula t or gaussian)")
     return sched
+
+
+# ---------------------------------------------------------------------- rates
+def model_curves(model: MarketModel) -> dict[str, list[tuple[float, int]]]:
+    """The model's curves: name -> ``(tenor_years, asset index)`` of its rate factors, by tenor."""
+    out: dict[str, list[tuple[float, int]]] = {}
+    for a, name in enumerate(model.assets):
+        spec = model.factor(name)
+        if spec.kind == "rate" and spec.curve is not None and spec.tenor_years is not None:
+            out.setdefault(spec.curve, []).append((float(spec.tenor_years), a))
+    return {c: sorted(v) for c, v in out.items()}
+
+
+def _add_curve_shift(sched: Schedule, shock, model: MarketModel, key: str, declared: str | None) -> None:
+    """Add a ``curve_shift``'s level shifts (basis points) to ``sched.shift`` on its days."""
+    curves = model_curves(model)
+    if shock.curve not in curves:
+        have = ", ".join(f"{c!r} ({', '.join(model.assets[a] for _, a in v)})" for c, v in curves.items())
+        raise ValueError(
+            f"{key}: the model has no curve {shock.curve!r}: a curve is the rate factors whose "
+            f"factors.<asset>.curve names it (the model's curves: {have or 'none, its assets are ' + ', '.join(model.assets)})"
+            + (f"; this scenario is written for model {declared}" if declared else "")
+            + f" (allowed: curve = {' or '.join(map(repr, curves)) or 'the name of a curve of the model'})")
+    assert sched.shift is not None  # from_model sets it
+    start = shock.day - 1
+    fractions = np.asarray(shock.daily_fractions(), float)
+    stop = min(sched.horizon, start + fractions.size)
+    for tenor, a in curves[shock.curve]:
+        sched.shift[start:stop, a] += shock.change_bp(tenor) * fractions[: stop - start]
+
+
+def _check_targets(scenario, mapping, model: MarketModel, kinds, where: str, label) -> None:
+    """Price measures on price, fx and vol factors; ``median_change_bp`` on rate and spread factors."""
+    for j, t in enumerate(getattr(scenario, "targets", ()) or ()):
+        if t.asset not in mapping:
+            continue
+        a = mapping[t.asset]
+        absolute = kinds[a] in ABSOLUTE_KINDS
+        if absolute and t.measure != "median_change_bp":
+            raise ValueError(f"{where}: targets[{j}]: {label(a)} is a {kinds[a]} factor (changes in basis points), "
+                             f"so measure {t.measure!r} (a price measure) does not apply to it (allowed: "
+                             f"measure = \"median_change_bp\")")
+        if not absolute and t.measure == "median_change_bp":
+            raise ValueError(f"{where}: targets[{j}]: {label(a)} is a {kinds[a]} factor (percent log returns), so "
+                             f"measure \"median_change_bp\" (a rate or spread measure) does not apply to it "
+                             f"(allowed: median_return_pct, median_drawdown_pct, median_vol_pct, peak_median_vol_pct)")
 
 
 # ---------------------------------------------------------------------- regimes and copulas

@@ -2,7 +2,8 @@
 
 A scenario's ``[[targets]]`` (see :class:`scenarios.spec.Target`) state a historical or supervisory
 magnitude, the measure that compares it (median return, median drawdown, median annualised
-volatility on a day, or its peak), a tolerance and why. :func:`evaluate_targets` computes each
+volatility on a day, or its peak; for rate and spread factors the median change in basis points on a
+day), a tolerance and why. :func:`evaluate_targets` computes each
 measure on simulated paths, with the Monte Carlo standard error of the median, and says whether it
 lies within the tolerance. Runs store the rows in ``risk.json`` (``targets``) and the report shows
 them; the library's tests hold every scenario to its own targets.
@@ -47,6 +48,12 @@ def _measure(measure: str, sim, col: int, day: int) -> tuple[np.ndarray | None, 
     """Per-path sample (median taken by the caller) or, for the peak measure, the value itself."""
     h = sim.horizon
     have_paths = sim.returns is not None
+    if measure == "median_change_bp":  # rate and spread factors simulate changes in basis points
+        if day == h:
+            return np.asarray(sim.cum_return[:, col], dtype=float), None, None
+        if not have_paths:
+            return None, None, "needs the daily paths (day before the horizon)"
+        return sim.returns[:, :day, col].sum(axis=1), None, None
     if measure == "median_return_pct":
         if day == h:
             return 100.0 * np.expm1(sim.cum_return[:, col] / 100.0), None, None
@@ -88,7 +95,8 @@ def evaluate_targets(targets: Sequence[Any], sim, mapping: Mapping[str, int]) ->
         Per target: ``measure``, ``asset`` (as written), ``model_asset``, ``day``, ``value``,
         ``tolerance``, ``simulated``, ``mc_se`` (of a median; None for the peak measure),
         ``difference`` (simulated - value), ``within`` (bool, or None when not computable),
-        ``source``, ``why`` and ``unavailable`` (the reason, when not computable). Units: percent.
+        ``source``, ``why`` and ``unavailable`` (the reason, when not computable). Units: percent, or basis
+        points for ``median_change_bp``.
     """
     rows = []
     for t in targets:

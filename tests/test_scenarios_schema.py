@@ -33,6 +33,9 @@ REPLAYED = ["dotcom-2000-2002", "gfc-2008", "gfc-2007-2009", "flash-crash-2010",
 #: Episodes outside the bundled data (1987, 1998, 2020, 2022, 2023, hypothetical): built from shocks.
 SYNTHETIC = ["black-monday-1987", "ltcm-russia-1998", "covid-2020", "rates-shock-2022", "svb-2023",
              "severely-adverse"]
+#: Scenarios written for the model with the Treasury curve (they declare it; rate roles and curve_shift).
+RATES_MODEL = "builtin:us-markets-rates"
+RATES_SCENARIOS = ["treasury-curve-2022", "parallel-up-200", "severely-adverse-rates"]
 VIX_LONG_RUN_MEAN = 19.5  # the library's (documented) normalisation of VIX levels into long-run vol multipliers
 
 HEAD = """
@@ -95,8 +98,17 @@ def test_library_scenario_loads_and_is_documented(name):
     names = {n for n, _ in s.asset_references()}
     assert names <= set(LIBRARY_ROLES), names - set(LIBRARY_ROLES)
     assert not s.roles
-    mapping = resolve_assets(s, MODEL_ASSETS)
-    assert set(mapping) == names and set(mapping.values()) <= {0, 1, 2}
+    # the library runs on the three price assets, except the rates scenarios, which say which model they need
+    assert s.model == (RATES_MODEL if name in RATES_SCENARIOS else None)
+    if name in RATES_SCENARIOS:
+        from simulator.builtin import load_builtin_model
+
+        assets = load_builtin_model(RATES_MODEL.split(":", 1)[1]).assets
+        mapping = resolve_assets(s, assets)
+        assert set(mapping) == names
+    else:
+        mapping = resolve_assets(s, MODEL_ASSETS)
+        assert set(mapping) == names and set(mapping.values()) <= {0, 1, 2}
     # outputs stay within the horizon; labels present and unique
     assert max(s.outputs.horizons) <= s.horizon_days
     labels = [sh.label for sh in s.shocks]
@@ -111,6 +123,10 @@ def test_library_resolves_against_the_bundled_model():
 
     model = load_builtin_model("us-markets")
     for name in list_scenarios():
+        if name in RATES_SCENARIOS:  # their rate roles have no asset in us-markets: an error naming the role
+            with pytest.raises(UserInputError, match="role 'rate_"):
+                resolve_assets(load_scenario(name), model)
+            continue
         mapping = resolve_assets(load_scenario(name), model)
         assert {model.assets[i] for i in mapping.values()} <= set(DEFAULT_ROLES.values())
 
@@ -294,8 +310,12 @@ loadings = { equity = 1 }
 type = "anchored_path"
 assets = ["oil"]
 returns = [-1.0, 2.0, -3.5]
+[[shocks]]
+type = "curve_shift"
+curve = "UST"
+shape = "steepener"
 """)
-    jump, vol, corr, regime, replay, poisson, anchor = s.shocks
+    jump, vol, corr, regime, replay, poisson, anchor, shift = s.shocks
     assert jump.probability == 1.0 and jump.size == 2.0 and isinstance(jump.size, float) and jump.sizes() == [2.0]
     assert vol.assets == "all" and vol.feedback is False and vol.half_life is None and vol.multipliers() == [2.0] * 3
     assert corr.assets == "all" and corr.nu is None
@@ -307,6 +327,9 @@ returns = [-1.0, 2.0, -3.5]
     assert poisson.from_day == 1 and poisson.to_day is None and poisson.end_day(100) == 100
     assert poisson.jump_sign == -1 and poisson.daily_intensity() == pytest.approx(2 / 252)
     assert anchor.noise == 0.0 and anchor.n_days == 3 and anchor.daily_log_returns() == [-1.0, 2.0, -3.5]
+    assert anchor.unit == "percent" and anchor.daily_changes() == [-1.0, 2.0, -3.5]
+    assert shift.day == 1 and shift.days == 1 and shift.size is None and shift.last_day(100) == 1
+    assert shift.parallel_bp is shift.short_bp is shift.long_bp is None and shift.daily_fractions() == [1.0]
     assert s.shock_types() == list(SHOCK_TYPES)
 
 
@@ -377,7 +400,7 @@ def test_several_errors_one_line_each():
     assert all(line.startswith("t.toml: ") and "(allowed: " in line for line in lines)
     joined = "\n".join(lines)
     assert "outputs.keep:" in joined and "shocks[0].day: required key is missing" in joined
-    assert "shocks[0].unit: required key is missing (allowed: \"percent\", \"sigma\")" in joined
+    assert "shocks[0].unit: required key is missing (allowed: \"percent\", \"sigma\", \"bp\")" in joined
 
 
 def test_cross_field_rules():
@@ -493,7 +516,8 @@ loadings = { oil = 1.0 }
 
 def test_resolve_default_roles_and_asset_names():
     s = _parse(ROLE_TEXT)
-    assert DEFAULT_ROLES == {"equity": "SP500", "tech_equity": "NASDAQ", "oil": "WTI"}
+    assert DEFAULT_ROLES == {"equity": "SP500", "tech_equity": "NASDAQ", "oil": "WTI", "rate_3m": "UST_3M",
+                             "rate_2y": "UST_2Y", "rate_5y": "UST_5Y", "rate_10y": "UST_10Y", "rate_30y": "UST_30Y"}
     assert resolve_assets(s, MODEL_ASSETS) == {"tech_equity": 1, "equity": 0, "oil": 2, "WTI": 2}
     assert asset_indices(s.shocks[0].assets, resolve_assets(s, MODEL_ASSETS), 3) == [1, 0]
     assert asset_indices("all", {}, 3) == [0, 1, 2]

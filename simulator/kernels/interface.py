@@ -79,6 +79,7 @@ class ShockInputs(NamedTuple):
     pj_load: np.ndarray  #: (P, A) loadings
     pj_from: np.ndarray  #: (P,) int64 first day
     pj_to: np.ndarray  #: (P,) int64 one past the last day
+    shift: np.ndarray  #: (H, A) ``curve_shift`` level shifts added to the day's change (not fed to the recursion)
 
 
 class AnchorInputs(NamedTuple):

@@ -15,9 +15,10 @@ Per path and day, in this order (the documented shock order):
    multiplier ``m`` (an anchored asset's return is its target path value, plus noise in units of
    ``m * sigma``);
 5. jumps: scheduled ``jump`` events (certain or with probability p), then ``poisson_jumps``, are
-   added to the return (not to anchored assets on their anchored days);
-6. feedback: the residual entering tomorrow's recursion is ``r - mu`` (jumps included), except that
-   a vol spike without feedback contributes its unspiked residual.
+   added to the return (not to anchored assets on their anchored days); then the day's level shift
+   (``shift``, from ``curve_shift``) is added to the change;
+6. feedback: the residual entering tomorrow's recursion is ``r - mu`` (jumps included, level shifts
+   not), except that a vol spike without feedback contributes its unspiked residual.
 
 Type codes: volatility and copula families by their registry entries' ``code`` (:mod:`simulator.families`;
 copula 0 independent, 1 gaussian, 2 t, 3 clayton, 4 gumbel, 5 frank, drawn by :func:`_draw_innovations`);
@@ -201,6 +202,7 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
     ev_day, ev_prob, ev_size, ev_sigma = shocks.ev_day, shocks.ev_prob, shocks.ev_size, shocks.ev_sigma
     rep_lo, rep_hi, rep_pool, rep_raw = shocks.rep_lo, shocks.rep_hi, shocks.rep_pool, shocks.rep_raw
     pj_rate, pj_from, pj_to, pj_load = shocks.pj_rate, shocks.pj_from, shocks.pj_to, shocks.pj_load
+    shift = shocks.shift
     anc_day, anc_asset = anchors.anc_day, anchors.anc_asset
     n_assets = s2_start.shape[0]
     n_regimes = vol_code.shape[0]
@@ -279,6 +281,8 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
                         r[a] += pj_load[j, a] * size
                         feed[a] += pj_load[j, a] * size
         for a in range(n_assets):
+            if shift[t, a] != 0.0 and not (pinned and anc_asset[a]):
+                r[a] += shift[t, a]  # a level shift (curve_shift): part of the change, not of the residual
             e[a] = feed[a]
             cum[a] += r[a]
             if cum[a] > peak[a]:
