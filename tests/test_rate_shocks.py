@@ -370,8 +370,8 @@ def test_treasury_curve_2022_replays_the_shipped_data():
     changes = 100.0 * np.diff(levels.to_numpy(float), axis=0)  # basis points, 48 trading days
     sc = load_scenario("treasury-curve-2022")
     assert sc.horizon_days == changes.shape[0]
-    anchors = [s for s in sc.shocks if isinstance(s, AnchoredPathShock)]
     roles = {"rate_3m": "UST_3M", "rate_2y": "UST_2Y", "rate_5y": "UST_5Y", "rate_10y": "UST_10Y", "rate_30y": "UST_30Y"}
+    anchors = [s for s in sc.shocks if isinstance(s, AnchoredPathShock) and s.assets[0] in roles]
     assert sorted(roles[s.assets[0]] for s in anchors) == sorted(TENORS)
     sim = _library_run("treasury-curve-2022").simulation
     for s in anchors:
@@ -385,6 +385,18 @@ def test_treasury_curve_2022_replays_the_shipped_data():
         assert f"{first:.2f} % to {last:.2f} %" in sc.source.replace("\n", " "), asset
         target = next(t for t in sc.targets if t.asset == s.assets[0])
         assert target.value == pytest.approx(100.0 * (last - first), abs=1e-9) and target.day == 48
+    # the S&P 500 pinned to its month-end closes (S&P Dow Jones Indices), quoted in the source
+    closes = {0: 4766.18, 20: 4515.55, 39: 4373.94, 48: 4204.31}
+    (equity,) = [s for s in sc.shocks if isinstance(s, AnchoredPathShock) and s.assets == ["equity"]]
+    assert equity.unit == "percent" and equity.noise == 0.0
+    for close in closes.values():
+        assert f"{close:,.2f}" in sc.source
+    expected = [(day, 100.0 * (c / closes[0] - 1.0)) for day, c in closes.items() if day]
+    assert [k[0] for k in equity.knots] == [d for d, _ in expected]
+    np.testing.assert_allclose([k[1] for k in equity.knots], [v for _, v in expected], atol=1e-4)
+    cum = 100.0 * np.expm1(np.cumsum(sim.returns[:, :, _col("SP500")], axis=1) / 100.0)
+    for day, value in expected:
+        np.testing.assert_allclose(cum[:, day - 1], value, atol=1e-4)  # every path closes on the data
 
 
 def test_severely_adverse_rates_follows_the_fed_paths():
