@@ -397,8 +397,8 @@ def test_kernel_functions_have_one_plain_source():
     from simulator.kernels import _targets, paths
 
     src = _targets.shared_sources()
-    assert "simulator.kernels.paths.simulate_path" in src and "simulator.kernels.rng.normal" in src
-    assert paths.simulate_path.py_func is src["simulator.kernels.paths.simulate_path"]
+    assert "simulator.kernels.paths.simulate_block" in src and "simulator.kernels.rng.normal" in src
+    assert paths.simulate_block.py_func is src["simulator.kernels.paths.simulate_block"]
     for name, fn in src.items():
         assert "np.empty" not in inspect.getsource(fn), name
         assert not inspect.getsource(fn).lstrip().startswith("@"), name

@@ -6,7 +6,7 @@ import inspect
 import numpy as np
 
 from simulator.kernels import cuda_chunk, paths
-from simulator.kernels.interface import DRIVER_PARAMS, PATH_PARAMS, KernelInputs
+from simulator.kernels.interface import BLOCK_PARAMS, DRIVER_PARAMS, KernelInputs
 from simulator.schedule import Schedule
 
 
@@ -17,21 +17,23 @@ def _params(fn) -> tuple[str, ...]:
 def test_driver_signatures_come_from_the_interface():
     assert _params(paths.simulate_chunk) == DRIVER_PARAMS  # CPU driver
     assert _params(cuda_chunk.simulate_chunk_gpu) == DRIVER_PARAMS  # GPU driver
-    assert _params(paths.simulate_path) == PATH_PARAMS  # the body both run
+    assert _params(paths.simulate_block) == BLOCK_PARAMS  # the body both run
 
 
-def test_gpu_driver_hands_its_parameters_to_the_path_body_unchanged():
-    """The GPU source calls simulate_path with the interface's names in the interface's order."""
-    tree = ast.parse(inspect.getsource(cuda_chunk.simulate_chunk_gpu))
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "simulate_path"]
+def _body_call_args(fn) -> list[str]:
+    tree = ast.parse(inspect.getsource(fn))
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "simulate_block"]
     assert len(calls) == 1
-    names = [a.id if isinstance(a, ast.Name) else ast.unparse(a) for a in calls[0].args]
-    assert names == ["st", "work", "key0", "key1", "path_start + i", "i", *PATH_PARAMS[6:]]
-    # and so does the CPU driver
-    tree = ast.parse(inspect.getsource(paths.simulate_chunk.py_func))
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "simulate_path"]
-    names = [a.id if isinstance(a, ast.Name) else ast.unparse(a) for a in calls[0].args]
-    assert names == ["st", "work", "key0", "key1", "path_start + i", "i", *PATH_PARAMS[6:]]
+    return [a.id if isinstance(a, ast.Name) else ast.unparse(a) for a in calls[0].args]
+
+
+def test_drivers_hand_their_parameters_to_the_block_body_unchanged():
+    """Both drivers call simulate_block with the interface's names in the interface's order: the GPU a block
+    of one lane per thread, the CPU blocks of LANES paths."""
+    assert _body_call_args(cuda_chunk.simulate_chunk_gpu) == ["work", "key0", "key1", "path_start + i", "i", "1",
+                                                             *BLOCK_PARAMS[6:]]
+    assert _body_call_args(paths.simulate_chunk.py_func) == ["work", "key0", "key1", "path_start + lo", "lo",
+                                                            "min(LANES, n_paths - lo)", *BLOCK_PARAMS[6:]]
 
 
 def test_schedule_fills_every_kernel_input(example_model):

@@ -1,7 +1,7 @@
 """CUDA backend: chunks of paths on an NVIDIA GPU, one thread per path, through ``numba.cuda``.
 
-The GPU runs the same per-path source as the CPU (:func:`simulator.kernels.paths.simulate_path`,
-compiled for both targets, see :mod:`simulator.kernels._targets`), with the same per-path random
+The GPU runs the same source as the CPU (:func:`simulator.kernels.paths.simulate_block`, on a block of
+one path per thread, compiled for both targets, see :mod:`simulator.kernels._targets`), with the same per-path random
 streams (xoshiro256** seeded from (seed, path index)), in float64. Consecutive chunks are merged
 into launches of up to ``launch_paths`` paths (a GPU needs hundreds of thousands of threads in
 flight; the results are still handed back chunk by chunk), and two launches are kept in flight on

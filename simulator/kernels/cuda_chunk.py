@@ -1,10 +1,11 @@
-"""GPU driver of the path kernel: one CUDA thread per path, running the CPU's per-path code.
+"""GPU driver of the path kernel: one CUDA thread per path, running the CPU's block code on a block of one lane.
 
 :func:`simulate_chunk_gpu` is the plain-Python source of the kernel; :func:`chunk_kernel` compiles it
-with ``numba.cuda.jit`` in a namespace where ``simulate_path`` is the GPU twin of
-:func:`simulator.kernels.paths.simulate_path` (see :mod:`simulator.kernels._targets`) and the
-thread-local work arrays have a compile-time length ``MAXA`` (the number of assets rounded up to a
-power of two, at least 4: one compiled kernel per size class). Kernel inputs, quantile tables
+with ``numba.cuda.jit`` in a namespace where ``simulate_block`` is the GPU twin of
+:func:`simulator.kernels.paths.simulate_block` (see :mod:`simulator.kernels._targets`) and the
+thread-local work arrays (:data:`simulator.kernels.paths.WORK`, one lane each) have a compile-time
+asset length ``MAXA`` (the number of assets rounded up to a power of two, at least 4: one compiled
+kernel per size class). Kernel inputs, quantile tables
 included, live in the GPU's global memory; the ziggurat tables are numba constants (constant memory).
 
 Its parameters are :data:`simulator.kernels.interface.DRIVER_PARAMS`, those of
@@ -18,7 +19,7 @@ from __future__ import annotations
 import types
 from typing import Any
 
-from numba import float64, uint64
+from numba import float64, int64, uint8, uint64
 
 from simulator.kernels import paths  # noqa: F401  (registers the per-path functions)
 from simulator.kernels._targets import cuda_functions
@@ -38,25 +39,26 @@ def simulate_chunk_gpu(key0, key1, path_start, n_paths, horizon, model, tables, 
     """Kernel source: thread ``i`` simulates global path ``path_start + i`` into output row ``i``.
 
     Arguments and output shapes as :func:`simulator.kernels.paths.simulate_chunk`; launch with at
-    least ``n_paths`` threads (extra threads return at once). ``cuda``, ``simulate_path``, ``MAXA``
-    and ``MAXZ`` are bound by :func:`chunk_kernel`.
+    least ``n_paths`` threads (extra threads return at once). ``cuda``, ``simulate_block`` and ``MAXA``
+    are bound by :func:`chunk_kernel`.
     """
     i = cuda.grid(1)  # noqa: F821
     if i < n_paths:
-        st = cuda.local.array(4, uint64)  # noqa: F821
-        z = cuda.local.array(MAXZ, float64)  # noqa: F821
-        x = cuda.local.array(MAXA, float64)  # noqa: F821
-        eps = cuda.local.array(MAXA, float64)  # noqa: F821
-        s2 = cuda.local.array(MAXA, float64)  # noqa: F821
-        e = cuda.local.array(MAXA, float64)  # noqa: F821
-        cum = cuda.local.array(MAXA, float64)  # noqa: F821
-        peak = cuda.local.array(MAXA, float64)  # noqa: F821
-        dd = cuda.local.array(MAXA, float64)  # noqa: F821
-        r = cuda.local.array(MAXA, float64)  # noqa: F821
-        feed = cuda.local.array(MAXA, float64)  # noqa: F821
-        work = (z, x, eps, s2, e, cum, peak, dd, r, feed)
-        simulate_path(st, work, key0, key1, path_start + i, i, horizon, model, tables, shocks,  # noqa: F821
-                      anchors, itables, store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days)
+        # the work arrays of simulator.kernels.paths.WORK, one lane each
+        work = (cuda.local.array((4, 1), uint64), cuda.local.array(4, uint64),  # noqa: F821
+                cuda.local.array(1, uint64), cuda.local.array(1, uint8),  # noqa: F821
+                cuda.local.array(1, int64), cuda.local.array(1, int64),  # noqa: F821
+                cuda.local.array(1, int64), cuda.local.array(1, int64),  # noqa: F821
+                cuda.local.array(1, float64), cuda.local.array(1, float64),  # noqa: F821
+                cuda.local.array(1, float64), cuda.local.array(1, float64),  # noqa: F821
+                cuda.local.array((MAXA, 1), float64), cuda.local.array((MAXA, 1), float64),  # noqa: F821
+                cuda.local.array((MAXA, 1), float64), cuda.local.array((MAXA, 1), float64),  # noqa: F821
+                cuda.local.array((MAXA, 1), float64), cuda.local.array((MAXA, 1), float64),  # noqa: F821
+                cuda.local.array((MAXA, 1), float64), cuda.local.array((MAXA, 1), float64),  # noqa: F821
+                cuda.local.array((MAXA, 1), float64), cuda.local.array((MAXA, 1), float64),  # noqa: F821
+                cuda.local.array((MAXA, 1), float64))  # noqa: F821
+        simulate_block(work, key0, key1, path_start + i, i, 1, horizon, model, tables, shocks,  # noqa: F821
+                       anchors, itables, store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days)
 
 
 _KERNELS: dict[tuple[int, int], Any] = {}
@@ -80,8 +82,8 @@ def chunk_kernel(cuda, n_assets: int):
         fns = cuda_functions(cuda)
         src = simulate_chunk_gpu
         ns = dict(globals())
-        ns.update(cuda=cuda, uint64=uint64, float64=float64, MAXA=maxa, MAXZ=maxa + 1,
-                  simulate_path=fns["simulator.kernels.paths.simulate_path"])
+        ns.update(cuda=cuda, uint64=uint64, uint8=uint8, int64=int64, float64=float64, MAXA=maxa,
+                  simulate_block=fns["simulator.kernels.paths.simulate_block"])
         fn = types.FunctionType(src.__code__, ns, src.__name__, src.__defaults__, src.__closure__)
         fn.__qualname__ = f"{src.__qualname__}_maxa{maxa}"
         fn.__doc__ = src.__doc__

@@ -12,8 +12,8 @@ compiled functions on both targets and resolves their fields at compile time):
 :class:`KernelInputs` holds the five; :meth:`simulator.schedule.Schedule.kernel_arrays` builds it. Both
 drivers, :func:`simulator.kernels.paths.simulate_chunk` (CPU) and
 :func:`simulator.kernels.cuda_chunk.simulate_chunk_gpu` (GPU), take exactly :data:`DRIVER_PARAMS`, and the
-per-path body :func:`simulator.kernels.paths.simulate_path` takes :data:`PATH_PARAMS`; ``tests/test_kernels.py``
-checks the three signatures against these tuples. A new kernel input is one field here, its value in
+body both run, :func:`simulator.kernels.paths.simulate_block` (a block of paths in lockstep), takes
+:data:`BLOCK_PARAMS`; ``tests/test_kernels.py`` checks the three signatures against these tuples. A new kernel input is one field here, its value in
 ``Schedule.kernel_arrays`` and its use in the kernel.
 """
 from __future__ import annotations
@@ -125,5 +125,6 @@ class KernelInputs(NamedTuple):
 RANGE_PARAMS = ("key0", "key1", "path_start", "n_paths", "horizon")
 OUTPUT_PARAMS = ("store_paths", "out_r", "out_s", "out_cum", "out_mdd", "out_regime_days")
 DRIVER_PARAMS = (*RANGE_PARAMS, *KernelInputs._fields, *OUTPUT_PARAMS)
-#: parameters of the per-path body :func:`simulator.kernels.paths.simulate_path`
-PATH_PARAMS = ("st", "work", "key0", "key1", "path", "i", "horizon", *KernelInputs._fields, *OUTPUT_PARAMS)
+#: parameters of the body :func:`simulator.kernels.paths.simulate_block` (paths ``path .. path + n_lanes - 1``
+#: into output rows ``row ..``)
+BLOCK_PARAMS = ("work", "key0", "key1", "path", "row", "n_lanes", "horizon", *KernelInputs._fields, *OUTPUT_PARAMS)

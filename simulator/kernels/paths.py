@@ -24,11 +24,23 @@ Type codes: volatility and copula families by their registry entries' ``code`` (
 copula 0 independent, 1 gaussian, 2 t, 3 clayton, 4 gumbel, 5 frank, drawn by :func:`_draw_innovations`);
 jump-size law 0 normal, 1 double exponential, 2 pareto.
 
-One source, two targets: the per-path work (:func:`simulate_path` and its helpers) is plain Python,
-compiled for the CPU at the bottom of this module and for NVIDIA GPUs by
-:func:`simulator.kernels._targets.cuda_functions`. The CPU driver :func:`simulate_chunk` runs
-blocks of paths on numba threads, allocating the work arrays once per block; the GPU driver
-(:mod:`simulator.kernels.cuda_chunk`) runs one thread per path with thread-local work arrays.
+Lanes: :func:`simulate_block` runs a block of paths ("lanes") in lockstep, day by day and stage by
+stage, every work array laid out ``(asset, lane)`` and every random stream in a ``(4, lane)`` state array
+(:mod:`simulator.kernels.rng`), so that each stage is a loop over lanes the compiler vectorises: the
+variance recursion, the normals (a branch-free ziggurat pass, then the rare rejected lanes scalar), the
+Cholesky product, the t copula's gamma mixing, the quantile tables (a gather of the centre segment's
+coefficients, the rare tail lanes scalar), returns and summaries. A lane draws exactly the words its path
+drew when paths ran one at a time, in the same order, and does the same floating-point operations, so
+a path's numbers do not depend on the block it ran in, nor on its neighbours: what varies between lanes
+(regime, copula set, table set) is read per lane, or in one pass per value present with the others
+masked. Draws that are rare or branchy (regime chain, replay rows, jump events and counts, Archimedean
+copulas, tails) run per lane through the scalar generators on a copy of the lane's state.
+
+One source, two targets: :func:`simulate_block` and its helpers are plain Python, compiled for the CPU at
+the bottom of this module and for NVIDIA GPUs by :func:`simulator.kernels._targets.cuda_functions`. The
+CPU driver :func:`simulate_chunk` runs blocks of :data:`LANES` paths on numba threads, allocating the
+work arrays once per block; the GPU driver (:mod:`simulator.kernels.cuda_chunk`) runs one thread per
+path, a block of one lane with thread-local work arrays.
 """
 import math
 
@@ -38,44 +50,54 @@ from numba import njit, prange
 from simulator.kernels._targets import INLINE, PLAIN, cache_on_kernel_sources, cpu_compile
 from simulator.kernels.rng import (
     exponential,
-    fill_normals,
     gamma,
+    gamma_lanes,
+    lane_load,
+    lane_store,
     logarithmic,
     normal,
+    normal_lanes,
     positive_stable,
     seed_stream,
     uniform,
 )
-from simulator.kernels.special import hermite_eval, ndtri_pq
+from simulator.kernels.special import hermite_lanes, hermite_lanes_one, ndtri_pq
 from simulator.kernels.variance import variance_step
 from simulator.tables import N_CENTER, N_TAIL
 
-BLOCK = 64  # paths per parallel work item on the CPU (work arrays are allocated once per block)
+LANES = 32  # paths run in lockstep by one CPU work item (the work arrays' lane dimension)
 #: largest Poisson mean drawn by one inversion; larger means are a sum of independent pieces of at most this
 POISSON_PIECE = 30.0
+#: work arrays of :func:`simulate_block`, in order: the lane states, scalar scratch, per-lane integers and
+#: floats, then the (asset, lane) arrays (see :func:`simulate_chunk` for their dtypes and shapes)
+WORK = ("S", "st", "word", "flag", "kl", "cl", "sl", "stressed", "g0", "g1", "g2", "g3",
+        "z", "x", "eps", "s2", "e", "mu", "cum", "peak", "dd", "r", "feed")
 
 
-def _draw_innovations(st, c, slot, n_assets, model, tables, z, x, eps):
-    """Draw one day's standardised innovation vector ``eps`` (n_assets,) from copula set ``c`` of ``model``
-    (:class:`~simulator.kernels.interface.ModelInputs`) through table set ``slot`` of ``tables``."""
+def _draw_innovations(st, c, l, n_assets, model, z, x):
+    """Draw lane ``l``'s copula-scale vector ``x[:, l]`` from copula set ``c`` of ``model``
+    (:class:`~simulator.kernels.interface.ModelInputs`) with the scalar generators on state ``st``
+    (``z[:, l]`` is scratch): one branch per copula family. :func:`_elliptical_lanes` draws the same
+    values for a whole block of Gaussian, t or independent lanes at once."""
     cop_chol = model.cop_chol
     ct = model.cop_type[c]
     if ct <= 2:
-        fill_normals(st, z, n_assets)
+        for a in range(n_assets):
+            z[a, l] = normal(st)
         if ct == 0:
             for a in range(n_assets):
-                x[a] = z[a]
+                x[a, l] = z[a, l]
         else:
             for a in range(n_assets):
                 acc = 0.0
                 for b in range(a + 1):
-                    acc += cop_chol[c, a, b] * z[b]
-                x[a] = acc
+                    acc += cop_chol[c, a, b] * z[b, l]
+                x[a, l] = acc
             if ct == 2:
                 nu = model.cop_nu[c]
                 w = math.sqrt(2.0 * gamma(st, 0.5 * nu) / nu)
                 for a in range(n_assets):
-                    x[a] = x[a] / w
+                    x[a, l] = x[a, l] / w
     else:
         theta = model.cop_theta[c]
         if ct == 3:
@@ -97,57 +119,171 @@ def _draw_innovations(st, c, slot, n_assets, model, tables, z, x, eps):
             else:
                 p = -math.log1p(math.exp(-e) * math.expm1(-theta)) / theta
                 q = 1.0 - p
-            x[a] = ndtri_pq(p, q)
+            x[a, l] = ndtri_pq(p, q)
+
+
+def _t_gammas(S, st, word, flag, zbuf, ubuf, out, shape, cl, n_lanes, model, add):
+    """``out[l]`` = a Gamma((nu + add) / 2) draw for every lane whose copula set ``cl[l]`` is a t copula
+    (``shape`` is filled, the others' entries are left alone). Returns the number of such lanes."""
+    n_t = 0
+    for l in range(n_lanes):
+        c = cl[l]
+        shape[l] = 0.5 * (model.cop_nu[c] + add)
+        n_t += model.cop_type[c] == 2
+    if n_t == n_lanes:
+        gamma_lanes(S, st, word, flag, zbuf, ubuf, out, shape, n_lanes)
+    elif n_t > 0:
+        for l in range(n_lanes):
+            if model.cop_type[cl[l]] == 2:
+                lane_load(S, st, l)
+                out[l] = gamma(st, shape[l])
+                lane_store(S, st, l)
+    return n_t
+
+
+def _elliptical_lanes(S, st, word, flag, g0, g1, g2, g3, cu, cl, n_lanes, n_assets, model, z, x):
+    """Copula-scale vectors ``x`` of every lane when every lane's copula set ``cl[l]`` is Gaussian, t or
+    independent (``cu``: the copula set all lanes share, or -1): the draws of :func:`_draw_innovations`,
+    stage by stage across lanes."""
+    cop_chol = model.cop_chol
     for a in range(n_assets):
-        eps[a] = hermite_eval(tables.tab_c, slot, a, tables.tab_kind[slot, a], tables.tab_xc[slot, a],
-                              tables.tab_ihc[slot, a], tables.tab_iht[slot, a], N_CENTER, N_TAIL, x[a])
+        normal_lanes(S, st, word, flag, z[a], n_lanes)
+    n_sets = model.cop_type.shape[0]
+    for c in range(n_sets):
+        if cu >= 0 and c != cu:
+            continue
+        if cu < 0:
+            n_c = 0
+            for l in range(n_lanes):
+                n_c += cl[l] == c
+            if n_c == 0:
+                continue
+        ct = model.cop_type[c]
+        for a in range(n_assets):
+            xa = x[a]
+            if cu >= 0:
+                if ct == 0:
+                    for l in range(n_lanes):
+                        xa[l] = z[a, l]
+                else:
+                    for l in range(n_lanes):
+                        xa[l] = 0.0
+                    for b in range(a + 1):
+                        cab = cop_chol[c, a, b]
+                        zb = z[b]
+                        for l in range(n_lanes):
+                            xa[l] += cab * zb[l]
+            else:  # lanes of other copula sets keep their value (one pass per set present)
+                for l in range(n_lanes):
+                    g0[l] = z[a, l] if ct == 0 else 0.0
+                if ct != 0:
+                    for b in range(a + 1):
+                        cab = cop_chol[c, a, b]
+                        zb = z[b]
+                        for l in range(n_lanes):
+                            g0[l] += cab * zb[l]
+                for l in range(n_lanes):
+                    if cl[l] == c:
+                        xa[l] = g0[l]
+    if _t_gammas(S, st, word, flag, g0, g1, g2, g3, cl, n_lanes, model, 0.0) > 0:
+        for l in range(n_lanes):
+            nu = model.cop_nu[cl[l]]
+            g2[l] = math.sqrt(2.0 * g2[l] / nu) if model.cop_type[cl[l]] == 2 else 1.0
+        for a in range(n_assets):
+            xa = x[a]
+            for l in range(n_lanes):
+                xa[l] = xa[l] / g2[l]
 
 
-def _anchored_innovations(st, t, c, slot, k, n_assets, s2, model, tables, shocks, anchors, itables, z, x, eps):
+def _innovations(S, st, word, flag, g0, g1, g2, g3, cu, cl, su, sl, n_lanes, n_assets, model, tables, anchored, z, x,
+                 eps):
+    """One day's standardised innovations ``eps`` of every lane: copula-scale draws (lane ``l`` from copula
+    set ``cl[l]``; ``cu`` the set every lane shares, or -1), then each asset's quantile table (table set
+    ``sl[l]``; ``su`` the set every lane shares, or -1)."""
+    elliptical = True
+    for l in range(n_lanes):
+        if model.cop_type[cl[l]] > 2:
+            elliptical = False
+    if elliptical:
+        _elliptical_lanes(S, st, word, flag, g0, g1, g2, g3, cu, cl, n_lanes, n_assets, model, z, x)
+    else:
+        for l in range(n_lanes):
+            lane_load(S, st, l)
+            _draw_innovations(st, cl[l], l, n_assets, model, z, x)
+            lane_store(S, st, l)
+    _tables(tables.tab_c, tables.tab_kind, tables.tab_xc, tables.tab_ihc, tables.tab_iht, su, sl, flag, n_lanes,
+            n_assets, x, eps, 0, anchored)
+
+
+def _tables(coef, kind, xc, ihc, iht, su, sl, flag, n_lanes, n_assets, x, out, which, anchored):
+    """``out[a]`` = table ``[sl[l], a]`` at ``x[a]`` for every lane (``su >= 0``: the table set every lane
+    shares), for every asset (``which`` 0), the anchored ones (1) or the others (2)."""
+    for a in range(n_assets):
+        if (which == 1 and not anchored[a]) or (which == 2 and anchored[a]):
+            continue
+        if su >= 0:
+            hermite_lanes_one(coef, kind, xc, ihc, iht, su, a, N_CENTER, N_TAIL, x[a], out[a], flag, n_lanes)
+        else:
+            hermite_lanes(coef, kind, xc, ihc, iht, sl, a, N_CENTER, N_TAIL, x[a], out[a], flag, n_lanes)
+
+
+def _anchored_innovations(S, st, word, flag, g0, g1, g2, g3, t, cl, su, sl, n_lanes, n_assets, s2, mu, model,
+                          tables, shocks, anchors, itables, z, x, eps):
     """Pin anchored assets to their target return (plus noise) and draw the others from the copula
-    conditional on the anchored assets' copula-scale values (Gaussian, t or independent copula).
-    The groups are those of :func:`simulate_path`."""
+    conditional on the anchored assets' copula-scale values (Gaussian, t or independent copula), every
+    lane at once. The groups are those of :func:`simulate_block`."""
     anc_asset, anc_ret, anc_noise = anchors.anc_asset, anchors.anc_ret, anchors.anc_noise
     cond_b, cond_l, cond_p = anchors.cond_b, anchors.cond_l, anchors.cond_p
-    vpar, vol_mult = model.vpar, shocks.vol_mult
+    vol_mult = shocks.vol_mult
     n_anchored = 0
     for a in range(n_assets):
         if anc_asset[a]:
             n_anchored += 1
-            sig = vol_mult[t, a] * math.sqrt(s2[a])
-            target = anc_ret[t, a]
-            if anc_noise[a] > 0.0:
-                target += anc_noise[a] * sig * normal(st)
-            eps[a] = (target - vpar[k, a, 0]) / sig
-            x[a] = hermite_eval(itables.itab_c, slot, a, itables.itab_kind[slot, a], itables.itab_xc[slot, a],
-                                itables.itab_ihc[slot, a], itables.itab_iht[slot, a], N_CENTER, N_TAIL, eps[a])
-    fill_normals(st, z, n_assets)
-    scale = 1.0
-    if model.cop_type[c] == 2:
-        quad = 0.0
-        for a in range(n_assets):
-            if anc_asset[a]:
-                for b in range(n_assets):
-                    if anc_asset[b]:
-                        quad += x[a] * cond_p[c, a, b] * x[b]
-        nu = model.cop_nu[c]
-        dof = nu + n_anchored
-        w = 2.0 * gamma(st, 0.5 * dof) / dof
-        scale = math.sqrt((nu + quad) / dof / w)
+            noise = anc_noise[a]
+            if noise > 0.0:
+                normal_lanes(S, st, word, flag, g0, n_lanes)
+            for l in range(n_lanes):
+                sig = vol_mult[t, a] * math.sqrt(s2[a, l])
+                target = anc_ret[t, a]
+                if noise > 0.0:
+                    target += noise * sig * g0[l]
+                eps[a, l] = (target - mu[a, l]) / sig
+    _tables(itables.itab_c, itables.itab_kind, itables.itab_xc, itables.itab_ihc, itables.itab_iht, su, sl, flag,
+            n_lanes, n_assets, eps, x, 1, anc_asset)
+    for a in range(n_assets):
+        normal_lanes(S, st, word, flag, z[a], n_lanes)
+    _t_gammas(S, st, word, flag, g0, g1, g2, g3, cl, n_lanes, model, float(n_anchored))
+    for l in range(n_lanes):  # g3: the conditional scale (it was the gammas' shape buffer)
+        c = cl[l]
+        if model.cop_type[c] == 2:
+            quad = 0.0
+            for a in range(n_assets):
+                if anc_asset[a]:
+                    for b in range(n_assets):
+                        if anc_asset[b]:
+                            quad += x[a, l] * cond_p[c, a, b] * x[b, l]
+            nu = model.cop_nu[c]
+            dof = nu + n_anchored
+            w = 2.0 * g2[l] / dof
+            g3[l] = math.sqrt((nu + quad) / dof / w)
+        else:
+            g3[l] = 1.0
     for f in range(n_assets):
         if anc_asset[f]:
             continue
-        mean = 0.0
-        for a in range(n_assets):
-            if anc_asset[a]:
-                mean += cond_b[c, f, a] * x[a]
-        noise = 0.0
-        for g in range(f + 1):
-            if not anc_asset[g]:
-                noise += cond_l[c, f, g] * z[g]
-        x[f] = mean + scale * noise
-        eps[f] = hermite_eval(tables.tab_c, slot, f, tables.tab_kind[slot, f], tables.tab_xc[slot, f],
-                              tables.tab_ihc[slot, f], tables.tab_iht[slot, f], N_CENTER, N_TAIL, x[f])
+        for l in range(n_lanes):
+            c = cl[l]
+            mean = 0.0
+            for a in range(n_assets):
+                if anc_asset[a]:
+                    mean += cond_b[c, f, a] * x[a, l]
+            noise = 0.0
+            for g in range(f + 1):
+                if not anc_asset[g]:
+                    noise += cond_l[c, f, g] * z[g, l]
+            x[f, l] = mean + g3[l] * noise
+    _tables(tables.tab_c, tables.tab_kind, tables.tab_xc, tables.tab_ihc, tables.tab_iht, su, sl, flag, n_lanes,
+            n_assets, x, eps, 2, anc_asset)
 
 
 def _poisson_count(st, lam):
@@ -184,20 +320,49 @@ def _jump_size(st, law, par):
     return par[2] * par[0] * uniform(st) ** (-1.0 / par[1])
 
 
-def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks, anchors, itables,
-                  store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days):
-    """Simulate global path ``path`` into output row ``i``: the per-path body shared by every driver.
+def _regime_step(S, st, kl, stressed, mu, t, n_lanes, n_assets, model):
+    """Move every lane's regime chain one day (day 0: the initial draw) and restage the means of lanes
+    whose regime changed. Returns the regime every lane shares, or -1."""
+    vpar, regime_cum, regime_init_cum = model.vpar, model.regime_cum, model.regime_init_cum
+    n_regimes = model.vol_code.shape[0]
+    for l in range(n_lanes):
+        lane_load(S, st, l)
+        u = uniform(st)
+        lane_store(S, st, l)
+        k = kl[l]
+        kk = 0
+        if t < 0:
+            while kk < n_regimes - 1 and u > regime_init_cum[kk]:
+                kk += 1
+        else:
+            while kk < n_regimes - 1 and u > regime_cum[k, kk]:
+                kk += 1
+        if kk != 0 and t >= 0:
+            stressed[l] += 1
+        if kk != k:
+            kl[l] = kk
+            for a in range(n_assets):
+                mu[a, l] = vpar[kk, a, 0]
+    ku = kl[0]
+    for l in range(n_lanes):
+        if kl[l] != ku:
+            ku = -1
+    return ku
 
-    ``st`` (uint64[4]) and ``work`` = (z (n_assets + 1,), x, eps, s2, e, cum, peak, dd, r, feed (n_assets,))
-    are caller-owned work arrays (overwritten). The inputs arrive in the groups of
-    :class:`simulator.kernels.interface.KernelInputs` (``model``, ``tables``, ``shocks``, ``anchors``,
-    ``itables``: named tuples, read by field name). The outputs are those of :func:`simulate_chunk`, passed
-    one by one: with numba 0.68, writes to an output array reached through a tuple in the CPU driver's
-    ``prange`` body were lost.
+
+def simulate_block(work, key0, key1, path, row, n_lanes, horizon, model, tables, shocks, anchors, itables,
+                   store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days):
+    """Simulate global paths ``path .. path + n_lanes - 1`` in lockstep into output rows ``row ..``: the body
+    shared by every driver.
+
+    ``work`` holds the caller-owned work arrays named by :data:`WORK` (overwritten), with at least
+    ``n_lanes`` lanes. The inputs arrive in the groups of :class:`simulator.kernels.interface.KernelInputs`
+    (``model``, ``tables``, ``shocks``, ``anchors``, ``itables``: named tuples, read by field name). The
+    outputs are those of :func:`simulate_chunk`, passed one by one: with numba 0.68, writes to an output
+    array reached through a tuple in the CPU driver's ``prange`` body were lost.
     """
-    z, x, eps, s2, e, cum, peak, dd, r, feed = work
+    S, st, word, flag, kl, cl, sl, stressed, g0, g1, g2, g3, z, x, eps, s2, e, mu, cum, peak, dd, r, feed = work
     vol_code, vpar, slot, day_copula = model.vol_code, model.vpar, model.slot, model.day_copula
-    regime_cum, regime_init_cum = model.regime_cum, model.regime_init_cum
     s2_start, e_start, vol_mult, vol_feedback = shocks.s2_start, shocks.e_start, shocks.vol_mult, shocks.vol_feedback
     ev_day, ev_prob, ev_size, ev_sigma = shocks.ev_day, shocks.ev_prob, shocks.ev_size, shocks.ev_sigma
     rep_lo, rep_hi, rep_pool, rep_raw = shocks.rep_lo, shocks.rep_hi, shocks.rep_pool, shocks.rep_raw
@@ -208,102 +373,169 @@ def simulate_path(st, work, key0, key1, path, i, horizon, model, tables, shocks,
     n_regimes = vol_code.shape[0]
     n_events = ev_day.shape[0]
     n_pj = pj_rate.shape[0]
-    seed_stream(st, key0, key1, path)
+    for l in range(n_lanes):
+        seed_stream(st, key0, key1, path + l)
+        lane_store(S, st, l)
+        kl[l] = 0
+        stressed[l] = 0
     for a in range(n_assets):
-        s2[a] = s2_start[a]
-        e[a] = e_start[a]
-        cum[a] = 0.0
-        peak[a] = 0.0
-        dd[a] = 0.0
-    k = 0
+        for l in range(n_lanes):
+            s2[a, l] = s2_start[a]
+            e[a, l] = e_start[a]
+            mu[a, l] = vpar[0, a, 0]
+            cum[a, l] = 0.0
+            peak[a, l] = 0.0
+            dd[a, l] = 0.0
+    ku = 0
     if n_regimes > 1:
-        u = uniform(st)
-        while k < n_regimes - 1 and u > regime_init_cum[k]:
-            k += 1
-    stressed_days = 0
+        ku = _regime_step(S, st, kl, stressed, mu, -1, n_lanes, n_assets, model)
     for t in range(horizon):
-        if n_regimes > 1:
-            if t > 0:
-                u = uniform(st)
-                kk = 0
-                while kk < n_regimes - 1 and u > regime_cum[k, kk]:
-                    kk += 1
-                k = kk
-            if k != 0:
-                stressed_days += 1
+        if n_regimes > 1 and t > 0:
+            ku = _regime_step(S, st, kl, stressed, mu, t, n_lanes, n_assets, model)
+        elif n_regimes > 1:
+            for l in range(n_lanes):
+                if kl[l] != 0:
+                    stressed[l] += 1
+        # variance: one pass per regime present, lanes in other regimes masked
         for a in range(n_assets):
-            s2[a] = variance_step(vol_code[k, a], vpar, k, a, s2[a], e[a])
+            s2a = s2[a]
+            ea = e[a]
+            for k in range(n_regimes):
+                if ku >= 0:
+                    if k != ku:
+                        continue
+                    code = vol_code[k, a]
+                    for l in range(n_lanes):
+                        s2a[l] = variance_step(code, vpar, k, a, s2a[l], ea[l])
+                else:
+                    n_k = 0
+                    for l in range(n_lanes):
+                        n_k += kl[l] == k
+                    if n_k == 0:
+                        continue
+                    code = vol_code[k, a]
+                    for l in range(n_lanes):
+                        v = variance_step(code, vpar, k, a, s2a[l], ea[l])
+                        s2a[l] = v if kl[l] == k else s2a[l]
+        # the day's copula set and table set, per lane (cu, su: the one every lane shares, or -1)
+        cu = day_copula[t]
+        if cu < 0:
+            cu = ku
+        for l in range(n_lanes):
+            c = cu if cu >= 0 else kl[l]
+            cl[l] = c
+            sl[l] = slot[c, kl[l]]
+        su = sl[0]
+        for l in range(n_lanes):
+            if sl[l] != su:
+                su = -1
         if rep_hi[t] > rep_lo[t]:
-            row = rep_lo[t]
-            if rep_hi[t] - row > 1:
-                row += int(uniform(st) * (rep_hi[t] - row))
-            if rep_raw[row]:  # history's return as it happened, whatever the path's sigma and regime
-                for a in range(n_assets):
-                    eps[a] = (rep_pool[row, a] - vpar[k, a, 0]) / math.sqrt(s2[a])
-            else:
-                for a in range(n_assets):
-                    eps[a] = rep_pool[row, a]
+            for l in range(n_lanes):
+                rw = rep_lo[t]
+                if rep_hi[t] - rw > 1:
+                    lane_load(S, st, l)
+                    rw += int(uniform(st) * (rep_hi[t] - rw))
+                    lane_store(S, st, l)
+                if rep_raw[rw]:  # history's return as it happened, whatever the path's sigma and regime
+                    for a in range(n_assets):
+                        eps[a, l] = (rep_pool[rw, a] - mu[a, l]) / math.sqrt(s2[a, l])
+                else:
+                    for a in range(n_assets):
+                        eps[a, l] = rep_pool[rw, a]
         elif anc_day[t]:
-            c = day_copula[t]
-            if c < 0:
-                c = k
-            _anchored_innovations(st, t, c, slot[c, k], k, n_assets, s2, model, tables, shocks, anchors, itables,
-                                  z, x, eps)
+            _anchored_innovations(S, st, word, flag, g0, g1, g2, g3, t, cl, su, sl, n_lanes, n_assets, s2, mu,
+                                  model, tables, shocks, anchors, itables, z, x, eps)
         else:
-            c = day_copula[t]
-            if c < 0:
-                c = k
-            _draw_innovations(st, c, slot[c, k], n_assets, model, tables, z, x, eps)
+            _innovations(S, st, word, flag, g0, g1, g2, g3, cu, cl, su, sl, n_lanes, n_assets, model, tables, anc_asset,
+                         z, x, eps)
         for a in range(n_assets):
-            sig = math.sqrt(s2[a])
             m = vol_mult[t, a]
-            r[a] = vpar[k, a, 0] + m * sig * eps[a]
-            feed[a] = (m if vol_feedback[a] else 1.0) * sig * eps[a]
+            mf = m if vol_feedback[a] else 1.0
+            s2a = s2[a]
+            epa = eps[a]
+            mua = mu[a]
+            ra = r[a]
+            fa = feed[a]
+            for l in range(n_lanes):
+                sig = math.sqrt(s2a[l])
+                ra[l] = mua[l] + m * sig * epa[l]
+                fa[l] = mf * sig * epa[l]
         pinned = anc_day[t]
         for j in range(n_events):
-            if ev_day[j] == t and (ev_prob[j] >= 1.0 or uniform(st) < ev_prob[j]):
+            if ev_day[j] == t:
+                for l in range(n_lanes):
+                    hit = ev_prob[j] >= 1.0
+                    if not hit:
+                        lane_load(S, st, l)
+                        hit = uniform(st) < ev_prob[j]
+                        lane_store(S, st, l)
+                    flag[l] = hit
                 for a in range(n_assets):
                     if pinned and anc_asset[a]:
                         continue
-                    jump = ev_size[j, a]
-                    if ev_sigma[j]:
-                        jump *= vol_mult[t, a] * math.sqrt(s2[a])
-                    r[a] += jump
-                    feed[a] += jump
+                    for l in range(n_lanes):
+                        if flag[l]:
+                            jump = ev_size[j, a]
+                            if ev_sigma[j]:
+                                jump *= vol_mult[t, a] * math.sqrt(s2[a, l])
+                            r[a, l] += jump
+                            feed[a, l] += jump
         for j in range(n_pj):
             if pj_from[j] <= t and t < pj_to[j]:
-                n_jumps = _poisson_count(st, pj_rate[j])
-                for _ in range(n_jumps):
-                    size = _jump_size(st, shocks.pj_law[j], shocks.pj_par[j])
-                    for a in range(n_assets):
-                        if pinned and anc_asset[a]:
-                            continue
-                        r[a] += pj_load[j, a] * size
-                        feed[a] += pj_load[j, a] * size
+                for l in range(n_lanes):
+                    lane_load(S, st, l)
+                    n_jumps = _poisson_count(st, pj_rate[j])
+                    for _ in range(n_jumps):
+                        size = _jump_size(st, shocks.pj_law[j], shocks.pj_par[j])
+                        for a in range(n_assets):
+                            if pinned and anc_asset[a]:
+                                continue
+                            r[a, l] += pj_load[j, a] * size
+                            feed[a, l] += pj_load[j, a] * size
+                    lane_store(S, st, l)
         for a in range(n_assets):
-            if shift[t, a] != 0.0 and not (pinned and anc_asset[a]):
-                r[a] += shift[t, a]  # a level shift (curve_shift): part of the change, not of the residual
-            e[a] = feed[a]
-            cum[a] += r[a]
-            if cum[a] > peak[a]:
-                peak[a] = cum[a]
-            elif peak[a] - cum[a] > dd[a]:
-                dd[a] = peak[a] - cum[a]
+            sh = shift[t, a]
+            if sh != 0.0 and not (pinned and anc_asset[a]):
+                for l in range(n_lanes):
+                    r[a, l] += sh  # a level shift (curve_shift): part of the change, not of the residual
+            ra = r[a]
+            fa = feed[a]
+            ea = e[a]
+            ca = cum[a]
+            pa = peak[a]
+            da = dd[a]
+            for l in range(n_lanes):
+                ea[l] = fa[l]
+                c = ca[l] + ra[l]
+                ca[l] = c
+                p = pa[l]
+                if c > p:
+                    pa[l] = c
+                elif p - c > da[l]:
+                    da[l] = p - c
             if store_paths:
-                out_r[i, t, a] = r[a]
-                out_s[i, t, a] = vol_mult[t, a] * math.sqrt(s2[a])
-    for a in range(n_assets):
-        out_cum[i, a] = cum[a]
-        out_mdd[i, a] = -math.expm1(-dd[a] / 100.0)
-    out_regime_days[i] = stressed_days
+                m = vol_mult[t, a]
+                for l in range(n_lanes):
+                    out_r[row + l, t, a] = ra[l]
+                    out_s[row + l, t, a] = m * math.sqrt(s2[a, l])
+    for l in range(n_lanes):
+        for a in range(n_assets):
+            out_cum[row + l, a] = cum[a, l]
+            out_mdd[row + l, a] = -math.expm1(-dd[a, l] / 100.0)
+        out_regime_days[row + l] = stressed[l]
 
 
 cpu_compile(globals(), {
-    "_draw_innovations": INLINE,
+    "_draw_innovations": PLAIN,
+    "_t_gammas": INLINE,
+    "_elliptical_lanes": INLINE,
+    "_innovations": INLINE,
+    "_tables": INLINE,
     "_anchored_innovations": PLAIN,
     "_poisson_count": INLINE,
     "_jump_size": PLAIN,
-    "simulate_path": INLINE,
+    "_regime_step": PLAIN,
+    "simulate_block": PLAIN,
 })
 
 
@@ -321,27 +553,21 @@ def simulate_chunk(key0, key1, path_start, n_paths, horizon, model, tables, shoc
     Outputs (percent): out_r, out_s (n_paths, H, A) when ``store_paths``; out_cum, out_mdd (n_paths, A)
     cumulative log return and max drawdown (fraction of peak price); out_regime_days (n_paths,) days in
     a regime other than 0.
+    Work items are blocks of :data:`LANES` consecutive paths, run in lockstep by :func:`simulate_block`.
     """
     n_assets = shocks.s2_start.shape[0]
-    n_blocks = (n_paths + BLOCK - 1) // BLOCK
+    n_blocks = (n_paths + LANES - 1) // LANES
     for blk in prange(n_blocks):
-        st = np.empty(4, np.uint64)
-        z = np.empty(n_assets + 1)
-        x = np.empty(n_assets)
-        eps = np.empty(n_assets)
-        s2 = np.empty(n_assets)
-        e = np.empty(n_assets)
-        cum = np.empty(n_assets)
-        peak = np.empty(n_assets)
-        dd = np.empty(n_assets)
-        r = np.empty(n_assets)
-        feed = np.empty(n_assets)
-        work = (z, x, eps, s2, e, cum, peak, dd, r, feed)
-        lo = blk * BLOCK
-        hi = min(lo + BLOCK, n_paths)
-        for i in range(lo, hi):
-            simulate_path(st, work, key0, key1, path_start + i, i, horizon, model, tables, shocks, anchors, itables,
-                          store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days)
+        work = (np.empty((4, LANES), np.uint64), np.empty(4, np.uint64), np.empty(LANES, np.uint64),
+                np.empty(LANES, np.uint8), np.empty(LANES, np.int64), np.empty(LANES, np.int64),
+                np.empty(LANES, np.int64), np.empty(LANES, np.int64), np.empty(LANES), np.empty(LANES),
+                np.empty(LANES), np.empty(LANES), np.empty((n_assets, LANES)), np.empty((n_assets, LANES)),
+                np.empty((n_assets, LANES)), np.empty((n_assets, LANES)), np.empty((n_assets, LANES)),
+                np.empty((n_assets, LANES)), np.empty((n_assets, LANES)), np.empty((n_assets, LANES)),
+                np.empty((n_assets, LANES)), np.empty((n_assets, LANES)), np.empty((n_assets, LANES)))
+        lo = blk * LANES
+        simulate_block(work, key0, key1, path_start + lo, lo, min(LANES, n_paths - lo), horizon, model, tables,
+                       shocks, anchors, itables, store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days)
 
 
 cache_on_kernel_sources(simulate_chunk)
