@@ -64,7 +64,9 @@ def build_market():
     return model, factors
 
 
-def build_book(n_positions: int = 1000, seed: int = 0):
+def build_book(n_positions: int = 1000, seed: int = 0, monthly: bool = False):
+    """A mixed book; bond maturities uniform on 0.5-30 years (every flow time distinct) or, with ``monthly``,
+    on whole months (as Treasury notes and bonds, which mature mid-month or at month-end: books share dates)."""
     from scenarios.book import parse_book_csv
 
     rng = np.random.default_rng(seed)
@@ -82,7 +84,7 @@ def build_book(n_positions: int = 1000, seed: int = 0):
                 rows.append(f"p{k},linear,{f},{rng.uniform(-1e6, 2e6):.2f}" + "," * 17)
             elif kind == "bond":
                 rows.append(f"p{k},bond,,,{rng.uniform(1e5, 5e6):.0f},{rng.uniform(0, 6):.3f},{rng.choice([1, 2, 4])},"
-                            f"{rng.uniform(0.5, 30):.4f},UST,{rng.uniform(0, 300):.1f}" + "," * 11)
+                            f"{_maturity(rng, monthly)},UST,{rng.uniform(0, 300):.1f}" + "," * 11)
             elif kind == "swap":
                 rows.append(f"p{k},swap,,,{rng.uniform(1e6, 5e7):.0f},,2,{rng.integers(2, 61) / 2},UST,,"
                             f"{rng.uniform(1, 4):.3f},{rng.choice(['payer', 'receiver'])}" + "," * 9)
@@ -95,6 +97,10 @@ def build_book(n_positions: int = 1000, seed: int = 0):
                 rows.append(f"p{k},fx_forward,EURUSD,,{rng.uniform(-2e7, 2e7):.0f},,,{rng.uniform(0.1, 3):.3f},UST,,,,,,"
                             f"{ASOF['EURUSD'] * rng.uniform(0.95, 1.05):.4f},,{ASOF['EURUSD']},,,,-0.3")
     return parse_book_csv("\n".join(rows) + "\n", source="benchmark book")
+
+
+def _maturity(rng, monthly: bool) -> str:
+    return repr(int(rng.integers(6, 361)) / 12) if monthly else f"{rng.uniform(0.5, 30):.4f}"
 
 
 def levels_from(returns: np.ndarray, factors, day: int) -> dict[str, np.ndarray]:
@@ -119,42 +125,48 @@ def main(argv=None) -> int:
 
     from simulator.engine import simulate
     from simulator.instruments.factors import market_state
+    from simulator.instruments.pricing import coupon_times
     from simulator.instruments.revalue import book_pnl_matrix, days_needed
 
     model, factors = build_market()
-    book = build_book(n_pos)
+    books = {"continuous": build_book(n_pos), "monthly": build_book(n_pos, monthly=True)}
     simulate(model, 100, max(HORIZONS), seed=1, keep="paths")  # compile outside the timing
-    from simulator.instruments.revalue import book_values
-    book_values(book.positions, market_state(factors, {k: np.full(2, v) for k, v in ASOF.items()}, ASOF, 0))
+    from simulator.instruments.revalue import as_of_values, book_values
+    book_values(books["continuous"].positions,
+                market_state(factors, {k: np.full(2, v) for k, v in ASOF.items()}, ASOF, 0))
     t0 = time.perf_counter()
     sim = simulate(model, n_paths, max(HORIZONS), seed=7, keep="paths")
     t_sim = time.perf_counter() - t0
-    from simulator.instruments.revalue import as_of_values
-
-    rows, out = [], {"horizons": {}}
-    t0 = time.perf_counter()
     state_at = lambda d: market_state(factors, levels_from(sim.returns, factors, d), ASOF, d)  # noqa: E731
-    values0 = as_of_values(book, state_at(0))  # the as-of values, shared by the horizons
-    t_total = time.perf_counter() - t0
-    for h in HORIZONS:
+
+    rows, out = [], {"books": {}}
+    for label, book in books.items():
+        n_flows = sum(len(coupon_times(p.maturity_years, p.freq)) for p in book.positions if p.kind in ("bond", "swap"))
+        res: dict = {"horizons": {}, "cash_flows": n_flows}
         t0 = time.perf_counter()
-        pnl = book_pnl_matrix(book, state_at, h, values0=values0)
-        dt = time.perf_counter() - t0
-        t_total += dt
-        total = pnl.sum(axis=1)
-        q = np.quantile(-total, [0.975, 0.99])
-        out["horizons"][h] = {"seconds": dt, "days_read": days_needed(book, h), "var_97.5": float(q[0]),
-                              "var_99": float(q[1]), "finite": bool(np.isfinite(pnl).all())}
-        rows.append([f"revaluation, {h}-day horizon", f"{dt:.2f}", f"{n_paths * n_pos / dt / 1e6:.2f}",
-                     f"{q[1]:,.0f}"])
+        values0 = as_of_values(book, state_at(0))  # the as-of values, shared by the horizons
+        t_total = time.perf_counter() - t0
+        for h in HORIZONS:
+            t0 = time.perf_counter()
+            pnl = book_pnl_matrix(book, state_at, h, values0=values0)
+            dt = time.perf_counter() - t0
+            t_total += dt
+            q = np.quantile(-pnl.sum(axis=1), [0.975, 0.99])
+            res["horizons"][h] = {"seconds": dt, "days_read": days_needed(book, h), "var_97.5": float(q[0]),
+                                  "var_99": float(q[1]), "finite": bool(np.isfinite(pnl).all())}
+            rows.append([f"{label} maturities: revaluation, {h}-day horizon", f"{dt:.2f}",
+                         f"{n_paths * n_pos / dt / 1e6:.2f}", f"{q[1]:,.0f}"])
+        res.update({"revalue_s": t_total, "ratio": t_total / t_sim, "target_met": t_total < t_sim})
+        rows.append([f"{label} maturities ({n_flows:,} bond and swap flows): 3 horizons / simulation",
+                     f"{t_total / t_sim:.2f}", "", ""])
+        out["books"][label] = res
     rows.append([f"simulation, {n_paths:,} paths x {max(HORIZONS)} days x {model.n_assets} factors", f"{t_sim:.2f}",
                  "", ""])
-    ratio = t_total / t_sim
-    rows.append(["revaluation (3 horizons) / simulation", f"{ratio:.2f}", "", ""])
-    print(format_table(["step", "seconds", "M position-paths/s", "99% VaR (USD)"], rows))
-    print(f"target: revaluation under the simulation time -> {'met' if ratio < 1 else 'NOT met'} ({ratio:.2f}x)")
-    out.update({"n_paths": n_paths, "n_positions": n_pos, "simulate_s": t_sim, "revalue_s": t_total,
-                "ratio": ratio, "target_met": ratio < 1, "machine": machine_info()})
+    print(format_table(["step", "seconds (ratio)", "M position-paths/s", "99% VaR (USD)"], rows))
+    for label, res in out["books"].items():
+        print(f"target ({label} maturities): revaluation under the simulation time -> "
+              f"{'met' if res['target_met'] else 'NOT met'} ({res['ratio']:.2f}x)")
+    out.update({"n_paths": n_paths, "n_positions": n_pos, "simulate_s": t_sim, "machine": machine_info()})
     write_json(RESULTS_DIR / ("revaluation-quick.json" if args.quick else "revaluation.json"), out)
     return 0
 

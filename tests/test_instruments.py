@@ -233,3 +233,46 @@ def test_bad_inputs_are_refused():
         bootstrap_par_curve([0.25, 2.0], np.zeros(3))
     with pytest.raises(ValueError, match="maturity"):
         coupon_times(-1.0, 2)
+
+
+def test_the_revaluation_exponential_is_within_two_ulp_of_libm():
+    from numba import njit
+
+    from simulator.instruments._kernels import _INV_FACT, _POW2, _exp
+
+    @njit
+    def many(xs):
+        out = np.empty_like(xs)
+        for i in range(xs.size):
+            out[i] = _exp(xs[i], _POW2, _INV_FACT)
+        return out
+
+    rng = np.random.default_rng(3)
+    xs = np.concatenate([np.linspace(-708.0, 708.0, 200_001), rng.uniform(-20.0, 5.0, 200_000),
+                         [0.0, -0.0, 1e-300, -1e-300, math.log(2.0), -math.log(2.0) / 2]])
+    ref = np.exp(xs)
+    ulp = np.spacing(ref)
+    assert np.max(np.abs(many(xs) - ref) / ulp) <= 2.0
+    # clamped beyond +-708 rather than overflowing: no discount factor of a real curve gets there
+    np.testing.assert_allclose(many(np.array([-1e4, 1e4])), [math.exp(-708.0), math.exp(708.0)], rtol=5e-16)
+
+
+def test_flow_schedule_discounts_the_same_date_once_and_the_kernel_matches_plain_numpy():
+    from simulator.instruments._kernels import TIME_RESOLUTION, discounted_flows, flow_schedule
+
+    times = np.array([0.25, 2.0, 5.0, 10.0, 30.0])
+    t = np.array([10.5 - 0.5, 10.0, 0.1, 31.0, 7.0 / 12 - 0.5, 1.0 / 12, 3.0])  # 10.0 twice, 1/12 twice
+    lo, hi, w, tu, start, order = flow_schedule(times, t)
+    assert tu.size == 5 and np.all(np.diff(tu) > TIME_RESOLUTION) and start.tolist()[-1] == t.size
+    rng = np.random.default_rng(5)
+    n = 37  # not a multiple of the kernel's lanes
+    zero = rng.normal(0.02, 0.02, (n, times.size))  # negative rates included
+    spread = rng.uniform(0.0, 0.03, n)
+    amount = rng.uniform(-1e6, 1e6, t.size)
+    column = np.array([0, 1, 1, 2, 0, 2, 1])
+    out = np.zeros((n, 3))
+    discounted_flows(zero, lo, hi, w, tu, start, amount[order], column[order], spread, out)
+    z = np.stack([np.interp(t, times, zero[i]) for i in range(n)])
+    plain = amount * np.exp(-(z + spread[:, None]) * t)
+    expected = np.stack([plain[:, column == c].sum(axis=1) for c in range(3)], axis=1)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-6)

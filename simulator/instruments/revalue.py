@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from simulator.instruments._kernels import discounted_flows, node_weights
+from simulator.instruments._kernels import discounted_flows, flow_schedule
 from simulator.instruments.curves import TRADING_DAYS_PER_YEAR, ZeroCurve
 from simulator.instruments.pricing import (black76, black_scholes, bond_cash, bond_value, coupon_times,
                                            fx_forward_value, swap_value)
@@ -126,7 +126,7 @@ def book_values(positions, state: MarketState, fixings: Mapping[str, np.ndarray]
     fixings = fixings or {}
     e = state.years
     n = _n_paths(state)
-    out = np.zeros((n, len(positions)))
+    out = np.zeros((n, len(positions)), order="F")  # column-major: each position's values contiguous
     groups: dict[tuple, list[tuple[int, object]]] = {}
     for j, p in enumerate(positions):
         if p.kind in ("bond", "swap"):
@@ -158,12 +158,11 @@ def book_values(positions, state: MarketState, fixings: Mapping[str, np.ndarray]
                     first_col[k] = n_cols
                     ts.append(t[:1]), amts.append(np.ones(1)), cols.append(np.full(1, n_cols))
                     n_cols += 1
-        acc = np.zeros((n, n_cols))
+        acc = np.zeros((n, n_cols), order="F")
         if ts:
-            tt = np.concatenate(ts)
-            lo, hi, w = node_weights(curve.times, tt)
-            discounted_flows(zero, lo, hi, w, tt, np.concatenate(amts), np.concatenate(cols).astype(np.int64),
-                             spread, acc)
+            lo, hi, w, tu, start, order = flow_schedule(curve.times, np.concatenate(ts))
+            discounted_flows(zero, lo, hi, w, tu, start, np.concatenate(amts)[order],
+                             np.concatenate(cols).astype(np.int64)[order], spread, acc)
         for k, (j, p) in enumerate(members):
             v = acc[:, k]
             if p.kind == "swap" and p.maturity_years > e + 1e-12:
@@ -212,7 +211,7 @@ def book_pnl_matrix(book, state_at: Callable[[int], MarketState], horizon_days: 
         return cache[day]
 
     sh = at(int(horizon_days))
-    cash = np.zeros((_n_paths(sh), len(book.positions)))
+    cash = np.zeros((_n_paths(sh), len(book.positions)), order="F")
     fixing_h: dict[str, np.ndarray] = {}
     for j, p in enumerate(book.positions):
         if p.kind == "bond":
