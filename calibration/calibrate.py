@@ -317,16 +317,7 @@ def fit_returns(
 
 
 def _window(returns: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
-    def ts(v: Any, name: str) -> pd.Timestamp | None:
-        if v is None:
-            return None
-        try:
-            out = pd.Timestamp(v)
-        except (ValueError, TypeError):
-            raise ValueError(f"{name} {v!r} is not a date (use ISO format, e.g. 2008-09-01)") from None
-        if out is pd.NaT:
-            raise ValueError(f"{name} {v!r} is not a date (use ISO format, e.g. 2008-09-01)")
-        return out
+    from calibration.data import window_timestamp as ts
 
     s, e = ts(start, "start"), ts(end, "end")
     if s is not None and e is not None and s > e:
@@ -371,6 +362,7 @@ def calibrate_detailed(
     duplicates: str = "error",
     evt_tail_fraction: float = EVT_TAIL_FRACTION,
     fhs_centres: int = FHS_CENTRES,
+    date_format: str | None = None,
 ) -> CalibrationResult:
     """Calibrate from prices and return the model with everything behind it.
 
@@ -384,7 +376,7 @@ def calibrate_detailed(
         Inclusive estimation window on return dates (at least 100 returns), e.g. a stressed window.
     vol, dist, copula, init, pit, n_jobs, evt_tail_fraction, fhs_centres
         See :func:`fit_returns`.
-    max_gap, duplicates
+    max_gap, duplicates, date_format
         Cleaning options, see :func:`calibration.load_prices`.
 
     Returns
@@ -398,7 +390,8 @@ def calibrate_detailed(
         from calibration.factors import calibrate_factors
 
         return calibrate_factors(prices, vol=vol, dist=dist, copula=copula, n_jobs=n_jobs)
-    frame, report = load_prices(prices, assets=assets, max_gap=max_gap, duplicates=duplicates, report=True)
+    frame, report = load_prices(prices, assets=assets, max_gap=max_gap, duplicates=duplicates, report=True,
+                                date_format=date_format)
     rets = _window(log_returns(frame), start, end)
     data_prov = {
         "source": report.source,

@@ -7,7 +7,11 @@ indexed by date. The cleaning rules are fixed, stated here and recorded in a :cl
 
 1. **Layout.** Long if the (case-insensitive) columns include ``date``, ``asset`` and ``price``; otherwise
    wide, with dates taken from a ``date`` column (case-insensitive), else a ``DatetimeIndex``, else the
-   first column. Asset names must be unique and non-empty. Dates must all parse.
+   first column. Asset names must be unique and non-empty. Dates must all parse, in **one** format: ISO
+   (``2008-09-15``, with or without a time), ``YYYY/MM/DD``, ``YYYYMMDD``, or another single format pandas
+   reads (``15 Sep 2008``). Numeric day/month dates (``01/02/2018``) read day-first in some places and
+   month-first in others: they are refused, naming the ambiguous rows, unless ``date_format`` (``--date-format``,
+   e.g. ``%d/%m/%Y``) says which; so are files that mix formats.
 2. **Sorting.** Rows are sorted by date (a stable sort: file order is kept among equal dates).
 3. **Duplicate dates.** ``duplicates="error"`` (default) raises ``ValueError`` naming the asset and the date;
    ``duplicates="last"`` keeps the last occurrence in file order and reports what was dropped.
@@ -43,6 +47,7 @@ import pandas as pd
 
 __all__ = [
     "BUILTIN_SOURCES",
+    "window_timestamp",
     "CLEANING_RULES",
     "CleaningReport",
     "load_prices",
@@ -148,6 +153,7 @@ def load_prices(
     duplicates: str = "error",
     min_obs: int = 250,
     report: bool = False,
+    date_format: str | None = None,
 ) -> pd.DataFrame | tuple[pd.DataFrame, CleaningReport]:
     """Load daily prices and clean them by the module's stated rules.
 
@@ -165,6 +171,9 @@ def load_prices(
         Fewest dates accepted after cleaning.
     report : bool, default False
         Also return the :class:`CleaningReport`.
+    date_format : str, optional
+        The ``strptime`` format of every date (e.g. ``"%d/%m/%Y"``); needed for numeric day/month dates, which
+        are ambiguous (rule 1). Default: recognised from the dates, refusing ambiguous or mixed formats.
 
     Returns
     -------
@@ -186,6 +195,8 @@ def load_prices(
     """
     if duplicates not in ("error", "last"):
         raise ValueError(f"duplicates must be 'error' or 'last', got {duplicates!r}")
+    if date_format is not None and (not isinstance(date_format, str) or "%" not in date_format):
+        raise ValueError(f"date format {date_format!r} is not a strptime format such as '%d/%m/%Y' or '%m/%d/%Y'")
     if isinstance(max_gap, bool) or not isinstance(max_gap, (int, np.integer)) or max_gap < 0:
         raise ValueError(f"max_gap must be an integer >= 0, got {max_gap!r}")
     if isinstance(min_obs, bool) or not isinstance(min_obs, (int, np.integer)) or min_obs < 2:
@@ -223,7 +234,7 @@ def load_prices(
         )
 
     prices, rep = _clean(raw, label=label, assets=assets, max_gap=int(max_gap), duplicates=duplicates,
-                         min_obs=int(min_obs))
+                         min_obs=int(min_obs), date_format=date_format)
     rep.input_sha256 = input_sha
     rep.notes.extend(notes)
     prices.attrs["cleaning"] = rep.to_dict()
@@ -339,7 +350,117 @@ def _iso(ts: pd.Timestamp) -> str:
     return ts.date().isoformat() if ts == ts.normalize() else ts.isoformat()
 
 
-def _parse_dates(values: pd.Series | pd.Index, where: str) -> pd.DatetimeIndex:
+#: Date shapes recognised without a format: (name, regex). Year-first shapes are unambiguous.
+_DATE_SHAPES: tuple[tuple[str, str], ...] = (
+    ("ISO (YYYY-MM-DD)", r"\d{4}-\d{1,2}-\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"),
+    ("YYYY/MM/DD", r"\d{4}[/.]\d{1,2}[/.]\d{1,2}"),
+    ("YYYYMMDD", r"\d{8}"),
+    ("day/month or month/day", r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}"),
+)
+_DM = "day/month or month/day"
+
+
+def window_timestamp(value: Any, name: str) -> pd.Timestamp | None:
+    """An estimation-window bound (``start``/``end``) as a timezone-naive timestamp, like the price index.
+
+    A timezone-aware bound keeps its wall-clock date and time (as the loader does with timezone-aware dates);
+    anything that is not a date is a ``ValueError`` naming ``name``."""
+    if value is None:
+        return None
+    try:
+        out = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        raise ValueError(f"{name} {str(value)[:40]!r} is not a date (use ISO format, e.g. 2008-09-01)") from None
+    if out is pd.NaT or pd.isna(out):
+        raise ValueError(f"{name} {str(value)[:40]!r} is not a date (use ISO format, e.g. 2008-09-01)")
+    if out.tzinfo is not None:
+        out = out.tz_localize(None)
+    return out
+
+
+def _rows(idx: np.ndarray, vals: pd.Series, limit: int = 3) -> str:
+    shown = ", ".join(f"row {int(i) + 1} {str(vals.iloc[int(i)])[:32]!r}" for i in idx[:limit])
+    return shown + (f" and {len(idx) - limit:,} more" if len(idx) > limit else "")
+
+
+def _parse_with_format(as_str: pd.Series, vals: pd.Series, where: str, date_format: str) -> pd.DatetimeIndex:
+    try:
+        parsed = pd.to_datetime(as_str, format=date_format, errors="coerce")
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{where}: date format {date_format!r} cannot be used ({exc})") from None
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if bad.size:
+        raise ValueError(f"{where}: dates do not match the date format {date_format!r}: {_rows(bad, vals)}")
+    return pd.DatetimeIndex(parsed)
+
+
+def _classify(as_str: pd.Series) -> np.ndarray:
+    """Index into :data:`_DATE_SHAPES` of each date string (``len(_DATE_SHAPES)``: another shape)."""
+    shape = np.full(len(as_str), len(_DATE_SHAPES), dtype=np.int64)
+    for k in range(len(_DATE_SHAPES) - 1, -1, -1):
+        hit = as_str.str.fullmatch(_DATE_SHAPES[k][1]).to_numpy(dtype=bool, na_value=False)
+        shape[hit] = k
+    return shape
+
+
+def _parse_day_month(as_str: pd.Series, vals: pd.Series, where: str) -> pd.DatetimeIndex:
+    """Numeric d/m/y or m/d/y dates: accepted only when no row is ambiguous and the rows agree on the order."""
+    parts = as_str.str.split(r"[/.-]", regex=True, expand=True).astype(np.int64)
+    a, b = parts[0].to_numpy(), parts[1].to_numpy()
+    day_first = a > 12
+    month_first = b > 12
+    if day_first.any() and month_first.any():
+        i, j = int(np.argmax(day_first)), int(np.argmax(month_first))
+        raise ValueError(f"{where}: mixed date formats: {_rows(np.array([i]), vals)} is day/month/year and "
+                         f"{_rows(np.array([j]), vals)} is month/day/year; use one format throughout")
+    short_year = np.flatnonzero(parts[2].to_numpy() < 100)
+    ambiguous = np.flatnonzero(~day_first & ~month_first & (a != b))
+    sep = as_str.str.extract(r"\d([/.-])", expand=False).iloc[0]
+    dmy, mdy = f"%d{sep}%m{sep}%Y", f"%m{sep}%d{sep}%Y"
+    if ambiguous.size or short_year.size:
+        hint = (f"the other rows read day-first: --date-format '{dmy}'" if day_first.any() else
+                f"the other rows read month-first: --date-format '{mdy}'" if month_first.any() else
+                f"--date-format '{dmy}' (day first) or '{mdy}' (month first)")
+        what = (f"{_rows(ambiguous, vals)} read either day-first or month-first" if ambiguous.size else
+                f"{_rows(short_year, vals)} have two-digit years")
+        raise ValueError(f"{where}: ambiguous dates: {what}; name the format ({hint})")
+    fmt = dmy if day_first.any() else mdy
+    return _parse_with_format(as_str, vals, where, fmt)
+
+
+def _parse_unnamed(as_str: pd.Series, vals: pd.Series, where: str) -> pd.DatetimeIndex:
+    """Dates without a named format: every row must parse, all in one recognised format, none ambiguous."""
+    parsed = pd.to_datetime(as_str, errors="coerce", format="mixed")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{where}: row {i + 1} has an unparseable date {str(vals.iloc[i])[:40]!r} "
+                         "(use ISO dates such as 2008-09-15, or name the format with --date-format)")
+    shape = _classify(as_str)
+    kinds = np.unique(shape)
+    if len(kinds) > 1:
+        first = [int(np.argmax(shape == k)) for k in kinds[:2]]
+        names = [_DATE_SHAPES[k][0] if k < len(_DATE_SHAPES) else "another format" for k in kinds[:2]]
+        raise ValueError(
+            f"{where}: mixed date formats: {_rows(np.array([first[0]]), vals)} is {names[0]} and "
+            f"{_rows(np.array([first[1]]), vals)} is {names[1]}; use one format throughout (ISO dates "
+            "such as 2008-09-15), or name it with --date-format")
+    kind = int(kinds[0]) if len(kinds) else 0
+    if kind < len(_DATE_SHAPES) and _DATE_SHAPES[kind][0] == _DM:
+        return _parse_day_month(as_str, vals, where)
+    if kind == 2:  # YYYYMMDD
+        return _parse_with_format(as_str, vals, where, "%Y%m%d")
+    if kind == len(_DATE_SHAPES):  # another single shape: its digits and words must line up row by row
+        sig = as_str.str.replace(r"\d+", "9", regex=True).str.replace(r"[A-Za-z]+", "a", regex=True)
+        if sig.nunique() > 1:
+            j = int(np.argmax((sig != sig.iloc[0]).to_numpy()))
+            raise ValueError(f"{where}: mixed date formats: {_rows(np.array([0]), vals)} and "
+                             f"{_rows(np.array([j]), vals)} are written differently; use one format "
+                             "throughout (ISO dates such as 2008-09-15), or name it with --date-format")
+    return pd.DatetimeIndex(parsed)
+
+
+def _parse_dates(values: pd.Series | pd.Index, where: str, date_format: str | None = None) -> pd.DatetimeIndex:
     if isinstance(values, pd.DatetimeIndex):
         idx = values
     else:
@@ -348,13 +469,10 @@ def _parse_dates(values: pd.Series | pd.Index, where: str) -> pd.DatetimeIndex:
             idx = pd.DatetimeIndex(vals)
         else:
             as_str = vals.astype(str).str.strip()
-            parsed = pd.to_datetime(as_str, errors="coerce", format="mixed")
-            bad = parsed.isna().to_numpy()
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise ValueError(f"{where}: row {i + 1} has an unparseable date {vals.iloc[i]!r} "
-                                 "(use ISO dates such as 2008-09-15)")
-            idx = pd.DatetimeIndex(parsed)
+            if date_format is not None:
+                idx = _parse_with_format(as_str, vals, where, date_format)
+            else:
+                idx = _parse_unnamed(as_str, vals, where)
     if idx.hasnans:
         i = int(np.flatnonzero(idx.isna())[0])
         raise ValueError(f"{where}: row {i + 1} has a missing date")
@@ -409,7 +527,7 @@ def _looks_thousands(s: str) -> bool:
 
 
 def _clean(raw: pd.DataFrame, *, label: str, assets: list[str] | None, max_gap: int, duplicates: str,
-           min_obs: int) -> tuple[pd.DataFrame, CleaningReport]:
+           min_obs: int, date_format: str | None = None) -> tuple[pd.DataFrame, CleaningReport]:
     if raw.shape[1] == 0 and not isinstance(raw.index, pd.DatetimeIndex):
         raise ValueError(f"{label}: no columns; expected a date column and one column per asset")
     lower = {str(c).strip().lower(): c for c in raw.columns}
@@ -417,7 +535,7 @@ def _clean(raw: pd.DataFrame, *, label: str, assets: list[str] | None, max_gap: 
     if {"date", "asset", "price"} <= set(lower):
         layout = "long"
         n_input = len(raw)
-        dates = _parse_dates(raw[lower["date"]], label)
+        dates = _parse_dates(raw[lower["date"]], label, date_format)
         names = raw[lower["asset"]].astype(str).str.strip().to_numpy()
         if len(names) and (names == "").any():
             i = int(np.flatnonzero(names == "")[0])
@@ -453,7 +571,7 @@ def _clean(raw: pd.DataFrame, *, label: str, assets: list[str] | None, max_gap: 
         n_input = len(raw)
         date_col = next((lower[n] for n in _DATE_NAMES if n in lower), None)
         if date_col is not None:
-            dates = _parse_dates(raw[date_col], label)
+            dates = _parse_dates(raw[date_col], label, date_format)
             body = raw.drop(columns=[date_col])
         elif isinstance(raw.index, pd.DatetimeIndex):
             dates = _parse_dates(raw.index, label)
@@ -462,7 +580,7 @@ def _clean(raw: pd.DataFrame, *, label: str, assets: list[str] | None, max_gap: 
             if raw.shape[1] < 2:
                 raise ValueError(f"{label}: expected a date column followed by one column per asset "
                                  "(wide) or columns date, asset, price (long)")
-            dates = _parse_dates(raw.iloc[:, 0], label)
+            dates = _parse_dates(raw.iloc[:, 0], label, date_format)
             body = raw.iloc[:, 1:]
         body = body.copy()
         body.columns = [str(c).strip() for c in body.columns]

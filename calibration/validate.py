@@ -713,16 +713,7 @@ def validate(
 
 
 def _window(rets: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
-    def ts(v: Any, name: str):
-        if v is None:
-            return None
-        try:
-            out = pd.Timestamp(v)
-        except (ValueError, TypeError):
-            out = pd.NaT
-        if out is pd.NaT:
-            raise ValueError(f"{name} {v!r} is not a date (use ISO format, e.g. 2008-09-01)")
-        return out
+    from calibration.data import window_timestamp as ts
 
     s, e = ts(start, "start"), ts(end, "end")
     if s is not None and e is not None and s > e:

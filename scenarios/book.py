@@ -46,7 +46,6 @@ import csv
 import io
 import math
 import os
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
@@ -256,10 +255,9 @@ def parse_book_csv(text: str, *, source: str = "<book.csv>", currency: str = "US
 
 def parse_book_toml(text: str, *, source: str = "<book.toml>") -> Book:
     """Validate a TOML book: ``currency`` (optional) and ``[[positions]]`` tables."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UserInputError(f"{source}: invalid TOML: {exc}") from None
+    from simulator.safeio import loads_toml
+
+    data = loads_toml(text, source)  # nesting checked before parsing; one line on a syntax error
     extra = [k for k in data if k not in ("currency", "positions")]
     if extra:
         raise UserInputError(f"{source}: unknown key {extra[0]!r} (allowed: currency, positions)")

@@ -82,6 +82,10 @@ def _locate(path_or_name: Union[str, os.PathLike]) -> Path:
         raise TypeError(f"scenario must be a file path or a library name, got {type(path_or_name).__name__}")
     if p.is_dir():
         raise UserInputError(f"{p}: is a directory, not a scenario file")
+    if p.exists() and not p.is_file():
+        from simulator.safeio import check_regular_file
+
+        check_regular_file(p, "scenario file")  # a device or a FIFO: says which
     if not p.is_file():
         raise UserInputError(f"{p}: scenario file not found")
     return p
@@ -94,8 +98,11 @@ def scenario_text(name_or_path: Union[str, os.PathLike]) -> str:
 
 
 def _read_text(p: Path) -> str:
+    from simulator.safeio import read_input_bytes
+
     try:
-        return p.read_bytes().decode("utf-8")
+        data = read_input_bytes(p, "scenario file")  # a regular file, within the input size limit
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UserInputError(f"{p}: not UTF-8 text (byte {exc.start}); TOML files must be UTF-8") from None
     except PermissionError:
@@ -135,8 +142,15 @@ def parse_scenario(text: str, *, source: str = "<scenario>", path: Union[str, os
     """Validate scenario TOML ``text``; ``source`` names it in errors, ``path`` anchors relative paths."""
     if not isinstance(text, str):
         raise TypeError(f"scenario text must be str, got {type(text).__name__}")
+    from simulator.safeio import MAX_NESTING, nesting_depth
+
+    if nesting_depth(text, toml=True, stop=MAX_NESTING) > MAX_NESTING:  # before the parser recurses
+        raise UserInputError(f"{source}: arrays or tables are nested more than {MAX_NESTING} levels deep; no scenario "
+                             "nests that deep")
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise UserInputError(f"{source}: nested too deeply to parse") from None
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)$", msg)
@@ -144,6 +158,8 @@ def parse_scenario(text: str, *, source: str = "<scenario>", path: Union[str, os
         problem = msg[: m.start()].strip() if m else msg
         raise UserInputError(f"{source}: {where}: invalid TOML: {problem} "
                              "(allowed: TOML 1.0 syntax, https://toml.io/en/v1.0.0)") from None
+    except ValueError:  # an integer literal beyond Python's digit limit
+        raise UserInputError(f"{source}: an integer literal has more digits than a number can hold") from None
     return scenario_from_dict(data, source=source, path=path)
 
 

@@ -19,7 +19,8 @@ from simulator.instruments.factors import FACTOR_CLASSES, Factor, attribute_pnl,
 from simulator.instruments.revalue import as_of_values, book_pnl_matrix
 
 __all__ = ["validate_book", "model_factors", "book_levels", "book_pnl_by_horizon", "book_fan_pnl", "as_of_book_value",
-           "book_document", "curve_document"]
+           "book_document", "curve_document", "book_attribution", "attribution_classes", "curve_factor_names",
+           "curve_level_rows"]
 
 #: Paths revalued at a time (bounds the memory of the per-path curves).
 BLOCK_PATHS = 20_000
@@ -135,11 +136,32 @@ def _tail_mean(x: np.ndarray, total: np.ndarray, level: float) -> float:
     return float(np.mean(x[idx]))
 
 
-def book_document(book, model, returns: np.ndarray, pnl: Mapping[int, np.ndarray], *, horizon: int,
-                  es_level: float) -> dict[str, Any]:
+def book_attribution(book, model, returns: np.ndarray, horizon: int) -> dict[str, np.ndarray]:
+    """The book's P&L to ``horizon`` days split by factor class, per path (class -> (n_paths,); see
+    :func:`simulator.instruments.factors.attribute_pnl`), path by path in blocks."""
+    factors = [f for f in model_factors(model) if model.factor(f.name).level is not None]
+    asof = _asof(model)
+    att: dict[str, list[np.ndarray]] = {}
+    for lo in range(0, returns.shape[0], BLOCK_PATHS):
+        hi = min(returns.shape[0], lo + BLOCK_PATHS)
+        block = returns[lo:hi]
+        parts = attribute_pnl(book, factors, lambda d, block=block: book_levels(model, block, d), asof, int(horizon))
+        for k, v in parts.items():
+            att.setdefault(k, []).append(v)
+    return {k: np.concatenate(v) for k, v in att.items()}
+
+
+def attribution_classes(book, model) -> list[str]:
+    """The factor classes :func:`book_attribution` returns, in its order (they depend on the model's factors)."""
+    return list(book_attribution(book, model, np.zeros((1, 1, model.n_assets)), 1))
+
+
+def book_document(book, model, returns: np.ndarray | None, pnl: Mapping[int, np.ndarray], *, horizon: int,
+                  es_level: float, attribution: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
     """``risk.json``'s ``book`` section: positions (as-of value, mean P&L, P&L in the ES tail, standalone ES),
     sensitivities at the as-of date, and the attribution of the P&L at ``horizon`` to factor classes (mean and
-    ES-tail mean per class, the unexplained remainder)."""
+    ES-tail mean per class, the unexplained remainder). ``attribution``: :func:`book_attribution`, already
+    computed (chunk by chunk where the paths ran); otherwise it is computed from ``returns``."""
     from simulator.risk import var_es
 
     factors = [f for f in model_factors(model) if model.factor(f.name).level is not None]
@@ -166,14 +188,11 @@ def book_document(book, model, returns: np.ndarray, pnl: Mapping[int, np.ndarray
                                                 .sum(axis=1), total, es_level)}
                for k, ids in classes.items()}
     sens = sensitivities(book, factors, asof)
-    att = {}
-    for lo in range(0, returns.shape[0], BLOCK_PATHS):
-        hi = min(returns.shape[0], lo + BLOCK_PATHS)
-        block = returns[lo:hi]
-        parts = attribute_pnl(book, factors, lambda d, block=block: book_levels(model, block, d), asof, int(horizon))
-        for k, v in parts.items():
-            att.setdefault(k, []).append(v)
-    att_full = {k: np.concatenate(v) for k, v in att.items()}
+    if attribution is None:
+        if returns is None:
+            raise ValueError("book_document needs the daily paths (returns) or the attribution")
+        attribution = book_attribution(book, model, returns, int(horizon))
+    att_full = dict(attribution)
     attribution = {k: {"mean_pnl": float(v.mean()), "pnl_in_es_tail": _tail_mean(v, total, es_level)}
                    for k, v in att_full.items()}
     return {
@@ -195,10 +214,35 @@ def book_document(book, model, returns: np.ndarray, pnl: Mapping[int, np.ndarray
     }
 
 
-def curve_document(model, returns: np.ndarray, horizon: int,
-                   quantiles: Sequence[float] = (0.01, 0.05, 0.5, 0.95, 0.99)) -> dict[str, Any]:
+def curve_factor_names(model) -> list[str]:
+    """The rate factors with an as-of level, in model order (the columns of :func:`curve_level_rows`)."""
+    return [a for a in model.assets if model.factor(a).kind == "rate" and model.factor(a).level is not None]
+
+
+def curve_level_rows(model, returns: np.ndarray, horizon: int) -> np.ndarray | None:
+    """Par yields (percent) of every rate factor of :func:`curve_factor_names` per path at ``horizon`` and on the
+    fan's days > 0: shape (n_paths, n_rate_factors, 1 + n_days), path by path; None without rate factors."""
+    names = curve_factor_names(model)
+    if not names:
+        return None
+    days = [int(horizon), *[d for d in _fan_days(horizon, ()) if d > 0]]
+    cum = np.cumsum(returns, axis=1)
+    out = np.empty((returns.shape[0], len(names), len(days)))
+    for i, a in enumerate(names):
+        j = model.assets.index(a)
+        spec = model.factor(a)
+        for k, d in enumerate(days):
+            out[:, i, k] = spec.levels(cum[:, d - 1, j])
+    return out
+
+
+def curve_document(model, returns: np.ndarray | None, horizon: int,
+                   quantiles: Sequence[float] = (0.01, 0.05, 0.5, 0.95, 0.99), *,
+                   levels: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Each curve's par yields (percent) at the as-of date and their quantiles across paths at ``horizon``,
-    and every rate factor's daily quantile fan (``fan``: day -> quantiles)."""
+    and every rate factor's daily quantile fan (``fan``: day -> quantiles). ``levels``: each rate factor's
+    :func:`curve_level_rows` columns (factor -> (n_paths, 1 + n_days)), already computed; otherwise they are
+    computed from ``returns``."""
     out: dict[str, Any] = {}
     curves: dict[str, list[tuple[float, str]]] = {}
     for a in model.assets:
@@ -207,20 +251,24 @@ def curve_document(model, returns: np.ndarray, horizon: int,
             curves.setdefault(f.curve, []).append((f.tenor_years, a))
     if not curves:
         return out
-    cum = np.cumsum(returns, axis=1)
+    if levels is None:
+        if returns is None:
+            raise ValueError("curve_document needs the daily paths (returns) or the curve levels")
+        rows = curve_level_rows(model, returns, horizon)
+        levels = {a: rows[:, i, :] for i, a in enumerate(curve_factor_names(model))}
+    days = _fan_days(horizon, ())
     for name, members in curves.items():
         members.sort()
         tenors = [t for t, _ in members]
         at_h = {}
         fan = {}
         for _t, a in members:
-            j = model.assets.index(a)
             spec = model.factor(a)
-            lv_h = spec.levels(cum[:, horizon - 1, j])
-            at_h[a] = [float(v) for v in np.quantile(lv_h, quantiles)]
-            days = _fan_days(horizon, ())
+            lv = levels[a]
+            at_h[a] = [float(v) for v in np.quantile(lv[:, 0], quantiles)]
             fan[a] = {"days": days, "quantiles": [[float(v) for v in np.quantile(
-                spec.levels(cum[:, d - 1, j]) if d > 0 else np.full(1, spec.level), quantiles)] for d in days]}
+                lv[:, 1 + [x for x in days if x > 0].index(d)] if d > 0 else np.full(1, spec.level), quantiles)]
+                for d in days]}
         out[name] = {"tenors_years": tenors, "factors": [a for _, a in members],
                      "as_of": [float(model.factor(a).level) for _, a in members], "quantiles": list(quantiles),
                      "at_horizon": [at_h[a] for _, a in members], "horizon_days": int(horizon), "fan": fan,

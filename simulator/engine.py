@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
@@ -24,12 +25,15 @@ import numpy as np
 from simulator.backends import ChunkTask, check_backend, get_backend
 from simulator.backends import run_chunk as run_chunk  # noqa: F401 - its old home; the CPU chunk is a backend's
 from simulator.checks import check_int
+from simulator.exceptions import NonFiniteResultError
 from simulator.model import MarketModel
 from simulator.rng import StreamKeys, resolve_seed
 from simulator.schedule import KernelArrays, Schedule
 
 KEEP_CHOICES = ("paths", "summary")
 DEFAULT_CHUNK_CELLS = 8_000_000  # path × day × asset cells per chunk when keeping paths
+#: Largest cumulative percent log return a price can carry: ``exp(x / 100)`` overflows float64 beyond ~70,978 %.
+MAX_CUM_LOG_RETURN = 70_000.0
 
 
 @dataclass
@@ -141,6 +145,8 @@ def plan_run(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk
     """Validate a run's arguments and compile it into kernel arrays, stream keys and chunks."""
     if not isinstance(model, MarketModel):
         raise TypeError(f"model must be a MarketModel (see MarketModel.from_json), got {type(model).__name__}")
+    from simulator.limits import check_memory, check_sizes, model_bytes
+
     n_paths = check_int(n_paths, "n_paths")
     horizon = check_int(horizon, "horizon")
     if keep not in KEEP_CHOICES:
@@ -148,6 +154,11 @@ def plan_run(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk
     if chunk_paths is None:
         chunk_paths = default_chunk_paths(n_paths, horizon, model.n_assets, keep)
     chunk_paths = check_int(chunk_paths, "chunk_paths")
+    check_sizes(n_paths=n_paths, horizon=horizon, what="simulation")
+    n_chunks = -(-n_paths // chunk_paths)
+    check_memory(n_chunks * 200 + 12 * 8 * horizon * model.n_assets + model_bytes(model.n_assets), "simulation",
+                 f"{n_chunks:,} chunks of {chunk_paths:,} paths, {horizon:,} days x {model.n_assets:,} assets of "
+                 "schedule and the model", "use fewer paths, larger chunks or a shorter horizon")
     keys = resolve_seed(seed)
     if schedule is None:
         schedule = Schedule.from_model(model, horizon)
@@ -167,13 +178,17 @@ def execute_plan(plan: RunPlan, *, store_paths: bool, consume: Callable[[int, An
                  reducer: Callable[[int], Callable] | None = None, into: dict[str, np.ndarray] | None = None,
                  backend: str = "local", client=None, n_workers: int | None = None, n_threads: int | None = None,
                  progress: bool = False, run_dir: str | os.PathLike | None = None, resume: bool = False,
-                 spec: Mapping[str, Any] | None = None) -> dict:
+                 spec: Mapping[str, Any] | None = None,
+                 verify_resumed: Callable[[Any, dict[str, np.ndarray]], bool] | None = None) -> dict:
     """Run every chunk of ``plan`` and hand each result to ``consume(index, value)``.
 
     Chunks already complete in ``run_dir`` (with ``resume=True``) are loaded instead of computed;
     the others run on ``backend`` and, with ``run_dir``, are committed there before being consumed.
     ``value`` is the chunk's raw outputs (written into ``into`` when given) or the reducer's output.
     ``spec`` adds the consumer's settings (reducer parameters) to the run directory's identity.
+    Resumed chunks are re-verified: a random sample of them is recomputed from the run's inputs and compared
+    with what the checkpoint holds (bytes for raw outputs; ``verify_resumed(stored, raw)`` for a reducer's,
+    whose output may depend on the order chunks completed in); a mismatch refuses the checkpoint.
 
     Returns
     -------
@@ -190,6 +205,9 @@ def execute_plan(plan: RunPlan, *, store_paths: bool, consume: Callable[[int, An
     if resume and run_dir is None:
         raise ValueError("resume=True needs run_dir, the directory of the interrupted run")
     meta: dict[str, Any] = {"chunk_paths": plan.chunk_paths, "n_chunks": len(plan.tasks), "backend": backend}
+    if reducer is not None:  # every chunk is checked where it ran, before it is reduced
+        inner = reducer
+        reducer = lambda index: partial(_checked_reduce, inner(index))  # noqa: E731
     store = None
     if run_dir is not None:
         from simulator.runstore import RunStore, resume_identity, run_identity
@@ -199,7 +217,11 @@ def execute_plan(plan: RunPlan, *, store_paths: bool, consume: Callable[[int, An
             identity = resume_identity(run_dir, identity)
         store = RunStore(run_dir, identity, resume=resume)
         meta["run_dir"] = str(run_dir)
+        if store.n_unsigned:
+            meta["chunks_unsigned"] = store.n_unsigned
     try:
+        if store is not None and store.completed:
+            _verify_resumed(plan, store, store_paths=store_paths, check=verify_resumed)
         todo = []
         for task in plan.tasks:
             rec = store.completed.get(task.index) if store is not None else None
@@ -207,6 +229,9 @@ def execute_plan(plan: RunPlan, *, store_paths: bool, consume: Callable[[int, An
                 todo.append(task)
                 continue
             value = store.load(task.index)
+            if reducer is None:
+                _check_resumed_shapes(value, into, task, store)
+                _check_chunk(value, task.start, where=f"resumed chunk {task.index}")
             if into is not None:
                 views = {}
                 for name, arr in value.items():
@@ -221,15 +246,144 @@ def execute_plan(plan: RunPlan, *, store_paths: bool, consume: Callable[[int, An
             options.update(client=client, n_workers=n_workers)
         run = get_backend(backend).run_chunks(plan.arrays, plan.keys, plan.horizon, todo, store_paths=store_paths,
                                               reducer=reducer, into=into, progress=progress, **options)
-        for index, value in run:
-            if store is not None:
-                task = plan.tasks[index]
-                store.save(index, task.start, task.stop, value)
-            consume(index, value)
+        try:
+            for index, value in run:
+                if reducer is None:
+                    _check_chunk(value, plan.tasks[index].start)
+                if store is not None:
+                    task = plan.tasks[index]
+                    store.save(index, task.start, task.stop, value)
+                consume(index, value)
+        except NonFiniteResultError as exc:
+            raise _with_day(exc, plan) from None
     finally:
         if store is not None:
             store.close()
     return meta
+
+
+def _first_blowup(values: dict[str, np.ndarray]) -> tuple[int, str] | None:
+    """``(row, what)`` of the first path of a chunk's outputs that blew up, or None."""
+    bad = None
+    cum = values.get("cum_return")
+    if cum is not None and cum.size:
+        with np.errstate(invalid="ignore"):
+            rows = ~np.isfinite(cum).all(axis=1) | (np.abs(cum) > MAX_CUM_LOG_RETURN).any(axis=1)
+        if rows.any():
+            bad = int(np.argmax(rows))
+    for name in ("max_drawdown", "returns", "sigma"):
+        arr = values.get(name)
+        if arr is None or not arr.size:
+            continue
+        rows = ~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1)
+        if rows.any():
+            first = int(np.argmax(rows))
+            bad = first if bad is None else min(bad, first)
+    if bad is None:
+        return None
+    return bad, "a value that is not a finite number"
+
+
+def _blowup_day(returns: np.ndarray, sigma: np.ndarray | None) -> int | None:
+    """First day (1-based) of one path ``returns (horizon, assets)`` where a value is not finite or the cumulative
+    log return leaves the range of a price."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        cum = np.cumsum(returns, axis=0)
+        bad = ~np.isfinite(returns).all(axis=1) | ~np.isfinite(cum).all(axis=1) | \
+            (np.abs(cum) > MAX_CUM_LOG_RETURN).any(axis=1)
+        if sigma is not None:
+            bad |= ~np.isfinite(sigma).all(axis=1)
+    return int(np.argmax(bad)) + 1 if bad.any() else None
+
+
+def _blowup_error(path: int, day: int | None, where: str = "") -> NonFiniteResultError:
+    at = f"path {path}" + (f", day {day}" if day is not None else "")
+    return NonFiniteResultError(
+        f"the simulation blew up at {at}{' (' + where + ')' if where else ''}: a return or volatility is not a "
+        f"finite number or a cumulative log return passes {MAX_CUM_LOG_RETURN:,.0f} % (beyond what a price can "
+        "hold); the model's parameters or the scenario's shocks make the dynamics explode (check omega, mu, "
+        "the start variance and volatility multipliers)", path, day)
+
+
+def _check_chunk(values: Mapping[str, np.ndarray], start: int, *, where: str = "") -> None:
+    """Raise :class:`NonFiniteResultError` naming the first path (and day, when the paths are kept) that blew up."""
+    found = _first_blowup(dict(values))
+    if found is None:
+        return
+    row, _ = found
+    day = None
+    if values.get("returns") is not None and values["returns"].size:
+        day = _blowup_day(values["returns"][row], values.get("sigma")[row] if values.get("sigma") is not None else None)
+    raise _blowup_error(start + row, day, where)
+
+
+def _checked_reduce(reduce: Callable, out: dict[str, np.ndarray], start: int, stop: int) -> Any:
+    """A chunk reducer that checks the raw outputs first (runs where the chunk ran)."""
+    found = _first_blowup(out)
+    if found is not None:
+        raise _blowup_error(start + found[0], None)
+    return reduce(out, start, stop)
+
+
+def _check_resumed_shapes(value: Mapping[str, np.ndarray], into: Mapping[str, np.ndarray] | None, task,
+                          store) -> None:
+    """A resumed chunk holds the arrays of the run's outputs, one row per path of its range."""
+    if into is None:
+        return
+    n = task.stop - task.start
+    for name, full in into.items():
+        if full.shape[0] == 0:
+            continue
+        arr = value.get(name)
+        want = (n, *full.shape[1:])
+        if arr is None or arr.shape != want or arr.dtype != full.dtype:
+            got = "missing" if arr is None else f"{arr.dtype}{list(arr.shape)}"
+            raise ValueError(f"checkpoint {str(store.directory)!r}: chunk {task.index} holds {name} {got}, expected "
+                             f"{full.dtype}{list(want)} (a forged or damaged checkpoint); delete it or run again "
+                             "without resume")
+
+
+#: Resumed chunks recomputed to re-verify a checkpoint against the run's inputs.
+RESUME_SAMPLE = 2
+
+
+def _verify_resumed(plan: "RunPlan", store, *, store_paths: bool,
+                    check: Callable[[Any, dict[str, np.ndarray]], bool] | None) -> None:
+    """Recompute a random sample of the checkpoint's resumed chunks and compare (see :func:`execute_plan`).
+
+    The sample is drawn from the operating system's entropy, so a forger cannot know which chunks are checked."""
+    import secrets
+
+    from simulator.backends import compute_chunk
+    from simulator.runstore import encode_arrays
+    from simulator.io import sha256_bytes
+
+    done = [t for t in plan.tasks if t.index in store.completed
+            and (store.completed[t.index].start, store.completed[t.index].stop) == (t.start, t.stop)]
+    for task in secrets.SystemRandom().sample(done, min(RESUME_SAMPLE, len(done))):
+        raw = compute_chunk(plan.arrays, plan.keys, task, plan.horizon, store_paths)
+        stored = store.load(task.index)
+        if check is None:
+            same = sha256_bytes(encode_arrays(raw)) == store.completed[task.index].sha256 or (
+                set(raw) == set(stored) and all(raw[k].shape == stored[k].shape and raw[k].dtype == stored[k].dtype
+                                                and np.allclose(raw[k], stored[k], rtol=1e-9, atol=0.0) for k in raw))
+        else:
+            same = bool(check(stored, raw))
+        if not same:
+            raise ValueError(f"checkpoint {str(store.directory)!r}: chunk {task.index} (paths {task.start}..{task.stop - 1}) "
+                             "does not reproduce from the run's inputs: the checkpoint was altered; delete it or "
+                             "run again without resume")
+
+
+def _with_day(exc: NonFiniteResultError, plan: "RunPlan") -> NonFiniteResultError:
+    """``exc`` with the day of its blow-up: found without the daily paths, it is located by simulating that one
+    path again with its paths kept (its stream depends only on the seed and the path index)."""
+    if exc.path is None or exc.day is not None:
+        return exc
+    from simulator.backends import run_chunk as _run_chunk
+
+    one = _run_chunk(plan.arrays, plan.keys, exc.path, exc.path + 1, plan.horizon, True)
+    return _blowup_error(exc.path, _blowup_day(one["returns"][0], one["sigma"][0]))
 
 
 def simulate(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk_paths: int | None = None,
@@ -277,6 +431,11 @@ def simulate(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk
     -------
     SimulationResult
     """
+    from simulator.limits import check_simulation
+
+    if isinstance(model, MarketModel) and keep in KEEP_CHOICES:  # before the full-size arrays are allocated
+        check_simulation(check_int(n_paths, "n_paths"), check_int(horizon, "horizon"), model.n_assets, keep=keep,
+                         what="simulate", chunk_paths=chunk_paths)
     plan = plan_run(model, n_paths, horizon, seed, chunk_paths=chunk_paths, keep=keep, schedule=schedule)
     store = keep == "paths"
     a = plan.n_assets

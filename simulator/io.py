@@ -29,8 +29,17 @@ def _umask() -> int:
 _FILE_MODE = 0o666 & ~_umask()
 
 
+def _named(exc: OSError, path: Path) -> OSError:
+    """``exc`` naming ``path`` (a failed ``write()`` carries no file name)."""
+    if exc.filename is not None or not exc.errno:
+        return exc
+    return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
+    from simulator._faults import fault_point
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -40,12 +49,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        fault_point("write", path)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            raise _named(exc, path) from None
         raise
     return path
 
@@ -65,6 +77,8 @@ def atomic_write_parquet(path: str | os.PathLike, table) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from simulator._faults import fault_point
+
     if not isinstance(table, pa.Table):
         table = pa.Table.from_pandas(table, preserve_index=False)
     path = Path(path)
@@ -76,14 +90,30 @@ def atomic_write_parquet(path: str | os.PathLike, table) -> Path:
         pq.write_table(table, tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        fault_point("write", path)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            raise _parquet_error(exc, path) from None
         raise
     return path
+
+
+def _parquet_error(exc: OSError, path: Path) -> OSError:
+    """pyarrow's write errors as an ``OSError`` naming ``path`` (pyarrow puts the errno in its message)."""
+    import re
+
+    if exc.errno:
+        return OSError(exc.errno, os.strerror(exc.errno), str(path))
+    m = re.search(r"\[errno (\d+)\]", str(exc), re.IGNORECASE)
+    if m:
+        code = int(m.group(1))
+        return OSError(code, os.strerror(code), str(path))
+    return OSError(0, str(exc).splitlines()[0] if str(exc) else "write failed", str(path))
 
 
 def _json_default(obj: Any):

@@ -54,6 +54,12 @@ VOL_PARAMS: dict[str, tuple[str, ...]] = {name: f.params for name, f in VOL_FAMI
 DIST_PARAMS: dict[str, tuple[str, ...]] = {name: law.params for name, law in LAWS.items()}
 COPULA_PARAMS: dict[str, tuple[str, ...]] = {name: f.params for name, f in COPULA_FAMILIES.items()}
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+#: Largest daily mean a model may hold (percent per day; basis points for rate and spread factors).
+MAX_ABS_MU = 100.0
+#: Largest daily variance (long-run or start) a model may hold: a daily volatility of 100 (percent or bp).
+MAX_VARIANCE = 1e4
+#: Largest start residual ``r - mu`` (percent or bp).
+MAX_ABS_RESID = 1e3
 
 
 @dataclass(frozen=True)
@@ -380,11 +386,10 @@ class MarketModel:
     @classmethod
     def from_json(cls, path_or_text: str | os.PathLike) -> "MarketModel":
         """Load a model from a JSON file path or a JSON string."""
+        from simulator.safeio import loads_json
+
         text, where = _read_json_source(path_or_text)
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        data = loads_json(text, where)
         try:
             return cls.from_dict(data)
         except (ValueError, TypeError) as exc:
@@ -492,9 +497,11 @@ def _parse_factors(raw: Any, assets: list[str]) -> dict[str, FactorSpec]:
 
 
 def _read_json_source(path_or_text: str | os.PathLike) -> tuple[str, str]:
+    from simulator.safeio import read_input_text
+
     if isinstance(path_or_text, os.PathLike):
         p = Path(path_or_text)
-        return p.read_text(encoding="utf-8"), str(p)
+        return read_input_text(p, "model file"), str(p)
     if not isinstance(path_or_text, str):
         raise TypeError(f"expected a path or JSON text, got {type(path_or_text).__name__}")
     if path_or_text.lstrip().startswith("{"):
@@ -502,7 +509,7 @@ def _read_json_source(path_or_text: str | os.PathLike) -> tuple[str, str]:
     p = Path(path_or_text)
     if not p.exists():
         raise FileNotFoundError(f"model file {path_or_text!r} does not exist")
-    return p.read_text(encoding="utf-8"), str(p)
+    return read_input_text(p, "model file"), str(p)
 
 
 def _parse_marginal(m: Any, i: int, asset: str) -> MarginalSpec:
@@ -525,7 +532,26 @@ def _parse_marginal(m: Any, i: int, asset: str) -> MarginalSpec:
     if not fam.is_stationary(p, dist):
         raise ValueError(f"{where}.vol is not covariance-stationary: persistence {spec.persistence:.6g} >= 1 "
                          f"({fam.stationarity})")
+    _check_scale(spec, where)
     return spec
+
+
+def _check_scale(spec: MarginalSpec, where: str) -> None:
+    """Magnitudes a daily model in percent (or basis points) can hold: the mean and the long-run variance."""
+    mu = spec.mean.mu
+    if abs(mu) > MAX_ABS_MU:
+        raise ValueError(f"{where}.mean.mu is {mu!r}: a daily mean must lie within +-{MAX_ABS_MU:g} (percent per day, "
+                         "or basis points for rates and spreads); larger drifts overflow prices")
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            var = float(spec.unconditional_variance)
+    except (OverflowError, FloatingPointError, ZeroDivisionError):
+        var = math.inf
+    if not (math.isfinite(var) and var <= MAX_VARIANCE):
+        params = ", ".join(f"{k}={v!r}" for k, v in spec.vol.params)
+        raise ValueError(f"{where}.vol: the long-run variance is {var:.4g} (from {params}), above the {MAX_VARIANCE:g} "
+                         "(a daily volatility of 100 percent, or basis points) a model may hold; omega is on the "
+                         "scale of daily percent returns squared (e.g. 0.02)")
 
 
 def _parse_dist(d: Any, where: str) -> DistSpec:
@@ -561,4 +587,11 @@ def _parse_start(s: Any, assets: list[str]) -> StartState:
     for i, v in enumerate(out["sigma2"]):
         if v <= 0:
             raise ValueError(f"{where}.sigma2 for asset {assets[i]!r} must be > 0, got {v!r}")
+        if v > MAX_VARIANCE:
+            raise ValueError(f"{where}.sigma2 for asset {assets[i]!r} is {v!r}, above the {MAX_VARIANCE:g} (a daily "
+                             "volatility of 100 percent, or basis points) a model may start from")
+    for i, v in enumerate(out["resid"]):
+        if abs(v) > MAX_ABS_RESID:
+            raise ValueError(f"{where}.resid for asset {assets[i]!r} is {v!r}, beyond the +-{MAX_ABS_RESID:g} (percent, or "
+                             "basis points) a last day's residual may have")
     return StartState(out["sigma2"], out["resid"])

@@ -42,16 +42,15 @@ Layout of ``RESULTS_DIR/<scenario-name>/``
     ``log_return_pct`` (daily percent log return) and ``sigma_pct`` (conditional volatility, percent per
     day); format ``stress-sim-results/1`` names the first ``return_pct``.
 
-A directory is written completely under a temporary name in ``RESULTS_DIR`` and then swapped in
-by renames, so a failed or killed run leaves an existing result untouched (and never a partial one).
+A directory is written completely in a staging folder of ``RESULTS_DIR`` and then swapped in by renames
+(:mod:`simulator.outdir`), so a failed or killed run leaves an existing result untouched (and never a partial
+one); it replaces only an earlier ``stress-sim run`` result of the scenario, never a folder of other files.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -329,61 +328,20 @@ def _input_hashes(result, model, model_source: str | None) -> dict[str, Any]:
     return inputs
 
 
-def _swap_into_place(tmp: Path, final: Path) -> None:
-    """Replace directory ``final`` by ``tmp`` with renames (``final`` keeps its old content until then)."""
-    old = None
-    if final.exists():
-        if not final.is_dir():
-            raise ValueError(f"{final} exists and is not a directory; remove it or choose another --out")
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
-        os.rmdir(old)
-        os.replace(final, old)
-    try:
-        os.replace(tmp, final)
-    except BaseException:
-        if old is not None:
-            os.replace(old, final)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    try:
-        fd = os.open(final.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:  # pragma: no cover - platforms without directory fsync
-        pass
-
-
 def _book_reduction(sim, model, book, horizons: list[int], report_horizon: int):
     """The run reduced for a book: per-position P&L by full revaluation at every horizon, the value fan on
-    about 26 days, the pooled correlation of daily changes (no drawdowns: they need every day revalued)."""
-    import pandas as pd
-
-    from simulator.book_risk import book_fan_pnl, book_pnl_by_horizon
-    from simulator.scenario_risk import FAN_QUANTILES, Reduction, _qkey, reduce_run
+    about 26 days, the pooled correlation of daily changes (no drawdowns: they need every day revalued);
+    row by row (:mod:`simulator.chunked_risk`), the same bytes as a run reduced chunk by chunk where it ran."""
+    from simulator.chunked_risk import ChunkedRisk, RiskSpec, rows_of_simulation
 
     if sim.returns is None:
         raise ValueError("a book is revalued from the daily paths: run it with keep='paths'")
-    per = book_pnl_by_horizon(book, model, sim.returns, horizons)
-    for h, m in per.items():
-        if not np.all(np.isfinite(m)):
-            path, j = (int(v) for v in np.argwhere(~np.isfinite(m))[0])
-            raise NonFiniteResultError(f"path {path}: position {book.positions[j].id!r} has a non-finite value at "
-                                       f"{h} days (look at the simulated factor levels)")
-    plain = reduce_run(sim, None, horizons, report_horizon=report_horizon)
-    fan_pnl = book_fan_pnl(book, model, sim.returns, sim.horizon, horizons)
-    from simulator.book_risk import as_of_book_value
-
-    v0 = as_of_book_value(book, model)
-    days = sorted(fan_pnl)
-    values = np.column_stack([v0 + fan_pnl[d] for d in days])
-    q = np.quantile(values, FAN_QUANTILES, axis=0)
-    fan = pd.DataFrame({"day": np.asarray(days, dtype=np.int32), "mean": values.mean(axis=0),
-                        **{_qkey(p): q[i] for i, p in enumerate(FAN_QUANTILES)}})
-    return Reduction(horizons, {h: m.sum(axis=1) for h, m in per.items()}, per, fan, None, None, plain.corr,
-                     plain.corr_basis, contribution_names=[p.id for p in book.positions])
+    spec = RiskSpec(asset_names=tuple(sim.asset_names), horizon=int(sim.horizon), keep="paths",
+                    horizons=tuple(int(h) for h in horizons), report_horizon=int(report_horizon), book=book,
+                    model=model)
+    red = ChunkedRisk(spec, rows_of_simulation(sim, spec)).reduction(model=model)
+    red.asset_stats = None  # risk_document computes them at its own reporting horizon
+    return red
 
 
 def write_results(
@@ -457,12 +415,13 @@ def write_results(
     if root.exists() and not root.is_dir():
         raise ValueError(f"results folder {str(root)!r} exists and is not a directory")
     final = safe_join(root, result.name)
-    if final == root.resolve():
+    if final == root.resolve() or final.parent != root.resolve():
         raise ValueError(f"scenario name {result.name!r} does not name a directory below {str(root)!r}")
     if keep_paths is None:
         keep_paths = bool(scenario is not None and getattr(getattr(scenario, "outputs", None), "keep", None) == "paths")
-    keep = "paths" if sim.returns is not None else "summary"
-    if keep_paths and keep != "paths":
+    chunked = getattr(result, "chunked", None)  # reduced chunk by chunk where the paths ran (simulator.chunked_risk)
+    keep = chunked.spec.keep if chunked is not None else "paths" if sim.returns is not None else "summary"
+    if keep_paths and sim.returns is None:
         raise ValueError(f"scenario {result.name!r} asks to keep its paths but the run simulated summaries only")
 
     if start_state not in START_STATES:
@@ -476,8 +435,12 @@ def write_results(
     horizons = pnl_horizons(result.risk_horizons, sim.horizon, extra=[*extra_horizons, hr])
     book = getattr(result, "book", None)
     try:
-        red = reduce_run(sim, positions, horizons, report_horizon=hr) if book is None else \
-            _book_reduction(sim, model, book, horizons, hr)
+        if chunked is not None:
+            chunked.check(horizons, hr)
+            red = chunked.reduction(model=model)
+        else:
+            red = reduce_run(sim, positions, horizons, report_horizon=hr) if book is None else \
+                _book_reduction(sim, model, book, horizons, hr)
     except NonFiniteResultError as exc:
         raise NonFiniteResultError(f"scenario {result.name!r}: {exc}") from None
     risk = risk_document(result, model, red, ci=ci, keep=keep, report_horizon=hr, model_source=model_source,
@@ -487,9 +450,10 @@ def write_results(
         from simulator.book_risk import book_document, curve_document
 
         es_level = risk["headline"]["es_level"]
-        risk["book"] = book_document(book, model, sim.returns, red.asset_pnl, horizon=hr, es_level=es_level)
+        risk["book"] = book_document(book, model, sim.returns, red.asset_pnl, horizon=hr, es_level=es_level,
+                                     attribution=red.book_attribution)
         risk["portfolio"]["initial_value"] = risk["book"]["value_as_of"]
-        curves = curve_document(model, sim.returns, hr)
+        curves = curve_document(model, sim.returns, hr, levels=red.curve_levels)
         if curves:
             risk["curves"] = curves
     risk["format"] = RESULTS_FORMAT
@@ -498,10 +462,12 @@ def write_results(
                      else {"name": result.name, "description": result.description, "shocks": result.shocks,
                            "horizon_days": sim.horizon})
 
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=root))
+    from simulator.outdir import members_transaction
+
+    # the scenario's folder may only replace an earlier stress-sim run of it (checked before anything is written)
+    tx = members_transaction(root, [final.name], kinds=("scenario-run",))
     try:
-        os.chmod(tmp, _DIR_MODE)
+        tmp = tx.path(final.name)
         files = ["summary.parquet", "fan.parquet", "risk.json", "model.json", "scenario.json"]
         atomic_write_parquet(tmp / "summary.parquet", _summary_table(sim))
         if red.pnl is not None:
@@ -540,9 +506,9 @@ def write_results(
         )
         write_manifest(tmp, manifest, files=files)
         stored.manifest = json.loads((tmp / MANIFEST_NAME).read_text(encoding="utf-8"))
-        _swap_into_place(tmp, final)
+        tx.commit()
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        tx.abort()
         raise
     return stored
 
@@ -551,15 +517,10 @@ def write_results(
 # reading
 # ---------------------------------------------------------------------------------------------
 def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: missing (not a complete stress-sim results directory)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return data
+    """A JSON object of a results folder (size and nesting limits; one line naming the file otherwise)."""
+    from simulator.results_schema import read_json_object
+
+    return read_json_object(path)
 
 
 def load_results(directory: str | os.PathLike, *, verify: bool = True) -> StoredScenario:
@@ -586,14 +547,13 @@ def load_results(directory: str | os.PathLike, *, verify: bool = True) -> Stored
     d = Path(directory)
     if not d.is_dir():
         raise FileNotFoundError(f"{d}: results directory not found")
-    manifest = _read_json(d / MANIFEST_NAME)
-    if manifest.get("kind") != "scenario-run":
-        raise ValueError(f"{d / MANIFEST_NAME}: kind is {manifest.get('kind')!r}, expected 'scenario-run' "
-                         "(a directory written by stress-sim run)")
+    from simulator.results_schema import ResultsSchemaError, check_parquet, read_manifest, read_risk
+
+    manifest = read_manifest(d / MANIFEST_NAME)  # validated: names the file and key that is wrong
     outputs = manifest.get("outputs") or {}
     for name in _FILES_REQUIRED:
         if name not in outputs:
-            raise ValueError(f"{d / MANIFEST_NAME}: lists no {name}; the directory is incomplete")
+            raise ResultsSchemaError(f"{d / MANIFEST_NAME}: outputs lists no {name}; the directory is incomplete")
     if verify:
         for rel, digest in outputs.items():
             p = safe_join(d, rel)
@@ -601,15 +561,25 @@ def load_results(directory: str | os.PathLike, *, verify: bool = True) -> Stored
                 raise FileNotFoundError(f"{p}: listed in the manifest but missing")
             if sha256_file(p) != digest:
                 raise ValueError(f"{p}: sha256 differs from manifest.json; the file was modified after the run")
-    risk = _read_json(d / "risk.json")
+    risk = read_risk(d / "risk.json")
+    cols = result_columns(manifest.get("format"))
+    check_parquet(d / "summary.parquet", {"path": "integer", "asset": "label", cols["cum_log_return"]: "float",
+                                          cols["max_drawdown"]: "float"})
+    check_parquet(d / "fan.parquet", {"day": "integer"})
     pnl: dict[int, np.ndarray] = {}
     if "pnl.parquet" in outputs:
+        check_parquet(d / "pnl.parquet")
         t = pd.read_parquet(d / "pnl.parquet")
         for h, g in t.groupby("horizon_days", sort=True):
             pnl[int(h)] = g.sort_values("path")["pnl"].to_numpy(dtype=np.float64)
+    if "paths.parquet" in outputs:
+        check_parquet(d / "paths.parquet", {"path": "integer", "day": "integer", "asset": "label",
+                                            cols["log_return"]: "float", cols["sigma"]: "float"})
     fan = pd.read_parquet(d / "fan.parquet")
     if fan.empty:
         fan = None
+    elif not all(pd.api.types.is_numeric_dtype(fan[c]) for c in fan.columns):
+        raise ResultsSchemaError(f"{d / 'fan.parquet'}: every column must hold numbers")
     name = str(manifest.get("scenario") or d.name)
     return StoredScenario(name=name, directory=d, manifest=manifest, risk=risk, pnl=pnl, fan=fan,
                            model=_read_json(d / "model.json"), scenario=_read_json(d / "scenario.json"))

@@ -198,10 +198,21 @@ def portfolio_pnl(returns: Any, positions: Any, *, horizons: Iterable[int] = (1,
     cum = np.zeros((r.shape[0], r.shape[2]), dtype=np.float64)
     prev = 0
     for h in sorted(set(hs)):
-        cum += r[:, prev:h, :].sum(axis=1, dtype=np.float64)
+        cum = _accumulate(cum, r, prev, h)
         prev = h
-        out[h] = np.expm1(cum / 100.0) @ pos
+        out[h] = (np.expm1(cum / 100.0) * pos).sum(axis=-1)
     return {h: out[h] for h in hs}
+
+
+def _accumulate(cum: np.ndarray, r: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """``cum`` plus the returns of days ``start..stop-1``, added one day at a time in float64.
+
+    Sequential along the days and row-wise over paths (no pairwise or BLAS reduction), so each path's figure
+    is bit-identical to the chunk-by-chunk reduction of :mod:`simulator.chunked_risk` (a ``cumsum`` per path).
+    """
+    for d in range(start, stop):
+        cum = cum + r[:, d, :]
+    return cum
 
 
 def asset_pnl(returns: Any, positions: Any, *, horizon: int | None = None) -> np.ndarray:
@@ -223,7 +234,8 @@ def asset_pnl(returns: Any, positions: Any, *, horizon: int | None = None) -> np
     """
     r, pos = _returns_positions(returns, positions)
     h = r.shape[1] if horizon is None else _check_horizon(horizon, r.shape[1])
-    return np.expm1(r[:, :h, :].sum(axis=1, dtype=np.float64) / 100.0) * pos
+    cum = _accumulate(np.zeros((r.shape[0], r.shape[2]), dtype=np.float64), r, 0, h)
+    return np.expm1(cum / 100.0) * pos
 
 
 def pnl_from_cum_returns(cum_return: Any, positions: Any, *, per_asset: bool = False) -> np.ndarray:
@@ -253,7 +265,7 @@ def pnl_from_cum_returns(cum_return: Any, positions: Any, *, per_asset: bool = F
             "give one currency amount per asset"
         )
     growth = np.expm1(cum / 100.0)
-    return growth * pos if per_asset else growth @ pos
+    return growth * pos if per_asset else (growth * pos).sum(axis=-1)
 
 
 def pnl_paths(returns: Any, positions: Any) -> np.ndarray:

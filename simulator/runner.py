@@ -35,6 +35,9 @@ class SimulatedScenario:
     targets: list = field(default_factory=list)
     #: the instrument book revalued instead of a linear portfolio (:class:`scenarios.book.Book`), or None
     book: Any = None
+    #: the run's risk rows when it was reduced chunk by chunk where its paths ran
+    #: (:class:`simulator.chunked_risk.ChunkedRisk`; ``simulation`` then holds per-path summaries only), or None
+    chunked: Any = None
 
     @property
     def asset_names(self) -> tuple[str, ...]:

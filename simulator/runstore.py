@@ -18,6 +18,13 @@ loss) never leaves a partial chunk that is taken as complete. On resume the inde
 listed chunk is verified, the index is rewritten atomically with the verified entries only, and
 stray temporary or unindexed files are removed; the run then computes only the missing chunks.
 
+Integrity: every index line carries an HMAC-SHA256 (``mac``) of its fields under a key derived from the run's
+identity (``run.json``), so an index line whose chunk was replaced together with a recomputed sha256 is not
+taken (the chunk is recomputed) unless the forger also derives the key; and on resume the engine recomputes a
+random sample of the resumed chunks from the run's inputs and refuses the checkpoint if one differs
+(:func:`simulator.engine.execute_plan`). Run directories of the identity recipe before this one (0.3.0) carry
+no ``mac``; their chunks are checked by the sample only.
+
 Run identity
 ------------
 What identifies a run: its canonical model, its scenario as compiled, its seed, the options that change its
@@ -46,6 +53,8 @@ started by such a version cannot be matched without its kernel bytes and is refu
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
 import os
@@ -174,9 +183,13 @@ class RunStore:
         if self.directory.exists() and not self.directory.is_dir():
             raise ValueError(f"run directory {str(self.directory)!r} exists and is not a directory")
         self.spec = {"format": FORMAT, **canonical_spec(spec)}
+        # index lines are signed under a key derived from the run's identity (not for 0.3.0 directories)
+        self._key = _mac_key(self.spec) if "identity" in self.spec else None
         self.completed: dict[int, ChunkRecord] = {}
         self.n_resumed = 0
         self.n_discarded = 0
+        #: index lines whose signature was missing or wrong (their chunks are recomputed)
+        self.n_unsigned = 0
         self._lock_fd: int | None = None
         (self.directory / CHUNK_DIR).mkdir(parents=True, exist_ok=True)
         self._lock()
@@ -206,8 +219,10 @@ class RunStore:
         _fsync_dir(self.directory)
 
     def _open_existing(self) -> None:
+        from simulator.safeio import read_json_file
+
         try:
-            old = json.loads((self.directory / RUN_FILE).read_text(encoding="utf-8"))
+            old = read_json_file(self.directory / RUN_FILE, "checkpoint record")
         except (OSError, ValueError) as exc:
             raise ValueError(f"{self.directory / RUN_FILE} is unreadable ({exc}); start the run without resume "
                              "to discard it") from None
@@ -244,14 +259,29 @@ class RunStore:
                 d = json.loads(line)
                 rec = ChunkRecord(int(d["index"]), int(d["start"]), int(d["stop"]), str(d["file"]),
                                   int(d["n_bytes"]), str(d["sha256"]))
-            except (ValueError, KeyError, TypeError):
+                mac = d.get("mac")
+            except (ValueError, KeyError, TypeError, AttributeError):
                 self.n_discarded += 1
                 continue
             if rec.file != chunk_file_name(rec.index):
                 self.n_discarded += 1
                 continue
+            if self._key is not None and not (isinstance(mac, str) and hmac.compare_digest(mac, self._mac(rec))):
+                self.n_discarded += 1
+                self.n_unsigned += 1
+                continue
             out.append(rec)
         return out
+
+    def _mac(self, rec: ChunkRecord) -> str:
+        assert self._key is not None
+        return hmac.new(self._key, json.dumps(asdict(rec), sort_keys=True).encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def _line(self, rec: ChunkRecord) -> str:
+        d: dict[str, Any] = asdict(rec)
+        if self._key is not None:
+            d["mac"] = self._mac(rec)
+        return json.dumps(d, sort_keys=True) + "\n"
 
     def _verify(self, rec: ChunkRecord) -> bool:
         path = self.directory / rec.file
@@ -263,7 +293,7 @@ class RunStore:
             return False
 
     def _rewrite_index(self) -> None:
-        lines = "".join(json.dumps(asdict(r), sort_keys=True) + "\n" for _, r in sorted(self.completed.items()))
+        lines = "".join(self._line(r) for _, r in sorted(self.completed.items()))
         atomic_write_bytes(self.directory / INDEX_FILE, lines.encode("utf-8"))
 
     def _clean_chunk_dir(self, keep: set[str]) -> None:
@@ -287,7 +317,11 @@ class RunStore:
         if len(data) != rec.n_bytes or sha256_bytes(data) != rec.sha256:
             raise ValueError(f"chunk file {str(self.directory / rec.file)!r} changed after it was verified "
                              "(sha256 mismatch); rerun with resume to recompute it")
-        return decode_arrays(data)
+        try:
+            return decode_arrays(data)
+        except Exception:  # noqa: BLE001 - zipfile and numpy raise several types for a file that is not a chunk
+            raise ValueError(f"chunk file {str(self.directory / rec.file)!r} is not a stress-sim chunk (a forged or "
+                             "damaged checkpoint); delete the checkpoint or run again without resume") from None
 
     def save(self, index: int, start: int, stop: int, arrays: Mapping[str, np.ndarray]) -> ChunkRecord:
         """Commit chunk ``index`` (paths ``start..stop-1``): file written atomically, then indexed."""
@@ -297,7 +331,7 @@ class RunStore:
         rec = ChunkRecord(int(index), int(start), int(stop), chunk_file_name(int(index)), len(data), sha256_bytes(data))
         atomic_write_bytes(self.directory / rec.file, data)
         _fsync_dir(self.directory / CHUNK_DIR)
-        line = (json.dumps(asdict(rec), sort_keys=True) + "\n").encode("utf-8")
+        line = self._line(rec).encode("utf-8")
         fd = os.open(self.directory / INDEX_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line)
@@ -305,6 +339,9 @@ class RunStore:
         finally:
             os.close(fd)
         self.completed[rec.index] = rec
+        from simulator._faults import fault_point
+
+        fault_point("chunk", self.directory / rec.file)
         return rec
 
     # ---------------------------------------------------------------- lifetime
@@ -348,6 +385,11 @@ class RunStore:
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.directory)!r}, completed={len(self.completed)})"
+
+
+def _mac_key(spec: Mapping[str, Any]) -> bytes:
+    """The key that signs a run directory's index lines: derived from the run's canonical identity."""
+    return hashlib.sha256(b"stress-sim-checkpoint-key/1\0" + json.dumps(dict(spec), sort_keys=True).encode()).digest()
 
 
 def _acquire_lock(directory: Path) -> int:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from simulator.exceptions import NonFiniteResultError  # its home since 0.4; re-exported here
+
 from simulator.constants import ES_LEVEL
 from simulator.risk import (
     FRTB_BASE_HORIZON,
@@ -24,12 +26,9 @@ from simulator.risk import (
     es_contributions,
     frtb_es,
     frtb_es_cascade,
-    growth_paths,
     n_distinct,
     stress_loss,
-    value_drawdown,
     var_es,
-    worst_window_es,
 )
 
 if TYPE_CHECKING:
@@ -118,8 +117,6 @@ def copula_correlation(model) -> tuple[np.ndarray, str]:
     return copula_family(model.copula.type).equivalent_correlation(spec_params(model.copula), model.n_assets)
 
 
-class NonFiniteResultError(ValueError):
-    """A simulated price path overflowed (the portfolio value is not a finite number)."""
 
 
 def _explosion_message(sim, path: int) -> str:
@@ -168,63 +165,30 @@ class Reduction:
     corr_basis: str
     #: names of ``asset_pnl``'s columns when they are not the model's assets (a book: its position ids)
     contribution_names: list[str] | None = None
+    #: per path and asset at the reporting horizon: cumulative log return and max drawdown (None: the engine's
+    #: own at the whole horizon, or computed from the daily paths)
+    asset_stats: tuple[np.ndarray, np.ndarray] | None = None
+    #: ten-day window P&L per liquidity class (:class:`simulator.chunked_risk.WindowRows`), or None
+    windows: Any = None
+    #: a book's P&L at the reporting horizon by factor class (:func:`simulator.book_risk.book_attribution`)
+    book_attribution: dict[str, np.ndarray] | None = None
+    #: a book run's par yields per rate factor (:func:`simulator.book_risk.curve_level_rows` columns)
+    curve_levels: dict[str, np.ndarray] | None = None
 
 
 def _reduce_paths(sim, positions: np.ndarray | None, horizons: list[int], dd_horizon: int | None = None) -> Reduction:
-    """One pass over kept daily paths, in blocks of paths: horizon P&L (exact revaluation), value fan,
-    portfolio drawdowns over days ``0..dd_horizon`` (default the whole horizon) and the pooled correlation
-    of daily returns."""
-    import pandas as pd
+    """One pass over kept daily paths, row by row (:mod:`simulator.chunked_risk`): horizon P&L (exact
+    revaluation), value fan, portfolio drawdowns over days ``0..dd_horizon`` (default the whole horizon) and the
+    pooled correlation of daily returns; the same bytes as a run reduced chunk by chunk where it ran."""
+    from simulator.chunked_risk import ChunkedRisk, RiskSpec, rows_of_simulation
 
-    r = sim.returns
-    n, h, a = r.shape
-    hd = h if dd_horizon is None else int(dd_horizon)
-    s1 = np.zeros(a)
-    s2 = np.zeros((a, a))
-    have_pf = positions is not None
-    pnl = {hz: np.empty(n) for hz in horizons} if have_pf else None
-    apnl = {hz: np.empty((n, a)) for hz in horizons} if have_pf else None
-    values = np.empty((n, h + 1)) if have_pf else None
-    dd = np.empty(n) if have_pf else None
-    v0 = float(positions.sum()) if have_pf else 0.0
-    rel_ok = have_pf and v0 > 0.0
-    dd_rel = np.empty(n) if rel_ok else None
-    idx = np.asarray(horizons) - 1
-    for lo in range(0, n, _BLOCK_PATHS):
-        hi = min(n, lo + _BLOCK_PATHS)
-        block = np.asarray(r[lo:hi], dtype=np.float64)
-        flat = block.reshape(-1, a)
-        s1 += flat.sum(axis=0)
-        s2 += flat.T @ flat
-        if not have_pf:
-            continue
-        with np.errstate(over="ignore", invalid="ignore"):
-            cum = growth_paths(block)               # simple growth per asset and day
-            path_pnl = cum @ positions              # (paths, days)
-        if not np.all(np.isfinite(path_pnl)):
-            bad = lo + int(np.argwhere(~np.isfinite(path_pnl))[0, 0])
-            raise NonFiniteResultError(_explosion_message(sim, bad))
-        gains = cum[:, idx, :] * positions          # (paths, n_horizons, assets)
-        for j, hz in enumerate(horizons):
-            apnl[hz][lo:hi] = gains[:, j, :]
-            pnl[hz][lo:hi] = path_pnl[:, hz - 1]
-        values[lo:hi, 0] = v0
-        values[lo:hi, 1:] = v0 + path_pnl
-        vals = values[lo:hi, :hd + 1]
-        dd[lo:hi] = value_drawdown(vals)
-        if rel_ok:
-            if np.any(vals <= 0.0):
-                rel_ok, dd_rel = False, None
-            else:
-                dd_rel[lo:hi] = value_drawdown(vals, relative=True)
-    corr = _corr_from_moments(s1, s2, n * h)
-    fan = None
-    if have_pf:
-        q = np.quantile(values, FAN_QUANTILES, axis=0)
-        fan = pd.DataFrame({"day": np.arange(h + 1, dtype=np.int32), "mean": values.mean(axis=0),
-                            **{_qkey(p): q[i] for i, p in enumerate(FAN_QUANTILES)}})
-    return Reduction(horizons, pnl, apnl, fan, dd, dd_rel if rel_ok else None, corr,
-                     "daily percent log returns pooled over paths and days (Pearson)")
+    h = sim.returns.shape[1]
+    spec = RiskSpec(asset_names=tuple(sim.asset_names), horizon=h, keep="paths",
+                    horizons=tuple(int(x) for x in horizons), report_horizon=h if dd_horizon is None else int(dd_horizon),
+                    positions=None if positions is None else tuple(float(x) for x in positions))
+    red = ChunkedRisk(spec, rows_of_simulation(sim, spec)).reduction()
+    red.asset_stats = None  # risk_document computes them at its own reporting horizon
+    return red
 
 
 def _reduce_summary(sim, positions: np.ndarray | None) -> Reduction:
@@ -365,7 +329,7 @@ def _risk_document(result, model, red: Reduction, *, ci: float, keep: str, repor
     hr = int(report_horizon)
     copula_corr, copula_basis = copula_correlation(model)
     minfo = _model_info(model, model_source)
-    asset_stats = _asset_horizon(sim, hr)
+    asset_stats = red.asset_stats if red.asset_stats is not None else _asset_horizon(sim, hr)
     doc: dict[str, Any] = {
         "scenario": {
             "name": result.name, "description": result.description,
@@ -495,7 +459,12 @@ def _frtb_document(result, red: Reduction, names: list[str], report_horizon: int
                        "and a 12-month stress period)",
     }
     base = red.asset_pnl.get(T) if red.asset_pnl else None
-    if base is None or sim.returns is None or report_horizon < T:
+    windows = red.windows
+    if windows is None and sim.returns is not None and base is not None and report_horizon >= T:
+        from simulator.chunked_risk import window_rows
+
+        windows = window_rows(sim.returns, positions, lh)
+    if base is None or windows is None or report_horizon < T:
         doc["unavailable"] = (f"needs the daily paths of at least {T} days: horizon_days >= {T} and the daily paths "
                               f"kept (outputs.keep = \"paths\", or few enough paths that they are kept)")
         return doc
@@ -503,13 +472,13 @@ def _frtb_document(result, red: Reduction, names: list[str], report_horizon: int
     doc["first_window"] = {"start_day": 1, "end_day": T, "es_base_horizon": first[T],
                            "classes": _cascade_rows(first, names, lh, positions),
                            "liquidity_adjusted_es": frtb_es(first)}
-    full = worst_window_es(sim.returns, positions, lh, window=T, level=FRTB_ES_LEVEL)
+    full = windows.worst(FRTB_ES_LEVEL)
     by_h = []
     cache: dict[int, WorstWindow] = {full.start_day: full}
     for hz in sorted({h for h in red.horizons if h >= T} | {int(report_horizon)}):
         w = full.within(hz)
         if w.start_day not in cache:
-            cache[w.start_day] = full.within(hz, sim.returns, positions, lh)
+            cache[w.start_day] = windows.worst(FRTB_ES_LEVEL, hz)
         w = cache[w.start_day]
         by_h.append({"horizon_days": hz, "start_day": w.start_day, "end_day": w.end_day, "es_base_horizon": w.es,
                      "liquidity_adjusted_es": w.liquidity_adjusted_es})

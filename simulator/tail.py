@@ -499,11 +499,24 @@ def simulate_tail(model, n_paths: int, horizon: int, seed=None, *, positions: An
     def reducer(index: int):
         return partial(chunk_tail, positions=pos, k=k, floor=acc.floor)
 
+    def verify(stored, raw) -> bool:
+        """A resumed chunk's reduction against its recomputed outputs: the same path count and exact sums, and
+        its losses the largest of the chunk's (how many depends on when the chunk completed)."""
+        full = chunk_tail(raw, 0, 0, positions=pos, k=k, floor=-math.inf)
+        try:
+            top = np.sort(np.asarray(stored["top"], dtype=np.float64))
+            same_sums = all(np.array_equal(np.asarray(stored[key]), full[key]) for key in ("n", "pnl_sum", "pnl_sumsq"))
+        except (KeyError, TypeError, ValueError):
+            return False
+        expect = np.sort(full["top"])[len(full["top"]) - top.size:] if top.size <= full["top"].size else None
+        return same_sums and expect is not None and np.array_equal(top, expect)
+
     meta = execute_plan(
         plan, store_paths=False, reducer=reducer, consume=lambda index, value: acc.add(value),
         backend=backend, client=client, n_workers=n_workers, n_threads=n_threads, progress=progress,
         run_dir=run_dir, resume=resume,
         spec={"kind": "tail", "positions": pos.tolist(), "levels": list(levels), "ci": ci, "k": k},
+        verify_resumed=verify,
     )
     meta["losses_received"] = acc.n_received
     return _finish(acc, levels=levels, ci=ci, positions=pos, asset_names=model.assets, horizon=plan.horizon,

@@ -17,7 +17,8 @@ import numpy as np
 
 from simulator.constants import TRADING_DAYS_PER_YEAR
 
-__all__ = ["TRADING_DAYS_PER_YEAR", "HISTORY_TOLERANCE_PP", "median_se", "evaluate_targets", "history_checks"]
+__all__ = ["TRADING_DAYS_PER_YEAR", "HISTORY_TOLERANCE_PP", "median_se", "evaluate_targets", "history_checks",
+           "target_sample", "target_unavailable", "history_days", "history_sample"]
 
 #: How close a replay of history's own moves must come to the historical move (percentage points).
 HISTORY_TOLERANCE_PP = 2.0
@@ -44,40 +45,55 @@ def _drawdown_pct(log_returns: np.ndarray) -> np.ndarray:
     return -100.0 * np.expm1(np.minimum((cum - peak).min(axis=1), 0.0) / 100.0)
 
 
-def _measure(measure: str, sim, col: int, day: int) -> tuple[np.ndarray | None, float | None, str | None]:
-    """Per-path sample (median taken by the caller) or, for the peak measure, the value itself."""
+def target_sample(measure: str, sim, col: int, day: int) -> tuple[np.ndarray | None, str | None]:
+    """What a target's measure needs from the paths: ``(sample, None)`` or ``(None, why it is unavailable)``.
+
+    The sample has one row per path, computed from that path alone, so the rows of a chunk of paths are the
+    rows of the whole run whatever the chunking (:mod:`simulator.chunked_risk` computes them where each chunk
+    runs): shape (n_paths,) for the median measures, (n_paths, day) of daily volatilities for
+    ``peak_median_vol_pct``. ``sim`` needs ``horizon``, ``cum_return``, ``max_drawdown``, ``returns`` and
+    ``sigma`` (None when the daily paths were not kept)."""
     h = sim.horizon
-    have_paths = sim.returns is not None
+    missing = target_unavailable(measure, day, h, sim.returns is not None)
+    if missing is not None:
+        return None, missing
     if measure == "median_change_bp":  # rate and spread factors simulate changes in basis points
         if day == h:
-            return np.asarray(sim.cum_return[:, col], dtype=float), None, None
-        if not have_paths:
-            return None, None, "needs the daily paths (day before the horizon)"
-        return sim.returns[:, :day, col].sum(axis=1), None, None
+            return np.asarray(sim.cum_return[:, col], dtype=float), None
+        return sim.returns[:, :day, col].sum(axis=1), None
     if measure == "median_return_pct":
         if day == h:
-            return 100.0 * np.expm1(sim.cum_return[:, col] / 100.0), None, None
-        if not have_paths:
-            return None, None, "needs the daily paths (day before the horizon)"
-        return 100.0 * np.expm1(sim.returns[:, :day, col].sum(axis=1) / 100.0), None, None
+            return 100.0 * np.expm1(sim.cum_return[:, col] / 100.0), None
+        return 100.0 * np.expm1(sim.returns[:, :day, col].sum(axis=1) / 100.0), None
     if measure == "median_drawdown_pct":
-        if day == h and not have_paths:
-            return 100.0 * sim.max_drawdown[:, col], None, None
-        if not have_paths:
-            return None, None, "needs the daily paths (day before the horizon)"
-        return _drawdown_pct(sim.returns[:, :day, col]), None, None
-    if sim.sigma is None:
-        return None, None, "needs the daily conditional volatilities (daily paths kept)"
-    annual = math.sqrt(TRADING_DAYS_PER_YEAR)
+        if sim.returns is None:  # day == h: the engine's own drawdown
+            return 100.0 * sim.max_drawdown[:, col], None
+        return _drawdown_pct(sim.returns[:, :day, col]), None
     if measure == "median_vol_pct":
-        return annual * sim.sigma[:, day - 1, col], None, None
-    if measure == "peak_median_vol_pct":
-        med = np.median(sim.sigma[:, :day, col], axis=0) * annual
-        return None, float(med.max()), None
+        return math.sqrt(TRADING_DAYS_PER_YEAR) * sim.sigma[:, day - 1, col], None
+    return np.array(sim.sigma[:, :day, col], dtype=float), None  # peak_median_vol_pct
+
+
+def target_unavailable(measure: str, day: int, horizon: int, have_paths: bool) -> str | None:
+    """Why a target's measure cannot be computed from a run (None when it can): measures before the horizon
+    need the daily paths, volatility measures the daily conditional volatilities."""
+    if measure in ("median_change_bp", "median_return_pct", "median_drawdown_pct"):
+        return None if day == horizon or have_paths else "needs the daily paths (day before the horizon)"
+    if measure in ("median_vol_pct", "peak_median_vol_pct"):
+        return None if have_paths else "needs the daily conditional volatilities (daily paths kept)"
     raise ValueError(f"unknown target measure {measure!r}")
 
 
-def evaluate_targets(targets: Sequence[Any], sim, mapping: Mapping[str, int]) -> list[dict[str, Any]]:
+def _target_value(measure: str, sample: np.ndarray) -> tuple[float, float | None]:
+    """``(simulated value, Monte Carlo s.e. of the median or None)`` of a target from its :func:`target_sample`."""
+    if measure == "peak_median_vol_pct":
+        med = np.median(sample, axis=0) * math.sqrt(TRADING_DAYS_PER_YEAR)
+        return float(med.max()), None
+    return float(np.median(sample)), median_se(sample)
+
+
+def evaluate_targets(targets: Sequence[Any], sim, mapping: Mapping[str, int], *,
+                     samples: Sequence[np.ndarray | None] | None = None) -> list[dict[str, Any]]:
     """Each target's simulated value next to the target.
 
     Parameters
@@ -88,6 +104,9 @@ def evaluate_targets(targets: Sequence[Any], sim, mapping: Mapping[str, int]) ->
         volatilities).
     mapping : mapping of str to int
         Role or asset name -> model asset index (:func:`simulator.roles.resolve_assets`).
+    samples : sequence of ndarray or None, optional
+        Each target's :func:`target_sample`, already computed (chunk by chunk where the paths were simulated);
+        ``sim`` then needs only ``horizon`` and ``asset_names``.
 
     Returns
     -------
@@ -99,18 +118,21 @@ def evaluate_targets(targets: Sequence[Any], sim, mapping: Mapping[str, int]) ->
         points for ``median_change_bp``.
     """
     rows = []
-    for t in targets:
+    for i, t in enumerate(targets):
         def get(k, _t=t):
             return _t[k] if isinstance(_t, Mapping) else getattr(_t, k)
 
         measure, asset = str(get("measure")), str(get("asset"))
         col = int(mapping[asset])
         day = int(get("day") or sim.horizon)
-        sample, value, missing = _measure(measure, sim, col, day)
-        se = None
+        if samples is None:
+            sample, missing = target_sample(measure, sim, col, day)
+        else:
+            sample = samples[i]
+            missing = None if sample is not None else target_unavailable(measure, day, sim.horizon, False)
+        value = se = None
         if sample is not None:
-            value = float(np.median(sample))
-            se = median_se(sample)
+            value, se = _target_value(measure, sample)
         target, tol = float(get("value")), float(get("tolerance"))
         row = {"measure": measure, "asset": asset, "model_asset": sim.asset_names[col], "day": day,
                "value": target, "tolerance": tol, "simulated": value, "mc_se": se,
@@ -123,7 +145,7 @@ def evaluate_targets(targets: Sequence[Any], sim, mapping: Mapping[str, int]) ->
     return rows
 
 
-def history_checks(scenario, model, sim, replay_data=None) -> list[dict[str, Any]]:
+def history_checks(scenario, model, sim, replay_data=None, *, sample: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Each asset's simulated median move over a scenario's replayed days against history's move.
 
     For every ``historical_replay`` the replayed days' historical log returns are summed (a sequence:
@@ -133,33 +155,15 @@ def history_checks(scenario, model, sim, replay_data=None) -> list[dict[str, Any
     :func:`evaluate_targets` plus ``kind = "history"``, one per model asset; with filtered (FHS) scaling
     the comparison is shown but not judged (``within`` is None): FHS gives magnitudes in the model's
     volatility regime by design. Empty without replays. ``replay_data`` maps each replay's ``data`` to its
-    percent log returns (as for :func:`simulator.shocks.compile_shocks`).
+    percent log returns (as for :func:`simulator.shocks.compile_shocks`). ``sample``: the run's
+    :func:`history_sample`, already computed (chunk by chunk where the paths were simulated).
     """
-    from simulator.shocks import replay_returns, replay_vectors
-
     reps = [s for s in scenario.shocks if s.type == "historical_replay"]
     if not reps:
         return []
-    h = sim.horizon
-    days = np.zeros(h, dtype=bool)
-    hist = np.zeros(model.n_assets)
-    windows, scalings = [], set()
-    for s in reps:
-        returns = replay_returns(replay_data, s.data)
-        x = replay_vectors(model, returns, s.window, data=s.data, scaling="historical")  # percent log returns
-        start = s.day - 1
-        n = x.shape[0] if s.mode == "sequence" else (s.days or x.shape[0])
-        stop = min(h, start + n)
-        days[start:stop] = True
-        hist += x[: stop - start].sum(axis=0) if s.mode == "sequence" else x.mean(axis=0) * (stop - start)
-        windows.append(f"{s.window[0]}..{s.window[1]} ({s.mode})")
-        scalings.add(s.scaling)
-    if days.all():
-        sample = sim.cum_return
-    elif sim.returns is not None:
-        sample = sim.returns[:, days, :].sum(axis=1)
-    else:
-        sample = None
+    days, hist, windows, scalings = _replayed(reps, model, sim.horizon, replay_data)
+    if sample is None:
+        sample = history_sample(sim, days)
     judged = scalings == {"historical"}
     rows = []
     for col in range(model.n_assets):
@@ -183,6 +187,45 @@ def history_checks(scenario, model, sim, replay_data=None) -> list[dict[str, Any
                                      "not history's moves"
         rows.append(row)
     return rows
+
+
+def _replayed(reps, model, horizon: int, replay_data) -> tuple[np.ndarray, np.ndarray, list[str], set[str]]:
+    """The replayed days (mask over days), history's summed log return per asset over them, the windows and
+    the scalings of a scenario's replays."""
+    from simulator.shocks import replay_returns, replay_vectors
+
+    h = int(horizon)
+    days = np.zeros(h, dtype=bool)
+    hist = np.zeros(model.n_assets)
+    windows, scalings = [], set()
+    for s in reps:
+        returns = replay_returns(replay_data, s.data)
+        x = replay_vectors(model, returns, s.window, data=s.data, scaling="historical")  # percent log returns
+        start = s.day - 1
+        n = x.shape[0] if s.mode == "sequence" else (s.days or x.shape[0])
+        stop = min(h, start + n)
+        days[start:stop] = True
+        hist += x[: stop - start].sum(axis=0) if s.mode == "sequence" else x.mean(axis=0) * (stop - start)
+        windows.append(f"{s.window[0]}..{s.window[1]} ({s.mode})")
+        scalings.add(s.scaling)
+    return days, hist, windows, scalings
+
+
+def history_days(scenario, model, horizon: int, replay_data=None) -> np.ndarray | None:
+    """The days (bool mask of shape (horizon,)) a scenario's replays cover, or None without replays."""
+    reps = [s for s in scenario.shocks if s.type == "historical_replay"]
+    return None if not reps else _replayed(reps, model, horizon, replay_data)[0]
+
+
+def history_sample(sim, days: np.ndarray) -> np.ndarray | None:
+    """Per path and asset, the log return summed over the replayed ``days`` (n_paths, n_assets): the engine's
+    cumulative return when they cover every day, else from the daily paths (None without them). Row by row,
+    like :func:`target_sample`."""
+    if days.all():
+        return sim.cum_return
+    if sim.returns is not None:
+        return sim.returns[:, days, :].sum(axis=1)
+    return None
 
 
 def data_label(reps) -> str:

@@ -219,8 +219,11 @@ def _bad_csv(tmp_path, small_csv):
 
 @pytest.mark.parametrize("case", ["missing", "bad-value", "asset", "window", "choice", "out-dir", "out-ext"])
 def test_cli_bad_input_exits_2_and_keeps_existing_output(cli, small_csv, tmp_path, capsys, case):
+    from simulator.builtin import load_builtin_model
+
     out = tmp_path / "model.json"
-    out.write_text("previous model\n")
+    load_builtin_model("example").to_json(out)  # an earlier model: calibrate may replace it, never another file
+    previous = out.read_bytes()
     args = ["calibrate", str(small_csv), "--out", str(out)]
     expect = None
     if case == "missing":
@@ -253,4 +256,5 @@ def test_cli_bad_input_exits_2_and_keeps_existing_output(cli, small_csv, tmp_pat
     err = capsys.readouterr().err
     assert "stress-sim: error:" in err and expect in err
     assert "Traceback" not in err
-    assert out.read_text() == "previous model\n"
+    assert out.read_bytes() == previous
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging left behind

@@ -15,9 +15,10 @@ From the top down, a module may import modules of its own layer and of any layer
     model/schedule            model, schedule, shocks, roles, builtin, families
     kernels       simulator.kernels and simulator.tables (the quantile-table layout the kernels read)
 
-The shared modules (exceptions, io, rng/seeding, constants, checks) import no other project module and may be
-imported from anywhere. Every import counts, also those inside functions (a lazy import is still a
-dependency), except imports under ``if TYPE_CHECKING:`` (annotations only) and the deprecated aliases that a
+The shared modules (exceptions, io, rng/seeding, constants, checks, and the hardening boundary: safeio for
+input files, limits for the size estimator, outdir for the output transaction, _faults for the fault tests)
+import no project module outside that set and may be imported from anywhere. Every import counts, also those
+inside functions (a lazy import is still a dependency), except imports under ``if TYPE_CHECKING:`` (annotations only) and the deprecated aliases that a
 module-level ``__getattr__`` resolves for old names. From the façade ``simulator`` a lower module may import
 only ``__version__``.
 
@@ -45,7 +46,7 @@ LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
     ("scenarios", 7, ("scenarios",)),
     ("report", 6, ("simulator.report",)),
     ("runner/risk/results", 5, ("simulator.runner", "simulator.risk", "simulator.scenario_risk", "simulator.results",
-                                "simulator.tail",
+                                "simulator.results_schema", "simulator.tail", "simulator.chunked_risk",
                                 "simulator.targets", "simulator.backtest", "simulator.transactions",
                                 "simulator.instruments", "simulator.reverse", "simulator.book_risk")),
     ("engine", 4, ("simulator.engine", "simulator.runstore")),
@@ -57,7 +58,7 @@ LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
 RANK = {name: rank for name, rank, _ in LAYERS}
 #: importable from every layer; they import no other project module
 SHARED = ("simulator.exceptions", "simulator.io", "simulator.rng", "simulator.seeding", "simulator.constants",
-          "simulator.checks")
+          "simulator.checks", "simulator.safeio", "simulator.limits", "simulator.outdir", "simulator._faults")
 
 #: (importer, imported) pairs not yet moved, each with the work that removes it. Keep this short.
 KNOWN = {

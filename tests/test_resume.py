@@ -209,7 +209,7 @@ def test_cli_rejects_bad_scale_out_arguments(tmp_path, capsys):
         (["--keep", "tail"], "--keep tail needs --positions"),
         (["--positions", "SPX=1e6,DAX=3"], "'DAX'.*valid assets: SPX, NDX"),
         (["--positions", "SPX:1e6"], "not NAME=AMOUNT"),
-        (["--positions", "{bad json"], "not valid JSON"),
+        (["--positions", "{bad json"], "invalid JSON"),
         (["--positions", "SPX=1", "--var-levels", "0.99,1.2"], r"1.2 is not in \(0, 1\)"),
         (["--var-levels", "0.99"], "--var-levels needs --positions"),
         (["--backend", "local", "--workers", "2"], "need --backend dask"),

@@ -182,14 +182,16 @@ def test_validate_leak_audit_and_privacy(tmp_path):
 
 def test_market_file_and_bad_inputs_leave_outputs_untouched(tmp_path, capsys):
     out = tmp_path / "feed"
-    out.mkdir()
-    (out / "keep.txt").write_text("previous result")
+    assert cli(["transactions", "--customers", "20", "--days", "1", "--seed", "3", "--no-progress",
+                "--out", str(out)]) == 0
+    previous = (out / "_manifest.json").read_bytes()
     bad_market = tmp_path / "market.csv"
     pd.DataFrame({"drawdown": [0.0, -0.2], "vol_ratio": [1.0, 1.0]}).to_csv(bad_market, index=False)
+    capsys.readouterr()
     rc = cli(["transactions", "--customers", "50", "--days", "2", "--market", str(bad_market), "--out", str(out)])
     cap = capsys.readouterr()
     assert rc == 2 and "drawdown" in cap.out + cap.err
-    assert (out / "keep.txt").read_text() == "previous result"
+    assert (out / "_manifest.json").read_bytes() == previous
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert cli(["transactions", "--profile", "nope", "--customers", "5", "--days", "1", "--out", str(out)]) == 2
     assert cli(["transactions", "--customers", "5", "--days", "1", "--scenario", "x", "--out", str(out)]) == 2
@@ -199,11 +201,19 @@ def test_market_file_and_bad_inputs_leave_outputs_untouched(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         cli(["transactions", "--customers", "0", "--days", "1", "--out", str(out)])
     assert exc.value.code == 2
-    assert (out / "keep.txt").read_text() == "previous result"
+    assert (out / "_manifest.json").read_bytes() == previous
     good_market = tmp_path / "good.csv"
     pd.DataFrame({"drawdown": [0.0, 0.3], "vol_ratio": [1.0, 2.0]}).to_csv(good_market, index=False)
     assert cli(["transactions", "--customers", "300", "--days", "2", "--market", str(good_market),
                 "--no-progress", "--out", str(out)]) == 0
-    assert not (out / "keep.txt").exists() and (out / "_manifest.json").is_file()
+    assert (out / "_manifest.json").read_bytes() != previous
+    # a folder holding the user's own files is never replaced (nor any file in it deleted)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("the user's file")
+    capsys.readouterr()
+    assert cli(["transactions", "--customers", "20", "--days", "1", "--out", str(mine)]) == 2
+    assert "did not write (keep.txt)" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["keep.txt"]
     assert json.loads((out / "_manifest.json").read_text())["market"]["drawdown"] == [0.0, 0.3]
     assert math.isfinite(json.loads((out / "_manifest.json").read_text())["market"]["vol_ratio"][1])

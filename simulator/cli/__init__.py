@@ -1,14 +1,27 @@
 """The ``stress-sim`` command line: one subcommand per module in this package.
 
-Each subcommand module defines ``add_parser(subparsers)`` and ``run(args) -> int``. Bad input raises
-:class:`simulator.exceptions.UserInputError` (or ``ValueError``/``FileNotFoundError`` from a boundary
-check); the dispatcher prints a one-line ``stress-sim: error: ...`` and exits with status 2.
+Each subcommand module defines ``add_parser(subparsers)`` and ``run(args) -> int``. The dispatcher is the one
+error boundary of the command line: whatever goes wrong, the user reads one line ``stress-sim: error: ...``
+on stderr (no traceback) and the exit status says what kind of failure it was:
+
+- **0**: done (``validate``: every check passed);
+- **1**: the environment failed or the work could not complete: an operating-system error (permission
+  denied, read-only or full file system, file too large, I/O error; the line names the path and the
+  cause), out of memory, a scenario of ``run`` that blew up (the others are written), a failed check of
+  ``validate``, or an internal error (``STRESS_SIM_TRACEBACK=1`` shows its traceback);
+- **2**: bad input: a missing or malformed file, an invalid model or scenario, a bad argument, a
+  destination that holds files stress-sim did not write, or work larger than the memory limit
+  (``--max-memory``); nothing was written;
+- **130**: interrupted by SIGINT (Ctrl-C); **143**: terminated by SIGTERM. Earlier results are untouched and
+  nothing partial is left under a final name (see :mod:`simulator.outdir`).
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
+import signal
 import sys
 
 SUBCOMMANDS = [
@@ -40,7 +53,56 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in SUBCOMMANDS:
         importlib.import_module(f"simulator.cli.{name}").add_parser(sub)
+    for p in sub.choices.values():  # one memory limit for every subcommand (simulator.limits)
+        p.add_argument("--max-memory", default=None, metavar="SIZE", type=_size,
+                       help="refuse work estimated to need more memory than SIZE (e.g. 16G; default 80%% of the "
+                            "available memory, or STRESS_SIM_MAX_MEMORY)")
     return parser
+
+
+def _size(text: str) -> int:
+    from simulator.limits import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (outputs rolled back), reported with status 143."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+#: errno -> what to do about it, appended to the one-line message
+_OS_HINTS = {
+    errno.ENOSPC: "free some space or write elsewhere",
+    errno.EDQUOT: "the disk quota is exhausted; free some space or write elsewhere",
+    errno.EROFS: "the file system is read-only; write elsewhere",
+    errno.EACCES: "check the permissions",
+    errno.EPERM: "check the permissions",
+    errno.EFBIG: "the file exceeds the size limit of this file system or process (ulimit -f)",
+    errno.EIO: "the storage device reported an error",
+    errno.EMFILE: "too many open files (ulimit -n)",
+    errno.ENAMETOOLONG: "give a shorter path",
+}
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line naming the path(s) and the cause of an operating-system error."""
+    cause = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0] if str(exc) else
+                             type(exc).__name__)
+    where = ""
+    if exc.filename is not None:
+        where = f"{os.fsdecode(exc.filename)!r}"
+        if exc.filename2 is not None:
+            where += f" -> {os.fsdecode(exc.filename2)!r}"
+        where += ": "
+    hint = _OS_HINTS.get(exc.errno or -1)
+    return f"{where}{cause}" + (f" ({hint})" if hint else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,22 +127,65 @@ def _closed_pipe() -> int:
     return 141
 
 
+def _say(message: str) -> None:
+    text = " ".join(str(message).split()) or "(no message)"
+    print(f"stress-sim: error: {text}", file=sys.stderr)
+
+
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from simulator.exceptions import UserInputError
+    from simulator.exceptions import NonFiniteResultError, UserInputError
+    from simulator.limits import format_bytes, set_memory_limit
 
+    set_memory_limit(getattr(args, "max_memory", None))
+    old_term = None
+    try:
+        old_term = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (tests may call main() from a worker thread)
+        pass
     try:
         return int(args.func(args) or 0)
     except (UserInputError, FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-        print(f"stress-sim: error: {exc}", file=sys.stderr)
+        _say(exc if not isinstance(exc, OSError) or exc.filename is None else os_error_message(exc))
+        return 2
+    except NonFiniteResultError as exc:  # the model or scenario makes the dynamics explode: bad input
+        _say(exc)
         return 2
     except ValueError as exc:  # validation errors raised at a public boundary
-        print(f"stress-sim: error: {exc}", file=sys.stderr)
+        _say(exc)
         return 2
+    except Terminated:
+        print("stress-sim: terminated (SIGTERM); earlier results are untouched", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("stress-sim: interrupted", file=sys.stderr)
+        print("stress-sim: interrupted; earlier results are untouched", file=sys.stderr)
         return 130
+    except MemoryError:
+        from simulator.limits import memory_limit
+
+        limit, how = memory_limit()
+        _say("out of memory" + (f" (limit {format_bytes(limit)}, {how})" if limit else "")
+             + "; use fewer paths, a shorter horizon or fewer customers, or a machine with more memory")
+        return 1
+    except BrokenPipeError:  # the reader of our output went away: main() ends quietly
+        raise
+    except OSError as exc:  # the environment: permissions, full or read-only disk, I/O errors
+        _say(os_error_message(exc))
+        return 1
+    except RecursionError:
+        _say("an input is nested too deeply to process")
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the one boundary: an internal error is one line too
+        if os.environ.get("STRESS_SIM_TRACEBACK"):
+            raise
+        _say(f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no message'}); "
+             "please report it with the command line (STRESS_SIM_TRACEBACK=1 shows the traceback)")
+        return 1
+    finally:
+        set_memory_limit(None)
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
 
 
 if __name__ == "__main__":  # pragma: no cover

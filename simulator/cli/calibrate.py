@@ -47,6 +47,9 @@ def add_parser(subparsers) -> None:
                    help="longest run of missing prices forward filled (default: 5)")
     p.add_argument("--duplicates", default="error", choices=("error", "last"),
                    help="repeated dates: error, or keep the last (default: error)")
+    p.add_argument("--date-format", default=None, metavar="FMT",
+                   help="strptime format of the price file's dates, e.g. %%d/%%m/%%Y or %%m/%%d/%%Y (needed for numeric "
+                        "day/month dates, which are ambiguous; default: ISO and other unambiguous formats)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="processes for the per-asset fits (-1: all cores; default: 1)")
     p.add_argument("--residuals", metavar="FILE.parquet",
@@ -69,12 +72,31 @@ def _check_out(path: str, suffix: str, what: str) -> Path:
     return out
 
 
+def _is_model_file(path: Path) -> bool:
+    from simulator.outdir import is_json_with
+
+    return is_json_with("assets", "marginals", "copula")(path)
+
+
+def _is_residuals_file(path: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except Exception:  # noqa: BLE001 - anything pyarrow cannot read is not our residuals file
+        return False
+    return bool(names) and names[0] == "date"
+
+
 def run(args: argparse.Namespace) -> int:
     from calibration.calibrate import calibrate_detailed
     from simulator.io import atomic_write_parquet
+    from simulator.outdir import FileRule, abort_all, commit_all, file_transaction, staged_path
 
     out = _check_out(args.out, ".json", "--out")
     res_path = _check_out(args.residuals, ".parquet", "--residuals") if args.residuals else None
+    if res_path is not None and res_path.resolve() == out.resolve():
+        raise UserInputError("--out and --residuals name the same file")
     assets = None
     if args.assets is not None:
         assets = [a.strip() for a in args.assets.split(",")]
@@ -85,28 +107,40 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs == 0 or args.jobs < -1:
         raise UserInputError(f"--jobs must be a positive integer or -1 (all cores), got {args.jobs}")
     src = args.prices
-    if not src.startswith("builtin:") and not Path(src).exists():
-        raise UserInputError(f"price file {src!r} does not exist (or use builtin:us-markets)")
+    if not src.startswith("builtin:"):
+        if not Path(src).exists():
+            raise UserInputError(f"price file {src!r} does not exist (or use builtin:us-markets)")
+        from simulator.safeio import check_regular_file
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = calibrate_detailed(  # ValueError on bad data: the dispatcher prints it and exits 2
-            src, assets=assets, start=args.start, end=args.end, vol=args.vol, dist=args.dist,
-            copula=args.copula, init=args.init, n_jobs=args.jobs, max_gap=args.max_gap,
-            duplicates=args.duplicates,
-        )
+        check_regular_file(src, "price file")
+    # the destinations: an existing --out must be a model file, --residuals a residuals file (never another file)
+    rules = {out: FileRule(_is_model_file, "--out", "a stress-sim model file")}
+    if res_path is not None:
+        rules[res_path] = FileRule(_is_residuals_file, "--residuals", "a residuals Parquet file of stress-sim calibrate")
+    txs = file_transaction(rules)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = calibrate_detailed(  # ValueError on bad data: the dispatcher prints it and exits 2
+                src, assets=assets, start=args.start, end=args.end, vol=args.vol, dist=args.dist,
+                copula=args.copula, init=args.init, n_jobs=args.jobs, max_gap=args.max_gap,
+                duplicates=args.duplicates, date_format=args.date_format,
+            )
+        if res_path is not None:
+            frame = result.residuals.copy()
+            frame.index.name = "date"
+            atomic_write_parquet(staged_path(txs, res_path), frame.reset_index())
+        result.model.to_json(staged_path(txs, out))
+        commit_all(txs)  # both files replaced together, once both are written
+    except BaseException:
+        abort_all(txs)
+        raise
     seen = set()
     for w in caught:
         msg = str(w.message)
         if msg not in seen and issubclass(w.category, UserWarning):
             seen.add(msg)
             print(f"stress-sim: warning: {msg}", file=sys.stderr)
-
-    if res_path is not None:
-        frame = result.residuals.copy()
-        frame.index.name = "date"
-        atomic_write_parquet(res_path, frame.reset_index())
-    result.model.to_json(out)
     if not args.quiet:
         if result.cleaning is not None:
             print(result.cleaning.summary())

@@ -32,7 +32,19 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _report_table_file(rel: str) -> bool:
+    """What ``report --tables DIR`` writes (an existing DIR holding only these may be replaced)."""
+    return rel == "summary.json" or (rel.startswith("tables/") and rel.endswith(".csv") and rel.count("/") == 1)
+
+
+def _is_report_html(path: Path) -> bool:
+    from simulator.outdir import starts_with
+
+    return starts_with(b'<meta name="generator" content="stress-sim')(path)
+
+
 def run(args) -> int:
+    from simulator.outdir import FileRule, OutputTransaction, abort_all, commit_all, directory_transaction
     from simulator.report.render import require_report_dependencies, write_report
 
     require_report_dependencies()
@@ -45,9 +57,34 @@ def run(args) -> int:
         raise UserInputError(f"--out {args.out!r} is a directory; give the HTML file name, e.g. report.html")
     if args.tables is not None and Path(args.tables).exists() and not Path(args.tables).is_dir():
         raise UserInputError(f"--tables {args.tables!r} exists and is not a directory")
-    written = write_report(root, out, tables_dir=args.tables, title=args.title, charts=not args.no_charts,
-                           verify=not args.no_verify,
-                           progress=(lambda m: print(m, file=sys.stderr, flush=True)) if sys.stderr.isatty() else None)
-    print(f"wrote {written['report']}" + (f", {written['summary']} and {len(written) - 2} CSV tables"
-                                          if "summary" in written else ""))
+    # destinations: an existing --out must be a stress-sim report, --tables only what report writes there
+    tables = Path(args.tables) if args.tables is not None else None
+    txs: list[OutputTransaction] = []
+    try:
+        if tables is not None:
+            inside = out.resolve().parent == tables.resolve()
+            if not inside and tables.resolve() in out.resolve().parents:
+                raise UserInputError(f"--out {args.out!r} lies in a sub-folder of --tables {args.tables!r}; put the "
+                                     "report in the tables folder itself or elsewhere")
+
+            def ours(rel: str) -> bool:
+                return _report_table_file(rel) or (inside and rel == out.name and _is_report_html(tables / rel))
+
+            txs.append(directory_transaction(tables, kinds=(), what="--tables", extra_ok=ours))
+            tables_stage = txs[0].out()
+            html = tables_stage / out.name if inside else None
+        if tables is None or html is None:
+            txs.append(OutputTransaction(out.parent, {out.name: FileRule(_is_report_html, "--out",
+                                                                          "a stress-sim HTML report")}))
+            html = txs[-1].path(out.name)
+        written = write_report(root, html, tables_dir=tables_stage if tables is not None else None,
+                               title=args.title, charts=not args.no_charts, verify=not args.no_verify,
+                               progress=(lambda m: print(m, file=sys.stderr, flush=True)) if sys.stderr.isatty()
+                               else None)
+        commit_all(txs)
+    except BaseException:
+        abort_all(txs)
+        raise
+    print(f"wrote {out}" + (f", {Path(args.tables) / 'summary.json'} and {len(written) - 2} CSV tables"
+                            if "summary" in written else ""))
     return 0

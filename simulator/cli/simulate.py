@@ -11,7 +11,6 @@ kept paths when ``--positions`` is given.
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -86,19 +85,15 @@ def parse_positions(text: str, assets) -> np.ndarray:
     text = text.strip()
     if not text:
         raise UserInputError("--positions is empty; give e.g. " + ",".join(f"{a}=1e6" for a in list(assets)[:2]))
+    from simulator.safeio import loads_json, read_json_file
+
     if text[0] in "{[":
-        try:
-            obj = json.loads(text)
-        except ValueError as exc:
-            raise UserInputError(f"--positions is not valid JSON ({exc})") from None
+        obj = loads_json(text, "--positions")
     elif text.endswith(".json"):
         path = Path(text)
-        if not path.is_file():
+        if not path.exists():
             raise UserInputError(f"--positions file {text!r} not found")
-        try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise UserInputError(f"--positions file {text!r} is not valid JSON ({exc})") from None
+        obj = read_json_file(path, "--positions file")
     else:
         obj = {}
         for part in text.split(","):
@@ -196,10 +191,8 @@ def _tail_text(tail) -> str:
 # run
 # ------------------------------------------------------------------------------------------------
 def run(args) -> int:
-    from simulator.engine import simulate
-    from simulator.io import atomic_write_json, atomic_write_parquet, build_manifest, write_manifest
-    from simulator.runstore import RunStore
-    from simulator.tail import simulate_tail, tail_risk
+    from simulator.limits import check_simulation
+    from simulator.outdir import directory_transaction
 
     model = load_model(args.model)
     out = output_dir(args.out)
@@ -215,6 +208,26 @@ def run(args) -> int:
     levels = parse_levels(args.var_levels)
     if positions is not None and args.paths < 2:
         raise UserInputError("VaR/ES need at least 2 paths (--paths)")
+    # memory: the engine's arrays plus the long Parquet table built from them (32 bytes a row, and its encoding)
+    check_simulation(args.paths, args.horizon, model.n_assets, keep=args.keep, what="simulate",
+                     chunk_paths=args.chunk_paths, per_cell=64, per_path_asset=60,
+                     knobs="use fewer --paths, a shorter --horizon or --keep summary (or tail with --positions)"
+                     if args.keep == "paths" else "use fewer --paths or --keep tail with --positions"
+                     if args.keep == "summary" else "use fewer --paths or a shorter --horizon")
+    # the destination is checked (and refused if it holds files stress-sim did not write) before any work
+    tx = directory_transaction(out, kinds=("simulation",))
+    try:
+        return _simulate_into(args, model, out, tx, backend, opts, positions, levels)
+    except BaseException:
+        tx.abort()
+        raise
+
+
+def _simulate_into(args, model, out: Path, tx, backend: str, opts: dict, positions, levels) -> int:
+    """Simulate and write into the transaction's staged folder; the checkpoint stays in ``OUT/checkpoint``."""
+    from simulator.engine import simulate
+    from simulator.io import atomic_write_json, atomic_write_parquet, build_manifest, write_manifest
+    from simulator.tail import simulate_tail, tail_risk
 
     client = _connect(args.scheduler) if args.scheduler is not None else None
     run_dir = out / CHECKPOINT_DIR
@@ -237,16 +250,20 @@ def run(args) -> int:
             client.close()
     if args.resume:
         print(f"resumed {meta['chunks_resumed']} of {meta['n_chunks']} chunks from {run_dir}", file=sys.stderr)
+        if meta.get("chunks_unsigned"):
+            print(f"stress-sim: warning: {meta['chunks_unsigned']} checkpoint chunk(s) in {run_dir} failed their "
+                  "signature (altered, or written by another version) and were computed again", file=sys.stderr)
 
     files = []
+    stage = tx.out()
     if result is not None:
-        atomic_write_parquet(out / "summary.parquet", summary_table(result))
+        atomic_write_parquet(stage / "summary.parquet", summary_table(result))
         files.append("summary.parquet")
         if args.keep == "paths":
-            atomic_write_parquet(out / "paths.parquet", paths_table(result))
+            atomic_write_parquet(stage / "paths.parquet", paths_table(result))
             files.append("paths.parquet")
     if tail is not None:
-        atomic_write_json(out / TAIL_FILE, tail.to_dict())
+        atomic_write_json(stage / TAIL_FILE, tail.to_dict())
         files.append(TAIL_FILE)
     manifest = build_manifest(
         kind="simulation", seed={"value": args.seed, **seed_record}, model_sha256=model_sha,
@@ -261,9 +278,9 @@ def run(args) -> int:
         **({"portfolio": {"positions": dict(zip(model.assets, positions.tolist())), "levels": list(levels),
                           "ci": args.ci}} if positions is not None else {}),
     )
-    write_manifest(out, manifest, files=files)
-    # the outputs are complete: the checkpoint is no longer needed
-    RunStore.remove(run_dir)
+    write_manifest(stage, manifest, files=files)
+    # the outputs are complete: swap them in; the old folder goes, with the checkpoint that is no longer needed
+    tx.commit()
     if result is not None:
         print(result.summary_frame().round(3).to_string())
     if tail is not None:

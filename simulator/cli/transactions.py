@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -128,11 +126,9 @@ def load_profile(spec: str):
     if not path.is_file():
         raise UserInputError(f"--profile {spec!r} is neither a built-in profile ({', '.join(PROFILE_NAMES)}) "
                              "nor a profile JSON file")
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserInputError(f"profile file {spec!r} is not valid JSON: {exc}") from None
+    from simulator.safeio import read_json_file
+
+    data = read_json_file(path, "profile file")  # size, file type and nesting checked; one line on bad JSON
     try:
         if isinstance(data, dict) and data.get("format") == "stress-sim/fitted-transaction-profile/1":
             return TransactionProfile.from_dict(data["profile"])
@@ -164,6 +160,16 @@ def _knobs(args) -> dict:
     if args.drift:
         knobs["drift"] = dict(args.drift)
     return knobs
+
+
+def _check_size(args) -> None:
+    """Refuse a population that would not fit in memory (about 1 KiB of state per customer, measured, plus the
+    batches in flight), before anything is generated."""
+    from simulator.limits import check_memory
+
+    need = args.customers * 1024 + 4 * args.batch_rows * 512 + (256 << 20)
+    check_memory(need, "transactions", f"{args.customers:,} customers at about 1 KiB each and batches of "
+                 f"{args.batch_rows:,} rows", "use fewer --customers (or a smaller --batch-rows)")
 
 
 def _stream(args):
@@ -307,6 +313,7 @@ def run(args) -> int:
     if args.out == "-":
         if fmt == "parquet":
             raise UserInputError("--out - (stdout) needs --format ndjson or --format arrow")
+        _check_size(args)
         stream = _stream(args)
         _say_seed(stream, args)
         bar = _progress(stream, args.progress)
@@ -318,16 +325,21 @@ def run(args) -> int:
         return 0
     if fmt == "arrow":
         raise UserInputError("--format arrow streams to stdout (--out -); write a directory with --format parquet")
+    from simulator.outdir import directory_transaction
+
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserInputError(f"--out {args.out!r} exists and is not a directory")
-    stream = _stream(args)
-    _say_seed(stream, args)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    bar = _progress(stream, args.progress)
-    throttle = _Throttle(args.rate)
+    _check_size(args)
+    stream = _stream(args)  # every argument checked; nothing generated yet
+    # checked before the feed is generated: --out may only replace an earlier feed (never the user's files)
+    tx = directory_transaction(out, kinds=("transactions",))
+    bar = None
     try:
+        _say_seed(stream, args)
+        tmp = tx.out()
+        bar = _progress(stream, args.progress)
+        throttle = _Throttle(args.rate)
         files = []
         n_rows = n_fraud = 0
         part: dict[int, int] = {}
@@ -381,9 +393,9 @@ def run(args) -> int:
             stream, args, n_rows, n_fraud, sorted({f.split("/")[0] for f in files if f.startswith("date=")})))
         manifest["outputs"] = {f: sha256_file(tmp / f) for f in files}
         atomic_write_json(tmp / MANIFEST, manifest)
-        _swap_into_place(tmp, out)
+        tx.commit()
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        tx.abort()
         raise
     finally:
         if bar is not None:
@@ -408,18 +420,3 @@ def pa_table(batch):
     import pyarrow as pa
 
     return pa.Table.from_batches([batch])
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    """Replace ``out`` by the finished ``tmp`` directory (old content removed only after the swap)."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{tmp.name}")
-        out.rename(old)
-        try:
-            tmp.rename(out)
-        except BaseException:
-            old.rename(out)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(out)

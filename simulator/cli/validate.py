@@ -65,6 +65,9 @@ def add_parser(subparsers) -> None:
                    help="real prices: CSV / Parquet file (date + one column per asset, or date, asset, price) or "
                         "builtin:us-markets")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--date-format", default=None, metavar="FMT",
+                   help="strptime format of the price file's dates, e.g. %%d/%%m/%%Y (needed for numeric day/month "
+                        "dates, which are ambiguous)")
     p.add_argument("--paths", type=positive_int, default=500, metavar="N",
                    help="simulated histories, each as long as the real series (default 500, at least 100)")
     p.add_argument("--seed", type=non_negative_int, default=None, metavar="S",
@@ -92,8 +95,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from calibration.data import load_prices
-    from calibration.validate import MIN_PATHS, validate
-    from simulator.io import atomic_write_text, build_manifest, sha256_bytes, write_manifest
+    from calibration.validate import MIN_PATHS
 
     model = load_model(args.model)
     out = output_dir(args.out)
@@ -109,8 +111,31 @@ def run(args) -> int:
     src = args.data
     if not src.startswith("builtin:") and not Path(src).is_file():
         raise UserInputError(f"--data {src!r}: price file not found (give a CSV / Parquet file or builtin:us-markets)")
+    from simulator.outdir import directory_transaction
+
     # load once: the data must hold the model's assets; errors say which asset and date
-    prices, cleaning = load_prices(src, assets=list(model.assets), report=True, min_obs=101)
+    prices, cleaning = load_prices(src, assets=list(model.assets), report=True, min_obs=101,
+                                   date_format=args.date_format)
+    # --out may only replace an earlier validation (checked before the work); written staged, swapped in at the end
+    tx = directory_transaction(out, kinds=("validation",))
+    try:
+        report, collapse = _validate_into(args, model, src, prices, cleaning, tx.out())
+        tx.commit()
+    except BaseException:
+        tx.abort()
+        raise
+    print(report.summary())
+    if collapse is not None:
+        print()
+        print(collapse.summary())
+    print(f"wrote report.html, validation.json and manifest.json to {out}")
+    return 0 if report.passed else 1
+
+
+def _validate_into(args, model, src, prices, cleaning, out):
+    """Run the validation (and the collapse loop) and write its files into the staged folder ``out``."""
+    from calibration.validate import validate
+    from simulator.io import atomic_write_text, build_manifest, sha256_bytes, write_manifest
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -172,12 +197,7 @@ def run(args) -> int:
         collapse=None if collapse is None else {**collapse.summary_dict(), "seed": collapse.seed},
     )
     write_manifest(out, manifest, files=["validation.json", "report.html"])
-    print(report.summary())
-    if collapse is not None:
-        print()
-        print(collapse.summary())
-    print(f"wrote report.html, validation.json and manifest.json to {out}")
-    return 0 if report.passed else 1
+    return report, collapse
 
 
 def _argv(args) -> list[str]:

@@ -91,16 +91,34 @@ def _read_rows(spec: str, flag: str):
 
 
 def run(args) -> int:
-    from calibration.privacy import fairness_report, privacy_report
-    from simulator.io import atomic_write_json
-    from simulator.transactions import TransactionProfile
-
     if (args.real is None) != (args.holdout is None):
         raise UserInputError("--real and --holdout must be given together")
     if not 0 < args.alpha < 1:
         raise UserInputError(f"--alpha must be in (0, 1), got {args.alpha}")
     if args.max_rows < 100:
         raise UserInputError(f"--max-rows must be >= 100, got {args.max_rows}")
+    txs = []
+    if args.out:  # checked before the work: an existing --out must be a report of this command
+        from simulator.outdir import FileRule, OutputTransaction, is_json_with
+
+        out = Path(args.out)
+        if out.name in ("", ".", ".."):
+            raise UserInputError(f"--out {args.out!r} is not a file name; give e.g. report.json")
+        txs.append(OutputTransaction(out.parent, {out.name: FileRule(
+            is_json_with("feed", "fairness", "passed"), "--out", "a validate-transactions report")}))
+    try:
+        return _validate(args, txs)
+    except BaseException:
+        for tx in txs:
+            tx.abort()
+        raise
+
+
+def _validate(args, txs) -> int:
+    from calibration.privacy import fairness_report, privacy_report
+    from simulator.io import atomic_write_json
+    from simulator.transactions import TransactionProfile
+
     feed, manifest = read_feed(args.feed)
     try:
         profile = TransactionProfile.from_dict(manifest["profile"])
@@ -126,7 +144,8 @@ def run(args) -> int:
              + [f"leak: {m}" for m in report.get("leaks", {}).get("failures", [])])
     report["passed"] = not flags
     if args.out:
-        atomic_write_json(args.out, report)
+        atomic_write_json(txs[0].path(Path(args.out).name), report)
+        txs[0].commit()
     fair = report["fairness"]
     print(f"feed {args.feed}: {len(feed)} rows, {int(feed['is_fraud'].sum())} fraud")
     for seg in fair["segments"]:

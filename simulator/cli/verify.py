@@ -1,10 +1,14 @@
-"""``stress-sim verify DIR``: prove that a result directory is intact and reproduces.
+"""``stress-sim verify DIR``: prove that a result directory is intact, reproduces, and that every figure it
+publishes re-derives.
 
-The checks are :func:`simulator.jobs.verify.verify_directory` (see that module for what is compared);
-this command prints one line per run directory with its notes and differences.
+The checks are :func:`simulator.jobs.verify.verify_directory` (see that module and
+:mod:`simulator.jobs.rederive` for what is compared); this command prints one line per run directory with
+its notes and differences (each naming the file, the key and both values).
 
-Exit status: 0 when everything is intact and reproduces, 1 when something differs (each difference is
-listed), 2 when the directory cannot be verified (no manifest, unreadable manifest, model not found).
+Exit status: 0 when everything is intact, reproduces and re-derives; 1 when something differs (a file's hash,
+a path value, a re-derived figure, an edited ``model.json`` or ``scenario.json``; each difference is listed);
+2 when the input is unusable (no manifest, unreadable manifest, malformed seed or size records, a model given
+or named that is not the run's, an unknown results format).
 """
 from __future__ import annotations
 
@@ -31,10 +35,18 @@ from simulator.jobs.verify import (  # noqa: F401
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "verify", help="re-check a result directory's hashes and recompute a sample of its paths",
-        description="Verify a results directory: every output's sha256 against manifest.json, then a sample of "
-                    "path chunks recomputed from the recorded model, seed and scenario and compared bit for bit. "
-                    "Exit 0: intact and reproduced; 1: something differs; 2: cannot be verified.")
+        "verify", help="re-check a result directory's hashes, recompute its paths and re-derive every figure",
+        description="Verify a results directory: every output's sha256 against manifest.json and the stored "
+                    "model and scenario against their recorded hashes; a sample of path chunks (every path with "
+                    "--all) recomputed from the recorded model, seed and scenario and compared bit for bit; then "
+                    "every published figure re-derived from the paths by the code that wrote it and compared "
+                    "within 1e-9 relative (bit-identical within one version): risk.json (VaR, ES, intervals, "
+                    "contributions, stress vs baseline, liquidity-adjusted ES, targets, book and curves), "
+                    "pnl.parquet, fan.parquet, a demo's summary.json, tables/*.csv and backtest.json tests, and "
+                    "reverse.json. Exit status 0: intact, reproduced and re-derived; 1: something differs (each "
+                    "difference names the file, the key and both values; an edited model.json or scenario.json "
+                    "too); 2: unusable input (no or unreadable manifest, malformed records, a model that is not the "
+                    "run's).")
     p.add_argument("directory", metavar="DIR", help="a run directory (with manifest.json) or a folder of them")
     p.add_argument("--model", default=None, metavar="MODEL",
                    help="model JSON or builtin:NAME when the directory has no model.json (default: the manifest's "
@@ -44,7 +56,9 @@ def add_parser(subparsers) -> None:
                         f"(default {DEFAULT_CHUNKS})")
     p.add_argument("--chunk-paths", type=positive_int, default=DEFAULT_CHUNK_PATHS, metavar="N",
                    help=f"paths per recomputed chunk (default {DEFAULT_CHUNK_PATHS})")
-    p.add_argument("--all", action="store_true", help="recompute every path (slow for large runs)")
+    p.add_argument("--all", action="store_true",
+                   help="recompute every path and re-derive the figures from them (default: the figures are "
+                        "re-derived from the stored per-path files once hash-checked and sampled)")
     p.add_argument("--sample-seed", type=non_negative_int, default=None, metavar="S",
                    help="seed of the random chunk choice (default: fresh entropy, printed)")
     p.add_argument("--hashes-only", action="store_true", help="only check the output hashes")
@@ -62,8 +76,9 @@ def run(args) -> int:
         status = "OK" if rc.ok else "MISMATCH"
         line = f"{status}  {rc.directory}  [{rc.kind}]  {rc.n_files} file hash(es) checked"
         if rc.recomputed_paths:
-            line += f", {rc.recomputed_paths:,} path(s) recomputed, {rc.compared_values:,} values identical" \
-                if rc.ok else f", {rc.recomputed_paths:,} path(s) recomputed"
+            line += f", {rc.recomputed_paths:,} path(s) recomputed"
+        if rc.compared_values:
+            line += f", {rc.compared_values:,} values compared"
         print(line)
         for note in rc.notes:
             print(f"    note: {note}")
@@ -78,5 +93,6 @@ def run(args) -> int:
         print(f"verification FAILED: {n_bad} of {len(results)} run(s) differ from their manifest or do not reproduce",
               file=sys.stderr)
         return 1
-    print(f"verified: {len(results)} run(s) intact" + ("" if args.hashes_only else " and reproduced"))
+    print(f"verified: {len(results)} run(s) intact" + ("" if args.hashes_only else " and reproduced; every published "
+                                                       "figure re-derived"))
     return 0

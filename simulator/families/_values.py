@@ -16,7 +16,11 @@ def number(value: Any, where: str) -> float:
     """``value`` as a finite float; ``TypeError`` / ``ValueError`` naming ``where`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{where} must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond the range of a float
+        digits = int(int(value).bit_length() * 0.30103) + 1
+        raise ValueError(f"{where} is an integer of about {digits} digits, beyond the range of a number") from None
     if not math.isfinite(value):
         raise ValueError(f"{where} must be finite, got {value!r}")
     return value

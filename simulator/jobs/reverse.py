@@ -70,8 +70,11 @@ def reverse_stress_test(model, *, scenario: Any = "baseline", loss: float | None
     dict
         ``reverse.json``'s content: the scenario, horizon, currency, threshold, the most likely breach
         point (moves as percent log returns and as simple returns), its Mahalanobis distance and
-        plausibility, the simulated breach probability, mean move and breach types.
+        plausibility, the simulated breach probability, mean move and breach types; ``inputs``: the scenario
+        as run, its hash, the book, the breach types asked for and the role overrides (what ``stress-sim
+        verify`` re-runs it from, with the model, ``n_paths``, ``seed`` and the threshold recorded beside).
     """
+    from scenarios.loader import load_scenario, scenario_sha256
     from simulator.jobs.scenario import run_scenario
     from simulator.reverse import reverse_stress
 
@@ -79,7 +82,8 @@ def reverse_stress_test(model, *, scenario: Any = "baseline", loss: float | None
         raise UserInputError("give exactly one of a loss threshold (--loss) or a loss quantile (--loss-quantile)")
     if loss_quantile is not None and not 0.5 < float(loss_quantile) < 1.0:
         raise UserInputError(f"the loss quantile must lie in (0.5, 1), e.g. 0.99; got {loss_quantile!r}")
-    res = run_scenario(scenario, model, n_paths=n_paths, seed=seed, roles=roles, keep="summary")
+    sc = load_scenario(scenario)
+    res = run_scenario(sc, model, n_paths=n_paths, seed=seed, roles=roles, keep="summary")
     sim = res.simulation
     moves = sim.cum_return
     if book is not None:
@@ -117,27 +121,58 @@ def reverse_stress_test(model, *, scenario: Any = "baseline", loss: float | None
                   "(Gaussian copula of the simulated horizon moves, empirical marginals); prob_as_extreme = "
                   "P(chi2_k >= d^2); simulated breaches: paths with loss >= threshold",
         **doc,
+        # what stress-sim verify re-runs it from: the scenario as run, the book, the breach types asked for
+        "inputs": {"scenario": sc.model_dump(mode="json"), "scenario_sha256": scenario_sha256(sc),
+                   "book": None if book is None else book.model_dump(mode="json"), "n_clusters": int(n_clusters),
+                   "roles": dict(roles) if roles else None},
     }
 
 
 def write_reverse(doc: dict[str, Any], out: str | Path, *, command=None, model_source: str | None = None) -> Path:
-    """Write ``reverse.json`` and a manifest into the folder ``out`` (atomically)."""
+    """Write ``reverse.json`` and a manifest into the folder ``out`` (staged, swapped in together).
+
+    In a folder holding another job's result (its ``manifest.json`` of another kind, e.g. a demo), only
+    ``reverse.json`` is written beside that result and its manifest is kept; a ``reverse.json`` that another
+    job's manifest lists, or any existing file that is not a reverse stress test, is refused (never replaced)."""
+    from simulator.outdir import FileRule, OutputTransaction, is_json_with
+
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserInputError(f"{out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    path = atomic_write_json(out / REVERSE_FILE, doc)
-    manifest = build_manifest(kind="reverse-stress-test", command=command, model_source=model_source,
-                              model_sha256=doc.get("model_sha256"), scenario=doc.get("scenario"),
-                              seed=doc.get("seed"), loss_threshold=doc.get("loss_threshold"))
     existing = out / "manifest.json"
+    prior: Any = None
     if existing.is_file():
         try:
             prior = json.loads(existing.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            prior = {}
-        if isinstance(prior, dict) and prior.get("kind") not in (None, "reverse-stress-test"):
-            # a results folder of another job: add reverse.json beside its outputs, keep its manifest
-            return path
-    write_manifest(out, manifest, files=[REVERSE_FILE])
-    return path
+            raise UserInputError(f"{existing} exists and is not a stress-sim manifest; write the reverse stress test to "
+                                 "another folder") from None
+    other = isinstance(prior, dict) and prior.get("kind") not in (None, "reverse-stress-test")
+    if other and REVERSE_FILE in (prior.get("outputs") or {}):
+        raise UserInputError(f"{out / REVERSE_FILE} belongs to the {prior.get('kind')!r} result in {str(out)!r} (its "
+                             "manifest lists it); write the reverse stress test to another folder")
+    rules = {REVERSE_FILE: FileRule(is_json_with("most_likely_breach"), "--out", "a reverse stress test (reverse.json)")}
+    if not other:
+        rules["manifest.json"] = FileRule(_is_reverse_manifest, "--out", "the manifest of a reverse stress test")
+    tx = OutputTransaction(out, rules)
+    try:
+        stage = tx.stage
+        atomic_write_json(stage / REVERSE_FILE, doc)
+        if not other:
+            manifest = build_manifest(kind="reverse-stress-test", command=command, model_source=model_source,
+                                      model_sha256=doc.get("model_sha256"), scenario=doc.get("scenario"),
+                                      seed=doc.get("seed"), loss_threshold=doc.get("loss_threshold"))
+            write_manifest(stage, manifest, files=[REVERSE_FILE])
+        tx.commit()
+    except BaseException:
+        tx.abort()
+        raise
+    return out / REVERSE_FILE
+
+
+def _is_reverse_manifest(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("kind") == "reverse-stress-test"

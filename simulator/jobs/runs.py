@@ -143,6 +143,7 @@ def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None 
         Unknown scenario, bad file, duplicate names, missing or bad model, bad role.
     """
     from scenarios.loader import load_scenario, with_replay_scaling
+    from simulator.limits import check_simulation
     from simulator.results import PATH_CELL_LIMIT, keep_for_run, long_run_model
     from simulator.scenario_risk import pnl_horizons
 
@@ -249,6 +250,13 @@ def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None 
                                      f"{n:,} paths x {sc.horizon_days} days x {m.n_assets} factors exceed the "
                                      f"{cell_limit:,} cells kept in memory (fewer --paths, or --max-path-cells)")
             keep = "paths"
+        # memory: the engine's arrays, paths.parquet's table when written, and the P&L at every horizon
+        n_h = len(pnl_horizons(sc.outputs.horizons, sc.horizon_days, extra=extra)) + 1
+        check_simulation(n, sc.horizon_days, m.n_assets, keep=keep, what=f"scenario {sc.name!r}",
+                         per_cell=16 + (40 if sc.outputs.keep == "paths" else 0),
+                         per_path_asset=16 + 8 * n_h, extra=8 * n * (n_h + 6),
+                         knobs="use fewer --paths" + (" or a scenario that does not keep its paths"
+                                                      if sc.outputs.keep == "paths" else ""))
         plans.append(PlannedRun(scenario=sc, model=m, model_source=source, n_paths=n, keep=keep,
                                 paths_file=sc.outputs.keep == "paths", extra_horizons=sorted(set(extra)), notes=notes,
                                 reporting_horizon=reporting, start_state=start, book=book))
@@ -272,25 +280,36 @@ def execute_runs(plans: Sequence[PlannedRun], out: str | Path, *, seed: int | No
     -------
     list of simulator.results.StoredScenario
     """
+    from simulator.outdir import members_transaction
     from simulator.results import NonFiniteResultError
 
     say = say or (lambda _m: None)
-    stored = []
+    stored: list[Any] = []
     baseline = None
-    for i, p in enumerate(plans, 1):
-        tag = f"[{i}/{len(plans)}] {p.name}"
-        try:
-            res = _execute_one(p, out, tag=tag, seed=seed, roles=roles, n_threads=n_threads, progress=progress,
-                               command=command, say=say, baseline=baseline)
-        except NonFiniteResultError as exc:
-            if failures is None:
-                raise
-            failures.append((p.name, str(exc)))
-            say(f"{tag}: FAILED: {exc}")
-            continue
-        if p.name == "baseline":
-            baseline = res
-        stored.append(res)
+    # every OUT/<scenario>/ is checked before anything runs (only earlier results of stress-sim run may be
+    # replaced), the new folders are staged in OUT and swapped in together once every scenario is written
+    tx = members_transaction(out, [p.name for p in plans], kinds=("scenario-run",))
+    try:
+        for i, p in enumerate(plans, 1):
+            tag = f"[{i}/{len(plans)}] {p.name}"
+            try:
+                res = _execute_one(p, tx.stage, tag=tag, seed=seed, roles=roles, n_threads=n_threads,
+                                   progress=progress, command=command, say=say, baseline=baseline)
+            except NonFiniteResultError as exc:
+                if failures is None:
+                    raise
+                failures.append((p.name, str(exc)))
+                say(f"{tag}: FAILED: {exc}")
+                continue
+            if p.name == "baseline":
+                baseline = res
+            stored.append(res)
+        tx.commit()
+    except BaseException:
+        tx.abort()
+        raise
+    for res in stored:
+        res.directory = Path(out) / res.name
     return stored
 
 

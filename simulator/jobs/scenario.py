@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -68,7 +68,11 @@ def compile_scenario(scenario, model: MarketModel, *, horizon: int | None = None
 
 def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: int | None = None, seed=None,
                  roles=None, keep: str | None = None, chunk_paths: int | None = None, progress: bool = False,
-                 n_threads: int | None = None, replay_scaling: str | None = None, book=None) -> SimulatedScenario:
+                 n_threads: int | None = None, replay_scaling: str | None = None, book=None,
+                 backend: str = "local", client=None, n_workers: int | None = None,
+                 run_dir: str | os.PathLike | None = None, resume: bool = False, chunked: bool | None = None,
+                 extra_horizons: Sequence[int] = (), reporting_horizon: int | None = None,
+                 keep_paths: bool | None = None) -> SimulatedScenario:
     """Simulate ``scenario`` (a path, a library name, or a ``Scenario``) on ``model``.
 
     Parameters
@@ -81,13 +85,41 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
     roles : mapping, optional
         Role → model asset overrides (e.g. ``{"oil": "BRENT"}``).
     keep : {"paths", "summary"}, optional
-        Override the scenario's ``outputs.keep``.
+        Override the scenario's ``outputs.keep``: simulate the daily paths (P&L at every horizon, fan, drawdowns,
+        the worst-window liquidity-adjusted ES) or per-path summaries only.
     replay_scaling : {"filtered", "historical"}, optional
         Override the ``scaling`` of every ``historical_replay`` shock (the result records the
         scenario as run).
     book : scenarios.book.Book, optional
         Positions revalued in full instead of the scenario's linear ``[portfolio]`` (the daily paths are
-        kept; see :mod:`simulator.book_risk`).
+        simulated; see :mod:`simulator.book_risk`).
+    backend : {"local", "dask", "cuda", "auto"}, default "local"
+        Where the chunks of paths run (see :func:`simulator.simulate`): local numba threads, a Dask cluster or
+        an NVIDIA GPU. Local and Dask give bit-identical results; CUDA's paths agree with them within
+        :data:`simulator.backends.cuda.RTOL`.
+    client : distributed.Client or str, optional
+        Dask only: a client or a scheduler address ``"tcp://HOST:PORT"``; default a local cluster.
+    n_workers : int, optional
+        Dask only, without ``client``: worker processes of the local cluster.
+    run_dir : str or os.PathLike, optional
+        Resumable run directory: every chunk's result is committed there as it completes (see
+        :mod:`simulator.runstore`); with ``resume=True`` an interrupted run computes only its missing chunks and
+        gives results identical to an uninterrupted run.
+    resume : bool, default False
+        Continue the interrupted run in ``run_dir``.
+    chunked : bool, optional
+        Reduce every chunk to what the risk figures need of its paths, where the chunk ran
+        (:mod:`simulator.chunked_risk`), instead of gathering the daily paths: memory per worker is bounded by
+        one chunk and the daily paths never reach this process (``result.simulation`` holds per-path summaries,
+        ``result.chunked`` the rows). :func:`simulator.results.write_results` writes the same bytes either way.
+        Default: True for every backend but ``"local"`` and whenever ``run_dir`` is given; a plain local run
+        keeps its daily paths in memory (``result.returns``) as before.
+    extra_horizons, reporting_horizon : optional
+        Chunked runs only: the ``extra_horizons`` and ``reporting_horizon`` that ``write_results`` will be given
+        (their P&L is computed while the chunks run).
+    keep_paths : bool, optional
+        Chunked runs only: also gather the daily paths, for ``paths.parquet`` (default: the scenario's
+        ``outputs.keep == "paths"``).
     """
     from scenarios.loader import load_scenario, scenario_sha256, with_replay_scaling
     from simulator.targets import evaluate_targets, history_checks
@@ -100,6 +132,10 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
     model = _resolve_model(model, sc)
     replay_data = load_replay_data(sc)
     schedule = compile_shocks(sc, model, roles=roles, replay_data=replay_data)
+    if chunked is None:
+        chunked = backend != "local" or run_dir is not None
+    if not isinstance(chunked, bool):
+        raise TypeError(f"chunked must be True, False or None, got {chunked!r}")
 
     positions = horizons = None
     mapping = resolve_assets(sc, model, roles=roles)
@@ -114,9 +150,29 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
             positions[mapping[name]] += amount
         if sc.portfolio.liquidity_horizons:
             horizons = _asset_liquidity_horizons(sc.portfolio.liquidity_horizons, mapping, model)
-    sim = simulate(model, n_paths or sc.n_paths, sc.horizon_days, sc.seed if seed is None else seed,
-                   keep=keep or sc.outputs.keep, chunk_paths=chunk_paths, progress=progress, n_threads=n_threads,
-                   schedule=schedule)
+    keep = keep or sc.outputs.keep
+    n = n_paths or sc.n_paths
+    seed = sc.seed if seed is None else seed
+    engine = dict(chunk_paths=chunk_paths, progress=progress, n_threads=n_threads, backend=backend, client=client,
+                  n_workers=n_workers, run_dir=run_dir, resume=resume)
+    ch = None
+    if chunked:
+        from simulator.chunked_risk import RiskSpec, simulate_chunked
+        from simulator.targets import history_days
+
+        h = sc.horizon_days
+        spec = RiskSpec.for_run(
+            model=model, horizon=h, keep=keep, risk_horizons=sc.outputs.horizons, extra_horizons=extra_horizons,
+            reporting_horizon=reporting_horizon, positions=positions, liquidity_horizons=horizons,
+            targets=[(t.measure, mapping[t.asset], t.day or h) for t in sc.targets],
+            history_days=history_days(sc, model, h, replay_data),
+            paths_file=sc.outputs.keep == "paths" if keep_paths is None else keep_paths, book=book)
+        sim, ch = simulate_chunked(model, n, h, seed, spec, schedule=schedule, **engine)
+        targets = evaluate_targets(sc.targets, sim, mapping, samples=ch.target_samples()) + \
+            history_checks(sc, model, sim, replay_data, sample=ch.history)
+    else:
+        sim = simulate(model, n, sc.horizon_days, seed, keep=keep, schedule=schedule, **engine)
+        targets = evaluate_targets(sc.targets, sim, mapping) + history_checks(sc, model, sim, replay_data)
     return SimulatedScenario(
         name=sc.name, description=sc.description, simulation=sim, positions=positions,
         currency=book.currency if book is not None else (sc.portfolio.currency if sc.portfolio else "USD"),
@@ -124,8 +180,7 @@ def run_scenario(scenario, model: MarketModel | str | None = None, *, n_paths: i
         var_levels=tuple(sc.outputs.var_levels), risk_horizons=tuple(sc.outputs.horizons),
         scenario_sha256=scenario_sha256(sc), scenario_source=str(sc.path) if sc.path else sc.name,
         shocks=[s.model_dump(mode="json") for s in sc.shocks],
-        targets=evaluate_targets(sc.targets, sim, mapping) + history_checks(sc, model, sim, replay_data),
-        book=book,
+        targets=targets, book=book, chunked=ch,
     )
 
 

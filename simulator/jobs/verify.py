@@ -1,28 +1,35 @@
-"""Verify a result directory: prove that it is intact and reproduces (the library behind ``stress-sim verify``).
+"""Verify a result directory: prove that it is intact and that every figure it publishes reproduces (the library
+behind ``stress-sim verify``).
 
 :func:`verify_directory` returns one :class:`RunCheck` per run directory found; the CLI prints them.
 
-Two independent checks per run directory (``DIR`` itself when it holds ``manifest.json``, otherwise each
-sub-directory that does, e.g. the ``OUT/<scenario>/`` folders written by ``stress-sim run``):
+Three checks per run directory (``DIR`` itself when it holds ``manifest.json``, and each sub-directory that
+does, e.g. the ``OUT/<scenario>/`` folders written by ``stress-sim run``):
 
 1. **integrity**: every file listed under ``outputs`` in ``manifest.json`` exists and has the recorded
-   sha256;
-2. **reproduction**: for simulation results (``stress-sim simulate``: kind ``simulation``; ``stress-sim
-   run``: kind ``scenario-run``) a sample of path chunks is recomputed from the recorded model, seed
-   entropy, horizon and (for scenario runs) the stored scenario with its shocks, and compared **bit for
-   bit** with the stored per-path summaries (``summary.parquet``) and, when present, the daily paths
-   (``paths.parquet``). Path ``i`` depends only on (seed, i), so any chunk can be recomputed alone.
-   Column names follow the manifest's results format (:func:`simulator.results.result_columns`):
-   ``stress-sim-results/2`` and ``stress-sim simulate`` (0.3.0 and later) store ``cum_log_return_pct`` and
-   ``log_return_pct``; results format 1 and simulate output of stress-sim <= 0.2.0 ``cum_return_pct`` and
-   ``return_pct``.
+   sha256; the model and scenario stored with a run have the recorded ``model_sha256`` / ``scenario_sha256``
+   (an edited ``model.json`` or ``scenario.json`` is a difference, even when its file hash was updated);
+2. **reproduction of the paths**: for simulation results (``stress-sim simulate``: kind ``simulation``;
+   ``stress-sim run``: kind ``scenario-run``) a sample of path chunks (every path with ``all_paths``) is
+   recomputed from the recorded model, seed entropy, horizon and (for scenario runs) the stored scenario with
+   its shocks, and compared **bit for bit** with the stored per-path summaries (``summary.parquet``) and, when
+   present, the daily paths (``paths.parquet``). Path ``i`` depends only on (seed, i), so any chunk can be
+   recomputed alone. Column names follow the manifest's results format
+   (:func:`simulator.results.result_columns`);
+3. **re-derivation of the figures** (:mod:`simulator.jobs.rederive`): a scenario run's ``risk.json``,
+   ``pnl.parquet`` and ``fan.parquet`` are computed again from every path by the code that wrote them and
+   compared value by value. The paths are the stored per-path files once hash-checked and sampled, or, with
+   ``all_paths``, when the run did not store what its figures need (daily paths, regime days), or when a
+   sampled chunk differs, every path recomputed. A demo folder's ``summary.json``, ``tables/*.csv``,
+   ``backtest.json`` and ``reverse.json`` and a reverse stress test's ``reverse.json`` are re-derived too.
 
 The model is the directory's ``model.json`` when there is one, else ``--model``, else the manifest's
 ``model_source`` (a ``builtin:NAME``, or a file path tried as given and relative to ``DIR``); its hash must
 equal the recorded ``model_sha256``. Other kinds of directories (e.g. ``stress-sim validate`` output) get
 the integrity check only.
 
-A directory that cannot be verified at all (no manifest, unreadable manifest, model not found) raises
+A directory that cannot be verified at all (no manifest, unreadable manifest, a malformed seed or size
+record, a model given or named that is not the run's, an unknown results format) raises
 :class:`simulator.exceptions.UserInputError`; differences are listed in each check's ``problems``.
 """
 from __future__ import annotations
@@ -30,13 +37,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from simulator.exceptions import UserInputError
 
-__all__ = ["RunCheck", "verify_directory", "find_runs", "check_hashes", "recompute", "choose_chunks", "columns_for",
-           "SIM_KINDS", "DEFAULT_CHUNKS", "DEFAULT_CHUNK_PATHS"]
+__all__ = ["RunCheck", "RunDiffers", "verify_directory", "find_runs", "check_hashes", "recompute", "verify_scenario_run",
+           "verify_demo", "verify_reverse", "choose_chunks", "columns_for", "SIM_KINDS", "DEFAULT_CHUNKS",
+           "DEFAULT_CHUNK_PATHS"]
 
 SIM_KINDS = ("simulation", "scenario-run")
 DEFAULT_CHUNKS = 4
@@ -137,61 +146,104 @@ def check_hashes(directory: Path, manifest: dict, rc: RunCheck, *, nested: tuple
 
 
 # ---------------------------------------------------------------------- reproduction
+class RunDiffers(Exception):
+    """An input stored with the run (``model.json``, ``scenario.json``) is not the one that produced it: a
+    difference of the run (exit status 1), not an unusable input."""
+
+
+def _file_as_recorded(directory: Path, manifest: dict, name: str) -> bool:
+    """Whether ``name`` has the sha256 the manifest records for it."""
+    from simulator.io import sha256_file
+
+    digest = (manifest.get("outputs") or {}).get(name)
+    try:
+        return bool(digest) and sha256_file(directory / name) == digest
+    except OSError:
+        return False
+
+
 def _load_model_for(directory: Path, manifest: dict, override: str | None):
+    """The run's model and where it came from. The directory's own ``model.json`` must be the recorded model
+    (:class:`RunDiffers` otherwise); a model given with ``--model`` or named by ``model_source`` that is not is
+    a :class:`UserInputError` (the wrong model was given, or its file changed since)."""
     from simulator.builtin import load_model
     from simulator.model import MarketModel
 
-    if (directory / "model.json").is_file() and override is None:
-        try:
-            model, where = MarketModel.from_json(directory / "model.json"), str(directory / "model.json")
-        except (ValueError, TypeError) as exc:
-            raise UserInputError(f"{directory / 'model.json'}: {exc}") from None
-    else:
-        src = override or manifest.get("model_source")
-        if not src:
-            raise UserInputError(f"{directory}: the manifest names no model_source and there is no model.json; "
-                                 "pass --model MODEL.json")
-        src = str(src)
-        if not src.startswith("builtin:") and not Path(src).is_file() and (directory / src).is_file():
-            src = str(directory / src)
-        try:
-            model = load_model(src)
-        except UserInputError as exc:
-            raise UserInputError(f"{directory}: cannot load the run's model ({exc}); pass --model MODEL.json") from None
-        where = src
     recorded = manifest.get("model_sha256")
+    own = directory / "model.json"
+    if own.is_file() and override is None:
+        try:
+            model, where = MarketModel.from_json(own), str(own)
+        except (ValueError, TypeError, OSError) as exc:
+            if not _file_as_recorded(directory, manifest, "model.json"):
+                raise RunDiffers(f"model.json: not a valid model ({_cut(str(exc))}); the file was edited after "
+                                 "the run") from None
+            raise UserInputError(f"{own}: {_cut(str(exc))}") from None
+        if recorded and model.sha256() != recorded:
+            raise RunDiffers(f"model.json: the model's sha256 {model.sha256()[:16]}... differs from the recorded "
+                             f"model_sha256 {str(recorded)[:16]}... (the model was edited after the run)")
+        return model, where
+    src = override or manifest.get("model_source")
+    if not src:
+        raise UserInputError(f"{directory}: the manifest names no model_source and there is no model.json; "
+                             "pass --model MODEL.json")
+    src = str(src)
+    if not src.startswith("builtin:") and not Path(src).is_file() and (directory / src).is_file():
+        src = str(directory / src)
+    try:
+        model = load_model(src)
+    except UserInputError as exc:
+        raise UserInputError(f"{directory}: cannot load the run's model ({exc}); pass --model MODEL.json") from None
     if recorded and model.sha256() != recorded:
-        raise UserInputError(f"{directory}: model {where} has sha256 {model.sha256()[:16]}... but the run recorded "
+        raise UserInputError(f"{directory}: model {src} has sha256 {model.sha256()[:16]}... but the run recorded "
                              f"{str(recorded)[:16]}...; pass the model that produced the run with --model")
-    return model, where
+    return model, src
 
 
-def _schedule_for(directory: Path, manifest: dict, model, horizon: int):
+def _cut(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def _scenario_for(directory: Path, manifest: dict, model, horizon: int):
+    """(schedule, scenario or None, replay data) of a run: the plain model for ``stress-sim simulate`` output,
+    the stored ``scenario.json`` compiled with its shocks for a scenario run (:class:`RunDiffers` when it is
+    not the recorded scenario)."""
     from simulator.schedule import Schedule
 
     if manifest.get("kind") != "scenario-run":
-        return Schedule.from_model(model, horizon), None
+        return Schedule.from_model(model, horizon), None, {}
     path = directory / "scenario.json"
     if not path.is_file():
-        raise UserInputError(f"{directory}: scenario run without scenario.json; cannot rebuild its shocks")
+        raise RunDiffers("scenario.json: missing, so the scenario's shocks cannot be rebuilt")
     from scenarios.loader import record_sha256s, scenario_from_record
-    from simulator.jobs.scenario import compile_scenario
+    from simulator.jobs.scenario import load_replay_data
+    from simulator.shocks import compile_shocks
 
-    data = json.loads(path.read_text(encoding="utf-8"))
     try:
+        data = json.loads(path.read_text(encoding="utf-8"))
         sc = scenario_from_record(data, source=str(path))
-    except (ValueError, TypeError) as exc:
-        raise UserInputError(f"{path}: {exc}") from None
+    except (ValueError, TypeError, OSError) as exc:
+        if not _file_as_recorded(directory, manifest, "scenario.json"):
+            raise RunDiffers(f"scenario.json: not a valid scenario ({_cut(str(exc))}); the file was edited after "
+                             "the run") from None
+        raise UserInputError(f"{path}: {_cut(str(exc))}") from None
     recorded = manifest.get("scenario_sha256")
     hashes = record_sha256s(data)  # the stored record's hash (and the 0.3.0 recipe's)
     if recorded and recorded not in hashes:
-        raise UserInputError(f"{path}: scenario hash {hashes[0][:16]}... differs from the recorded "
-                             f"{str(recorded)[:16]}...")
+        raise RunDiffers(f"scenario.json: the scenario's hash {hashes[0][:16]}... differs from the recorded "
+                         f"scenario_sha256 {str(recorded)[:16]}... (the scenario was edited after the run)")
     roles = manifest.get("roles") or None
     try:
-        sched = compile_scenario(sc, model, horizon=horizon, roles=roles)
+        replay = load_replay_data(sc)
+        sched = compile_shocks(sc, model, horizon=horizon, roles=roles, replay_data=replay)
     except (ValueError, TypeError, KeyError) as exc:
-        raise UserInputError(f"{directory}: cannot rebuild the scenario's shocks ({exc})") from None
+        raise UserInputError(f"{directory}: cannot rebuild the scenario's shocks ({_cut(str(exc))})") from None
+    return sched, sc, replay
+
+
+def _schedule_for(directory: Path, manifest: dict, model, horizon: int):
+    """(schedule, scenario or None) of a run (see :func:`_scenario_for`)."""
+    sched, sc, _ = _scenario_for(directory, manifest, model, horizon)
     return sched, sc
 
 
@@ -264,29 +316,39 @@ def _first_difference(stored: np.ndarray, fresh: np.ndarray) -> tuple[int, tuple
     return n, (tuple(int(v) for v in np.argwhere(diff)[0]) if n else ())
 
 
-def recompute(directory: Path, manifest: dict, rc: RunCheck, *, model_override: str | None, chunks: int,
-              chunk_paths: int, all_paths: bool, rng: np.random.Generator) -> None:
-    """Recompute sampled path chunks and compare them bit for bit with the stored outputs."""
-    from simulator.seeding import resolve_seed, seed_from_record
-
+def _run_sizes(directory: Path, manifest: dict) -> tuple[dict, int, int]:
     seed = manifest.get("seed")
     if not isinstance(seed, dict) or "entropy" not in seed:
         raise UserInputError(f"{directory}: manifest.json has no seed record (entropy); cannot recompute the paths")
     n_paths = manifest.get("n_paths")
     horizon = manifest.get("horizon", manifest.get("horizon_days"))
-    if not isinstance(n_paths, int) or not isinstance(horizon, int) or n_paths < 1 or horizon < 1:
+    if (not isinstance(n_paths, int) or not isinstance(horizon, int) or isinstance(n_paths, bool)
+            or isinstance(horizon, bool) or n_paths < 1 or horizon < 1):
         raise UserInputError(f"{directory}: manifest.json lacks a valid n_paths / horizon")
-    model, where = _load_model_for(directory, manifest, model_override)
-    recorded_assets = manifest.get("assets")
-    if recorded_assets is not None and list(recorded_assets) != list(model.assets):
-        raise UserInputError(f"{directory}: the run's assets {recorded_assets} differ from the model's "
-                             f"{list(model.assets)}")
-    sched, _ = _schedule_for(directory, manifest, model, horizon)
-    arrays = sched.kernel_arrays()
+    return seed, n_paths, horizon
+
+
+def _keys_for(directory: Path, seed: dict):
+    from simulator.seeding import resolve_seed, seed_from_record
+
     try:
-        keys = resolve_seed(seed_from_record(seed))
+        return resolve_seed(seed_from_record(seed))
     except (ValueError, TypeError, KeyError) as exc:
-        raise UserInputError(f"{directory}: malformed seed record {seed!r} ({exc})") from None
+        raise UserInputError(f"{directory}: malformed seed record {_cut(repr(seed), 120)} ({exc})") from None
+
+
+def recompute(directory: Path, manifest: dict, rc: RunCheck, *, model_override: str | None, chunks: int,
+              chunk_paths: int, all_paths: bool, rng: np.random.Generator) -> None:
+    """Recompute sampled path chunks of ``stress-sim simulate`` output and compare them bit for bit with the
+    stored per-path files (scenario runs: :func:`verify_scenario_run`)."""
+    from simulator.backends import run_chunk
+
+    seed, n_paths, horizon = _run_sizes(directory, manifest)
+    model, where = _load_model_for(directory, manifest, model_override)
+    _check_assets(directory, manifest, model)
+    sched, _, _ = _scenario_for(directory, manifest, model, horizon)
+    arrays = sched.kernel_arrays()
+    keys = _keys_for(directory, seed)
     outputs = manifest.get("outputs") or {}
     have_paths = "paths.parquet" in outputs and (directory / "paths.parquet").is_file()
     if "summary.parquet" not in outputs or not (directory / "summary.parquet").is_file():
@@ -294,23 +356,169 @@ def recompute(directory: Path, manifest: dict, rc: RunCheck, *, model_override: 
         return
     cols = columns_for(manifest, directory)
     rc.notes.append(f"model {where}; seed entropy {seed.get('entropy')}; {n_paths:,} paths x {horizon} days")
+    picks = choose_chunks(n_paths, chunks=chunks, chunk_paths=chunk_paths, all_paths=all_paths, rng=rng)
+    _compare_guarded(directory, manifest, rc, model, lambda s, e: run_chunk(arrays, keys, s, e, horizon, have_paths),
+                     picks, n_paths, horizon, have_paths, cols)
+
+
+def _check_assets(directory: Path, manifest: dict, model) -> None:
+    recorded_assets = manifest.get("assets")
+    if recorded_assets is not None and list(recorded_assets) != list(model.assets):
+        raise RunDiffers(f"manifest.json assets: the run's assets {_cut(str(recorded_assets), 120)} differ from the "
+                         f"model's {list(model.assets)}")
+
+
+def _compare_guarded(directory, manifest, rc, model, fresh, picks, n_paths, horizon, have_paths, cols) -> None:
     try:
-        _compare(directory, manifest, rc, model, arrays, keys, n_paths, horizon, have_paths, chunks=chunks,
-                 chunk_paths=chunk_paths, all_paths=all_paths, rng=rng, cols=cols)
+        _compare(directory, manifest, rc, model, fresh, picks, n_paths, horizon, have_paths, cols)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError are ValueError / OSError
         if isinstance(exc, UserInputError):
             raise
-        rc.problems.append(f"cannot read the stored outputs to compare them ({type(exc).__name__}: {exc})")
+        rc.problems.append(f"cannot read the stored outputs to compare them ({type(exc).__name__}: {_cut(str(exc))})")
 
 
-def _compare(directory: Path, manifest: dict, rc: RunCheck, model, arrays, keys, n_paths: int, horizon: int,
-             have_paths: bool, *, chunks: int, chunk_paths: int, all_paths: bool, rng: np.random.Generator,
-             cols: dict[str, str] | None = None) -> None:
+def verify_scenario_run(directory: Path, manifest: dict, rc: RunCheck, *, model_override: str | None, chunks: int,
+                        chunk_paths: int, all_paths: bool, rng: np.random.Generator,
+                        derived: dict[Path, Any]) -> None:
+    """Reproduce a scenario run: its paths (sampled chunks, or every path) bit for bit, then every figure of
+    ``risk.json``, ``pnl.parquet`` and ``fan.parquet`` re-derived (:mod:`simulator.jobs.rederive`). The re-derived
+    run is kept in ``derived`` (by resolved directory) for the runs and reports that compare with it."""
+    from simulator.backends import run_chunk
+    from simulator.engine import SimulationResult, simulate
+    from simulator.jobs import rederive
+    from simulator.seeding import seed_from_record
+
+    seed, n_paths, horizon = _run_sizes(directory, manifest)
+    model, where = _load_model_for(directory, manifest, model_override)
+    _check_assets(directory, manifest, model)
+    sched, sc, replay = _scenario_for(directory, manifest, model, horizon)
+    keys = _keys_for(directory, seed)
+    outputs = manifest.get("outputs") or {}
+    have_paths = "paths.parquet" in outputs and (directory / "paths.parquet").is_file()
+    if "summary.parquet" not in outputs or not (directory / "summary.parquet").is_file():
+        rc.problems.append("summary.parquet: missing, so no per-path output can be compared")
+        return
+    cols = columns_for(manifest, directory)
+    simulated = manifest.get("simulated")
+    daily = simulated == "paths" if simulated in ("paths", "summary") else have_paths
+    regime = any(getattr(s, "type", None) == "regime_switch" for s in sc.shocks)
+    stored_risk = _json_or_none(directory / "risk.json")
+    book = rederive.book_for_run(directory, manifest, stored_risk, rc.notes)
+    keep = "paths" if daily else "summary"
+    rc.notes.append(f"model {where}; seed entropy {seed.get('entropy')}; {n_paths:,} paths x {horizon} days")
+    _check_size(n_paths, horizon, model.n_assets, daily)
+
+    def everything():
+        return simulate(model, n_paths, horizon, seed_from_record(seed), keep=keep, schedule=sched)
+
+    full = all_paths or regime or (daily and not have_paths)
+    sim = None
+    if full:
+        sim = everything()
+        why = ("--all" if all_paths else "the run's regime days are not stored" if regime
+               else "the run did not store its daily paths")
+        rc.notes.append(f"every path recomputed ({why}); figures re-derived from them")
+        picks = choose_chunks(n_paths, chunks=chunks, chunk_paths=chunk_paths, all_paths=True, rng=rng)
+        full_sim = sim
+
+        def fresh(s: int, e: int) -> dict:
+            out = {"cum_return": full_sim.cum_return[s:e], "max_drawdown": full_sim.max_drawdown[s:e]}
+            if full_sim.returns is not None:
+                out.update(returns=full_sim.returns[s:e], sigma=full_sim.sigma[s:e])
+            return out
+    else:
+        arrays = sched.kernel_arrays()
+        picks = choose_chunks(n_paths, chunks=chunks, chunk_paths=chunk_paths, all_paths=False, rng=rng)
+
+        def fresh(s: int, e: int) -> dict:
+            return run_chunk(arrays, keys, s, e, horizon, have_paths)
+    before = len(rc.problems)
+    _compare_guarded(directory, manifest, rc, model, fresh, picks, n_paths, horizon, have_paths, cols)
+    if sim is None:
+        if len(rc.problems) == before:
+            try:
+                got = rederive.read_stored_paths(directory, manifest, model.assets, n_paths, horizon, cols, daily=daily)
+                sim = SimulationResult(asset_names=model.assets, n_paths=n_paths, horizon=horizon, keep=keep,
+                                       cum_return=got["cum_return"], max_drawdown=got["max_drawdown"],
+                                       stressed_days=np.zeros(n_paths, np.int64), returns=got.get("returns"),
+                                       sigma=got.get("sigma"), seed=dict(seed), model_sha256=model.sha256())
+                rc.notes.append("figures re-derived from the stored per-path files (hash-checked, sampled chunks "
+                                "reproduced)")
+            except (OSError, ValueError) as exc:
+                rc.problems.append(f"the stored per-path files cannot be read in full ({_cut(str(exc))})")
+        if sim is None:
+            sim = everything()
+            rc.notes.append("the stored per-path files differ from the recomputation: figures re-derived from every "
+                            "path recomputed")
+    baseline = _baseline_for(directory, manifest, derived, rc)
+    try:
+        run = rederive.derive_scenario_run(directory, manifest, model, sc, sim, roles=manifest.get("roles") or None,
+                                           book=book, replay_data=replay, baseline=baseline)
+    except UserInputError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        rc.problems.append(f"risk.json: the figures cannot be re-derived from the paths ({_cut(str(exc))})")
+        return
+    rc.compared_values += rederive.check_scenario_outputs(directory, manifest, run, rc.problems, rc.notes)
+    derived[directory.resolve()] = run.stored
+
+
+def _check_size(n_paths: int, horizon: int, n_assets: int, daily: bool) -> None:
+    """Refuse (before allocating) a recomputation that the recorded sizes make too large for memory."""
+    try:
+        from simulator.limits import check_simulation
+    except ImportError:  # pragma: no cover - the size estimator of 0.4
+        return
+    try:
+        check_simulation(n_paths, horizon, n_assets, keep="paths" if daily else "summary", what="verify",
+                         per_cell=32, knobs="verify --hashes-only checks the files without recomputing them")
+    except TypeError:  # another signature: leave the check to the engine
+        return
+
+
+def _json_or_none(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _baseline_for(directory: Path, manifest: dict, derived: dict[Path, Any], rc: RunCheck):
+    """The baseline a run was compared with: re-derived in this pass when it was verified, else its stored
+    results read (hash-checked) from the sibling folder; None when the run has none."""
+    ref = manifest.get("baseline")
+    if not isinstance(ref, dict) or not ref.get("name"):
+        return None
+    from simulator.io import safe_join
+    from simulator.results import load_results
+
+    try:
+        bdir = safe_join(directory.parent, str(ref["name"]))
+    except ValueError:
+        rc.problems.append(f"manifest.json baseline.name: {_cut(repr(ref['name']), 80)} is not a folder beside the run")
+        return None
+    got = derived.get(bdir.resolve())
+    if got is None:
+        try:
+            got = load_results(bdir, verify=True)
+        except (OSError, ValueError) as exc:
+            rc.problems.append(f"risk.json stress_vs_baseline: the baseline run {bdir.name!r} it was compared with "
+                               f"cannot be read ({_cut(str(exc))}); verify the folder that holds both")
+            return None
+        rc.notes.append(f"baseline {bdir.name!r} read from its stored files (hash-checked; verify it too)")
+    want = ref.get("scenario_sha256")
+    if want and got.manifest.get("scenario_sha256") != want:
+        rc.problems.append(f"manifest.json baseline: the baseline run {bdir.name!r} has scenario_sha256 "
+                           f"{str(got.manifest.get('scenario_sha256'))[:16]}..., the run recorded {str(want)[:16]}...")
+    return got
+
+
+def _compare(directory: Path, manifest: dict, rc: RunCheck, model, fresh_chunk, picks, n_paths: int, horizon: int,
+             have_paths: bool, cols: dict[str, str]) -> None:
+    """Compare the stored per-path files with ``fresh_chunk(start, stop)`` (arrays ``cum_return``,
+    ``max_drawdown`` and with ``have_paths`` ``returns``, ``sigma``) on every chunk of ``picks``, bit for bit."""
     import pyarrow.parquet as pq
 
-    from simulator.backends import run_chunk
-
-    cols = cols or columns_for(manifest, directory)
     summary_cols = ((cols["cum_log_return"], "cum_return"), (cols["max_drawdown"], "max_drawdown"))
     path_cols = ((cols["log_return"], "returns"), (cols["sigma"], "sigma"))
     for name, wanted in (("summary.parquet", [c for c, _ in summary_cols]),
@@ -333,9 +541,9 @@ def _compare(directory: Path, manifest: dict, rc: RunCheck, model, arrays, keys,
         if n_rows != n_paths * horizon * a:
             rc.problems.append(f"paths.parquet: {n_rows} rows, expected {n_paths} x {horizon} days x {a} assets "
                                f"= {n_paths * horizon * a}")
-    for start, stop in choose_chunks(n_paths, chunks=chunks, chunk_paths=chunk_paths, all_paths=all_paths, rng=rng):
+    for start, stop in picks:
         n = stop - start
-        fresh = run_chunk(arrays, keys, start, stop, horizon, have_paths)
+        fresh = fresh_chunk(start, stop)
         rc.recomputed_paths += n
         # per-path summaries
         t = _read_rows(directory / "summary.parquet", start, stop, ["asset", *[c for c, _ in summary_cols]])
@@ -380,6 +588,56 @@ def _compare(directory: Path, manifest: dict, rc: RunCheck, model, arrays, keys,
                     f"recomputed {float(fresh[key][i, day, j])!r}")
 
 
+# ---------------------------------------------------------------------- demo folders and reverse stress tests
+def verify_demo(directory: Path, manifest: dict, rc: RunCheck, *, model_override: str | None,
+                derived: dict[Path, Any]) -> None:
+    """A demo folder's own outputs: ``model.json`` against its recorded hash, ``backtest.json``'s tests,
+    ``reverse.json`` re-run, and ``summary.json`` / ``tables/*.csv`` re-derived from the re-derived scenario runs
+    (its scenario folders are verified as runs of their own)."""
+    from simulator.jobs import rederive
+    from simulator.results import load_results
+
+    outputs = manifest.get("outputs") or {}
+    model = None
+    if "model.json" in outputs:
+        model, _ = _load_model_for(directory, manifest, model_override)
+    if "backtest.json" in outputs:
+        rc.compared_values += rederive.check_backtests(directory / "backtest.json", manifest, rc.problems, rc.notes)
+    if "reverse.json" in outputs:
+        if model is None:
+            model, _ = _load_model_for(directory, manifest, model_override)
+        rc.compared_values += rederive.check_reverse(directory / "reverse.json", manifest, model, rc.problems, rc.notes)
+    if "summary.json" in outputs or any(k.startswith("tables/") for k in outputs):
+        runs = []
+        for name in manifest.get("scenarios") or []:
+            sub = directory / str(name)
+            got = derived.get(sub.resolve())
+            if got is None:
+                try:
+                    got = load_results(sub, verify=True)
+                except (OSError, ValueError) as exc:
+                    rc.problems.append(f"summary.json: scenario {str(name)!r} of the demo cannot be read "
+                                       f"({_cut(str(exc))})")
+                    continue
+                rc.notes.append(f"scenario {str(name)!r}: the report tables use its stored figures (not re-derived)")
+            runs.append(got)
+        rc.compared_values += rederive.check_report_tables(directory, manifest, runs, rc.problems, rc.notes)
+    if "report.html" in outputs:
+        rc.notes.append("report.html: hash-checked (its figures are those of summary.json and the tables)")
+
+
+def verify_reverse(directory: Path, manifest: dict, rc: RunCheck, *, model_override: str | None) -> None:
+    """A reverse stress test's folder: ``reverse.json`` re-run from what it records."""
+    from simulator.jobs import rederive
+
+    if "reverse.json" not in (manifest.get("outputs") or {}):
+        rc.problems.append("manifest.json lists no reverse.json")
+        return
+    model, where = _load_model_for(directory, manifest, model_override)
+    rc.notes.append(f"model {where}")
+    rc.compared_values += rederive.check_reverse(directory / "reverse.json", manifest, model, rc.problems, rc.notes)
+
+
 def _running_version() -> str:
     """This stress-sim's version as manifests record it (the installed distribution's)."""
     from simulator.io import package_versions
@@ -387,31 +645,67 @@ def _running_version() -> str:
     return package_versions()["stress-sim"]
 
 
+def _order(runs: list[Path], manifests: dict[Path, dict]) -> list[Path]:
+    """Verification order: the baselines others were compared with, the other scenario runs, then everything
+    else (a demo folder's report tables use the re-derived scenario runs)."""
+    baselines = set()
+    for d, m in manifests.items():
+        ref = m.get("baseline")
+        if m.get("kind") == "scenario-run" and isinstance(ref, dict) and isinstance(ref.get("name"), str):
+            baselines.add((d.parent / ref["name"]).resolve())
+
+    def rank(d: Path) -> int:
+        kind = manifests[d].get("kind")
+        if kind == "scenario-run":
+            return 0 if d.resolve() in baselines else 1
+        return 2 if kind in SIM_KINDS else 3
+    return sorted(runs, key=lambda d: (rank(d), runs.index(d)))
+
+
 def verify_directory(directory: str | Path, *, model: str | None = None, chunks: int = DEFAULT_CHUNKS,
                      chunk_paths: int = DEFAULT_CHUNK_PATHS, all_paths: bool = False, sample_seed: int | None = None,
                      hashes_only: bool = False) -> list[RunCheck]:
-    """Verify every run under ``directory`` (see the module docstring); :class:`UserInputError` if unverifiable."""
+    """Verify every run under ``directory`` (see the module docstring); :class:`UserInputError` if unverifiable.
+
+    Returns
+    -------
+    list of RunCheck
+        One per directory holding a manifest, in the order :func:`find_runs` lists them.
+    """
     from simulator.io import MANIFEST_NAME
 
     runs = find_runs(directory)
     rng = np.random.default_rng(sample_seed)
-    out = []
-    for d in runs:
-        manifest = _read_manifest(d / MANIFEST_NAME)
+    manifests = {d: _read_manifest(d / MANIFEST_NAME) for d in runs}
+    derived: dict[Path, Any] = {}
+    checks: dict[Path, RunCheck] = {}
+    for d in _order(runs, manifests):
+        manifest = manifests[d]
         kind = str(manifest.get("kind", "unknown"))
         rc = RunCheck(directory=d, kind=kind)
         check_hashes(d, manifest, rc, nested=tuple(r for r in runs if r != d and d in r.parents))
-        if hashes_only:
-            rc.notes.append("hashes only (no recomputation requested)")
-        elif kind in SIM_KINDS:
-            recompute(d, manifest, rc, model_override=model, chunks=chunks, chunk_paths=chunk_paths,
-                      all_paths=all_paths, rng=rng)
+        try:
+            if hashes_only:
+                rc.notes.append("hashes only (no recomputation requested)")
+            elif kind == "scenario-run":
+                verify_scenario_run(d, manifest, rc, model_override=model, chunks=chunks, chunk_paths=chunk_paths,
+                                    all_paths=all_paths, rng=rng, derived=derived)
+            elif kind in SIM_KINDS:
+                recompute(d, manifest, rc, model_override=model, chunks=chunks, chunk_paths=chunk_paths,
+                          all_paths=all_paths, rng=rng)
+            elif kind == "demo":
+                verify_demo(d, manifest, rc, model_override=model, derived=derived)
+            elif kind == "reverse-stress-test":
+                verify_reverse(d, manifest, rc, model_override=model)
+            else:
+                rc.notes.append(f"kind {kind!r}: integrity check only (no simulated paths to recompute)")
+        except RunDiffers as exc:
+            rc.problems.append(str(exc))
+        if kind in SIM_KINDS and not hashes_only:
             written_by, running = (manifest.get("versions") or {}).get("stress-sim"), _running_version()
             if written_by and written_by != running:
                 rc.notes.append(f"written by stress-sim {written_by}, recomputed with {running}: path values "
                                 f"are reproducible within one version; across versions they may differ in the "
                                 f"last digits (0.2.0 changed how quantile tables are evaluated)")
-        else:
-            rc.notes.append(f"kind {kind!r}: integrity check only (no simulated paths to recompute)")
-        out.append(rc)
-    return out
+        checks[d] = rc
+    return [checks[d] for d in runs]

@@ -53,8 +53,8 @@ from simulator.scenario_risk import (
     replay_scaling_of,
 )
 
-__all__ = ["ReportInputs", "load_inputs", "report_tables", "summary_document", "render_html", "write_report",
-           "require_report_dependencies", "BACKTEST_FILE"]
+__all__ = ["ReportInputs", "load_inputs", "report_tables", "report_table_bytes", "summary_document", "render_html",
+           "write_report", "require_report_dependencies", "BACKTEST_FILE"]
 
 #: File of a results folder holding rolling VaR backtests (``{"backtests": [...]}``, see :func:`load_inputs`).
 BACKTEST_FILE = "backtest.json"
@@ -147,7 +147,8 @@ def _check_backtests(data: Any, path: Path) -> list[dict]:
     return out
 
 
-def load_inputs(results_dir: str | os.PathLike, *, verify: bool = True) -> ReportInputs:
+def load_inputs(results_dir: str | os.PathLike, *, verify: bool = True,
+                results: list[StoredScenario] | None = None) -> ReportInputs:
     """Read a results folder for the report.
 
     Parameters
@@ -157,9 +158,16 @@ def load_inputs(results_dir: str | os.PathLike, *, verify: bool = True) -> Repor
         ``manifest.json`` of the folder itself are read when present.
     verify : bool, default True
         Check the sha256 of every result file against its manifest.
+    results : list of StoredScenario, optional
+        The scenario runs to report instead of those read from the folder (``stress-sim verify`` passes the
+        runs it re-derived); baseline first, then by name, as :func:`~simulator.results.load_results_tree`
+        orders them.
     """
     root = Path(results_dir)
-    results = load_results_tree(root, verify=verify)
+    if results is None:
+        results = load_results_tree(root, verify=verify)
+    else:
+        results = sorted(results, key=lambda r: (r.name != "baseline", r.name))
     backtests: list[dict] = []
     backtest_model = None
     bt = root / BACKTEST_FILE
@@ -521,6 +529,12 @@ def report_tables(inputs: ReportInputs) -> dict[str, Any]:
         "backtests": pd.DataFrame(bt_rows),
         "model_marginals": pd.DataFrame(marg_rows),
     }
+
+
+def report_table_bytes(inputs: ReportInputs) -> dict[str, bytes]:
+    """The bytes of each ``tables/<name>.csv`` file (:func:`report_tables` as CSV): what :func:`write_report`
+    writes and ``stress-sim verify`` re-derives."""
+    return {name: frame.to_csv(index=False).encode("utf-8") for name, frame in report_tables(inputs).items()}
 
 
 def _distinct(values) -> list:
@@ -1164,8 +1178,8 @@ def write_report(results_dir: str | os.PathLike, out: str | os.PathLike, *, tabl
     written: dict[str, Path] = {}
     if tables_dir is not None:
         tdir = Path(tables_dir)
-        for name, frame in report_tables(inputs).items():
-            written[name] = atomic_write_bytes(tdir / "tables" / f"{name}.csv", frame.to_csv(index=False).encode("utf-8"))
+        for name, data in report_table_bytes(inputs).items():
+            written[name] = atomic_write_bytes(tdir / "tables" / f"{name}.csv", data)
         written["summary"] = atomic_write_json(tdir / "summary.json", summary_document(inputs))
     written["report"] = atomic_write_text(out, html)
     return written

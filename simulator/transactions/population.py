@@ -150,7 +150,8 @@ def build_population(profile: TransactionProfile, n_customers: int, rng: np.rand
     k = profile.activity_shape
     activity = rng.gamma(k, 1.0 / k, size=n_customers)
     cum_activity = np.cumsum(activity)
-    seg_activity = np.add.reduceat(activity, seg_start[:-1]) if n_customers else np.zeros(len(segs))
+    # a trailing zero keeps every start index in range when the last segments drew no customer
+    seg_activity = np.add.reduceat(np.append(activity, 0.0), seg_start[:-1]) if n_customers else np.zeros(len(segs))
     seg_activity = np.where(seg_counts > 0, seg_activity, 0.0)
     sig = profile.customer_amount_sigma
     amount_scale = np.exp(sig * rng.standard_normal(n_customers) - 0.5 * sig * sig)

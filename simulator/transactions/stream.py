@@ -38,7 +38,8 @@ __all__ = ["generate_transactions", "TransactionStream", "KNOBS"]
 #: Keyword knobs accepted by :func:`generate_transactions` (besides the named parameters).
 KNOBS = {
     "fraud_rates": "dict typology -> cases per customer-day (overrides the profile's rates)",
-    "fraud_scale": "float >= 0 multiplying every typology rate (0 = no fraud)",
+    "fraud_scale": "float >= 0 multiplying every typology rate (0 = no fraud); at most one fraud case per "
+                   "customer-day in all (MAX_CASES_PER_CUSTOMER_DAY)",
     "overlap": "class-overlap probability in [0, 1] (fraud that mimics normal behaviour)",
     "drift": "dict typology -> rate multiplier reached on the last day (concept drift, log-linear)",
     "label_noise": "float >= 0 scaling unreported fraud and friendly-fraud disputes (0 = observed label is the truth)",
@@ -53,6 +54,9 @@ KNOBS = {
 }
 
 _TAG_POPULATION, _TAG_NORMAL, _TAG_FRAUD, _TAG_AFTER = 1, 2, 3, 4
+#: Largest fraud case rate a feed may have: one new case per customer per day, all typologies together (the
+#: ``fraud_scale`` knob is bounded by it, so that the labels keep describing fraud among legitimate activity).
+MAX_CASES_PER_CUSTOMER_DAY = 1.0
 _DAY_KEY = 1 << 20  # day d is keyed d + _DAY_KEY: burn-in days (negative) get their own streams
 _CHANNELS = pa.array(["pos", "online", "atm"])
 _DEST_TYPES = pa.array(["customer", "agent", "merchant", "bank"])
@@ -134,6 +138,12 @@ def _apply_knobs(profile: TransactionProfile, knobs: Mapping[str, Any]) -> tuple
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
             extra[name] = float(v)
+    total_rate = float(sum(profile.fraud.rates.values()))
+    if total_rate > 0 and extra["fraud_scale"] * total_rate > MAX_CASES_PER_CUSTOMER_DAY:
+        top = MAX_CASES_PER_CUSTOMER_DAY / total_rate
+        raise ValueError(f"fraud_scale {extra['fraud_scale']:g} would start {extra['fraud_scale'] * total_rate:.3g} fraud "
+                         f"cases per customer per day (the profile's typology rates sum to {total_rate:.3g}); at most "
+                         f"{MAX_CASES_PER_CUSTOMER_DAY:g} keeps the labels meaningful: use a fraud_scale <= {top:,.0f}")
     for name, lo in (("n_merchants", 1), ("burn_in_days", 0)):
         if name in knobs:
             v = knobs[name]
