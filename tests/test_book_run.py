@@ -119,6 +119,35 @@ def test_the_report_shows_the_book(book_run, tmp_path):
         assert text in page, text
 
 
+def test_the_book_tables_are_written_as_csv(book_run, tmp_path):
+    """--tables writes the book's per-position P&L, sensitivities, attribution and curve quantiles as CSV,
+    consistent with the run's own P&L file and the as-of curve."""
+    from simulator.cli import main
+
+    _, out = book_run
+    assert main(["report", str(out), "--out", str(tmp_path / "r.html"), "--tables", str(tmp_path / "t")]) == 0
+    tables = tmp_path / "t" / "tables"
+    positions = pd.read_csv(tables / "book_positions.csv")
+    d = out / "rates-shock-2022"
+    pnl = pd.read_parquet(d / "pnl.parquet")
+    h = int(positions["horizon_days"].iloc[0])
+    mean_h = pnl[pnl.horizon_days == h]["pnl"].mean()
+    per_position = positions[positions.level == "position"]
+    assert len(per_position) == 32 and per_position["mean_pnl"].sum() == pytest.approx(mean_h, rel=1e-9)
+    by_kind = positions[positions.level == "kind"].set_index("kind")
+    assert by_kind["n_positions"].sum() == 32
+    for kind, rows in per_position.groupby("kind"):
+        assert by_kind.loc[kind, "mean_pnl"] == pytest.approx(rows["mean_pnl"].sum(), rel=1e-9)
+    attribution = pd.read_csv(tables / "book_attribution.csv")
+    assert attribution["mean_pnl"].sum() == pytest.approx(mean_h, rel=1e-9)
+    sens = pd.read_csv(tables / "book_sensitivities.csv")
+    assert {"dv01", "delta_1pct"} <= set(sens["measure"]) and "book" in set(sens["position"])
+    curves = pd.read_csv(tables / "curves.csv")
+    day0 = curves[curves.day == 0].set_index("factor")
+    assert day0.loc["UST_10Y", "tenor_years"] == 10 and day0.loc["UST_10Y", "q0.5"] == pytest.approx(2.72)
+    assert curves.day.max() == h
+
+
 @pytest.mark.parametrize("rows, model, message", [
     ("id,kind,factor,amount\nx,linear,GOLD,1\n", "builtin:us-markets-rates", "'GOLD' is not a model asset"),
     ("id,kind,factor,amount\nx,linear,UST_10Y,1\n", "builtin:us-markets-rates", "is a rate factor"),

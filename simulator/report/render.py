@@ -449,8 +449,11 @@ def report_tables(inputs: ReportInputs) -> dict[str, Any]:
 
     Keys: ``executive_summary``, ``risk_measures`` (one row per scenario, horizon and level: VaR and ES at the
     same level), ``stress_vs_baseline``, ``asset_stress``, ``es_contributions``, ``frtb_es``, ``targets``,
-    ``drawdowns``, ``backtests`` and ``model_marginals``. Losses are positive in ``mean_loss``, ``var``,
-    ``es``; ``mean_pnl`` is gains positive.
+    ``drawdowns``, ``backtests``, ``model_marginals`` and, for runs of an instrument book, ``book_positions``
+    (per-position and per-kind P&L), ``book_sensitivities`` (as-of DV01, CS01, delta, gamma, vega),
+    ``book_attribution`` (P&L by factor class) and ``curves`` (simulated curve quantiles at the horizon and
+    along the way). Losses are positive in ``mean_loss``, ``var``, ``es``; ``mean_pnl`` and ``pnl_*`` are
+    gains positive.
     """
     import pandas as pd
 
@@ -517,6 +520,7 @@ def report_tables(inputs: ReportInputs) -> dict[str, Any]:
                     "persistence": m["persistence"], "half_life_days": m["half_life"], "converged": m["converged"]}
             for name, value, se in m["params"]:
                 marg_rows.append({**base, "parameter": name, "value": value, "std_err": se})
+    book = _book_tables(inputs)
     return {
         "executive_summary": pd.DataFrame(_executive_rows(inputs)),
         "risk_measures": pd.DataFrame(risk_rows),
@@ -528,7 +532,59 @@ def report_tables(inputs: ReportInputs) -> dict[str, Any]:
         "drawdowns": pd.DataFrame(dd_rows),
         "backtests": pd.DataFrame(bt_rows),
         "model_marginals": pd.DataFrame(marg_rows),
+        **{name: pd.DataFrame(rows) for name, rows in book.items()},
     }
+
+
+def _book_tables(inputs: ReportInputs) -> dict[str, list[dict[str, Any]]]:
+    """Rows of the instrument-book tables (``risk.json``'s ``book`` and ``curves`` sections), only for runs
+    that have them: per-position and per-kind P&L over the run's horizon, as-of sensitivities, the factor-class
+    attribution and the simulated curves' quantiles (percent)."""
+    tables: dict[str, list[dict[str, Any]]] = {"book_positions": [], "book_sensitivities": [],
+                                                "book_attribution": [], "curves": []}
+    for r in inputs.results:
+        book = r.risk.get("book")
+        if isinstance(book, Mapping):
+            base = {"scenario": r.name, "horizon_days": book.get("horizon_days"), "currency": book.get("currency"),
+                    "es_level": book.get("es_level")}
+            for p in book.get("positions") or []:
+                if isinstance(p, Mapping):
+                    tables["book_positions"].append({
+                        **base, "level": "position", "position": p.get("id"), "kind": p.get("kind"),
+                        "factors": " ".join(map(str, p.get("factors") or [])), "n_positions": 1,
+                        "value_as_of": p.get("value_as_of"), "mean_pnl": p.get("mean_pnl"),
+                        "pnl_in_es_tail": p.get("pnl_in_es_tail"), "standalone_es": p.get("standalone_es")})
+            for kind, k in (book.get("by_kind") or {}).items():
+                if isinstance(k, Mapping):
+                    tables["book_positions"].append({
+                        **base, "level": "kind", "position": None, "kind": kind, "factors": None,
+                        "n_positions": k.get("n"), "value_as_of": None, "mean_pnl": k.get("mean_pnl"),
+                        "pnl_in_es_tail": k.get("pnl_in_es_tail"), "standalone_es": None})
+            for row in book.get("sensitivities") or []:
+                if isinstance(row, Mapping):
+                    tables["book_sensitivities"].append({"scenario": r.name, "currency": book.get("currency"),
+                                                         **row})
+            att = book.get("attribution")
+            if isinstance(att, Mapping):
+                for cls, v in (att.get("classes") or {}).items():
+                    if isinstance(v, Mapping):
+                        tables["book_attribution"].append({
+                            **base, "horizon_days": att.get("horizon_days"), "factor_class": cls,
+                            "mean_pnl": v.get("mean_pnl"), "pnl_in_es_tail": v.get("pnl_in_es_tail"),
+                            "method": att.get("method")})
+        for curve, c in (r.risk.get("curves") or {}).items():
+            if not isinstance(c, Mapping):
+                continue
+            qs = c.get("quantiles") or []
+            for i, factor in enumerate(c.get("factors") or []):
+                fan = (c.get("fan") or {}).get(factor) or {}
+                days = fan.get("days") or []
+                for d, row in zip(days, fan.get("quantiles") or []):
+                    tables["curves"].append({
+                        "scenario": r.name, "curve": curve, "factor": factor,
+                        "tenor_years": (c.get("tenors_years") or [None] * (i + 1))[i], "day": d,
+                        "units": c.get("units"), **{f"q{q:g}": v for q, v in zip(qs, row)}})
+    return {name: rows for name, rows in tables.items() if rows}
 
 
 def report_table_bytes(inputs: ReportInputs) -> dict[str, bytes]:
