@@ -233,8 +233,9 @@ def book_pnl_matrix(book, state_at: Callable[[int], MarketState], horizon_days: 
 
 
 def as_of_values(book, state: MarketState) -> np.ndarray:
-    """:func:`book_values` of the as-of market: computed once and repeated over the paths when every path
-    holds the same as-of market (the usual case), else path by path. Shape (n_paths, n_positions)."""
+    """:func:`book_values` of the as-of market: computed once and broadcast over the paths when every path
+    holds the same as-of market (the usual case: a read-only view, no copy per path), else path by path.
+    Shape (n_paths, n_positions)."""
     n = _n_paths(state)
     arrays = [*state.relatives.values(), *state.spreads_bp.values(), *state.vols_pct.values(),
               *(c.zero for c in state.curves.values())]
@@ -247,4 +248,4 @@ def as_of_values(book, state: MarketState) -> np.ndarray:
                       curves={k: ZeroCurve(c.times, c.zero.reshape(-1, c.times.size)[:1]) for k, c in state.curves.items()},
                       spreads_bp={k: np.asarray(v).reshape(-1)[:1] for k, v in state.spreads_bp.items()},
                       vols_pct={k: np.asarray(v).reshape(-1)[:1] for k, v in state.vols_pct.items()})
-    return np.repeat(book_values(book.positions, one), n, axis=0)
+    return np.broadcast_to(book_values(book.positions, one), (n, len(book.positions)))
