@@ -38,8 +38,11 @@ def load_model(spec: str | os.PathLike) -> MarketModel:
         if spec.startswith("builtin:"):
             return load_builtin_model(spec.split(":", 1)[1])
         path = Path(spec)
-        if not path.is_file():
+        if not path.exists():
             raise UserInputError(f"model file {spec!r} not found (give a model JSON path or builtin:NAME)")
+        from simulator.safeio import check_regular_file
+
+        check_regular_file(path, "model file")  # a directory, a device (/dev/zero) or a FIFO: one line, not a read
         return MarketModel.from_json(path)
     except UserInputError:
         raise

@@ -300,6 +300,11 @@ class StudentT(_Elliptical):
         nu = number(c["nu"], f"{where}.nu")
         if nu <= 2:
             raise ValueError(f"{where}.nu must be > 2, got {nu!r}")
+        from simulator.families.laws import MAX_NU
+
+        if nu > MAX_NU:
+            raise ValueError(f"{where}.nu is {nu!r}, above {MAX_NU:g}: the copula is a Gaussian one to many digits "
+                             "there and its constants lose their precision (use type \"gaussian\")")
         return {**out, "nu": nu}
 
     def tail_dependence(self, params, d):

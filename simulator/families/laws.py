@@ -24,6 +24,9 @@ EVT_XI_LIMIT = 0.5
 FHS_MAX_CENTRES = 1000
 FHS_MAX_ABS_CENTRE = 100.0
 FHS_MAX_BANDWIDTH = 2.0
+#: Largest Student-t degrees of freedom (laws and the t copula): beyond it the law is a normal to many digits
+#: and its normalising constants (differences of log-gamma values) lose their precision
+MAX_NU = 1e6
 
 
 class Law:
@@ -71,6 +74,9 @@ class Law:
             nu = number(d["nu"], f"{where}.dist.nu")
             if nu <= 2:
                 raise ValueError(f"{where}.dist.nu must be > 2 (finite variance), got {nu!r}")
+            if nu > MAX_NU:
+                raise ValueError(f"{where}.dist.nu is {nu!r}, above {MAX_NU:g}: the law is a normal to many digits "
+                                 "there and its constants lose their precision (use type \"normal\")")
             out["nu"] = nu
         if "lambda" in self.params:
             lam = number(d["lambda"], f"{where}.dist.lambda")
