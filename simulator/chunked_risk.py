@@ -321,6 +321,21 @@ def _book_rows(spec: RiskSpec, r: np.ndarray) -> dict[str, np.ndarray]:
     return rows
 
 
+def _same_rows(spec: RiskSpec, stored: Mapping[str, np.ndarray], raw: Mapping[str, np.ndarray]) -> bool:
+    """Whether a resumed chunk's rows are, bit for bit, the rows of its recomputed outputs ``raw`` (the check
+    :func:`simulator.engine.execute_plan` makes on a sample of the chunks a checkpoint holds)."""
+    n = int(np.asarray(raw["cum_return"]).shape[0])
+    want = reduce_chunk(spec, raw, 0, n)
+    if set(stored) != set(want):
+        return False
+    for key, arr in want.items():
+        got = np.asarray(stored[key])
+        arr = np.asarray(arr)
+        if got.dtype != arr.dtype or got.shape != arr.shape or got.tobytes() != arr.tobytes():
+            return False
+    return True
+
+
 def merge_rows(parts: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """The rows of every chunk, in chunk (path) order, as one array per key."""
     if not parts:
@@ -561,7 +576,8 @@ def simulate_chunked(model, n_paths: int, horizon: int, seed, spec: RiskSpec, *,
     meta = execute_plan(plan, store_paths=spec.keep == "paths", consume=consume,
                         reducer=lambda index: partial(reduce_chunk, spec), backend=backend, client=client,
                         n_workers=n_workers, n_threads=n_threads, progress=progress, run_dir=run_dir, resume=resume,
-                        spec={"kind": "scenario-risk", "risk": spec.describe()})
+                        spec={"kind": "scenario-risk", "risk": spec.describe()},
+                        verify_resumed=partial(_same_rows, spec))
     rows = merge_rows(parts)
     meta["reduced"] = "chunk by chunk where each chunk ran (simulator.chunked_risk)"
     kept = spec.paths_file and "returns" in rows
