@@ -40,7 +40,7 @@ import hashlib
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NoReturn, Sequence
 
 import numpy as np
 import pandas as pd
@@ -416,21 +416,49 @@ def _parse_day_month(as_str: pd.Series, vals: pd.Series, where: str) -> pd.Datet
     short_year = np.flatnonzero(parts[2].to_numpy() < 100)
     ambiguous = np.flatnonzero(~day_first & ~month_first & (a != b))
     sep = as_str.str.extract(r"\d([/.-])", expand=False).iloc[0]
-    dmy, mdy = f"%d{sep}%m{sep}%Y", f"%m{sep}%d{sep}%Y"
+    year = "%y" if short_year.size == len(as_str) else "%Y"  # the hint must parse the years as written
+    dmy, mdy = f"%d{sep}%m{sep}{year}", f"%m{sep}%d{sep}{year}"
     if ambiguous.size or short_year.size:
         hint = (f"the other rows read day-first: --date-format '{dmy}'" if day_first.any() else
                 f"the other rows read month-first: --date-format '{mdy}'" if month_first.any() else
                 f"--date-format '{dmy}' (day first) or '{mdy}' (month first)")
         what = (f"{_rows(ambiguous, vals)} read either day-first or month-first" if ambiguous.size else
                 f"{_rows(short_year, vals)} have two-digit years")
+        if ambiguous.size and short_year.size:
+            what += " (and two-digit years)" if year == "%y" else f", and {_rows(short_year, vals)} have two-digit years"
         raise ValueError(f"{where}: ambiguous dates: {what}; name the format ({hint})")
     fmt = dmy if day_first.any() else mdy
     return _parse_with_format(as_str, vals, where, fmt)
 
 
+_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2}|UTC|GMT)$"
+
+
+def _refuse_mixed_offsets(as_str: pd.Series, vals: pd.Series, where: str, exc: Exception) -> NoReturn:
+    """Dates whose timezone offsets differ (or that have an offset on some rows only): one line naming two rows."""
+    offset = as_str.str.extract(f"({_OFFSET})", expand=False)
+    has = offset.notna().to_numpy()
+    if has.any() and not has.all():
+        i, j = int(np.argmax(has)), int(np.argmax(~has))
+        raise ValueError(f"{where}: mixed date formats: {_rows(np.array([i]), vals)} has a timezone offset and "
+                         f"{_rows(np.array([j]), vals)} has none; use one format throughout (ISO dates such as "
+                         "2008-09-15)") from None
+    if has.any():
+        first = offset.iloc[0]
+        j = int(np.argmax((offset != first).to_numpy()))
+        raise ValueError(f"{where}: dates carry different timezone offsets ({_rows(np.array([0]), vals)} and "
+                         f"{_rows(np.array([j]), vals)}); give every date in one timezone (daily closes are "
+                         "read at their local wall-clock date)") from None
+    raise ValueError(f"{where}: the dates cannot be read ({str(exc).splitlines()[0][:120]}); use ISO dates such as "
+                     "2008-09-15, or name the format with --date-format") from None
+
+
 def _parse_unnamed(as_str: pd.Series, vals: pd.Series, where: str) -> pd.DatetimeIndex:
     """Dates without a named format: every row must parse, all in one recognised format, none ambiguous."""
-    parsed = pd.to_datetime(as_str, errors="coerce", format="mixed")
+    try:
+        parsed = pd.to_datetime(as_str, errors="coerce", format="mixed")
+    except (ValueError, TypeError) as exc:  # pandas refuses offsets that differ between rows
+        _refuse_mixed_offsets(as_str, vals, where, exc)
     bad = parsed.isna().to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])

@@ -25,7 +25,8 @@ from typing import Any
 
 from simulator.exceptions import UserInputError
 
-__all__ = ["MAX_INPUT_BYTES", "MAX_NESTING", "max_input_bytes", "check_regular_file", "read_input_bytes",
+__all__ = ["MAX_INPUT_BYTES", "MAX_NESTING", "max_input_bytes", "check_regular_file", "require_regular_file",
+           "read_input_bytes",
            "read_input_text", "loads_json", "loads_toml", "read_json_file", "nesting_depth"]
 
 #: Largest structured input file read (bytes), unless ``STRESS_SIM_MAX_INPUT_BYTES`` says otherwise.
@@ -73,6 +74,15 @@ def check_regular_file(path: str | os.PathLike, what: str) -> os.stat_result:
                 else "not a regular file")
         raise UserInputError(f"{what} {str(p)!r} is {kind}; give a regular file")
     return st
+
+
+def require_regular_file(path: str | os.PathLike, what: str, *, hint: str = "") -> os.stat_result:
+    """:func:`check_regular_file`, saying "not found" (with ``hint``) only when nothing is at ``path``: a folder,
+    a device or a FIFO given where a file belongs is named as what it is."""
+    p = Path(path)
+    if not (p.exists() or p.is_symlink()):
+        raise UserInputError(f"{what} {str(p)!r} not found" + (f" ({hint})" if hint else ""))
+    return check_regular_file(p, what)
 
 
 def read_input_bytes(path: str | os.PathLike, what: str, *, limit: int | None = None) -> bytes:

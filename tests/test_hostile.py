@@ -235,3 +235,27 @@ def test_case(case, tmp_path, setups):
     # no staging folder is ever left behind by a finished command
     leftovers = [str(p) for p in tmp.rglob(".stress-sim-*.stage")]
     assert not leftovers, leftovers
+
+
+def test_day_first_dates_named_give_the_model_of_iso_dates(tmp_path):
+    """Class 5: the same prices with day-first dates (and --date-format) give byte for byte the ISO model."""
+    prices = HERE / "prices"
+    outs = []
+    for name, extra in (("prices_day_first_with_format.csv", ["--date-format", "%d/%m/%Y"]),
+                        ("prices_same_offset_accepted.csv", [])):
+        out = tmp_path / f"{len(outs)}.json"
+        code, _, err = run_cli(["calibrate", str(prices / name), "--out", str(out), "--vol", "garch", "--dist",
+                                "normal", "--copula", "gaussian", "--quiet", *extra])
+        assert code == 0, err
+        outs.append(json.loads(out.read_text()))
+    iso = tmp_path / "iso.csv"
+    text = (prices / "prices_same_offset_accepted.csv").read_text()
+    iso.write_text(text.replace("T16:00:00-05:00", ""))
+    code, _, err = run_cli(["calibrate", str(iso), "--out", str(tmp_path / "iso.json"), "--vol", "garch", "--dist",
+                            "normal", "--copula", "gaussian", "--quiet"])
+    assert code == 0, err
+    reference = json.loads((tmp_path / "iso.json").read_text())
+    for model in outs:
+        for m in (model, reference):
+            m.pop("provenance", None)
+        assert model == reference

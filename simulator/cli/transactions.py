@@ -123,10 +123,10 @@ def load_profile(spec: str):
     if spec in PROFILE_NAMES:
         return get_profile(spec)
     path = Path(spec)
-    if not path.is_file():
-        raise UserInputError(f"--profile {spec!r} is neither a built-in profile ({', '.join(PROFILE_NAMES)}) "
-                             "nor a profile JSON file")
-    from simulator.safeio import read_json_file
+    from simulator.safeio import read_json_file, require_regular_file
+
+    require_regular_file(path, "--profile", hint=f"give a built-in profile ({', '.join(PROFILE_NAMES)}) or a profile "
+                         "JSON file")
 
     data = read_json_file(path, "profile file")  # size, file type and nesting checked; one line on bad JSON
     try:
@@ -140,9 +140,10 @@ def load_profile(spec: str):
 def load_market(spec: str):
     import pandas as pd
 
+    from simulator.safeio import require_regular_file
+
     path = Path(spec)
-    if not path.is_file():
-        raise UserInputError(f"--market file {spec!r} not found")
+    require_regular_file(path, "--market file")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path)
@@ -189,10 +190,11 @@ def _stream(args):
 
         load_scenario(args.scenario)  # unknown names fail here, listing the library
         scenario = args.scenario
-        if args.model.startswith("builtin:") or Path(args.model).is_file():
-            model = args.model
-        else:
-            raise UserInputError(f"--model {args.model!r} not found (give a model JSON path or builtin:NAME)")
+        if not args.model.startswith("builtin:"):
+            from simulator.safeio import require_regular_file
+
+            require_regular_file(args.model, "--model", hint="give a model JSON path or builtin:NAME")
+        model = args.model
     try:
         return generate_transactions(profile, customers=args.customers, days=args.days, seed=args.seed,
                                      scenario=scenario, model=model, market=market, batch_rows=args.batch_rows,

@@ -109,8 +109,10 @@ def run(args) -> int:
     if args.collapse_obs is not None and args.collapse_obs < 100:
         raise UserInputError(f"--collapse-obs must be at least 100 days for the GARCH refits, got {args.collapse_obs}")
     src = args.data
-    if not src.startswith("builtin:") and not Path(src).is_file():
-        raise UserInputError(f"--data {src!r}: price file not found (give a CSV / Parquet file or builtin:us-markets)")
+    if not src.startswith("builtin:"):
+        from simulator.safeio import require_regular_file
+
+        require_regular_file(src, "--data price file", hint="give a CSV / Parquet file or builtin:us-markets")
     from simulator.outdir import directory_transaction
 
     # load once: the data must hold the model's assets; errors say which asset and date
