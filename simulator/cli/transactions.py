@@ -55,6 +55,17 @@ def _positive_float(text: str) -> float:
     return v
 
 
+#: Slowest --rate: one row every 1,000 seconds (a slower stream is a stalled one; time.sleep overflows at ~1e-9)
+MIN_RATE = 1e-3
+
+
+def _rate(text: str) -> float:
+    v = _positive_float(text)
+    if v < MIN_RATE:
+        raise argparse.ArgumentTypeError(f"expected at least {MIN_RATE:g} rows per second, got {text!r}")
+    return v
+
+
 def _seed(text: str) -> int:
     try:
         v = int(text)
@@ -106,7 +117,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-rows", type=_positive_int, default=262_144, help="rows per batch / Parquet part")
     p.add_argument("--format", choices=["parquet", "ndjson", "jsonl", "arrow"], default="parquet",
                    help="parquet (directory), ndjson (jsonl is an alias) or arrow (IPC stream)")
-    p.add_argument("--rate", type=_positive_float, default=None, metavar="ROWS/S",
+    p.add_argument("--rate", type=_rate, default=None, metavar="ROWS/S",
                    help="emit at most this many rows per second (streaming into a broker)")
     prog = p.add_mutually_exclusive_group()
     prog.add_argument("--progress", dest="progress", action="store_true", default=None,

@@ -57,6 +57,9 @@ _TAG_POPULATION, _TAG_NORMAL, _TAG_FRAUD, _TAG_AFTER = 1, 2, 3, 4
 #: Largest fraud case rate a feed may have: one new case per customer per day, all typologies together (the
 #: ``fraud_scale`` knob is bounded by it, so that the labels keep describing fraud among legitimate activity).
 MAX_CASES_PER_CUSTOMER_DAY = 1.0
+#: A feed's last day must fall before this year: its report and label dates (log-normal and exponential delays after
+#: it) must stay calendar dates (Python's end at 9999-12-31), whatever the draw.
+LAST_YEAR = 9000
 _DAY_KEY = 1 << 20  # day d is keyed d + _DAY_KEY: burn-in days (negative) get their own streams
 _CHANNELS = pa.array(["pos", "online", "atm"])
 _DEST_TYPES = pa.array(["customer", "agent", "merchant", "bank"])
@@ -138,12 +141,23 @@ def _apply_knobs(profile: TransactionProfile, knobs: Mapping[str, Any]) -> tuple
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
             extra[name] = float(v)
-    total_rate = float(sum(profile.fraud.rates.values()))
+    total_rate = float(sum(fraud.rates.values()))  # the rates in effect (fraud_rates knob included)
     if total_rate > 0 and extra["fraud_scale"] * total_rate > MAX_CASES_PER_CUSTOMER_DAY:
         top = MAX_CASES_PER_CUSTOMER_DAY / total_rate
         raise ValueError(f"fraud_scale {extra['fraud_scale']:g} would start {extra['fraud_scale'] * total_rate:.3g} fraud "
                          f"cases per customer per day (the profile's typology rates sum to {total_rate:.3g}); at most "
                          f"{MAX_CASES_PER_CUSTOMER_DAY:g} keeps the labels meaningful: use a fraud_scale <= {top:,.0f}")
+    # label noise scales probabilities (a fraud case going unreported, a legitimate row disputed): beyond the value
+    # where every case of the best-reported typology goes unreported, or every legitimate row is disputed, the
+    # observed labels carry no information about fraud
+    f = fraud
+    caps = [1.0 / (1.0 - f.report_probability)] if f.report_probability < 1 else []
+    caps += [1.0 / f.friendly_fraud_rate] if f.friendly_fraud_rate > 0 else []
+    if caps and extra["label_noise"] > min(caps):
+        top = min(caps)
+        raise ValueError(f"label_noise {extra['label_noise']:g} would leave every fraud case unreported or every "
+                         f"legitimate row disputed (report probability {f.report_probability:g}, friendly-fraud "
+                         f"rate {f.friendly_fraud_rate:g}); use a label_noise <= {top:,.4g}")
     for name, lo in (("n_merchants", 1), ("burn_in_days", 0)):
         if name in knobs:
             v = knobs[name]
@@ -660,6 +674,15 @@ def generate_transactions(profile="cards", *, customers: int = 10_000, days: int
     if not isinstance(n_threads, (int, np.integer)) or isinstance(n_threads, bool) or not 1 <= n_threads <= 64:
         raise ValueError(f"n_threads must be an integer in [1, 64], got {n_threads!r}")
     prof, extra = _apply_knobs(prof, knobs)
+    first = _parse_start(extra["start"])
+    try:
+        last = first + _dt.timedelta(days=int(days) - 1)
+    except OverflowError:
+        last = None
+    if last is None or last.year >= LAST_YEAR:
+        raise ValueError(f"start {first.date().isoformat()} and {int(days):,} days run past the year {LAST_YEAR} (the "
+                         "feed's dates, and the report and label dates months or years after them, must be calendar "
+                         "dates); give an earlier start")
     if scenario is not None:
         market = market_from_scenario(scenario, model, days=int(days),
                                       start_weekday=_parse_start(extra["start"]).weekday(),
