@@ -37,6 +37,10 @@ Layout of ``RESULTS_DIR/<scenario-name>/``
 ``model.json``, ``scenario.json``
     The model (with its calibration provenance) and the validated scenario, so the run can be
     reproduced and the report's model card written from the directory alone.
+``book.json``
+    Only for a run on an instrument book (``stress-sim run --book``): the book revalued (every position),
+    so ``stress-sim verify`` re-derives the book figures from the directory alone; its hash is the manifest's
+    ``book_sha256`` (:func:`book_sha256`).
 ``paths.parquet``
     Only when the scenario asks ``outputs.keep = "paths"``: one row per (path, day, asset) with
     ``log_return_pct`` (daily percent log return) and ``sigma_pct`` (conditional volatility, percent per
@@ -63,6 +67,7 @@ from simulator.io import (
     atomic_write_parquet,
     build_manifest,
     safe_join,
+    sha256_bytes,
     sha256_file,
     write_manifest,
 )
@@ -100,6 +105,7 @@ __all__ = [
     "pnl_horizons",
     "keep_for_run",
     "write_results",
+    "book_sha256",
     "load_results",
     "load_results_tree",
     "compare_to_baseline",
@@ -328,6 +334,11 @@ def _input_hashes(result, model, model_source: str | None) -> dict[str, Any]:
     return inputs
 
 
+def book_sha256(record: Mapping[str, Any]) -> str:
+    """Hash of a book's JSON record (``book.json``; key order and layout do not count), for manifests."""
+    return sha256_bytes(json.dumps(record, sort_keys=True, separators=(",", ":")).encode())
+
+
 def _book_reduction(sim, model, book, horizons: list[int], report_horizon: int):
     """The run reduced for a book: per-position P&L by full revaluation at every horizon, the value fan on
     about 26 days, the pooled correlation of daily changes (no drawdowns: they need every day revalued);
@@ -483,6 +494,12 @@ def write_results(
             files.append("paths.parquet")
         atomic_write_json(tmp / "model.json", model_dict)
         atomic_write_json(tmp / "scenario.json", scenario_dict)
+        book_fields: dict[str, Any] = {}
+        if book is not None:
+            book_dict = book.model_dump(mode="json")
+            atomic_write_json(tmp / "book.json", book_dict)
+            files.append("book.json")
+            book_fields["book_sha256"] = book_sha256(book_dict)
         stored = StoredScenario(name=result.name, directory=final, manifest={}, risk=risk,
                                  pnl=dict(red.pnl or {}), fan=red.fan, model=model_dict, scenario=scenario_dict)
         if baseline is not None and baseline.name != result.name:
@@ -502,7 +519,7 @@ def write_results(
             inputs=_input_hashes(result, model, model_source),
             baseline=None if baseline is None else {"name": baseline.name,
                                                     "scenario_sha256": baseline.manifest.get("scenario_sha256")},
-            engine=dict(sim.meta), **dict(notes or {}),
+            engine=dict(sim.meta), **book_fields, **dict(notes or {}),
         )
         write_manifest(tmp, manifest, files=files)
         stored.manifest = json.loads((tmp / MANIFEST_NAME).read_text(encoding="utf-8"))

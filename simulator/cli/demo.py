@@ -163,7 +163,7 @@ def run(args) -> int:
     from calibration.calibrate import calibrate_detailed
     from scenarios.loader import list_scenarios
     from simulator.jobs.runs import execute_runs, plan_runs, results_table
-    from simulator.io import atomic_write_json, build_manifest, write_manifest
+    from simulator.io import atomic_write_json, build_manifest, package_versions, write_manifest
     from simulator.report.render import require_report_dependencies, write_report
 
     require_report_dependencies()
@@ -235,6 +235,8 @@ def run(args) -> int:
         not_run=not_run, seed=args.seed, n_paths=args.paths, portfolio_weights=weights,
         backtest={"window": BACKTEST_WINDOW, "refit_every": BACKTEST_REFIT_EVERY, "model": model_spec["model"],
                   "n_paths_per_refit": BACKTEST_PATHS, "n_oos": n_oos, "benchmark": "gjr/t/constant on the portfolio series"},
+        # what renders report.html's charts (stress-sim verify compares them byte for byte when they match)
+        report_versions={k: v for k, v in package_versions(["matplotlib"]).items() if k == "matplotlib"},
     )
     write_manifest(out, build_manifest(kind="demo", command=command, timings_s=dict(timings), **fields),
                    files=["model.json", "backtest.json", REVERSE_FILE])

@@ -45,7 +45,7 @@ from simulator.exceptions import UserInputError
 
 __all__ = ["REL_TOL", "ABS_TOL", "Tally", "compare_documents", "compare_arrays", "DerivedRun",
            "derive_scenario_run", "check_scenario_outputs", "check_backtests", "check_reverse",
-           "check_report_tables", "read_stored_paths", "book_for_run"]
+           "check_report_tables", "read_stored_paths", "book_for_run", "check_tail", "tail_settings"]
 
 #: Relative tolerance of a re-derived value (of the larger magnitude of the two values).
 REL_TOL = 1e-9
@@ -82,7 +82,7 @@ class Tally:
     def differ(self, message: str) -> None:
         self.n_problems += 1
         if len(self.problems) < MAX_PER_FILE:
-            self.problems.append(f"{self.file} {message}")
+            self.problems.append(f"{self.file}{message}" if message[:1] in (" ", ":") else f"{self.file} {message}")
 
     def finish(self, problems: list[str], notes: list[str]) -> None:
         """Append this file's problems and notes to a check's lists."""
@@ -200,6 +200,12 @@ def compare_documents(stored: Any, derived: Any, tally: Tally, path: str = "",
     if tally.legacy and isinstance(stored, str) and isinstance(derived, str):
         tally.text_skipped += 1
         return
+    if isinstance(stored, str) and isinstance(derived, str) and max(len(stored), len(derived)) > 60:
+        i = next((k for k, (a, b) in enumerate(zip(stored, derived)) if a != b), min(len(stored), len(derived)))
+        start = max(0, i - 20)
+        tally.differ(f"{path}: text differs from character {i + 1}: stored {_short(stored[start:], 50)}, "
+                     f"re-derived {_short(derived[start:], 50)}")
+        return
     tally.differ(f"{path}: stored {_short(stored)}, re-derived {_short(derived)}")
 
 
@@ -304,13 +310,29 @@ def book_for_run(directory: Path, manifest: Mapping, stored_risk: Any, notes: li
     was stored) the book file its ``risk.json`` names, read again (its content was not recorded); None for a
     linear portfolio. :class:`UserInputError` when a book run's book cannot be found."""
     from scenarios.book import Book, load_book
+    from simulator.jobs.verify import RunDiffers
+    from simulator.results import book_sha256
 
     outputs = manifest.get("outputs") or {}
-    if "book.json" in outputs and (directory / "book.json").is_file():
+    if "book.json" in outputs or (directory / "book.json").is_file():
+        recorded = manifest.get("book_sha256")
         try:
-            return Book.model_validate(json.loads((directory / "book.json").read_text(encoding="utf-8")))
-        except (ValueError, TypeError) as exc:
-            raise UserInputError(f"{directory / 'book.json'}: not a book ({_short(str(exc), 160)})") from None
+            data = json.loads((directory / "book.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RunDiffers(f"book.json: not readable JSON ({_short(str(exc), 120)}); the run's book cannot be "
+                             "rebuilt") from None
+        if not recorded:
+            raise RunDiffers("book.json: stored, but manifest.json records no book_sha256 for it (the manifest or the "
+                             "book was edited after the run)")
+        sha = book_sha256(data) if isinstance(data, Mapping) else "(not a JSON object)"
+        if sha != recorded:
+            raise RunDiffers(f"book.json: the book's sha256 {sha[:16]}... differs from the recorded book_sha256 "
+                             f"{str(recorded)[:16]}... (the book was edited after the run)")
+        try:
+            return Book.model_validate(data)
+        except (ValueError, TypeError) as exc:  # the recorded book, written by a version whose books this one cannot read
+            raise UserInputError(f"{directory / 'book.json'}: not a book this version reads "
+                                 f"({_short(str(exc), 160)})") from None
     section = stored_risk.get("book") if isinstance(stored_risk, Mapping) else None
     portfolio = stored_risk.get("portfolio") if isinstance(stored_risk, Mapping) else None
     source = None
@@ -530,6 +552,37 @@ def _check_fan(directory: Path, derived: DerivedRun, problems: list[str], notes:
 
 
 # ---------------------------------------------------------------------------------------------
+# stress-sim simulate --positions: tail.json
+# ---------------------------------------------------------------------------------------------
+def tail_settings(manifest: Mapping) -> tuple[dict[str, float], list[float], float]:
+    """(positions by asset, levels, ci) that ``stress-sim simulate --positions`` recorded under ``portfolio``;
+    ``ValueError`` naming the key when the record is malformed."""
+    rec = manifest.get("portfolio")
+    if not isinstance(rec, Mapping) or not isinstance(rec.get("positions"), Mapping):
+        raise ValueError("manifest.json portfolio.positions: missing, so tail.json cannot be re-derived")
+    try:
+        positions = {str(k): float(v) for k, v in rec["positions"].items()}
+        levels = [float(x) for x in rec.get("levels") or ()]
+        ci = float(rec.get("ci", 0.95))
+    except (TypeError, ValueError):
+        raise ValueError(f"manifest.json portfolio: malformed ({_short(dict(rec), 120)})") from None
+    if not levels:
+        raise ValueError("manifest.json portfolio.levels: missing, so tail.json cannot be re-derived")
+    return positions, levels, ci
+
+
+def check_tail(path: Path, manifest: Mapping, fresh, problems: list[str], notes: list[str]) -> int:
+    """Compare ``tail.json`` (``stress-sim simulate --positions``: exact portfolio VaR/ES) with ``fresh``, the
+    :class:`simulator.tail.TailResult` re-derived from the run's paths."""
+    t = Tally(path.name)
+    doc = _read_json(path, t)
+    if doc is not None:
+        compare_documents(doc, _json_normal(fresh.to_dict()), t)
+    t.finish(problems, notes)
+    return t.compared
+
+
+# ---------------------------------------------------------------------------------------------
 # the report's tables (a demo folder)
 # ---------------------------------------------------------------------------------------------
 def _report_ignore(path: str) -> bool:
@@ -548,20 +601,32 @@ def _paths_to_names(doc: Any) -> Any:
 
 
 def check_report_tables(root: Path, manifest: Mapping, runs: Sequence[Any], problems: list[str],
-                        notes: list[str]) -> int:
-    """Re-derive ``summary.json`` and ``tables/*.csv`` of a folder (a demo's) from ``runs``, the re-derived
-    scenario runs (:class:`~simulator.results.StoredScenario`), with :mod:`simulator.report.render`."""
+                        notes: list[str], *, backtests: Mapping | None = None, reverse: Mapping | None = None) -> int:
+    """Re-derive ``summary.json``, ``tables/*.csv`` and ``report.html`` of a folder (a demo's) from ``runs``, the
+    re-derived scenario runs (:class:`~simulator.results.StoredScenario`), with :mod:`simulator.report.render`.
+
+    ``backtests`` and ``reverse`` are ``backtest.json`` and ``reverse.json`` as re-derived by
+    :func:`check_backtests` and :func:`check_reverse` (default: the stored files), so that an edited
+    ``backtest.json`` is reported once, in that file, and not again in every table that shows it."""
     import pandas as pd
 
-    from simulator.report.render import load_inputs, report_table_bytes, summary_document
+    from simulator.report.render import _check_backtests, load_inputs, report_table_bytes, summary_document
 
     outputs = manifest.get("outputs") or {}
     try:
         inputs = load_inputs(root, verify=False, results=list(runs))
+        if backtests is not None:
+            inputs.backtests = _check_backtests(backtests, root / "backtest.json")
+            spec = backtests.get("model_backtest")
+            inputs.backtest_model = dict(spec) if isinstance(spec, Mapping) else None
+        if reverse is not None and isinstance(reverse.get("most_likely_breach"), Mapping):
+            inputs.reverse = dict(reverse)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         problems.append(f"summary.json: the report's inputs cannot be read ({_short(str(exc), 160)})")
         return 0
     n = 0
+    if "report.html" in outputs:
+        n += check_report_html(root / "report.html", manifest, inputs, problems, notes)
     if "summary.json" in outputs:
         t = Tally("summary.json")
         stored = _read_json(root / "summary.json", t)
@@ -596,6 +661,108 @@ def check_report_tables(root: Path, manifest: Mapping, runs: Sequence[Any], prob
     for rel in unknown:
         problems.append(f"{rel}: listed in manifest.json, but the report writes no such table")
     return n
+
+
+#: Parts of report.html that are not figures: when, by which version and from which folder it was rendered, the
+#: folder run's creation time and wall times (the demo rewrites its manifest after the report), and the folder
+#: of each scenario (compared by name: the folder may have moved).
+_HTML_VOLATILE = (
+    (r'(<p>Generated )[^<]*( from <span class="mono">)[^<]*(</span>)', r"\1...\2...\3"),
+    (r"(<tr><td>created</td><td>)[^<]*(</td></tr>)", r"\1...\2"),
+    (r'(<tr><td>wall time \(s\)</td><td class="mono">)[^<]*(</td></tr>)', r"\1...\2"),
+)
+_PNG = r"data:image/png;base64,[A-Za-z0-9+/=]*"
+
+
+def _html_normal(html: str) -> str:
+    import re
+
+    for pattern, repl in _HTML_VOLATILE:
+        html = re.sub(pattern, repl, html)
+    return re.sub(r'(<tr><td>directory</td><td class="mono">)([^<]*)(</td></tr>)',
+                  lambda m: m.group(1) + m.group(2).rstrip("/").rsplit("/", 1)[-1] + m.group(3), html)
+
+
+def _html_section(html: str, at: int) -> str:
+    """The heading of the report section that holds position ``at`` (its text, tags removed)."""
+    import html as _html
+    import re
+
+    heads = list(re.finditer(r"<h([1-4])[^>]*>(.*?)</h\1>", html[:at], flags=re.S))
+    if not heads:
+        return "the page header"
+    text = _html.unescape(re.sub(r"<[^>]+>", "", heads[-1].group(2)))
+    return repr(" ".join(text.split())[:80])
+
+
+def _html_text_near(html: str, at: int, width: int = 60) -> str:
+    import html as _html
+    import re
+
+    start = html.rfind(">", 0, at) + 1
+    end = html.find("<", at)
+    piece = html[start:end if end >= 0 else len(html)]
+    if not piece.strip():  # a difference in the markup: show the tag
+        start, end = html.rfind("<", 0, at + 1), html.find(">", at)
+        piece = html[max(start, 0):(end + 1 if end >= 0 else len(html))]
+    else:
+        piece = _html.unescape(re.sub(r"\s+", " ", piece))
+    return _short(piece.strip(), width)
+
+
+def check_report_html(path: Path, manifest: Mapping, inputs: Any, problems: list[str], notes: list[str]) -> int:
+    """Render the report again from ``inputs`` (the re-derived runs, the verified backtests and reverse stress
+    test) and compare it with the stored ``report.html``: its text (every figure, label and table) exactly,
+    except the rendering time, version and folders (:data:`_HTML_VOLATILE`); its charts byte for byte when
+    rendered by the same stress-sim and matplotlib versions (``report_versions`` in the manifest), else
+    noted."""
+    import html as _html
+    import re
+
+    from simulator.io import package_versions
+    from simulator.report.render import render_html
+
+    t = Tally(path.name)
+    from simulator.safeio import read_input_text
+
+    try:
+        stored = read_input_text(path, "report.html")
+    except UserInputError as exc:
+        t.differ(f": {_short(str(exc), 160)}")
+        t.finish(problems, notes)
+        return 0
+    m = re.search(r"<title>(.*?)</title>", stored[:4096], flags=re.S)
+    title = _html.unescape(m.group(1)) if m else None
+    try:
+        fresh = render_html(inputs, title=title, charts=True)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        t.differ(f": cannot be rendered again from the verified figures ({_short(str(exc), 160)})")
+        t.finish(problems, notes)
+        return 0
+    a, b = _html_normal(stored), _html_normal(fresh)
+    charts_a, charts_b = re.findall(_PNG, a), re.findall(_PNG, b)
+    text_a, text_b = re.sub(_PNG, "data:image/png;base64,...", a), re.sub(_PNG, "data:image/png;base64,...", b)
+    t.compared += 1 + len(charts_b)
+    if text_a != text_b:
+        i = next((k for k, (x, y) in enumerate(zip(text_a, text_b)) if x != y), min(len(text_a), len(text_b)))
+        t.differ(f" section {_html_section(text_b, i)}: stored {_html_text_near(text_a, i)}, re-rendered "
+                 f"{_html_text_near(text_b, i)} (the report's text differs from the verified figures)")
+    if charts_a != charts_b:
+        bad = [k + 1 for k, (x, y) in enumerate(zip(charts_a, charts_b)) if x != y]
+        what = (f"{len(charts_a)} charts stored, {len(charts_b)} re-rendered" if len(charts_a) != len(charts_b)
+                else f"chart(s) {', '.join(map(str, bad[:8]))}{' ...' if len(bad) > 8 else ''} of {len(charts_b)} "
+                     "differ from their re-rendering")
+        recorded = manifest.get("report_versions")
+        running = package_versions(["matplotlib"])
+        same = (isinstance(recorded, Mapping) and recorded.get("matplotlib") == running.get("matplotlib")
+                and (manifest.get("versions") or {}).get("stress-sim") == running.get("stress-sim"))
+        if same or len(charts_a) != len(charts_b):
+            t.differ(f": {what}")
+        else:
+            notes.append(f"report.html: {what}; charts are compared byte for byte only when rendered by the same "
+                         "stress-sim and matplotlib versions, which the manifest does not record as these")
+    t.finish(problems, notes)
+    return t.compared
 
 
 def _row_label(df, i: int) -> str:
@@ -679,9 +846,14 @@ def _no_draws(n_days: int, rng: Any, m: int) -> np.ndarray:
     return np.zeros((m, n_days))
 
 
-def check_backtests(path: Path, manifest: Mapping, problems: list[str], notes: list[str]) -> int:
-    """Re-derive every test of ``backtest.json`` from its stored daily series with
-    :func:`simulator.backtest.evaluate_forecasts`, and each realised series from the bundled data it names."""
+def check_backtests(path: Path, manifest: Mapping, problems: list[str], notes: list[str],
+                    verified: dict | None = None) -> int:
+    """Re-derive every test of ``backtest.json`` from its stored daily forecasts with
+    :func:`simulator.backtest.evaluate_forecasts`, on the realised series re-derived from the bundled data it
+    names (the stored one when the data cannot be read).
+
+    ``verified``, when given, receives ``backtest.json`` with every re-derived value in place of the stored one
+    (what the report's tables are re-derived from)."""
     import pandas as pd
 
     from simulator.backtest import evaluate_forecasts
@@ -707,7 +879,9 @@ def check_backtests(path: Path, manifest: Mapping, problems: list[str], notes: l
             notes.append(f"{path.name}: the realised returns are not re-derived: data {_short(data)} cannot be read "
                          f"({_short(str(exc), 120)})")
     weights = manifest.get("portfolio_weights")
+    fixed: list[Any] = []
     for i, b in enumerate(entries):
+        fixed.append(b)
         label = f"backtests[{b.get('name', i)}]" if isinstance(b, Mapping) else f"backtests[{i}]"
         if not isinstance(b, Mapping) or not isinstance(b.get("series"), Mapping) or not isinstance(b.get("spec"), Mapping):
             t.differ(f" {label}: no spec and daily series to re-derive its tests from")
@@ -730,6 +904,7 @@ def check_backtests(path: Path, manifest: Mapping, problems: list[str], notes: l
         if not (x.shape == var.shape == var_es.shape == es.shape == (len(dates),)) or x.size < 2:
             t.differ(f" {label}: its daily series have different lengths")
             continue
+        real = None
         if returns is not None:
             real = _realised(str(b.get("name")), spec, dates, returns, weights)
             if real is None:
@@ -737,6 +912,7 @@ def check_backtests(path: Path, manifest: Mapping, problems: list[str], notes: l
                              "or weights)")
             else:
                 compare_arrays(x, real, t, f"{label}.series.return", partial(_nth, dates))
+                x = np.asarray(real, dtype=float)  # the tests are re-derived on what was realised
         extra = {k: np.asarray(v) for k, v in series.items()
                  if k not in _SERIES_DERIVED and not k.startswith(("var_", "es_", "exception_"))}
         refits = pd.DataFrame(b.get("refits") or [])
@@ -751,7 +927,11 @@ def check_backtests(path: Path, manifest: Mapping, problems: list[str], notes: l
             continue
         fresh = _json_normal(res.to_dict(include_series=True))
         stored_part = {k: b[k] for k in fresh if k in b}
-        compare_documents(stored_part, fresh, t, label, ignore=_backtest_ignore)
+
+        def skip(p: str, _label: str = label, _real: bool = real is not None) -> bool:
+            return _backtest_ignore(p) or (_real and p == f"{_label}.series.return")  # compared above
+        compare_documents(stored_part, fresh, t, label, ignore=skip)
+        fixed[-1] = {**b, **_overlay(stored_part, fresh, label, _backtest_ignore)}
     mb = doc.get("model_backtest")
     port = next((b for b in entries if isinstance(b, Mapping) and b.get("kind") == "model"
                  and isinstance(b.get("spec"), Mapping) and b["spec"].get("weights")), None)
@@ -762,7 +942,21 @@ def check_backtests(path: Path, manifest: Mapping, problems: list[str], notes: l
     t.finish(problems, notes)
     notes.append(f"{path.name}: tests re-derived from the stored daily forecasts; the forecasts themselves (rolling "
                  "refits) and the Acerbi-Szekely p-values (simulated from the refitted laws) are not")
+    if verified is not None:
+        verified.clear()
+        verified.update({**doc, "backtests": fixed})
     return t.compared
+
+
+def _overlay(stored: Any, fresh: Any, path: str, keep: Callable[[str], bool]) -> Any:
+    """``fresh`` with the stored value wherever ``keep(path)`` (values that are not re-derived)."""
+    if keep(path):
+        return stored
+    if isinstance(stored, Mapping) and isinstance(fresh, Mapping):
+        return {k: _overlay(stored[k], v, _join(path, str(k)), keep) if k in stored else v for k, v in fresh.items()}
+    if isinstance(stored, list) and isinstance(fresh, list) and len(stored) == len(fresh):
+        return [_overlay(a, b, f"{path}{_label(b, i)}", keep) for i, (a, b) in enumerate(zip(stored, fresh))]
+    return fresh
 
 
 # ---------------------------------------------------------------------------------------------
@@ -814,9 +1008,11 @@ class _Differs(Exception):
     """An input recorded in a result file is not what produced it."""
 
 
-def check_reverse(path: Path, manifest: Mapping, model, problems: list[str], notes: list[str]) -> int:
+def check_reverse(path: Path, manifest: Mapping, model, problems: list[str], notes: list[str],
+                  verified: dict | None = None) -> int:
     """Re-run the reverse stress test ``reverse.json`` records (model, scenario, threshold, book, paths, seed,
-    breach types) with :func:`simulator.jobs.reverse.reverse_stress_test` and compare every figure."""
+    breach types) with :func:`simulator.jobs.reverse.reverse_stress_test` and compare every figure; ``verified``,
+    when given, receives the re-run document."""
     from simulator.jobs.reverse import reverse_stress_test
     from simulator.seeding import seed_from_record
 
@@ -853,6 +1049,10 @@ def check_reverse(path: Path, manifest: Mapping, model, problems: list[str], not
         t.differ(f": cannot be re-run from what it records ({_short(str(exc), 160)})")
         t.finish(problems, notes)
         return 0
-    compare_documents(doc, _json_normal(fresh), t, ignore=lambda p: p == "inputs" and "inputs" not in doc)
+    fresh_doc = _json_normal(fresh)
+    compare_documents(doc, fresh_doc, t, ignore=lambda p: p == "inputs" and "inputs" not in doc)
     t.finish(problems, notes)
+    if verified is not None:
+        verified.clear()
+        verified.update(fresh_doc)
     return t.compared

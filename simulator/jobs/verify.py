@@ -34,6 +34,7 @@ record, a model given or named that is not the run's, an unknown results format)
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,7 +130,10 @@ def check_hashes(directory: Path, manifest: dict, rc: RunCheck, *, nested: tuple
             rc.problems.append(f"{rel}: {exc}")
             continue
         if not p.is_file():
-            rc.problems.append(f"{rel}: listed in manifest.json but missing")
+            if p.exists() or p.is_symlink():
+                rc.problems.append(f"{rel}: listed in manifest.json but not a regular file (replaced after the run)")
+            else:
+                rc.problems.append(f"{rel}: listed in manifest.json but missing")
             continue
         actual = sha256_file(p)
         rc.n_files += 1
@@ -140,9 +144,45 @@ def check_hashes(directory: Path, manifest: dict, rc: RunCheck, *, nested: tuple
     extra = sorted(str(p.relative_to(directory)) for p in directory.rglob("*")
                    if p.is_file() and not p.name.startswith(".") and str(p.relative_to(directory)) not in listed
                    and not any(n in p.parents for n in nested))
+    kind = str(manifest.get("kind", "unknown"))
+    own = PUBLISHED.get(kind)
+    for rel in sorted(str(Path(k)) for k in outputs):
+        if own is not None and not _published_by(rel, own):
+            rc.problems.append(f"{rel}: listed in manifest.json, but {kind!r} results do not publish it (they "
+                               f"publish {', '.join(own)}; the manifest's kind or outputs were edited)")
+        elif own is None and _published_by(rel, ALL_PUBLISHED):
+            rc.problems.append(f"{rel}: a file that stress-sim results publish, in a folder whose manifest.json has "
+                               f"kind {_cut(repr(kind), 60)}, which this version does not write (the kind was edited?)")
+    figures = [rel for rel in extra if _published_by(rel, ALL_PUBLISHED)]
+    for rel in figures[:MAX_LISTED]:
+        rc.problems.append(f"{rel}: a result file in the folder that manifest.json does not list (removed from the "
+                           "manifest or added after the run), so nothing vouches for it")
+    if len(figures) > MAX_LISTED:
+        rc.problems.append(f"... and {len(figures) - MAX_LISTED} more result files that manifest.json does not list")
+    extra = [rel for rel in extra if rel not in figures]
     if extra:
         rc.notes.append(f"files not covered by the manifest (not verified): {', '.join(extra[:MAX_LISTED])}"
                         + (" ..." if len(extra) > MAX_LISTED else ""))
+
+
+#: The files each kind of result folder publishes (``tables/*.csv``: any CSV in ``tables/``); a file of a results
+#: folder that its kind does not publish, or that the manifest does not list, is a difference.
+PUBLISHED: dict[str, tuple[str, ...]] = {
+    "simulation": ("summary.parquet", "paths.parquet", "tail.json"),
+    "scenario-run": ("summary.parquet", "paths.parquet", "pnl.parquet", "fan.parquet", "risk.json", "model.json",
+                     "scenario.json", "book.json"),
+    "demo": ("model.json", "backtest.json", "reverse.json", "report.html", "summary.json", "tables/*.csv"),
+    "reverse-stress-test": ("reverse.json",),
+    "validation": ("validation.json", "report.html"),
+}
+ALL_PUBLISHED = tuple(dict.fromkeys(f for files in PUBLISHED.values() for f in files))
+
+
+def _published_by(rel: str, names: tuple[str, ...]) -> bool:
+    import fnmatch
+
+    rel = Path(rel).as_posix()
+    return any(fnmatch.fnmatchcase(rel, pattern) if "*" in pattern else rel == pattern for pattern in names)
 
 
 # ---------------------------------------------------------------------- reproduction
@@ -171,18 +211,23 @@ def _load_model_for(directory: Path, manifest: dict, override: str | None):
 
     recorded = manifest.get("model_sha256")
     own = directory / "model.json"
-    if own.is_file() and override is None:
+    if override is None and (own.is_file() or "model.json" in (manifest.get("outputs") or {})):
+        data = _stored_record(directory, manifest, "model.json", "model", recorded)
+        raw_sha = model_record_sha256(data)
         try:
-            model, where = MarketModel.from_json(own), str(own)
-        except (ValueError, TypeError, OSError) as exc:
-            if not _file_as_recorded(directory, manifest, "model.json"):
+            model = MarketModel.from_dict(data)
+        except (ValueError, TypeError) as exc:
+            if recorded and raw_sha == recorded:  # the run's own model, which this version cannot read
+                raise UserInputError(f"{own}: the run's model cannot be read by this version ({_cut(str(exc))})") \
+                    from None
+            if recorded or not _file_as_recorded(directory, manifest, "model.json"):
                 raise RunDiffers(f"model.json: not a valid model ({_cut(str(exc))}); the file was edited after "
                                  "the run") from None
             raise UserInputError(f"{own}: {_cut(str(exc))}") from None
-        if recorded and model.sha256() != recorded:
+        if recorded and recorded not in (raw_sha, model.sha256()):
             raise RunDiffers(f"model.json: the model's sha256 {model.sha256()[:16]}... differs from the recorded "
                              f"model_sha256 {str(recorded)[:16]}... (the model was edited after the run)")
-        return model, where
+        return model, str(own)
     src = override or manifest.get("model_source")
     if not src:
         raise UserInputError(f"{directory}: the manifest names no model_source and there is no model.json; "
@@ -198,6 +243,44 @@ def _load_model_for(directory: Path, manifest: dict, override: str | None):
         raise UserInputError(f"{directory}: model {src} has sha256 {model.sha256()[:16]}... but the run recorded "
                              f"{str(recorded)[:16]}...; pass the model that produced the run with --model")
     return model, src
+
+
+def model_record_sha256(record: Any) -> str | None:
+    """The ``model_sha256`` a run records for the stored model record ``record`` (``model.json`` as read): the
+    canonical JSON without ``provenance``, as :meth:`simulator.model.MarketModel.sha256` hashes the model's
+    dict; None for a record that is not a JSON object."""
+    from simulator.io import sha256_bytes
+
+    if not isinstance(record, dict):
+        return None
+    return sha256_bytes(json.dumps({k: v for k, v in record.items() if k != "provenance"}, sort_keys=True).encode())
+
+
+def _stored_record(directory: Path, manifest: dict, name: str, what: str, recorded: Any) -> Any:
+    """The JSON record ``name`` (``model.json``, ``scenario.json``) stored with a run. A file that is missing,
+    not a regular file, too large or not JSON cannot be the one whose hash the run recorded: a difference
+    (:class:`RunDiffers`); without a recorded hash an unusable input (:class:`UserInputError`)."""
+    from simulator.safeio import read_json_file
+
+    try:
+        data = read_json_file(directory / name, name)
+    except UserInputError as exc:
+        if recorded or not _file_as_recorded(directory, manifest, name):
+            raise RunDiffers(f"{name}: {_cut(_strip_path(str(exc), directory / name))}; not the {what} the run "
+                             "recorded (the file was edited or replaced after the run)") from None
+        raise
+    if not isinstance(data, dict):
+        if recorded or not _file_as_recorded(directory, manifest, name):
+            raise RunDiffers(f"{name}: a JSON {type(data).__name__}, not the {what} (an object) the run recorded "
+                             "(the file was edited after the run)")
+        raise UserInputError(f"{directory / name}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _strip_path(message: str, path: Path) -> str:
+    """``message`` about the file ``path`` with the path left out (the difference names the file itself)."""
+    text = message.replace(f"{path}: ", "").replace(f" {str(path)!r}", "")
+    return text[len(path.name) + 1:] if text.startswith(f"{path.name} ") else text
 
 
 def _cut(text: str, limit: int = 200) -> str:
@@ -219,19 +302,22 @@ def _scenario_for(directory: Path, manifest: dict, model, horizon: int):
     from simulator.jobs.scenario import load_replay_data
     from simulator.shocks import compile_shocks
 
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        sc = scenario_from_record(data, source=str(path))
-    except (ValueError, TypeError, OSError) as exc:
-        if not _file_as_recorded(directory, manifest, "scenario.json"):
-            raise RunDiffers(f"scenario.json: not a valid scenario ({_cut(str(exc))}); the file was edited after "
-                             "the run") from None
-        raise UserInputError(f"{path}: {_cut(str(exc))}") from None
     recorded = manifest.get("scenario_sha256")
+    data = _stored_record(directory, manifest, "scenario.json", "scenario", recorded)
     hashes = record_sha256s(data)  # the stored record's hash (and the 0.3.0 recipe's)
     if recorded and recorded not in hashes:
         raise RunDiffers(f"scenario.json: the scenario's hash {hashes[0][:16]}... differs from the recorded "
                          f"scenario_sha256 {str(recorded)[:16]}... (the scenario was edited after the run)")
+    try:
+        sc = scenario_from_record(data, source=str(path))
+    except (ValueError, TypeError) as exc:
+        if recorded:  # the run's own scenario, which this version cannot read
+            raise UserInputError(f"{path}: the run's scenario cannot be read by this version ({_cut(str(exc))})") \
+                from None
+        if not _file_as_recorded(directory, manifest, "scenario.json"):
+            raise RunDiffers(f"scenario.json: not a valid scenario ({_cut(str(exc))}); the file was edited after "
+                             "the run") from None
+        raise UserInputError(f"{path}: {_cut(str(exc))}") from None
     roles = manifest.get("roles") or None
     try:
         replay = load_replay_data(sc)
@@ -351,14 +437,65 @@ def recompute(directory: Path, manifest: dict, rc: RunCheck, *, model_override: 
     keys = _keys_for(directory, seed)
     outputs = manifest.get("outputs") or {}
     have_paths = "paths.parquet" in outputs and (directory / "paths.parquet").is_file()
+    has_tail = "tail.json" in outputs or (directory / "tail.json").is_file()
+    rc.notes.append(f"model {where}; seed entropy {seed.get('entropy')}; {n_paths:,} paths x {horizon} days")
     if "summary.parquet" not in outputs or not (directory / "summary.parquet").is_file():
+        if manifest.get("keep") == "tail" and has_tail and "summary.parquet" not in outputs:
+            _verify_tail(directory, manifest, rc, model, sched, seed, n_paths, horizon, None)
+            return
         rc.problems.append("summary.parquet: missing, so no per-path output can be compared")
         return
     cols = columns_for(manifest, directory)
-    rc.notes.append(f"model {where}; seed entropy {seed.get('entropy')}; {n_paths:,} paths x {horizon} days")
     picks = choose_chunks(n_paths, chunks=chunks, chunk_paths=chunk_paths, all_paths=all_paths, rng=rng)
+    before = len(rc.problems)
     _compare_guarded(directory, manifest, rc, model, lambda s, e: run_chunk(arrays, keys, s, e, horizon, have_paths),
                      picks, n_paths, horizon, have_paths, cols)
+    if has_tail:
+        cum = None
+        if len(rc.problems) == before:
+            try:
+                from simulator.jobs.rederive import read_stored_paths
+
+                cum = read_stored_paths(directory, manifest, model.assets, n_paths, horizon, cols,
+                                        daily=False)["cum_return"]
+            except (OSError, ValueError) as exc:
+                rc.problems.append(f"summary.parquet: cannot be read in full ({_cut(str(exc))})")
+        _verify_tail(directory, manifest, rc, model, sched, seed, n_paths, horizon, cum)
+
+
+def _verify_tail(directory: Path, manifest: dict, rc: RunCheck, model, sched, seed: dict, n_paths: int, horizon: int,
+                 cum_return) -> None:
+    """Re-derive ``tail.json`` of ``stress-sim simulate --positions``: from the stored summaries (``cum_return``,
+    hash-checked and sampled), or, when the run kept no per-path file (``--keep tail``) or they differ, from
+    every path recomputed (memory bounded by the tail, as the run was)."""
+    from simulator.jobs import rederive
+    from simulator.seeding import seed_from_record
+    from simulator.tail import simulate_tail, tail_risk
+
+    try:
+        positions, levels, ci = rederive.tail_settings(manifest)
+    except ValueError as exc:
+        rc.problems.append(f"tail.json: {exc}")
+        return
+    record = {k: v for k, v in seed.items() if k != "value"}
+    try:
+        if cum_return is None:
+            rc.notes.append("tail.json re-derived from every path recomputed (the run kept no per-path file, or "
+                            "its summaries differ)")
+            fresh = simulate_tail(model, n_paths, horizon, seed_from_record(seed), positions=positions, levels=levels,
+                                  ci=ci, schedule=sched)
+            rc.recomputed_paths += n_paths
+        else:
+            rc.notes.append("tail.json re-derived from the stored summaries (hash-checked, sampled chunks reproduced)")
+            fresh = tail_risk(cum_return, positions, levels=levels, ci=ci, asset_names=model.assets, horizon=horizon,
+                              seed=record, model_sha256=model.sha256())
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, UserInputError):
+            raise
+        rc.problems.append(f"tail.json: its figures cannot be re-derived ({_cut(str(exc))})")
+        return
+    fresh = dataclasses.replace(fresh, seed=record, model_sha256=model.sha256())
+    rc.compared_values += rederive.check_tail(directory / "tail.json", manifest, fresh, rc.problems, rc.notes)
 
 
 def _check_assets(directory: Path, manifest: dict, model) -> None:
@@ -601,13 +738,22 @@ def verify_demo(directory: Path, manifest: dict, rc: RunCheck, *, model_override
     model = None
     if "model.json" in outputs:
         model, _ = _load_model_for(directory, manifest, model_override)
+    backtests: dict | None = None
     if "backtest.json" in outputs:
-        rc.compared_values += rederive.check_backtests(directory / "backtest.json", manifest, rc.problems, rc.notes)
+        backtests = {}
+        rc.compared_values += rederive.check_backtests(directory / "backtest.json", manifest, rc.problems, rc.notes,
+                                                       verified=backtests)
+        backtests = backtests or None
+    reverse: dict | None = None
     if "reverse.json" in outputs:
         if model is None:
             model, _ = _load_model_for(directory, manifest, model_override)
-        rc.compared_values += rederive.check_reverse(directory / "reverse.json", manifest, model, rc.problems, rc.notes)
-    if "summary.json" in outputs or any(k.startswith("tables/") for k in outputs):
+        reverse = {}
+        rc.compared_values += rederive.check_reverse(directory / "reverse.json", manifest, model, rc.problems, rc.notes,
+                                                     verified=reverse)
+        reverse = reverse or None
+    if ("summary.json" in outputs or "report.html" in outputs
+            or any(k.startswith("tables/") for k in outputs)):
         runs = []
         for name in manifest.get("scenarios") or []:
             sub = directory / str(name)
@@ -621,9 +767,8 @@ def verify_demo(directory: Path, manifest: dict, rc: RunCheck, *, model_override
                     continue
                 rc.notes.append(f"scenario {str(name)!r}: the report tables use its stored figures (not re-derived)")
             runs.append(got)
-        rc.compared_values += rederive.check_report_tables(directory, manifest, runs, rc.problems, rc.notes)
-    if "report.html" in outputs:
-        rc.notes.append("report.html: hash-checked (its figures are those of summary.json and the tables)")
+        rc.compared_values += rederive.check_report_tables(directory, manifest, runs, rc.problems, rc.notes,
+                                                           backtests=backtests, reverse=reverse)
 
 
 def verify_reverse(directory: Path, manifest: dict, rc: RunCheck, *, model_override: str | None) -> None:
