@@ -73,6 +73,9 @@ RUN_FILE = "run.json"
 INDEX_FILE = "index.jsonl"
 CHUNK_DIR = "chunks"
 LOCK_FILE = ".lock"
+#: The name of a command's run directory inside its output folder (``OUT/checkpoint``, ``OUT/<scenario>/checkpoint``;
+#: :mod:`simulator.outdir` counts a folder of this name holding a run as stress-sim's own)
+CHECKPOINT_DIR = "checkpoint"
 _CHUNK_RE = re.compile(r"^chunk-(\d{6,})\.npz$")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 

@@ -19,9 +19,17 @@ reported at its file's horizon. ``--baseline-start`` chooses the baseline's star
 as-of state (``start``, the last calibration day; the default), its long-run (unconditional) volatility
 state, or both (the long-run one as a second folder, ``baseline-long-run``).
 
-The daily paths are kept in memory (for fan charts and P&L at every horizon) when
+The daily paths are simulated (for fan charts and P&L at every horizon) when
 ``paths x days x assets <= --max-path-cells``; above that only per-path summaries are simulated and
-P&L is reported at the whole horizon.
+P&L is reported at the whole horizon. Each chunk of paths is reduced to the per-path figures the results
+need where it ran (:mod:`simulator.chunked_risk`), so the daily paths are never gathered in one place.
+
+Scale-out and resuming (the flags of ``stress-sim simulate``): ``--backend dask`` with ``--workers N`` (a local
+cluster of N processes) or ``--scheduler tcp://HOST:PORT`` (a running cluster), ``--backend cuda|auto`` for a GPU,
+``--chunk-paths`` for the chunking; none of them changes a result file (``manifest.json`` records where the run
+went). Every completed chunk is committed to ``OUT/<scenario>/checkpoint/`` as the run goes; a run that was killed
+continues with ``--resume`` (same arguments; any backend) and writes the same files as an uninterrupted run. The
+checkpoints go once the new results are swapped in.
 """
 from __future__ import annotations
 
@@ -29,7 +37,16 @@ import sys
 import time
 
 from scenarios.loader import REPLAY_SCALINGS
-from simulator.cli.common import load_model, non_negative_int, output_dir, positive_int, show_progress
+from simulator.cli.common import (
+    add_scale_out_arguments,
+    backend_options,
+    connect_scheduler,
+    load_model,
+    non_negative_int,
+    output_dir,
+    positive_int,
+    show_progress,
+)
 # the library behind this command (simulator.jobs.runs); names kept importable from here
 from simulator.jobs.runs import (  # noqa: F401
     BASELINE_STARTS,
@@ -72,7 +89,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--book", default=None, metavar="FILE",
                    help="an instrument book (CSV or TOML: linear, bond, swap, option, fx_forward rows) revalued in full "
                         "instead of each scenario's [portfolio]; see the README's book format")
-    p.add_argument("--threads", type=positive_int, default=None, metavar="N", help="numba threads (default: all cores)")
+    add_scale_out_arguments(
+        p, resume_help="continue a killed run into the same --out with the same arguments: each scenario's chunks "
+                       "checkpointed in OUT/<scenario>/checkpoint/ are loaded, only the missing ones computed")
     p.add_argument("--max-path-cells", type=positive_int, default=PATH_CELL_LIMIT, metavar="N",
                    help=f"keep daily paths in memory up to N = paths x days x assets cells (default {PATH_CELL_LIMIT:,})")
     p.set_defaults(func=run)
@@ -85,9 +104,15 @@ def command_line(args) -> list[str]:
         cmd += ["--model", args.model]
     cmd += ["--out", str(args.out)]
     for flag, value in (("--paths", args.paths), ("--seed", args.seed), ("--threads", args.threads),
-                        ("--replay-scaling", args.replay_scaling), ("--book", getattr(args, "book", None))):
+                        ("--replay-scaling", args.replay_scaling), ("--book", getattr(args, "book", None)),
+                        ("--chunk-paths", getattr(args, "chunk_paths", None)),
+                        ("--backend", getattr(args, "backend", None)),
+                        ("--scheduler", getattr(args, "scheduler", None)),
+                        ("--workers", getattr(args, "workers", None))):
         if value is not None:
             cmd += [flag, str(value)]
+    if getattr(args, "resume", False):
+        cmd += ["--resume"]
     if getattr(args, "baseline_start", "as-of") != "as-of":
         cmd += ["--baseline-start", args.baseline_start]
     for item in args.role:
@@ -97,6 +122,7 @@ def command_line(args) -> list[str]:
 
 def run(args) -> int:
     out = output_dir(args.out)
+    backend, opts = backend_options(args)
     roles = parse_roles(args.role)
     model = load_model(args.model) if args.model else None
     book = None
@@ -113,8 +139,15 @@ def run(args) -> int:
         print(f"[{time.perf_counter() - t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
     failures: list[tuple[str, str]] = []
-    stored = execute_runs(plans, out, seed=args.seed, roles=roles, n_threads=args.threads, progress=show_progress(),
-                          command=command_line(args), say=say, failures=failures)
+    client = connect_scheduler(args.scheduler) if args.scheduler is not None else None
+    try:
+        stored = execute_runs(plans, out, seed=args.seed, roles=roles, n_threads=args.threads,
+                              progress=show_progress(), command=command_line(args), say=say, failures=failures,
+                              backend=backend, client=client, chunk_paths=args.chunk_paths, checkpoint=True,
+                              resume=args.resume, **opts)
+    finally:
+        if client is not None:
+            client.close()
     if stored:
         print(results_table(stored))
         print(f"wrote {len(stored)} result folder(s) to {out}; render them with: stress-sim report {out} --out report.html")

@@ -17,10 +17,19 @@ from pathlib import Path
 import numpy as np
 
 from simulator.constants import DEFAULT_LEVELS
-from simulator.cli.common import load_model, non_negative_int, output_dir, positive_int, show_progress
+from simulator.cli.common import (
+    add_scale_out_arguments,
+    backend_options,
+    connect_scheduler,
+    load_model,
+    non_negative_int,
+    output_dir,
+    positive_int,
+    show_progress,
+)
 from simulator.exceptions import UserInputError
 
-CHECKPOINT_DIR = "checkpoint"
+from simulator.runstore import CHECKPOINT_DIR  # OUT/checkpoint
 TAIL_FILE = "tail.json"
 
 
@@ -36,18 +45,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--keep", choices=["paths", "summary", "tail"], default="paths",
                    help="paths: daily returns and sigmas; summary: per-path cumulative return and drawdown; "
                         "tail: only the portfolio VaR/ES (needs --positions; memory independent of --paths)")
-    p.add_argument("--chunk-paths", type=positive_int, default=None, help="paths per kernel call / task (memory)")
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="numba threads (local: default all cores; dask: per task, default the worker's threads)")
-    p.add_argument("--backend", choices=["local", "dask", "cuda", "auto"], default=None,
-                   help="where chunks run: local threads, a Dask cluster, an NVIDIA GPU, or auto (GPU if usable, "
-                        "else local) (default: local, or dask when --scheduler/--workers is given)")
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                   help="address of a running Dask scheduler (implies --backend dask)")
-    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                   help="start a local Dask cluster of N worker processes (implies --backend dask)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run in --out (same arguments): only missing chunks are computed")
+    add_scale_out_arguments(
+        p, resume_help="continue an interrupted run in --out (same arguments): only missing chunks are computed")
     p.add_argument("--positions", default=None, metavar="SPEC",
                    help="portfolio for VaR/ES: A=1e6,B=-2e5 or a JSON object {\"A\": 1e6} / list, or a .json file")
     p.add_argument("--var-levels", default=None, metavar="L1,L2",
@@ -115,36 +114,6 @@ def parse_positions(text: str, assets) -> np.ndarray:
         raise UserInputError(f"--positions: {exc}") from None
 
 
-def _backend_options(args) -> tuple[str, dict]:
-    backend = args.backend
-    if args.scheduler is not None and args.workers is not None:
-        raise UserInputError("--scheduler uses a running cluster and --workers starts a local one; give only one")
-    if backend is None:
-        backend = "dask" if (args.scheduler is not None or args.workers is not None) else "local"
-    if backend in ("local", "cuda", "auto") and (args.scheduler is not None or args.workers is not None):
-        raise UserInputError("--scheduler and --workers need --backend dask")
-    opts: dict = {}
-    if backend == "dask":
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            raise UserInputError("--backend dask needs dask.distributed: pip install 'stress-sim[distributed]'") from None
-        if args.workers is not None:
-            opts["n_workers"] = args.workers
-    return backend, opts
-
-
-def _connect(address: str):
-    from distributed import Client
-
-    if "://" not in address:
-        raise UserInputError(f"--scheduler {address!r} must be an address such as tcp://HOST:8786")
-    try:
-        return Client(address, timeout="20s")
-    except (OSError, TimeoutError) as exc:
-        raise UserInputError(f"could not connect to the Dask scheduler at {address}: {exc}") from None
-
-
 # ------------------------------------------------------------------------------------------------
 # output tables
 # ------------------------------------------------------------------------------------------------
@@ -196,7 +165,7 @@ def run(args) -> int:
 
     model = load_model(args.model)
     out = output_dir(args.out)
-    backend, opts = _backend_options(args)
+    backend, opts = backend_options(args)
     positions = parse_positions(args.positions, model.assets) if args.positions is not None else None
     if args.var_levels is not None and positions is None:
         raise UserInputError("--var-levels needs --positions (the portfolio whose VaR/ES to compute)")
@@ -229,7 +198,7 @@ def _simulate_into(args, model, out: Path, tx, backend: str, opts: dict, positio
     from simulator.io import atomic_write_json, atomic_write_parquet, build_manifest, write_manifest
     from simulator.tail import simulate_tail, tail_risk
 
-    client = _connect(args.scheduler) if args.scheduler is not None else None
+    client = connect_scheduler(args.scheduler) if args.scheduler is not None else None
     run_dir = out / CHECKPOINT_DIR
     common = dict(chunk_paths=args.chunk_paths, n_threads=args.threads, progress=show_progress(), backend=backend,
                   client=client, run_dir=run_dir, resume=args.resume, **opts)

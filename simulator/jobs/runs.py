@@ -14,15 +14,22 @@ holding periods, headlined at the scenario's own horizon; the baseline's own fig
 file's horizon. ``baseline_start`` chooses the baseline's start state: the model's as-of state (``start``,
 the last calibration day; the default), its long-run (unconditional) volatility state, or both (the long-run
 one as a second folder, ``baseline-long-run``).
+
+:func:`execute_runs` runs the scenarios on any backend (``backend``, ``client``, ``n_workers``, ``chunk_paths``:
+one Dask client serves them all) and, with ``checkpoint=True`` (``stress-sim run``), commits each scenario's
+chunks to ``OUT/<scenario>/checkpoint/`` as they complete, so that ``resume=True`` continues a killed run: the
+checkpoints sit in the scenarios' destination folders, not in the staged output that a killed run loses, and
+each scenario finds its own by name. Results are the same bytes whatever the backend, chunking or resumption.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from simulator.builtin import load_model
 from simulator.constants import DEFAULT_LEVELS, ES_LEVEL
@@ -266,7 +273,9 @@ def plan_runs(refs: Sequence[Any], *, model: Any = None, model_spec: str | None 
 def execute_runs(plans: Sequence[PlannedRun], out: str | Path, *, seed: int | None = None,
                  roles: Mapping[str, str] | None = None, n_threads: int | None = None, progress: bool = False,
                  command: Sequence[str] | None = None, say: Callable[[str], None] | None = None,
-                 failures: list | None = None):
+                 failures: list | None = None, backend: str = "local", client: Any = None,
+                 n_workers: int | None = None, chunk_paths: int | None = None, checkpoint: bool = False,
+                 resume: bool = False):
     """Simulate each planned scenario and write its results directory (baseline first).
 
     Parameters
@@ -275,6 +284,20 @@ def execute_runs(plans: Sequence[PlannedRun], out: str | Path, *, seed: int | No
         When given, a scenario whose simulated values overflow
         (:class:`simulator.results.NonFiniteResultError`) is appended to it as ``(name, message)``, its
         directory is left as it was, and the other scenarios still run; otherwise the error propagates.
+    backend, client, n_workers, chunk_paths : optional
+        Where and in which chunks the paths run (see :func:`simulator.run_scenario`). On ``"dask"`` one client
+        serves every scenario: ``client`` (a ``distributed.Client`` or a scheduler address), or a local cluster of
+        ``n_workers`` processes started here and closed at the end. Every backend and chunking writes the same
+        bytes (only ``manifest.json``'s ``engine`` record, ``created_utc`` and timing notes differ).
+    checkpoint : bool, default False
+        Commit every completed chunk of a scenario to ``OUT/<scenario>/checkpoint/`` (see
+        :mod:`simulator.runstore`) while it runs, so a run that is killed can be continued with ``resume=True``.
+        The checkpoint lives in the scenario's destination folder, outside the staged output (which a killed run
+        loses), and goes with the old folder when the new results are swapped in; a scenario that fails has its
+        checkpoint removed.
+    resume : bool, default False
+        Continue a killed run with the same arguments: each scenario's chunks found in its checkpoint are loaded
+        (verified) instead of computed; a scenario without one starts afresh. Needs ``checkpoint=True``.
 
     Returns
     -------
@@ -283,6 +306,8 @@ def execute_runs(plans: Sequence[PlannedRun], out: str | Path, *, seed: int | No
     from simulator.outdir import members_transaction
     from simulator.results import NonFiniteResultError
 
+    if resume and not checkpoint:
+        raise ValueError("resume=True needs checkpoint=True (the chunks of the killed run are in its checkpoints)")
     say = say or (lambda _m: None)
     stored: list[Any] = []
     baseline = None
@@ -290,20 +315,27 @@ def execute_runs(plans: Sequence[PlannedRun], out: str | Path, *, seed: int | No
     # replaced), the new folders are staged in OUT and swapped in together once every scenario is written
     tx = members_transaction(out, [p.name for p in plans], kinds=("scenario-run",))
     try:
-        for i, p in enumerate(plans, 1):
-            tag = f"[{i}/{len(plans)}] {p.name}"
-            try:
-                res = _execute_one(p, tx.stage, tag=tag, seed=seed, roles=roles, n_threads=n_threads,
-                                   progress=progress, command=command, say=say, baseline=baseline)
-            except NonFiniteResultError as exc:
-                if failures is None:
-                    raise
-                failures.append((p.name, str(exc)))
-                say(f"{tag}: FAILED: {exc}")
-                continue
-            if p.name == "baseline":
-                baseline = res
-            stored.append(res)
+        with _cluster(backend, client, n_workers) as engine_client:
+            engine = dict(backend=backend, client=engine_client, chunk_paths=chunk_paths, resume=resume)
+            for i, p in enumerate(plans, 1):
+                tag = f"[{i}/{len(plans)}] {p.name}"
+                run_dir = checkpoint_dir(out, p.name) if checkpoint else None
+                existed = run_dir is not None and run_dir.parent.exists()
+                try:
+                    res = _execute_one(p, tx.stage, tag=tag, seed=seed, roles=roles, n_threads=n_threads,
+                                       progress=progress, command=command, say=say, baseline=baseline,
+                                       run_dir=run_dir, **engine)
+                except NonFiniteResultError as exc:
+                    if failures is None:
+                        raise
+                    failures.append((p.name, str(exc)))
+                    say(f"{tag}: FAILED: {exc}")
+                    if run_dir is not None:  # the folder is left as it was: without this run's checkpoint
+                        _drop_checkpoint(run_dir, keep_parent=existed)
+                    continue
+                if p.name == "baseline":
+                    baseline = res
+                stored.append(res)
         tx.commit()
     except BaseException:
         tx.abort()
@@ -313,17 +345,62 @@ def execute_runs(plans: Sequence[PlannedRun], out: str | Path, *, seed: int | No
     return stored
 
 
-def _execute_one(p: PlannedRun, out, *, tag, seed, roles, n_threads, progress, command, say, baseline):
+def checkpoint_dir(out: str | Path, name: str) -> Path:
+    """Where :func:`execute_runs` checkpoints scenario ``name`` of a run into ``out``: ``OUT/<name>/checkpoint``."""
+    from simulator.io import safe_join
+    from simulator.runstore import CHECKPOINT_DIR
+
+    return safe_join(out, name) / CHECKPOINT_DIR
+
+
+def _drop_checkpoint(run_dir: Path, *, keep_parent: bool) -> None:
+    from simulator.runstore import RunStore
+
+    RunStore.remove(run_dir)
+    if not keep_parent:
+        try:
+            run_dir.parent.rmdir()
+        except OSError:
+            pass
+
+
+@contextlib.contextmanager
+def _cluster(backend: str, client: Any, n_workers: int | None) -> Iterator[Any]:
+    """The Dask client every scenario of a run shares (``None`` for the other backends)."""
+    if backend != "dask":
+        if client is not None or n_workers is not None:
+            raise ValueError("client and n_workers apply to backend='dask' only; pass backend='dask' to run on a "
+                             "cluster")
+        yield None
+        return
+    from simulator.backends.dask import connect
+
+    with connect(client, n_workers=n_workers) as c:
+        yield c
+
+
+def _execute_one(p: PlannedRun, out, *, tag, seed, roles, n_threads, progress, command, say, baseline,
+                 backend="local", client=None, chunk_paths=None, run_dir=None, resume=False):
     """Simulate one planned scenario and write its directory."""
     from simulator.results import write_results
 
     t0 = time.perf_counter()
     say(f"{tag}: {p.n_paths:,} paths x {p.scenario.horizon_days} days "
         f"({'daily paths' if p.keep == 'paths' else 'summaries only'}"
-        f"{'; long-run start state' if p.start_state == 'long-run' else ''})")
+        f"{'; long-run start state' if p.start_state == 'long-run' else ''}"
+        f"{'; on ' + backend if backend != 'local' else ''})")
     result = run_scenario(p.scenario, p.model, n_paths=p.n_paths, seed=seed, roles=dict(roles) if roles else None,
-                          keep=p.keep, progress=progress, n_threads=n_threads, book=p.book)
+                          keep=p.keep, progress=progress, n_threads=n_threads, book=p.book, backend=backend,
+                          client=client, chunk_paths=chunk_paths, run_dir=run_dir, resume=resume,
+                          extra_horizons=p.extra_horizons, reporting_horizon=p.reporting_horizon,
+                          keep_paths=p.paths_file)
     t1 = time.perf_counter()
+    meta = result.simulation.meta
+    if meta.get("chunks_resumed"):
+        say(f"{tag}: resumed {meta['chunks_resumed']} of {meta['n_chunks']} chunks from {run_dir}")
+    if meta.get("chunks_unsigned"):
+        say(f"{tag}: warning: {meta['chunks_unsigned']} checkpoint chunk(s) failed their signature (altered, or "
+            "written by another version) and were computed again")
     res = write_results(result, out, model=p.model, baseline=baseline, extra_horizons=p.extra_horizons,
                         keep_paths=p.paths_file, command=command, model_source=p.model_source, scenario=p.scenario,
                         notes={**p.notes, "roles": dict(roles or {}), "simulate_s": round(t1 - t0, 3)},
