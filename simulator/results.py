@@ -564,7 +564,14 @@ def load_results(directory: str | os.PathLike, *, verify: bool = True) -> Stored
     d = Path(directory)
     if not d.is_dir():
         raise FileNotFoundError(f"{d}: results directory not found")
-    from simulator.results_schema import ResultsSchemaError, check_parquet, read_manifest, read_risk
+    from simulator.results_schema import (
+        ResultsSchemaError,
+        check_parquet,
+        read_manifest,
+        read_model_record,
+        read_risk,
+        read_scenario_file,
+    )
 
     manifest = read_manifest(d / MANIFEST_NAME)  # validated: names the file and key that is wrong
     outputs = manifest.get("outputs") or {}
@@ -599,7 +606,7 @@ def load_results(directory: str | os.PathLike, *, verify: bool = True) -> Stored
         raise ResultsSchemaError(f"{d / 'fan.parquet'}: every column must hold numbers")
     name = str(manifest.get("scenario") or d.name)
     return StoredScenario(name=name, directory=d, manifest=manifest, risk=risk, pnl=pnl, fan=fan,
-                           model=_read_json(d / "model.json"), scenario=_read_json(d / "scenario.json"))
+                           model=read_model_record(d / "model.json"), scenario=read_scenario_file(d / "scenario.json"))
 
 
 def load_results_tree(root: str | os.PathLike, *, verify: bool = True) -> list[StoredScenario]:

@@ -16,12 +16,13 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from simulator.exceptions import UserInputError
 
-__all__ = ["ResultsSchemaError", "RunManifest", "RiskDocument", "read_manifest", "read_risk", "read_json_object",
-           "check_parquet", "PARQUET_COLUMNS", "format_error"]
+__all__ = ["ResultsSchemaError", "RunManifest", "RiskDocument", "ModelRecord", "ScenarioFile", "read_manifest",
+           "read_risk", "read_model_record", "read_scenario_file", "read_json_object", "check_parquet",
+           "PARQUET_COLUMNS", "format_error"]
 
 
 class ResultsSchemaError(UserInputError):
@@ -183,6 +184,46 @@ class RiskDocument(_Strict):
         return v
 
 
+# ---------------------------------------------------------------------------------------------- model.json, scenario.json
+class StartRecord(_Strict):
+    sigma2: Optional[list[float]] = None
+    resid: Optional[list[float]] = None
+
+
+class ModelRecord(_Strict):
+    """``model.json`` of a scenario run: the keys the report's model card reads (``stress-sim verify`` re-checks the
+    model itself)."""
+
+    assets: list[str] = Field(min_length=1)
+    marginals: list[dict[str, Any]]
+    copula: dict[str, Any]
+    start: Optional[StartRecord] = None
+    provenance: Optional[dict[str, Any]] = None
+    factors: Optional[dict[str, dict[str, Any]]] = None
+
+    @model_validator(mode="after")
+    def _one_per_asset(self):
+        n = len(self.assets)
+        if len(self.marginals) != n:
+            raise ValueError(f"marginals has {len(self.marginals)} entries for {n} assets")
+        if self.start is not None:
+            for key in ("sigma2", "resid"):
+                vals = getattr(self.start, key)
+                if vals is not None and len(vals) != n:
+                    raise ValueError(f"start.{key} has {len(vals)} values for {n} assets")
+        return self
+
+
+class ScenarioFile(_Strict):
+    """``scenario.json`` of a scenario run (the validated scenario): the keys the report reads."""
+
+    name: str = Field(min_length=1)
+    description: Optional[str] = None
+    source: Optional[str] = None
+    notes: Optional[str] = None
+    shocks: Optional[list[dict[str, Any]]] = None
+
+
 # ---------------------------------------------------------------------------------------------- reading
 def _loc(loc: tuple) -> str:
     out = ""
@@ -248,6 +289,20 @@ def read_risk(path: str | os.PathLike) -> dict:
     """``risk.json`` of a scenario run, validated (:class:`RiskDocument`); the dict as written."""
     data = read_json_object(path, "risk.json")
     _validate(RiskDocument, data, str(path))
+    return data
+
+
+def read_model_record(path: str | os.PathLike) -> dict:
+    """``model.json`` of a scenario run, validated (:class:`ModelRecord`); the dict as written."""
+    data = read_json_object(path, "model.json")
+    _validate(ModelRecord, data, str(path))
+    return data
+
+
+def read_scenario_file(path: str | os.PathLike) -> dict:
+    """``scenario.json`` of a scenario run, validated (:class:`ScenarioFile`); the dict as written."""
+    data = read_json_object(path, "scenario.json")
+    _validate(ScenarioFile, data, str(path))
     return data
 
 

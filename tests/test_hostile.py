@@ -138,19 +138,28 @@ def _snapshot(path: Path):
 
 
 def _set(obj, dotted: str, value, *, delete: bool = False) -> None:
+    """Set (or delete) the dotted key path ``dotted`` of ``obj``; numbers index lists, and a key holding dots
+    (``outputs.risk.json``) is matched whole, the longest existing key first; a missing last key is created."""
     parts = dotted.split(".")
-    for p in parts[:-1]:
-        obj = obj[int(p)] if isinstance(obj, list) else obj[p]
-    last = parts[-1]
-    if isinstance(obj, list):
-        if delete:
-            del obj[int(last)]
+    i = 0
+    while True:
+        if isinstance(obj, list):
+            key, i = int(parts[i]), i + 1
         else:
-            obj[int(last)] = value
-    elif delete:
-        del obj[last]
+            key = None
+            for j in range(len(parts), i, -1):
+                if ".".join(parts[i:j]) in obj:
+                    key, i = ".".join(parts[i:j]), j
+                    break
+            if key is None:
+                key, i = ".".join(parts[i:]), len(parts)
+        if i == len(parts):
+            break
+        obj = obj[key]
+    if delete:
+        del obj[key]
     else:
-        obj[last] = value
+        obj[key] = value
 
 
 def _rehash(target: Path, stop: Path) -> None:
