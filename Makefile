@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/calibration.py
 	$(BIN)/python benchmarks/scaleout.py
+	$(BIN)/python benchmarks/scenario_scaleout.py
 	$(BIN)/python benchmarks/transactions.py
 	$(BIN)/python benchmarks/fraud_learnability.py
 	$(BIN)/python benchmarks/revaluation.py
