@@ -136,8 +136,8 @@ def _same_number(a: float, b: float) -> int:
 
 def _label(entry: Any, index: int) -> str:
     if isinstance(entry, Mapping):
-        parts = [f"{k}={entry[k]}" for k in _ID_KEYS
-                 if k in entry and (isinstance(entry[k], str) or _is_number(entry[k]))][:2]
+        parts = [f"{k}={entry[k]}" for k in _ID_KEYS  # a position is named by its id, not by its amount
+                 if k in entry and (isinstance(entry[k], str) or (_is_number(entry[k]) and k != "position"))][:2]
         if parts:
             return "[" + ",".join(parts) + "]"
     return f"[{index}]"
