@@ -5,7 +5,9 @@
 
 - ``kill``: SIGKILL this process (nothing is cleaned up: what a power cut or the OOM killer leaves);
 - ``int``: SIGINT (Ctrl-C: ``KeyboardInterrupt`` at the next Python instruction);
-- ``enospc`` / ``eio`` / ``efbig``: raise ``OSError`` (no space left on device / I/O error / file too large).
+- ``enospc`` / ``eio`` / ``efbig`` / ``erofs`` / ``eacces`` / ``edquot``: raise ``OSError`` (no space left on
+  device / I/O error / file too large / read-only file system / permission denied / disk quota exceeded; tests run
+  as root, where a read-only folder made with chmod would still be writable).
 
 Points: ``write`` (an atomic file write, before its rename), ``chunk`` (a checkpoint chunk committed),
 ``commit`` (an output transaction about to swap its result in), ``commit-member`` (between two members of
@@ -19,7 +21,8 @@ import signal
 
 _ENV = "STRESS_SIM_FAULT"
 _counts: dict[str, int] = {}
-_ERRORS = {"enospc": errno.ENOSPC, "eio": errno.EIO, "efbig": errno.EFBIG}
+_ERRORS = {"enospc": errno.ENOSPC, "eio": errno.EIO, "efbig": errno.EFBIG, "erofs": errno.EROFS,
+           "eacces": errno.EACCES, "edquot": errno.EDQUOT}
 
 
 def fault_point(name: str, path: str | os.PathLike | None = None) -> None:

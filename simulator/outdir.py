@@ -40,7 +40,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from simulator.exceptions import UserInputError
 
-__all__ = ["OutputTransaction", "DirRule", "FileRule", "directory_transaction", "members_transaction",
+__all__ = ["OutputTransaction", "OutputLocationError", "DirRule", "FileRule", "directory_transaction", "members_transaction",
            "file_transaction", "foreign_entries", "MANIFEST_NAMES", "STAGE_SUFFIX"]
 
 #: Names of the manifest that makes a folder a stress-sim result.
@@ -53,6 +53,12 @@ _OLD = ".old"
 #: Walk at most this many entries when checking who owns a folder.
 _MAX_SCAN = 200_000
 _RENAME_EXCHANGE = 2
+
+
+class OutputLocationError(OSError):
+    """The destination folder cannot be created or written (exit status 1: the environment, not the input).
+
+    A subclass, so that ``ENOENT`` under ``/proc`` is not taken for a missing input file."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,16 +366,31 @@ class OutputTransaction:
             p = p.parent
         if p.exists() and not p.is_dir():
             raise UserInputError(f"{str(p)!r} is not a directory (in {str(self.root)!r})")
-        for d in reversed(missing):
-            d.mkdir()
-            self._created.append(d)
         try:
+            for d in reversed(missing):
+                try:
+                    d.mkdir()
+                except FileExistsError:  # 'a/missing/..' names a folder that exists once 'a/missing' does
+                    if not d.is_dir():
+                        raise
+                    continue
+                self._created.append(d)
             recover(self.root)
             self.stage = self.root / f"{STAGE_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{STAGE_SUFFIX}"
-            self.stage.mkdir(mode=0o700)
+            try:
+                self.stage.mkdir(mode=0o700)
+            except OSError as exc:  # name the user's folder, not our staging name inside it
+                raise OutputLocationError(exc.errno, f"cannot write in this folder: {exc.strerror}",
+                                          str(self.root)) from None
             os.chmod(self.stage, _dir_mode())
             (self.stage / _LOCK).touch()
             self._lock_fd = _lock_dir(self.stage / _LOCK)  # the stage's own lock: its folder may be a nested root
+        except OSError as exc:
+            self._remove_created()
+            if isinstance(exc, OutputLocationError):
+                raise
+            # where the destination cannot be created (/proc, a read-only or full file system): an environment fault
+            raise OutputLocationError(exc.errno, exc.strerror, exc.filename, None, exc.filename2) from None
         except BaseException:
             self._remove_created()
             raise
@@ -409,7 +430,7 @@ class OutputTransaction:
         from simulator._faults import fault_point
 
         names = self.staged()
-        fault_point("commit")
+        fault_point("commit", self.root / names[0] if names else self.root)
         root_fd = _lock_dir(self.root)
         try:
             self._check()  # the destinations may have changed while we worked
@@ -420,7 +441,7 @@ class OutputTransaction:
                 try:
                     for i, n in enumerate(names):
                         if i:
-                            fault_point("commit-member")
+                            fault_point("commit-member", self.root / n)
                         _swap_in(self.stage, self.root, n)
                         swapped.append(n)
                 except BaseException:

@@ -22,8 +22,8 @@ from simulator import cli
 HERE = Path(__file__).resolve().parent / "hostile"
 CLASSES = {"output-dir", "size", "invalid-model", "results-schema", "dates", "os-error", "parser-limits",
            "injection", "labels", "bad-input", "interrupt", "tamper"}
-KEYS = {"id", "class", "args", "file", "exit", "message", "setup", "patch", "mkdir", "write", "env", "untouched",
-        "absent", "stdout", "note", "exact"}
+KEYS = {"id", "class", "args", "file", "exit", "message", "setup", "patch", "mkdir", "write", "symlink", "env",
+        "untouched", "absent", "stdout", "note", "exact", "contains", "lacks"}
 
 
 def load_cases() -> list[dict]:
@@ -127,13 +127,16 @@ def _sub(text: str, case: dict, tmp: Path) -> str:
 
 
 def _snapshot(path: Path):
+    """sha256 of a file, or of every file of a folder (by relative path). In a folder, ``checkpoint/`` folders are
+    left out: an interrupted or failed ``simulate`` (``run``) leaves its checkpoint in ``OUT/checkpoint``
+    (``OUT/<scenario>/checkpoint``) for ``--resume``; snapshot the checkpoint folder itself to compare it."""
     if path.is_symlink():
         return ("link", os.readlink(path))
     if path.is_file():
         return hashlib.sha256(path.read_bytes()).hexdigest()
     if path.is_dir():
         return {str(p.relative_to(path)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir")
-                for p in sorted(path.rglob("*"))}
+                for p in sorted(path.rglob("*")) if "checkpoint" not in p.relative_to(path).parts}
     return None
 
 
@@ -218,6 +221,10 @@ def test_case(case, tmp_path, setups):
         p = Path(_sub(w["path"], case, tmp))
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(_sub(w.get("text", ""), case, tmp), encoding="utf-8")
+    for link in case.get("symlink", []):
+        p = Path(_sub(link["path"], case, tmp))
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.symlink_to(_sub(link["target"], case, tmp))
     patches = case.get("patch", [])
     for patch in patches if isinstance(patches, list) else [patches]:
         _apply_patch(patch, case, tmp)
@@ -241,6 +248,12 @@ def test_case(case, tmp_path, setups):
         assert _snapshot(Path(_sub(p, case, tmp))) == before, f"{p} changed"
     for p in case.get("absent", []):
         assert not Path(_sub(p, case, tmp)).exists(), f"{p} exists"
+    for check in case.get("contains", []):  # {path, text}: a written file holds the text (escaped user text)
+        text = Path(_sub(check["path"], case, tmp)).read_text(encoding="utf-8")
+        assert _sub(check["text"], case, tmp) in text, f"{check['text']!r} not in {check['path']}"
+    for check in case.get("lacks", []):  # {path, text}: ... and not the raw payload
+        text = Path(_sub(check["path"], case, tmp)).read_text(encoding="utf-8")
+        assert _sub(check["text"], case, tmp) not in text, f"{check['text']!r} in {check['path']}"
     # no staging folder is ever left behind by a finished command
     leftovers = [str(p) for p in tmp.rglob(".stress-sim-*.stage")]
     assert not leftovers, leftovers
