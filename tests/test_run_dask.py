@@ -16,7 +16,8 @@ Facts checked, on a 2-worker local cluster (processes, one thread each):
   Dask run killed with SIGKILL (its process group: client, scheduler and workers) once 11 chunks were committed
   (the baseline's 8 and 3 of gfc-2008) and continued with ``--resume`` (on another cluster) writes the
   uninterrupted local run's files; resuming with other settings and bad combinations of the scale-out flags
-  exit with status 2 and one error line.
+  exit with status 2 and one error line. A scenario that blows up leaves its folder as it was: no checkpoint in
+  an earlier result, no folder where there was none.
 """
 from __future__ import annotations
 
@@ -295,3 +296,41 @@ def test_cli_cuda_without_a_gpu_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "backend='cuda'" in err and not (tmp_path / "out").exists()
 
+
+
+BOOM = """
+name = "boom"
+description = "A volatility multiplier that makes the equity paths explode (or not)."
+source = "test"
+horizon_days = 20
+n_paths = 200
+seed = 1
+
+[portfolio]
+positions = {{ equity = 600000.0, tech_equity = 250000.0, oil = 150000.0 }}
+
+[[shocks]]
+type = "vol_spike"
+label = "spike"
+day = 1
+days = 20
+multiplier = {multiplier}
+assets = ["equity"]
+"""
+
+
+def test_a_scenario_that_blows_up_leaves_its_folder_without_a_checkpoint(tmp_path, capsys):
+    from simulator.cli import main
+
+    scenario, out = tmp_path / "boom.toml", tmp_path / "out"
+    argv = ["run", str(scenario), "--model", "builtin:us-markets", "--chunk-paths", "50", "--out", str(out)]
+    scenario.write_text(BOOM.format(multiplier=5000.0))
+    assert main(argv) == 1  # no earlier result: no folder is left for it
+    assert "scenario boom failed" in capsys.readouterr().err and not (out / "boom").exists()
+    scenario.write_text(BOOM.format(multiplier=1.0))
+    assert main(argv) == 0
+    before = tree(out)
+    scenario.write_text(BOOM.format(multiplier=5000.0))
+    assert main(argv) == 1  # the earlier result stays as it was, with no checkpoint in it
+    listed = json.loads((out / "boom" / "manifest.json").read_text())["outputs"]
+    assert tree(out) == before and sorted(p.name for p in (out / "boom").iterdir()) == sorted([*listed, "manifest.json"])
