@@ -142,7 +142,7 @@ def _fsync_dir(path: Path) -> None:
 
 def _spec_differences(old: Mapping, new: Mapping, prefix: str = "") -> list[str]:
     out = []
-    for key in sorted(set(old) | set(new)):
+    for key in sorted(set(old) | set(new), key=str):
         a, b = old.get(key, "<missing>"), new.get(key, "<missing>")
         if isinstance(a, Mapping) and isinstance(b, Mapping):
             out += _spec_differences(a, b, f"{prefix}{key}.")
@@ -229,6 +229,9 @@ class RunStore:
         except (OSError, ValueError) as exc:
             raise ValueError(f"{self.directory / RUN_FILE} is unreadable ({exc}); start the run without resume "
                              "to discard it") from None
+        if not isinstance(old, dict):
+            raise ValueError(f"{self.directory / RUN_FILE} holds a JSON {type(old).__name__}, not a checkpoint record; "
+                             "start the run without resume to discard it")
         if old != self.spec:
             diffs = _spec_differences(old, self.spec)
             raise ValueError(
@@ -251,11 +254,16 @@ class RunStore:
         self._clean_chunk_dir(keep={Path(r.file).name for r in good.values()})
 
     def _read_index(self) -> Iterable[ChunkRecord]:
+        from simulator.exceptions import UserInputError
+        from simulator.safeio import read_input_bytes
+
         path = self.directory / INDEX_FILE
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
+        if not (path.exists() or path.is_symlink()):
             return []
+        try:  # a regular file of at most the input size limit (a link to /dev/zero would be read forever)
+            data = read_input_bytes(path, "checkpoint index")
+        except UserInputError as exc:
+            raise UserInputError(f"{exc}; delete the checkpoint or run again without resume") from None
         out = []
         for line in data.split(b"\n")[:-1]:  # a last line without its newline was torn by a kill
             try:
@@ -263,7 +271,7 @@ class RunStore:
                 rec = ChunkRecord(int(d["index"]), int(d["start"]), int(d["stop"]), str(d["file"]),
                                   int(d["n_bytes"]), str(d["sha256"]))
                 mac = d.get("mac")
-            except (ValueError, KeyError, TypeError, AttributeError):
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):  # a torn or forged line
                 self.n_discarded += 1
                 continue
             if rec.file != chunk_file_name(rec.index):
@@ -300,8 +308,14 @@ class RunStore:
         atomic_write_bytes(self.directory / INDEX_FILE, lines.encode("utf-8"))
 
     def _clean_chunk_dir(self, keep: set[str]) -> None:
-        """Remove temporary files and chunk files that are not complete, indexed chunks."""
+        """Remove temporary files and chunk files that are not complete, indexed chunks. A chunk name that is not
+        a regular file (a folder, a link) was not written by stress-sim: refused, never followed or removed."""
+        from simulator.exceptions import UserInputError
+
         for p in (self.directory / CHUNK_DIR).iterdir():
+            if _CHUNK_RE.match(p.name) and (p.is_symlink() or not p.is_file()):
+                raise UserInputError(f"{str(p)!r} in the checkpoint is not a regular file (stress-sim writes none "
+                                     "there); delete the checkpoint or choose another --out")
             if p.name in keep or not p.is_file():
                 continue
             if _CHUNK_RE.match(p.name) or (p.name.startswith(".chunk-") and p.name.endswith(".tmp")):
@@ -505,8 +519,10 @@ def resume_identity(run_dir: str | os.PathLike, identity: Mapping[str, Any]) -> 
     """The identity to resume ``run_dir`` with: ``identity``, or the directory's own record when it was written
     by the recipe before this one and matches this run (see the module docstring); a ``ValueError`` when it
     was written by that recipe for a custom schedule."""
-    try:
-        old = json.loads((Path(run_dir) / RUN_FILE).read_text(encoding="utf-8"))
+    from simulator.safeio import read_json_file
+
+    try:  # size, file type and nesting checked first: a run.json linked to /dev/zero is not read
+        old = read_json_file(Path(run_dir) / RUN_FILE, "checkpoint record")
     except (OSError, ValueError):
         return dict(identity)  # no record (or an unreadable one, which RunStore reports)
     if not isinstance(old, dict) or LEGACY_KEY not in old or "identity" in old:

@@ -224,6 +224,8 @@ def test_case(case, tmp_path, setups):
     for link in case.get("symlink", []):
         p = Path(_sub(link["path"], case, tmp))
         p.parent.mkdir(parents=True, exist_ok=True)
+        if p.is_symlink() or p.is_file():  # replaces a file of the setup
+            p.unlink()
         p.symlink_to(_sub(link["target"], case, tmp))
     patches = case.get("patch", [])
     for patch in patches if isinstance(patches, list) else [patches]:
