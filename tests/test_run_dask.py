@@ -18,6 +18,8 @@ Facts checked, on a 2-worker local cluster (processes, one thread each):
   uninterrupted local run's files; resuming with other settings and bad combinations of the scale-out flags
   exit with status 2 and one error line. A scenario that blows up leaves its folder as it was: no checkpoint in
   an earlier result, no folder where there was none.
+* ``--backend cuda`` through the whole run on numba's CUDA simulator agrees with the local run within the
+  backend's stated tolerance (a real GPU is exercised by tests/test_cuda_backend.py where one is present).
 """
 from __future__ import annotations
 
@@ -334,3 +336,27 @@ def test_a_scenario_that_blows_up_leaves_its_folder_without_a_checkpoint(tmp_pat
     assert main(argv) == 1  # the earlier result stays as it was, with no checkpoint in it
     listed = json.loads((out / "boom" / "manifest.json").read_text())["outputs"]
     assert tree(out) == before and sorted(p.name for p in (out / "boom").iterdir()) == sorted([*listed, "manifest.json"])
+
+
+def test_cli_cuda_run_on_numbas_gpu_simulator_agrees_with_local(tmp_path):
+    """``--backend cuda`` through the whole run (the GPU driver, chunk by chunk reduction on the host, the
+    checkpoint), on numba's CUDA simulator: the local run's files within :data:`simulator.backends.cuda.RTOL`."""
+    import numpy as np
+    import pandas as pd
+
+    from simulator.backends.cuda import RTOL
+    from simulator.cli import main
+
+    args = ["run", "svb-2023", "--model", "builtin:us-markets", "--paths", "100"]
+    code = "import sys; from simulator.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = dict(os.environ, PYTHONPATH=str(REPO), NUMBA_ENABLE_CUDASIM="1", PYTHONWARNINGS="ignore::RuntimeWarning")
+    gpu, cpu = tmp_path / "gpu", tmp_path / "cpu"
+    proc = subprocess.run([sys.executable, "-c", code, *args, "--backend", "cuda", "--chunk-paths", "50",
+                           "--out", str(gpu)], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert main([*args, "--out", str(cpu)]) == 0
+    assert sorted(tree(gpu)) == sorted(tree(cpu))
+    assert json.loads((gpu / "svb-2023" / "manifest.json").read_text())["engine"]["backend"] == "cuda"
+    for name, col in (("pnl.parquet", "pnl"), ("summary.parquet", "cum_log_return_pct")):
+        a, b = pd.read_parquet(gpu / "svb-2023" / name), pd.read_parquet(cpu / "svb-2023" / name)
+        assert a.shape == b.shape and np.allclose(a[col], b[col], rtol=RTOL, atol=1e-9), name
