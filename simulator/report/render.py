@@ -587,10 +587,30 @@ def _book_tables(inputs: ReportInputs) -> dict[str, list[dict[str, Any]]]:
     return {name: rows for name, rows in tables.items() if rows}
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe_text(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``@SUM(...)``, ``-2+3``) with a
+    leading ``'``, as OWASP recommends, so it is shown as the text it is; numbers and other cells as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def report_table_bytes(inputs: ReportInputs) -> dict[str, bytes]:
     """The bytes of each ``tables/<name>.csv`` file (:func:`report_tables` as CSV): what :func:`write_report`
-    writes and ``stress-sim verify`` re-derives."""
-    return {name: frame.to_csv(index=False).encode("utf-8") for name, frame in report_tables(inputs).items()}
+    writes and ``stress-sim verify`` re-derives. Text cells and column names from user input (asset, scenario and
+    portfolio names) that a spreadsheet would take for a formula are neutralised (:func:`csv_safe_text`)."""
+    out = {}
+    for name, frame in report_tables(inputs).items():
+        frame = frame.rename(columns=csv_safe_text)
+        for col in frame.columns:
+            if frame[col].dtype == object or str(frame[col].dtype) in ("string", "str"):
+                frame[col] = frame[col].map(csv_safe_text)
+        out[name] = frame.to_csv(index=False).encode("utf-8")
+    return out
 
 
 def _distinct(values) -> list:
