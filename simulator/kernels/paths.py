@@ -504,15 +504,16 @@ def simulate_block(work, key0, key1, path, row, n_lanes, horizon, model, tables,
             ca = cum[a]
             pa = peak[a]
             da = dd[a]
-            for l in range(n_lanes):
+            for l in range(n_lanes):  # branch-free: a new peak, else a deeper drawdown
                 ea[l] = fa[l]
                 c = ca[l] + ra[l]
                 ca[l] = c
                 p = pa[l]
-                if c > p:
-                    pa[l] = c
-                elif p - c > da[l]:
-                    da[l] = p - c
+                up = c > p
+                pa[l] = c if up else p
+                fall = p - c
+                d = da[l]
+                da[l] = fall if (fall > d and not up) else d
             if store_paths:
                 m = vol_mult[t, a]
                 for l in range(n_lanes):
