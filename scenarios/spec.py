@@ -894,6 +894,12 @@ class Portfolio(_Table):
         if not self.positions:
             raise _fail("needs at least one position", key="positions",
                         allowed="a table of name = amount, e.g. { equity = 1000000.0 }")
+        from simulator.constants import MAX_POSITION
+
+        for name, amount in self.positions.items():
+            if not math.isfinite(amount) or abs(amount) > MAX_POSITION:
+                raise _fail(f"position {name!r} is {amount:.6g}", key="positions",
+                            allowed=f"a finite currency amount within +-{MAX_POSITION:.0e}")
         if self.liquidity_horizons:
             extra = sorted(set(self.liquidity_horizons) - set(self.positions))
             if extra:
