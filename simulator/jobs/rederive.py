@@ -10,10 +10,14 @@ stored value is compared with its re-derivation:
   table, drawdowns, correlations, targets, the liquidity-adjusted ES, the stress loss against the baseline,
   the instrument book's ``book`` and ``curves`` sections) through :mod:`simulator.scenario_risk` and
   :mod:`simulator.book_risk`, ``pnl.parquet`` and ``fan.parquet``;
-* a demo folder (``stress-sim demo``): ``summary.json`` and ``tables/*.csv`` through
-  :mod:`simulator.report.render` from the re-derived scenario figures (:func:`check_report_tables`);
-  ``backtest.json``'s tests from its stored daily series, and its realised returns from the bundled data
-  (:func:`check_backtests`); ``reverse.json`` (:func:`check_reverse`);
+* ``stress-sim simulate --positions``: ``tail.json`` from the stored summaries, or every path recomputed
+  (:func:`check_tail`);
+* a demo folder (``stress-sim demo``): ``summary.json``, ``tables/*.csv`` and ``report.html`` (rendered again:
+  its text exactly, its charts byte for byte under the recorded matplotlib) through
+  :mod:`simulator.report.render` from the re-derived scenario figures and the re-derived backtests and reverse
+  stress test (:func:`check_report_tables`, :func:`check_report_html`); ``backtest.json``'s tests from its
+  stored daily forecasts on the realised returns read again from the bundled data (:func:`check_backtests`);
+  ``reverse.json`` (:func:`check_reverse`);
 * a reverse stress test (``stress-sim reverse``): ``reverse.json``, re-run from the recorded model, scenario,
   threshold, book, paths and seed (:func:`check_reverse`).
 
@@ -23,8 +27,8 @@ bit-identical (the computations are deterministic functions of the paths); the t
 differences of another version's summation order or another CPU's BLAS, and the number of values that matched
 only within it is reported. Not re-derived: the backtests' VaR/ES forecasts (they need the rolling refits) and
 the Acerbi-Szekely p-values and critical values (simulated from the refitted laws; their statistics are
-re-derived), summary.json's ``created_utc`` and the folder paths it recorded, ``report.html`` (its figures are
-those of ``summary.json`` and the tables; it is hash-checked).
+re-derived), summary.json's ``created_utc`` and the folder paths it recorded, report.html's rendering time and
+folders (:data:`_HTML_VOLATILE`), and its charts when the manifest does not record the matplotlib that drew them.
 
 Each mismatch is one line naming the file, the key (list entries by their identifying fields, e.g.
 ``risk[horizon_days=10].levels[level=0.975].es``) and both values.
@@ -45,7 +49,8 @@ from simulator.exceptions import UserInputError
 
 __all__ = ["REL_TOL", "ABS_TOL", "Tally", "compare_documents", "compare_arrays", "DerivedRun",
            "derive_scenario_run", "check_scenario_outputs", "check_backtests", "check_reverse",
-           "check_report_tables", "read_stored_paths", "book_for_run", "check_tail", "tail_settings"]
+           "check_report_tables", "check_report_html", "read_stored_paths", "book_for_run", "check_tail",
+           "tail_settings"]
 
 #: Relative tolerance of a re-derived value (of the larger magnitude of the two values).
 REL_TOL = 1e-9
