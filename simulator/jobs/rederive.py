@@ -242,11 +242,19 @@ def _json_normal(obj: Any) -> Any:
 
 
 def _read_json(path: Path, tally: Tally) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    """A stored JSON file (a regular file within the input size limit); a difference in ``tally`` otherwise."""
+    from simulator.safeio import read_input_text
+
+    if not path.exists() and not path.is_symlink():
         tally.differ(": missing")
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None
+    try:
+        return json.loads(read_input_text(path, path.name))
+    except UserInputError as exc:  # not a regular file, too large, not UTF-8
+        text = str(exc).replace(f" {str(path)!r}", "")
+        text = text[len(path.name) + 1:] if text.startswith(f"{path.name} ") else text
+        tally.differ(f": {text[:160]}")
+    except (OSError, ValueError) as exc:
         tally.differ(f": not readable JSON ({type(exc).__name__}: {_short(str(exc), 120)})")
     return None
 
@@ -317,13 +325,14 @@ def book_for_run(directory: Path, manifest: Mapping, stored_risk: Any, notes: li
     from scenarios.book import Book, load_book
     from simulator.jobs.verify import RunDiffers
     from simulator.results import book_sha256
+    from simulator.safeio import read_input_text
 
     outputs = manifest.get("outputs") or {}
     if "book.json" in outputs or (directory / "book.json").is_file():
         recorded = manifest.get("book_sha256")
         try:
-            data = json.loads((directory / "book.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            data = json.loads(read_input_text(directory / "book.json", "book.json"))
+        except (OSError, ValueError) as exc:  # missing, not a regular file, too large, not JSON
             raise RunDiffers(f"book.json: not readable JSON ({_short(str(exc), 120)}); the run's book cannot be "
                              "rebuilt") from None
         if not recorded:
@@ -442,9 +451,11 @@ def derive_scenario_run(directory: Path, manifest: Mapping, model, sc, sim, *, r
 
 
 def _stored_json(path: Path) -> Any:
+    from simulator.safeio import read_input_text
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_input_text(path, path.name))
+    except (OSError, ValueError):  # missing, not a regular file, too large, not JSON (UserInputError included)
         return None
     return data if isinstance(data, dict) else None
 

@@ -79,9 +79,11 @@ class RunCheck:
 
 # ---------------------------------------------------------------------- discovery
 def _read_manifest(path: Path) -> dict:
+    from simulator.safeio import read_input_text
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        data = json.loads(read_input_text(path, "manifest.json"))  # a regular file within the input size limit
+    except OSError as exc:
         raise UserInputError(f"{path}: cannot read ({exc})") from None
     except json.JSONDecodeError as exc:
         raise UserInputError(f"{path}: not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})") from None
@@ -619,9 +621,13 @@ def _check_size(n_paths: int, horizon: int, n_assets: int, daily: bool) -> None:
 
 
 def _json_or_none(path: Path) -> Any:
+    """A stored JSON file, or None when it is missing, not a regular file (never opened: a FIFO would block),
+    too large or not JSON (the comparison of that file reports it)."""
+    from simulator.safeio import read_input_text
+
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return json.loads(read_input_text(path, path.name))
+    except (OSError, ValueError):  # UserInputError is a ValueError
         return None
 
 

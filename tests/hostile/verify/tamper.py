@@ -262,6 +262,15 @@ def risk_text(root: Path) -> None:
     edit_json(root / COVID / "risk.json", change)
 
 
+def risk_json_fifo(root: Path) -> None:
+    """risk.json replaced by a named pipe: verify must not block reading it."""
+    import os
+
+    path = root / COVID / "risk.json"
+    path.unlink()
+    os.mkfifo(path)
+
+
 def svb_risk_es_halved(root: Path) -> None:
     edit_json(root / "runs/svb-paths/risk.json", halve_every_es)
 
