@@ -241,6 +241,13 @@ def _json_normal(obj: Any) -> Any:
     return json.loads(json.dumps(obj, sort_keys=True, default=_json_default))
 
 
+def _file_error(exc: Exception, path: Path, name: str) -> str:
+    """safeio's message about the file ``path`` (``name 'PATH' is a FIFO ...``) without the name and the path:
+    the difference names the file itself."""
+    text = str(exc).replace(f" {str(path)!r}", "")
+    return (text[len(name) + 1:] if text.startswith(f"{name} ") else text)[:160]
+
+
 def _read_json(path: Path, tally: Tally) -> Any:
     """A stored JSON file (a regular file within the input size limit); a difference in ``tally`` otherwise."""
     from simulator.safeio import read_input_text
@@ -251,9 +258,7 @@ def _read_json(path: Path, tally: Tally) -> Any:
     try:
         return json.loads(read_input_text(path, path.name))
     except UserInputError as exc:  # not a regular file, too large, not UTF-8
-        text = str(exc).replace(f" {str(path)!r}", "")
-        text = text[len(path.name) + 1:] if text.startswith(f"{path.name} ") else text
-        tally.differ(f": {text[:160]}")
+        tally.differ(f": {_file_error(exc, path, path.name)}")
     except (OSError, ValueError) as exc:
         tally.differ(f": not readable JSON ({type(exc).__name__}: {_short(str(exc), 120)})")
     return None
@@ -497,7 +502,8 @@ def _check_pnl(directory: Path, outputs: Mapping, derived: DerivedRun, problems:
         t.finish(problems, notes)
         return 0
     if not path.is_file():
-        t.differ(": missing (the run's portfolio P&L)")
+        t.differ(": not a regular file (replaced after the run)" if path.exists()
+                 else ": missing (the run's portfolio P&L)")
         t.finish(problems, notes)
         return 0
     try:
@@ -538,6 +544,10 @@ def _check_fan(directory: Path, derived: DerivedRun, problems: list[str], notes:
 
     t = Tally("fan.parquet")
     path = directory / "fan.parquet"
+    if path.exists() and not path.is_file():  # a FIFO would block the reader
+        t.differ(": not a regular file (replaced after the run)")
+        t.finish(problems, notes)
+        return 0
     try:
         stored = pq.read_table(path).to_pandas()
     except FileNotFoundError:
@@ -627,6 +637,7 @@ def check_report_tables(root: Path, manifest: Mapping, runs: Sequence[Any], prob
     import pandas as pd
 
     from simulator.report.render import _check_backtests, load_inputs, report_table_bytes, summary_document
+    from simulator.safeio import read_input_bytes
 
     outputs = manifest.get("outputs") or {}
     try:
@@ -659,7 +670,11 @@ def check_report_tables(root: Path, manifest: Mapping, runs: Sequence[Any], prob
             continue
         t = Tally(rel)
         try:
-            stored_df = pd.read_csv(root / rel, keep_default_na=True)
+            stored_df = pd.read_csv(io.BytesIO(read_input_bytes(root / rel, rel)), keep_default_na=True)
+        except UserInputError as exc:  # not a regular file (a FIFO is never opened), or too large
+            t.differ(f": {_file_error(exc, root / rel, rel)}")
+            t.finish(problems, notes)
+            continue
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             t.differ(f": not a readable CSV table ({_short(str(exc), 120)})")
             t.finish(problems, notes)

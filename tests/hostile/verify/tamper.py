@@ -262,13 +262,24 @@ def risk_text(root: Path) -> None:
     edit_json(root / COVID / "risk.json", change)
 
 
-def risk_json_fifo(root: Path) -> None:
-    """risk.json replaced by a named pipe: verify must not block reading it."""
+def _fifo(path: Path) -> None:
+    """``path`` replaced by a named pipe: verify must not block reading it."""
     import os
 
-    path = root / COVID / "risk.json"
     path.unlink()
     os.mkfifo(path)
+
+
+def risk_json_fifo(root: Path) -> None:
+    _fifo(root / COVID / "risk.json")
+
+
+def fan_fifo(root: Path) -> None:
+    _fifo(root / COVID / "fan.parquet")
+
+
+def demo_table_fifo(root: Path) -> None:
+    _fifo(root / "demo/tables/risk_measures.csv")
 
 
 def svb_risk_es_halved(root: Path) -> None:
