@@ -47,7 +47,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from simulator.kernels._targets import INLINE, PLAIN, cache_on_kernel_sources, cpu_compile
+from simulator.kernels._targets import CPU_OPTIONS, INLINE, PLAIN, cache_on_kernel_sources, cpu_compile
 from simulator.kernels.rng import (
     exponential,
     gamma,
@@ -540,7 +540,7 @@ cpu_compile(globals(), {
 })
 
 
-@njit(cache=True, parallel=True)
+@njit(**CPU_OPTIONS, parallel=True)
 def simulate_chunk(key0, key1, path_start, n_paths, horizon, model, tables, shocks, anchors, itables,
                    store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days):
     """Simulate paths ``path_start .. path_start + n_paths - 1`` of one chunk on the CPU's numba threads.
