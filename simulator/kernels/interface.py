@@ -80,6 +80,9 @@ class ShockInputs(NamedTuple):
     pj_from: np.ndarray  #: (P,) int64 first day
     pj_to: np.ndarray  #: (P,) int64 one past the last day
     shift: np.ndarray  #: (H, A) ``curve_shift`` level shifts added to the day's change (not fed to the recursion)
+    #: (H, A) importance-sampling mean shift of each day's independent copula normals, or (0, A): off
+    #: (:mod:`simulator.importance`; the kernel then adds each path's log likelihood ratio to ``out_logw``)
+    tilt: np.ndarray
 
 
 class AnchorInputs(NamedTuple):
@@ -123,7 +126,7 @@ class KernelInputs(NamedTuple):
 
 #: parameters of the per-chunk drivers (CPU and GPU), in order
 RANGE_PARAMS = ("key0", "key1", "path_start", "n_paths", "horizon")
-OUTPUT_PARAMS = ("store_paths", "out_r", "out_s", "out_cum", "out_mdd", "out_regime_days")
+OUTPUT_PARAMS = ("store_paths", "out_r", "out_s", "out_cum", "out_mdd", "out_regime_days", "out_logw")
 DRIVER_PARAMS = (*RANGE_PARAMS, *KernelInputs._fields, *OUTPUT_PARAMS)
 #: parameters of the body :func:`simulator.kernels.paths.simulate_block` (paths ``path .. path + n_lanes - 1``
 #: into output rows ``row ..``)
