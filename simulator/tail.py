@@ -444,7 +444,7 @@ def simulate_tail(model, n_paths: int, horizon: int, seed=None, *, positions: An
                   levels: float | Sequence[float] = DEFAULT_LEVELS, ci: float = 0.95, schedule=None,
                   chunk_paths: int | None = None, backend: str = "local", client=None, n_workers: int | None = None,
                   n_threads: int | None = None, progress: bool = False, run_dir=None,
-                  resume: bool = False) -> TailResult:
+                  resume: bool = False, importance: str | None = None, **importance_options):
     """Exact portfolio VaR/ES over ``horizon`` days from ``n_paths`` paths, without keeping the paths.
 
     Memory is bounded by the tail (``k = tail_size(n_paths, min(levels), ci=ci)`` losses, 8 bytes each:
@@ -478,11 +478,27 @@ def simulate_tail(model, n_paths: int, horizon: int, seed=None, *, positions: An
         Resumable run directory (every completed chunk's reduction is committed there).
     resume : bool
         Reuse the verified chunks in ``run_dir`` of an interrupted run with the same settings.
+    importance : {None, "tilt"}
+        ``"tilt"``: importance sampling (:func:`simulator.importance.simulate_importance`, which takes
+        ``importance_options`` such as ``tilt``, ``design_level``, ``pilot_paths``): the copula normals are
+        shifted toward the loss and the paths weighted; returns an
+        :class:`~simulator.importance.ImportanceResult` (weighted VaR/ES with standard errors). No
+        ``run_dir``/``resume``.
 
     Returns
     -------
-    TailResult
+    TailResult (ImportanceResult with ``importance="tilt"``)
     """
+    if importance is not None or importance_options:
+        if importance != "tilt":
+            raise ValueError(f"importance must be None or 'tilt', got {importance!r}")
+        if run_dir is not None or resume:
+            raise ValueError("importance sampling keeps no resumable run directory; drop run_dir/resume")
+        from simulator.importance import simulate_importance
+
+        return simulate_importance(model, n_paths, horizon, seed, positions=positions, levels=levels, ci=ci,
+                                   schedule=schedule, chunk_paths=chunk_paths, backend=backend, client=client,
+                                   n_workers=n_workers, n_threads=n_threads, progress=progress, **importance_options)
     from simulator.engine import execute_plan, plan_run
 
     plan = plan_run(model, n_paths, horizon, seed, chunk_paths=chunk_paths, keep="summary", schedule=schedule)
