@@ -330,7 +330,7 @@ def simulate_importance(model, n_paths: int, horizon: int, seed=None, *, positio
                         tilt: Any = "design", schedule=None, design_level: float = 0.999, pilot_paths: int = 20_000,
                         chunk_paths: int | None = None, backend: str = "local", client=None,
                         n_workers: int | None = None, n_threads: int | None = None,
-                        progress: bool = False) -> ImportanceResult:
+                        progress: bool = False, qmc: bool = False) -> ImportanceResult:
     """Portfolio VaR/ES over ``horizon`` days from ``n_paths`` importance-sampled paths.
 
     Parameters
@@ -343,12 +343,15 @@ def simulate_importance(model, n_paths: int, horizon: int, seed=None, *, positio
         The shift: ``"design"`` (default) finds it with :func:`design_tilt`; or a design, or the shift itself.
     design_level, pilot_paths
         See :func:`design_tilt`.
+    qmc : bool
+        Quasi-Monte Carlo normals (:mod:`simulator.qmc`), shifted like the pseudo-random ones.
 
     Memory: 16 bytes per path (its loss and log weight) plus one chunk.
     """
-    from simulator.engine import execute_plan, plan_run
+    from simulator.engine import execute_plan, plan_run, with_qmc_plan
 
     plan = plan_run(model, n_paths, horizon, seed, chunk_paths=chunk_paths, keep="summary", schedule=schedule)
+    plan = with_qmc_plan(plan) if qmc else plan
     _check_tiltable(plan.arrays)
     pos = resolve_positions(positions, model.assets)
     levels = check_levels(levels)

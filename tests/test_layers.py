@@ -11,7 +11,8 @@ From the top down, a module may import modules of its own layer and of any layer
     runner/risk/results       runner, risk, results, tail, targets, backtest, transactions, instruments,
                               reverse, importance
     engine        simulator.engine (plans a run, hands its chunks to a backend), simulator.runstore
-    backends      simulator.backends: where a chunk runs (the CPU chunk ``run_chunk``, Dask, CUDA)
+    backends      simulator.backends: where a chunk runs (the CPU chunk ``run_chunk``, Dask, CUDA); simulator.qmc
+                  (the chunk's quasi-Monte Carlo points)
     model/schedule            model, schedule, shocks, roles, builtin, families
     kernels       simulator.kernels and simulator.tables (the quantile-table layout the kernels read)
 
@@ -51,7 +52,7 @@ LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
                                 "simulator.instruments", "simulator.reverse", "simulator.book_risk",
                                 "simulator.importance")),
     ("engine", 4, ("simulator.engine", "simulator.runstore")),
-    ("backends", 3, ("simulator.backends",)),
+    ("backends", 3, ("simulator.backends", "simulator.qmc")),
     ("model/schedule", 2, ("simulator.model", "simulator.schedule", "simulator.shocks", "simulator.roles",
                            "simulator.builtin", "simulator.families")),
     ("kernels", 1, ("simulator.kernels", "simulator.tables")),

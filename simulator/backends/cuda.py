@@ -195,6 +195,7 @@ def run_chunks(arrays, keys, horizon: int, tasks: Sequence[ChunkTask], *, store_
         return
     cuda = require_gpu()
     from simulator.kernels.cuda_chunk import chunk_kernel
+    from simulator.qmc import chunk_normals
 
     n_assets = arrays.n_assets
     horizon = int(horizon)
@@ -224,7 +225,7 @@ def run_chunks(arrays, keys, horizon: int, tasks: Sequence[ChunkTask], *, store_
         kernel[blocks, threads_per_block, stream](
             keys.key0, keys.key1, np.int64(start), np.int64(n), np.int64(horizon), *d_in.as_tuple(), bool(store_paths),
             dev["returns"], dev["sigma"], dev["cum_return"], dev["max_drawdown"], dev["stressed_days"],
-            dev.get("log_weight", d_empty))
+            dev.get("log_weight", d_empty), cuda.to_device(chunk_normals(arrays, start, n), stream=stream))
         return group, dev, stream
 
     def finish(group: list[ChunkTask], dev: dict[str, Any], stream) -> Iterator[tuple[int, Any]]:
