@@ -100,19 +100,59 @@ def replications(model, horizon: int, pos: dict, design, *, n: int, reps: int, s
             "pooled": (np.concatenate(pooled_loss), np.concatenate(pooled_logw))}
 
 
+def sweep(model, horizon: int, design_levels: list[float], *, n: int, reps: int, pilot: int) -> list[dict]:
+    """Importance-sampling spread of the ES estimates on the demo portfolio for several shift lengths (the same
+    direction; seeds of their own)."""
+    import dataclasses
+
+    from scipy import special
+
+    from simulator.engine import simulate
+    from simulator.importance import design_tilt, simulate_importance, weighted_var_es
+    from simulator.tail import resolve_positions, revalue
+
+    pos = PORTFOLIOS["demo"]
+    w = resolve_positions(pos, model.assets)
+    base = design_tilt(model, horizon, pos, seed=1_000, pilot_paths=pilot)
+    plain = []
+    for i in range(reps):
+        sim = simulate(model, n, horizon, 70_000 + i, keep="summary")
+        plain.append([r.es for r in weighted_var_es(-revalue(sim.cum_return, w), None, (0.999, 0.9997))])
+    plain_var = np.var(np.asarray(plain), axis=0, ddof=1)
+    out = []
+    for lv in design_levels:
+        d = float(special.ndtri(lv))
+        design = dataclasses.replace(base, theta=base.theta * (d / base.distance), distance=d)
+        es, se = [], []
+        for i in range(reps):
+            res = simulate_importance(model, n, horizon, 80_000 + i, positions=w, levels=(0.999, 0.9997), tilt=design)
+            es.append([r.es for r in res.risk])
+            se.append([r.es_se for r in res.risk])
+        e, s = np.asarray(es), np.asarray(se)
+        doc: dict = {"design_level": lv, "distance": d}
+        for j, key in enumerate(("es_0.999", "es_0.9997")):
+            doc[key] = {"sd": float(e[:, j].std(ddof=1)), "stated_se": float(s[:, j].mean()),
+                        "plain_sd": float(math.sqrt(plain_var[j])), "vrf": float(plain_var[j] / e[:, j].var(ddof=1))}
+        out.append(doc)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
-    ap.add_argument("--paths", type=int, default=None, help="paths per replication (default 20,000)")
+    ap.add_argument("--paths", type=int, default=None, help="paths per replication (default 16,384 = 2^14)")
     ap.add_argument("--reps", type=int, default=None, help="independent replications (default 40)")
     ap.add_argument("--pilot", type=int, default=None, help="pilot paths of the shift's design (default 20,000)")
     ap.add_argument("--big", type=int, default=None, help="paths of the plain reference run (default 20,000,000)")
     ap.add_argument("--horizon", type=int, default=10)
     ap.add_argument("--no-qmc", action="store_true", help="skip the quasi-Monte Carlo comparison")
     ap.add_argument("--portfolios", default=",".join(PORTFOLIOS), help="which portfolios (comma separated)")
+    ap.add_argument("--sweep", default=None, metavar="L1,L2",
+                    help="also: the importance-sampling variance on the demo portfolio for these design levels "
+                         "(shift lengths Phi^-1(L)), e.g. 0.975,0.99,0.995,0.999,0.9997")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    n = args.paths or (4_000 if args.quick else 20_000)
+    n = args.paths or (4_096 if args.quick else 16_384)  # powers of two: Sobol balance
     reps = args.reps or (4 if args.quick else 40)
     pilot = args.pilot or (2_000 if args.quick else 20_000)
     big = args.big or (50_000 if args.quick else 20_000_000)
@@ -182,6 +222,8 @@ def main(argv=None) -> int:
         doc["target_es_999_vrf"] = {"target": 10.0, "measured": doc["estimators"]["es_0.999"]["vrf_is"],
                                     "met": doc["estimators"]["es_0.999"]["vrf_is"] >= 10.0}
         result["portfolios"][name] = doc
+    if args.sweep:
+        result["sweep"] = sweep(model, h, [float(x) for x in args.sweep.split(",")], n=n, reps=reps, pilot=pilot)
     result["loadavg_end"] = list(os.getloadavg())
     result["total_seconds"] = time.perf_counter() - t_start
     print(f"builtin:us-markets, {h} days; {reps} replications x {n:,} paths each (plain, importance sampling"
@@ -191,6 +233,12 @@ def main(argv=None) -> int:
                         "VRF QMC"], rows))
     print(f"\nbias check: pooled importance sampling ({reps * n:,} paths) vs plain simulate_tail ({big:,} paths)")
     print(format_table(["portfolio", "level", "ES IS", "ES plain", "z", "VaR IS", "VaR plain", "z"], bias_rows))
+    if args.sweep:
+        print("\nshift length sweep (demo portfolio, importance sampling only; VRF against the plain replications above)")
+        print(format_table(["design level", "length", "sd ES 99.9%", "stated se", "VRF", "sd ES 99.97%", "VRF"],
+                           [[s["design_level"], f"{s['distance']:.2f}", f"{s['es_0.999']['sd']:,.0f}",
+                             f"{s['es_0.999']['stated_se']:,.0f}", f"{s['es_0.999']['vrf']:.1f}",
+                             f"{s['es_0.9997']['sd']:,.0f}", f"{s['es_0.9997']['vrf']:.1f}"] for s in result["sweep"]]))
     write_json(out_path, result)
     print(f"wrote {out_path}")
     return 0
