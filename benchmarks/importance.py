@@ -236,7 +236,7 @@ def main(argv=None) -> int:
     if args.sweep:
         print("\nshift length sweep (demo portfolio, importance sampling only; VRF against the plain replications above)")
         print(format_table(["design level", "length", "sd ES 99.9%", "stated se", "VRF", "sd ES 99.97%", "VRF"],
-                           [[s["design_level"], f"{s['distance']:.2f}", f"{s['es_0.999']['sd']:,.0f}",
+                           [[f"{s['design_level']:g}", f"{s['distance']:.2f}", f"{s['es_0.999']['sd']:,.0f}",
                              f"{s['es_0.999']['stated_se']:,.0f}", f"{s['es_0.999']['vrf']:.1f}",
                              f"{s['es_0.9997']['sd']:,.0f}", f"{s['es_0.9997']['vrf']:.1f}"] for s in result["sweep"]]))
     write_json(out_path, result)
