@@ -48,7 +48,12 @@ def qmc_config(keys, horizon: int, n_assets: int, max_dims: int = QMC_MAX_DIMS) 
 
 
 def with_qmc(arrays, keys, horizon: int, max_dims: int = QMC_MAX_DIMS):
-    """``arrays`` (:class:`~simulator.kernels.interface.KernelInputs`) with quasi-Monte Carlo switched on."""
+    """``arrays`` (:class:`~simulator.kernels.interface.KernelInputs`) with quasi-Monte Carlo switched on; refused for
+    Archimedean copulas (they draw no independent normals)."""
+    if np.any(np.asarray(arrays.model.cop_type) > 2):
+        raise ValueError("quasi-Monte Carlo replaces the independent normals of Gaussian, t and independent copulas; "
+                         "this model or scenario uses an Archimedean copula (clayton, gumbel or frank): run it "
+                         "without qmc")
     cfg = qmc_config(keys, horizon, arrays.n_assets, max_dims)
     return arrays._replace(shocks=arrays.shocks._replace(qmc=cfg))
 

@@ -57,6 +57,15 @@ def test_quasi_random_mean_is_far_more_accurate_than_monte_carlo(seed):
     assert abs(g.mean() - exact) < 0.1 * mc_se
 
 
+def test_archimedean_copulas_are_refused():
+    from simulator import MarketModel
+    from tests.conftest import make_model
+
+    clayton = MarketModel.from_dict(make_model(2, copula={"type": "clayton", "theta": 2.0}))
+    with pytest.raises(ValueError, match="Archimedean"):
+        simulate(clayton, 100, 5, 1, keep="summary", qmc=True)
+
+
 def test_qmc_dimension_budget_is_checked(example_model):
     plan = plan_run(example_model, 10, 5, 1)
     with pytest.raises(ValueError, match="covers no whole day"):
