@@ -181,6 +181,9 @@ def test_cli_simulate_keep_tail_importance_tilt(tmp_path, capsys):
     assert all(r["es"] >= r["var"] > 0 and r["es_se"] > 0 for r in doc["risk"])
     assert json.loads((out / "manifest.json").read_text())["importance"]["method"] == "tilt"
     assert "importance-sampled" in capsys.readouterr().out
+    # stress-sim verify re-derives tail.json by importance sampling again: the same bits
+    assert cli.main(["verify", str(out)]) == 0
+    assert "re-derived by importance sampling" in capsys.readouterr().out
     assert cli.main(["simulate", "builtin:us-markets", "--paths", "100", "--horizon", "5", "--seed", "2", "--out",
                      str(tmp_path / "x"), "--importance", "tilt"]) == 2
     assert not (tmp_path / "x").exists()
