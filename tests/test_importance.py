@@ -188,3 +188,39 @@ def test_cli_simulate_keep_tail_importance_tilt(tmp_path, capsys):
                      str(tmp_path / "x"), "--importance", "tilt"]) == 2
     assert not (tmp_path / "x").exists()
     assert "--keep tail" in capsys.readouterr().err
+
+
+def test_cuda_kernel_source_gives_the_same_weights_and_qmc_paths():
+    """The GPU driver (run by numba's CUDA simulator, as tests/test_cuda_backend.py does) carries the shift, the
+    log likelihood ratio and the quasi-Monte Carlo normals like the CPU (1e-9 relative: the CUDA tolerance)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = """
+import json, sys
+import numpy as np
+from simulator import simulate
+from simulator.builtin import load_model
+from simulator.importance import TiltDesign, simulate_importance
+m = load_model("builtin:us-markets")
+d = TiltDesign(theta=np.full((3, 3), -0.2), point=None, threshold=None, distance=0.0)
+out = {}
+for backend in ("local", "cuda"):
+    r = simulate_importance(m, 40, 3, 5, positions=[1.0, 1.0, 1.0], tilt=d, levels=(0.9,), backend=backend)
+    q = simulate(m, 40, 3, 5, keep="summary", qmc=True, backend=backend)
+    out[backend] = [r.log_weights.tolist(), r.losses.tolist(), q.cum_return.ravel().tolist()]
+json.dump(out, sys.stdout)
+"""
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONWARNINGS="ignore")
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+
+    out = json.loads(proc.stdout)
+    for cpu, gpu in zip(out["local"], out["cuda"]):
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-9, atol=1e-12)
+    assert np.ptp(out["local"][0]) > 0  # the weights vary
