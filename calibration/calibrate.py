@@ -149,6 +149,14 @@ def _n_workers(n_jobs: int | None, n_tasks: int) -> int:
 
 
 # ---------------------------------------------------------------------- core
+def _fit_asset(asset: str, *args: Any) -> dict[str, Any]:
+    """:func:`calibration.marginals._fit_arrays` for one asset; a ``ValueError`` names the asset."""
+    try:
+        return _fit_arrays(*args)
+    except ValueError as exc:
+        raise ValueError(f"asset {asset!r}: {exc}") from None
+
+
 def fit_returns(
     returns: pd.DataFrame,
     *,
@@ -217,6 +225,13 @@ def fit_returns(
         raise ValueError(f"asset {assets[j]!r}: non-finite return {float(values[i, j])!r} on {_iso(returns.index[i])}")
     if len(returns) < min_obs:
         raise ValueError(f"only {len(returns)} returns to fit; at least {min_obs} are needed")
+    flat = np.flatnonzero(np.ptp(values, axis=0) == 0.0)
+    if flat.size:  # no variance to model (the likelihoods take the log of zero; the copula's ranks all tie)
+        j = int(flat[0])
+        raise ValueError(f"asset {assets[j]!r}: its price does not move between {_iso(returns.index[0])} and "
+                         f"{_iso(returns.index[-1])} (every return is {float(values[0, j]):g} percent); a volatility "
+                         "model needs prices that move: leave the asset out (--assets; assets= in the Python API) "
+                         "or choose a window in which it trades")
     vols = _per_asset(vol, VOL_TYPES, "vol", assets, AUTO_VOL_TYPES)
     dists = _per_asset(dist, DIST_TYPES, "dist", assets, AUTO_DIST_TYPES)
     law_options = _check_law_options(evt_tail_fraction, fhs_centres)
@@ -244,9 +259,9 @@ def fit_returns(
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*fork.*", category=DeprecationWarning)
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                raws = list(pool.map(_fit_arrays, *zip(*tasks)))
+                raws = list(pool.map(_fit_asset, assets, *zip(*tasks)))
     else:
-        raws = [_fit_arrays(*t) for t in tasks]
+        raws = [_fit_asset(a, *t) for a, t in zip(assets, tasks)]
     marginals: dict[str, MarginalFit] = {}
     for a, raw in zip(assets, raws):
         marginals[a] = _finish(raw, returns.index, a, init)

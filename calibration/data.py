@@ -37,6 +37,7 @@ negative settlement of April 2020 lies outside it); rule 4 would reject one.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -195,8 +196,10 @@ def load_prices(
     """
     if duplicates not in ("error", "last"):
         raise ValueError(f"duplicates must be 'error' or 'last', got {duplicates!r}")
-    if date_format is not None and (not isinstance(date_format, str) or "%" not in date_format):
-        raise ValueError(f"date format {date_format!r} is not a strptime format such as '%d/%m/%Y' or '%m/%d/%Y'")
+    if date_format is not None and (not isinstance(date_format, str) or "%" not in date_format
+                                    or len(date_format) > MAX_DATE_CHARS):
+        raise ValueError(f"date format {short_text(date_format)} is not a strptime format such as '%d/%m/%Y' or "
+                         f"'%m/%d/%Y' (at most {MAX_DATE_CHARS} characters)")
     if isinstance(max_gap, bool) or not isinstance(max_gap, (int, np.integer)) or max_gap < 0:
         raise ValueError(f"max_gap must be an integer >= 0, got {max_gap!r}")
     if isinstance(min_obs, bool) or not isinstance(min_obs, (int, np.integer)) or min_obs < 2:
@@ -272,35 +275,68 @@ def frame_sha256(frame: pd.DataFrame) -> str:
 
 # ---------------------------------------------------------------------- readers
 def _read_file(path: Path) -> tuple[pd.DataFrame, str]:
-    if not path.exists():
+    from simulator.safeio import read_input_bytes
+
+    if not path.exists() and not path.is_symlink():
         raise FileNotFoundError(f"price file {str(path)!r} does not exist")
     if path.is_dir():
         raise ValueError(f"price source {str(path)!r} is a directory; give a .csv or .parquet file")
     suffix = path.suffix.lower()
-    data = path.read_bytes()
+    if suffix not in (".csv", ".txt", ".parquet", ".pq"):
+        raise ValueError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet (or 'builtin:us-markets')")
+    # a FIFO, a device or a socket is refused before it is opened (a FIFO would block, a device never end), and
+    # a file over the input size limit before it is read; the bytes parsed are the bytes hashed
+    data = read_input_bytes(path, "price file")
     sha = hashlib.sha256(data).hexdigest()
     if suffix in (".csv", ".txt"):
         try:
-            table = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, skipinitialspace=True)
+            table = pd.read_csv(io.BytesIO(data), header=None, dtype=str, keep_default_na=False,
+                                skipinitialspace=True)
         except pd.errors.EmptyDataError:
             raise ValueError(f"{path}: the file is empty") from None
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
         if len(table) < 1:
             raise ValueError(f"{path}: the file is empty")
+        _check_cell_sizes(table, str(path))
         header = [str(h).strip() for h in table.iloc[0]]
         frame = table.iloc[1:].reset_index(drop=True)
         frame.columns = range(len(header))
         _check_names(header, where=str(path))
         frame.columns = header
         return frame, sha
-    if suffix in (".parquet", ".pq"):
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several types for a corrupt file
-            raise ValueError(f"{path}: not a readable Parquet file ({exc})") from None
-        return frame, sha
-    raise ValueError(f"{path}: unsupported file type {suffix!r}; use .csv or .parquet (or 'builtin:us-markets')")
+    try:
+        frame = pd.read_parquet(io.BytesIO(data))
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise ValueError(f"{path}: not a readable Parquet file ({short_text(str(exc), 160)})") from None
+    return frame, sha
+
+
+#: Longest cell of a price CSV (characters): a date, a number or an asset name is far shorter; a longer cell is
+#: refused before any parsing (date parsing is not linear in a cell's length).
+MAX_CELL_CHARS = 256
+#: Longest date string parsed (characters), whatever the source (CSV, Parquet or a DataFrame).
+MAX_DATE_CHARS = 64
+
+
+def short_text(value: Any, limit: int = 40) -> str:
+    """``repr`` of ``value`` for a message, cut to ``limit`` characters with its full length when longer."""
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text) if isinstance(value, str) else text
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def _check_cell_sizes(table: pd.DataFrame, where: str) -> None:
+    """Refuse a CSV whose cells exceed :data:`MAX_CELL_CHARS` (one linear pass), naming the row and column."""
+    for j in range(table.shape[1]):
+        lengths = table.iloc[:, j].str.len().to_numpy()
+        if lengths.size and lengths.max() > MAX_CELL_CHARS:
+            i = int(np.argmax(lengths))
+            what = "the header" if i == 0 else f"row {i}"
+            raise ValueError(f"{where}: {what}, column {j + 1} holds a cell of {int(lengths[i]):,} characters "
+                             f"(starting {str(table.iat[i, j])[:40]!r}); a date, price or asset name has at most "
+                             f"{MAX_CELL_CHARS}")
 
 
 def _load_builtin(name: str) -> tuple[pd.DataFrame, str, list[str]]:
@@ -379,7 +415,7 @@ def window_timestamp(value: Any, name: str) -> pd.Timestamp | None:
 
 
 def _rows(idx: np.ndarray, vals: pd.Series, limit: int = 3) -> str:
-    shown = ", ".join(f"row {int(i) + 1} {str(vals.iloc[int(i)])[:32]!r}" for i in idx[:limit])
+    shown = ", ".join(f"row {int(i) + 1} {short_text(str(vals.iloc[int(i)]), 32)}" for i in idx[:limit])
     return shown + (f" and {len(idx) - limit:,} more" if len(idx) > limit else "")
 
 
@@ -462,7 +498,7 @@ def _parse_unnamed(as_str: pd.Series, vals: pd.Series, where: str) -> pd.Datetim
     bad = parsed.isna().to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{where}: row {i + 1} has an unparseable date {str(vals.iloc[i])[:40]!r} "
+        raise ValueError(f"{where}: row {i + 1} has an unparseable date {short_text(str(vals.iloc[i]))} "
                          "(use ISO dates such as 2008-09-15, or name the format with --date-format)")
     shape = _classify(as_str)
     kinds = np.unique(shape)
@@ -497,6 +533,11 @@ def _parse_dates(values: pd.Series | pd.Index, where: str, date_format: str | No
             idx = pd.DatetimeIndex(vals)
         else:
             as_str = vals.astype(str).str.strip()
+            lengths = as_str.str.len().to_numpy()
+            if lengths.size and lengths.max() > MAX_DATE_CHARS:  # before any parser sees it (not linear)
+                i = int(np.argmax(lengths))
+                raise ValueError(f"{where}: row {i + 1} has an unparseable date {short_text(as_str.iloc[i])} "
+                                 f"(a date has at most {MAX_DATE_CHARS} characters; use ISO dates such as 2008-09-15)")
             if date_format is not None:
                 idx = _parse_with_format(as_str, vals, where, date_format)
             else:
@@ -522,7 +563,7 @@ def _to_numeric(col: pd.Series, asset: str, dates: pd.DatetimeIndex) -> np.ndarr
                 out[i] = np.nan
                 continue
             if isinstance(v, (bool, np.bool_)):
-                raise ValueError(f"asset {asset!r}: non-numeric price {v!r} on {_iso(dates[i])}")
+                raise ValueError(f"asset {asset!r}: non-numeric price {short_text(v)} on {_iso(dates[i])}")
             if isinstance(v, (int, float, np.integer, np.floating)):
                 out[i] = float(v)
                 continue
@@ -533,7 +574,7 @@ def _to_numeric(col: pd.Series, asset: str, dates: pd.DatetimeIndex) -> np.ndarr
             try:
                 out[i] = float(s.replace(",", "")) if _looks_thousands(s) else float(s)
             except ValueError:
-                raise ValueError(f"asset {asset!r}: non-numeric price {v!r} on {_iso(dates[i])}") from None
+                raise ValueError(f"asset {asset!r}: non-numeric price {short_text(v)} on {_iso(dates[i])}") from None
     inf = np.isinf(out)
     if inf.any():
         i = int(np.flatnonzero(inf)[0])
@@ -581,7 +622,7 @@ def _clean(raw: pd.DataFrame, *, label: str, assets: list[str] | None, max_gap: 
             if duplicates == "error":
                 row = long[dup].iloc[0]
                 raise ValueError(f"{label}: asset {row['asset']!r} has more than one price on {_iso(row['date'])} "
-                                 "(pass duplicates='last' to keep the last one)")
+                                 "(keep the last one with --duplicates last; duplicates='last' in the Python API)")
             for a, d in long.loc[dup, ["asset", "date"]].itertuples(index=False):
                 dup_report.setdefault(a, []).append(_iso(d))
             long = long[~dup]
@@ -630,7 +671,8 @@ def _clean(raw: pd.DataFrame, *, label: str, assets: list[str] | None, max_gap: 
             if duplicates == "error":
                 d = dates[np.flatnonzero(dup)[0]]
                 raise ValueError(f"{label}: date {_iso(d)} appears more than once (asset(s) "
-                                 f"{', '.join(map(repr, body.columns))}); pass duplicates='last' to keep the last row")
+                                 f"{', '.join(map(repr, body.columns))}); keep the last row with --duplicates last "
+                                 "(duplicates='last' in the Python API)")
             dup_report["*"] = [_iso(d) for d in dates[dup]]
             keep = ~dup
             dates = dates[keep]

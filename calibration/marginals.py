@@ -609,6 +609,9 @@ def _gpd_fit(w: np.ndarray, xi_max: float = EVT_XI_MAX) -> dict[str, Any]:
     w = np.asarray(w, dtype=float)
     k = w.size
     mean_w = float(w.mean())
+    if not mean_w > 0.0:  # every exceedance is zero: the tail is one repeated value, no GPD has a scale for it
+        raise ValueError(f"evt: the {k} residuals beyond a tail's threshold all equal it (the returns take too few "
+                         "distinct values for a tail fit); use another law (t or skewt)")
     best = (_gpd_nll(np.array([0.0, math.log(mean_w)]), w), 0.0, mean_w, True)
     for xi0 in (0.1, 0.3):
         res = optimize.minimize(_gpd_nll, np.array([xi0, math.log(mean_w * (1.0 - xi0))]), args=(w,),
@@ -757,9 +760,16 @@ def _fit_arrays(y: np.ndarray, vols: tuple[str, ...], dists: tuple[str, ...], in
                 refit["refit_from"] = f"{small[0]}/{small[1]}"
                 fits[big] = refit
     opts = _law_options(law_options)
+    unfit = []
     for v, d in combos:
         if d in DERIVED_DIST_TYPES:
-            fits[(v, d)] = _derive_law(y, fits[(v, _BASE_DIST[d])], d, opts)
+            try:
+                fits[(v, d)] = _derive_law(y, fits[(v, _BASE_DIST[d])], d, opts)
+            except ValueError:  # the data cannot carry this law (e.g. tails of one repeated value)
+                if len(dists) == 1:  # the law was asked for by name: say why it cannot be fitted
+                    raise
+                unfit.append((v, d))
+    combos = [c for c in combos if c not in unfit]
     cands = [fits[c] for c in combos]
     for c in cands:
         c["stationary"] = bool(c["persistence"] < 1.0)

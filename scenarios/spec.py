@@ -80,6 +80,14 @@ __all__ = [
 
 #: Longest horizon a scenario may ask for: 10 years of 252 trading days.
 MAX_HORIZON_DAYS = 2520
+#: Largest volatility multiplier (vol_spike ``multiplier``, regime ``vol_multiplier``): a hundred times the model's
+#: daily volatility is beyond any episode; larger ones only overflow prices.
+MAX_VOL_MULTIPLIER = 100.0
+#: Largest jump sizes by unit: +10,000 % (a price times 101), 100 conditional sigmas, 100,000 bp.
+MAX_JUMP = {"percent": 1e4, "sigma": 100.0, "bp": 1e5}
+#: Largest ``poisson_jumps`` intensity (events a year): 100 events a trading day on average. The kernel draws every
+#: event, so a larger intensity is work without end rather than a scenario.
+MAX_POISSON_INTENSITY = 25_200.0
 #: Trading days per year (converts annual Poisson intensities to daily ones).
 #: Bundled historical data sets for ``historical_replay``: name -> (first date, last date) covered.
 #: ``us-markets``: S&P 500 and NASDAQ Composite daily closes (``arch.data.sp500`` / ``nasdaq``,
@@ -317,12 +325,18 @@ class JumpShock(_ShockBase):
             if len(self.size) != len(self.assets):
                 raise _fail(f"has {len(self.size)} entries but assets names {len(self.assets)}",
                             key="size", allowed=f"one number, or a list of {len(self.assets)} numbers")
+        sizes = self.size if isinstance(self.size, list) else [self.size]
         if self.unit == "percent":
-            sizes = self.size if isinstance(self.size, list) else [self.size]
             bad = [s for s in sizes if s <= -100.0]
             if bad:
                 raise _fail(f"a price cannot fall by 100 % or more, got {bad[0]!r}", key="size",
                             allowed='numbers > -100 with unit = "percent"')
+        top = MAX_JUMP[self.unit]
+        big = [s for s in sizes if (s if self.unit == "percent" else abs(s)) > top]
+        if big:
+            raise _fail(f"a jump of {big[0]:g} {self.unit} is beyond what a price or rate can move in a day",
+                        key="size", allowed=f"sizes up to {'+' if self.unit == 'percent' else '+-'}{top:g} with unit = "
+                        f"{self.unit!r}")
         return self
 
     def last_day(self, horizon_days: int) -> int:
@@ -350,8 +364,8 @@ class VolSpikeShock(_ShockBase):
     """First spiked day (1-based)."""
     days: int = Field(ge=1, le=MAX_HORIZON_DAYS)
     """Number of spiked days (>= 1); the window must end within horizon_days."""
-    multiplier: float = Field(gt=0.0)
-    """``k`` > 0, the multiplier of the conditional standard deviation (not the variance) on ``day``."""
+    multiplier: float = Field(gt=0.0, le=MAX_VOL_MULTIPLIER)
+    """``k`` in (0, 100], the multiplier of the conditional standard deviation (not the variance) on ``day``."""
     half_life: Optional[float] = Field(None, gt=0.0)
     """Decay half-life of ``k - 1`` in trading days (> 0); absent: constant ``k`` over the window."""
     assets: AssetSelector = "all"
@@ -413,8 +427,8 @@ class StressSet(_Table):
     (``rho``, ``nu``) copula while in stress.
     """
 
-    vol_multiplier: float = Field(gt=0.0)
-    """``k`` > 0: the stress regime's long-run volatility is ``k`` times the calm one."""
+    vol_multiplier: float = Field(gt=0.0, le=MAX_VOL_MULTIPLIER)
+    """``k`` in (0, 100]: the stress regime's long-run volatility is ``k`` times the calm one."""
     rho: Optional[float] = Field(None, gt=-1.0, lt=1.0)
     """Stress-regime correlation for every pair, in (-1, 1); absent: the model's copula."""
     nu: Optional[float] = Field(None, gt=2.0)
@@ -570,8 +584,8 @@ class PoissonJumpsShock(_ShockBase):
     """
 
     type: Literal["poisson_jumps"]
-    intensity: float = Field(gt=0.0)
-    """Expected number of events per year (> 0; a year is 252 trading days)."""
+    intensity: float = Field(gt=0.0, le=MAX_POISSON_INTENSITY)
+    """Expected number of events per year (> 0, at most 25,200: 100 a day; a year is 252 trading days)."""
     law: Literal["normal", "double_exponential", "pareto"]
     """Jump-size law; its parameters are the keys below (only those of the chosen law)."""
     mean: Optional[float] = None
@@ -894,6 +908,12 @@ class Portfolio(_Table):
         if not self.positions:
             raise _fail("needs at least one position", key="positions",
                         allowed="a table of name = amount, e.g. { equity = 1000000.0 }")
+        from simulator.constants import MAX_POSITION
+
+        for name, amount in self.positions.items():
+            if not math.isfinite(amount) or abs(amount) > MAX_POSITION:
+                raise _fail(f"position {name!r} is {amount:.6g}", key="positions",
+                            allowed=f"a finite currency amount within +-{MAX_POSITION:.0e}")
         if self.liquidity_horizons:
             extra = sorted(set(self.liquidity_horizons) - set(self.positions))
             if extra:

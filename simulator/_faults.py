@@ -5,6 +5,7 @@
 
 - ``kill``: SIGKILL this process (nothing is cleaned up: what a power cut or the OOM killer leaves);
 - ``int``: SIGINT (Ctrl-C: ``KeyboardInterrupt`` at the next Python instruction);
+- ``term``: SIGTERM (the command line turns it into an interrupt reported with status 143);
 - ``enospc`` / ``eio`` / ``efbig`` / ``erofs`` / ``eacces`` / ``edquot``: raise ``OSError`` (no space left on
   device / I/O error / file too large / read-only file system / permission denied / disk quota exceeded; tests run
   as root, where a read-only folder made with chmod would still be writable).
@@ -40,6 +41,8 @@ def fault_point(name: str, path: str | os.PathLike | None = None) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         elif action == "int":
             os.kill(os.getpid(), signal.SIGINT)
+        elif action == "term":
+            os.kill(os.getpid(), signal.SIGTERM)
         elif action in _ERRORS:
             code = _ERRORS[action]
             raise OSError(code, os.strerror(code), None if path is None else str(path))

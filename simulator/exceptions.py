@@ -3,7 +3,25 @@
 Bad values raise :class:`ValueError`, wrong types :class:`TypeError`. :class:`UserInputError`
 is a ``ValueError`` raised at the CLI / file boundary whose message is shown to the user as is
 (the CLI prints it on one line and exits with status 2).
+:func:`brief` shows an offending input value in a message without echoing all of it.
 """
+from typing import Any
+
+#: Longest echo of an input value in a message (characters); longer values are cut, with their length.
+BRIEF_CHARS = 60
+
+
+def brief(value: Any, limit: int = BRIEF_CHARS) -> str:
+    """``repr(value)`` for an error message: numpy scalars as the Python numbers they hold (``0.5``, not
+    ``np.float64(0.5)``), and anything longer than ``limit`` characters cut to a prefix with its full length
+    (a 5 MB cell is named, not printed)."""
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        value = value.item()
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value):,} characters" if isinstance(value, (str, bytes)) else f"{len(text):,} characters as text"
+    return f"{text[:limit]}... ({size})"
 
 
 class UserInputError(ValueError):

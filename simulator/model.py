@@ -36,6 +36,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from simulator.exceptions import brief
 from simulator.families import COPULA_FAMILIES, LAWS, VOL_FAMILIES, VolFamily, variance_path
 from simulator.families._values import check_keys as _check_keys
 from simulator.families._values import choices as _choices
@@ -60,6 +61,10 @@ MAX_ABS_MU = 100.0
 MAX_VARIANCE = 1e4
 #: Largest start residual ``r - mu`` (percent or bp).
 MAX_ABS_RESID = 1e3
+
+
+#: Longest asset name (characters): a ticker, an index or a curve tenor, never a document.
+MAX_ASSET_NAME = 128
 
 
 @dataclass(frozen=True)
@@ -362,6 +367,10 @@ class MarketModel:
         assets = data["assets"]
         if not isinstance(assets, list) or not assets or not all(isinstance(a, str) and a for a in assets):
             raise ValueError("model.assets must be a non-empty list of non-empty asset names")
+        long = [i for i, a in enumerate(assets) if len(a) > MAX_ASSET_NAME]
+        if long:
+            raise ValueError(f"model.assets[{long[0]}] is a name of {len(assets[long[0]]):,} characters "
+                             f"({brief(assets[long[0]], 40)}); an asset name has at most {MAX_ASSET_NAME}")
         if len(set(assets)) != len(assets):
             dup = sorted({a for a in assets if assets.count(a) > 1})
             raise ValueError(f"model.assets has duplicate names: {', '.join(map(repr, dup))}")
@@ -466,11 +475,11 @@ def _parse_factors(raw: Any, assets: list[str]) -> dict[str, FactorSpec]:
     for a, f in raw.items():
         w = f"{where}.{a}"
         if a not in assets:
-            raise ValueError(f"{where}: {a!r} is not a model asset (assets: {', '.join(assets)})")
+            raise ValueError(f"{where}: {brief(a)} is not a model asset (assets: {', '.join(assets)})")
         _check_keys(f, ("kind", "level", "curve", "tenor_years", "floor"), ("kind",), w)
         kind = f["kind"]
         if kind not in FACTOR_KINDS:
-            raise ValueError(f"{w}.kind is {kind!r}; valid kinds: {', '.join(map(repr, FACTOR_KINDS))}")
+            raise ValueError(f"{w}.kind is {brief(kind)}; valid kinds: {', '.join(map(repr, FACTOR_KINDS))}")
         level = None if f.get("level") is None else _number(f["level"], f"{w}.level")
         if level is not None and kind in ("price", "fx", "vol") and level <= 0:
             raise ValueError(f"{w}.level must be > 0 for a {kind} factor, got {level!r}")
@@ -522,7 +531,7 @@ def _parse_marginal(m: Any, i: int, asset: str) -> MarginalSpec:
     vol_d = m["vol"]
     if not isinstance(vol_d, Mapping) or vol_d.get("type") not in VOL_FAMILIES:
         got = vol_d.get("type") if isinstance(vol_d, Mapping) else vol_d
-        raise ValueError(f"{where}.vol.type is {got!r}; valid types: {_choices(VOL_FAMILIES)}")
+        raise ValueError(f"{where}.vol.type is {brief(got)}; valid types: {_choices(VOL_FAMILIES)}")
     fam = VOL_FAMILIES[vol_d["type"]]
     _check_keys(vol_d, ("type", *fam.params), ("type", *fam.params), f"{where}.vol")
     p = {k: _number(vol_d[k], f"{where}.vol.{k}") for k in fam.params}
@@ -557,7 +566,7 @@ def _check_scale(spec: MarginalSpec, where: str) -> None:
 def _parse_dist(d: Any, where: str) -> DistSpec:
     if not isinstance(d, Mapping) or d.get("type") not in LAWS:
         got = d.get("type") if isinstance(d, Mapping) else d
-        raise ValueError(f"{where}.dist.type is {got!r}; valid types: {_choices(LAWS)}")
+        raise ValueError(f"{where}.dist.type is {brief(got)}; valid types: {_choices(LAWS)}")
     law = LAWS[d["type"]]
     _check_keys(d, ("type", *law.params), ("type", *law.params), f"{where}.dist")
     return DistSpec(law.name, **law.parse(d, where))
@@ -567,7 +576,7 @@ def _parse_copula(c: Any, n: int) -> CopulaSpec:
     where = "model.copula"
     if not isinstance(c, Mapping) or c.get("type") not in COPULA_FAMILIES:
         got = c.get("type") if isinstance(c, Mapping) else c
-        raise ValueError(f"{where}.type is {got!r}; valid types: {_choices(COPULA_FAMILIES)}")
+        raise ValueError(f"{where}.type is {brief(got)}; valid types: {_choices(COPULA_FAMILIES)}")
     fam = COPULA_FAMILIES[c["type"]]
     _check_keys(c, ("type", *fam.params), ("type", *fam.params), where)
     p = fam.parse(c, n, where)

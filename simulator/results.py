@@ -245,22 +245,22 @@ class StoredScenario:
     def summary(self):
         """``summary.parquet`` as a DataFrame (path, asset, cum_log_return_pct, max_drawdown); results of format 1
         have their ``cum_return_pct`` column renamed to ``cum_log_return_pct`` (the same percent log return)."""
-        import pandas as pd
+        from simulator.results_schema import read_parquet_frame
 
         cols = result_columns(self.format)
-        t = pd.read_parquet(self.directory / "summary.parquet")
+        t = read_parquet_frame(self.directory / "summary.parquet")
         return t.rename(columns={cols["cum_log_return"]: _COLUMNS[RESULTS_FORMAT]["cum_log_return"]})
 
     def paths(self):
         """``paths.parquet`` as a DataFrame (path, day, asset, log_return_pct, sigma_pct), when the scenario kept
         its paths; results of format 1 have ``return_pct`` renamed to ``log_return_pct``."""
-        import pandas as pd
-
         p = self.directory / "paths.parquet"
         if not p.is_file():
             raise FileNotFoundError(f"{p}: the run did not keep its daily paths (outputs.keep = \"paths\" keeps them)")
+        from simulator.results_schema import read_parquet_frame
+
         cols = result_columns(self.format)
-        return pd.read_parquet(p).rename(columns={cols["log_return"]: _COLUMNS[RESULTS_FORMAT]["log_return"]})
+        return read_parquet_frame(p).rename(columns={cols["log_return"]: _COLUMNS[RESULTS_FORMAT]["log_return"]})
 
     def risk_at(self, horizon: int) -> dict | None:
         """The ``risk.json`` entry for ``horizon`` days (None if not computed)."""
@@ -569,6 +569,7 @@ def load_results(directory: str | os.PathLike, *, verify: bool = True) -> Stored
         check_parquet,
         read_manifest,
         read_model_record,
+        read_parquet_frame,
         read_risk,
         read_scenario_file,
     )
@@ -582,9 +583,9 @@ def load_results(directory: str | os.PathLike, *, verify: bool = True) -> Stored
         for rel, digest in outputs.items():
             p = safe_join(d, rel)
             if not p.is_file():
-                raise FileNotFoundError(f"{p}: listed in the manifest but missing")
+                raise ResultsSchemaError(f"{p}: listed in the manifest but missing")
             if sha256_file(p) != digest:
-                raise ValueError(f"{p}: sha256 differs from manifest.json; the file was modified after the run")
+                raise ResultsSchemaError(f"{p}: sha256 differs from manifest.json; the file was modified after the run")
     risk = read_risk(d / "risk.json")
     cols = result_columns(manifest.get("format"))
     check_parquet(d / "summary.parquet", {"path": "integer", "asset": "label", cols["cum_log_return"]: "float",
@@ -593,13 +594,13 @@ def load_results(directory: str | os.PathLike, *, verify: bool = True) -> Stored
     pnl: dict[int, np.ndarray] = {}
     if "pnl.parquet" in outputs:
         check_parquet(d / "pnl.parquet")
-        t = pd.read_parquet(d / "pnl.parquet")
+        t = read_parquet_frame(d / "pnl.parquet")
         for h, g in t.groupby("horizon_days", sort=True):
             pnl[int(h)] = g.sort_values("path")["pnl"].to_numpy(dtype=np.float64)
     if "paths.parquet" in outputs:
         check_parquet(d / "paths.parquet", {"path": "integer", "day": "integer", "asset": "label",
                                             cols["log_return"]: "float", cols["sigma"]: "float"})
-    fan = pd.read_parquet(d / "fan.parquet")
+    fan = read_parquet_frame(d / "fan.parquet")
     if fan.empty:
         fan = None
     elif not all(pd.api.types.is_numeric_dtype(fan[c]) for c in fan.columns):

@@ -22,6 +22,7 @@ from simulator.exceptions import UserInputError
 
 __all__ = ["ResultsSchemaError", "RunManifest", "RiskDocument", "ModelRecord", "ScenarioFile", "read_manifest",
            "read_risk", "read_model_record", "read_scenario_file", "read_json_object", "check_parquet",
+           "read_parquet_frame",
            "PARQUET_COLUMNS", "format_error"]
 
 
@@ -314,6 +315,26 @@ PARQUET_COLUMNS: dict[str, dict[str, str]] = {
     "paths.parquet": {"path": "integer", "day": "integer", "asset": "label", "@log_return": "float",
                       "sigma_pct": "float"},
 }
+
+
+def read_parquet_frame(path: str | os.PathLike):
+    """A Parquet file of a results folder as a DataFrame; a file whose footer reads but whose data pages do not
+    (truncated, altered bytes) is a :class:`ResultsSchemaError` naming it, never pyarrow's own exception."""
+    import pandas as pd
+
+    p = Path(path)
+    try:
+        return pd.read_parquet(p)
+    except MemoryError:
+        raise
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's error (exit 1); pyarrow's own OSErrors carry no errno
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ResultsSchemaError(f"{p}: not a readable Parquet file ({first[:120]})") from None
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for damaged data pages
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ResultsSchemaError(f"{p}: not a readable Parquet file ({first[:120]})") from None
 
 
 def check_parquet(path: str | os.PathLike, columns: dict[str, str] | None = None) -> None:

@@ -139,6 +139,7 @@ def resolve_positions(positions: Any, asset_names: Sequence[str]) -> np.ndarray:
                 raise TypeError(f"position of {key!r} must be a number (currency amount), got {val!r}")
             if not math.isfinite(float(val)):
                 raise ValueError(f"position of {key!r} must be finite, got {val!r}")
+            _check_size(float(val), key)
             out[names.index(key)] = float(val)
         return out
     if positions is None or isinstance(positions, (str, bytes)):
@@ -154,7 +155,18 @@ def resolve_positions(positions: Any, asset_names: Sequence[str]) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         bad = int(np.flatnonzero(~np.isfinite(arr))[0])
         raise ValueError(f"position of {names[bad]!r} must be finite, got {arr[bad]}")
+    for name, val in zip(names, arr.tolist()):
+        _check_size(val, name)
     return arr
+
+
+def _check_size(value: float, name: str) -> None:
+    """A position beyond :data:`simulator.constants.MAX_POSITION` (its P&L squared would overflow)."""
+    from simulator.constants import MAX_POSITION
+
+    if abs(value) > MAX_POSITION:
+        raise ValueError(f"position of {name!r} is {value:.6g}; a position must lie within +-{MAX_POSITION:.0e} "
+                         "(a currency amount)")
 
 
 def revalue(cum_return: Any, positions: Any) -> np.ndarray:

@@ -14,6 +14,7 @@ import importlib.util
 import inspect
 import io
 import shutil
+import threading
 import tomllib
 from pathlib import Path
 from typing import Callable
@@ -72,6 +73,24 @@ def prepared(tmp_path_factory) -> Callable[[str], Path]:
     return get
 
 
+def within(seconds: float, fn, *args):
+    """``fn(*args)`` in a thread; fails (instead of hanging the suite) when it takes longer than ``seconds``."""
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            box["error"] = exc
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"still running after {seconds} s"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -127,11 +146,12 @@ def test_tamper_case(case, prepared, tmp_path):
     _edit(case["edit"])(tmp_path)
     for f in case.get("files", []):  # the forgery took effect
         edited, original = tmp_path / f, src / f
-        assert not edited.exists() or not original.exists() or _sha(edited) != _sha(original), f
+        assert not edited.is_file() or not original.is_file() or _sha(edited) != _sha(original), f
     if case.get("rehash"):
         for folder in dict.fromkeys(tamper.run_folder((tmp_path / f).parent) for f in case["files"]):
             tamper.rehash(folder)
-    code, out, err = run_cli("verify", str(tmp_path / case.get("verify", case["base"])), "--sample-seed", "1")
+    code, out, err = within(120, run_cli, "verify", str(tmp_path / case.get("verify", case["base"])),
+                            "--sample-seed", "1")
     text = out + err
     assert "Traceback" not in text and "internal error" not in text, text[-3000:]
     assert code == case["exit"], (code, out[-3000:], err[-2000:])

@@ -391,7 +391,7 @@ def test_types_are_strict():
 def test_error_message_names_file_key_path_and_allowed_values():
     spike = '[[shocks]]\ntype = "vol_spike"\nday = 1\ndays = 2\nmultiplier = {}\n'
     msg = _error(spike.format(2) + spike.format(3) + spike.format(-0.5))
-    assert msg == "t.toml: shocks[2].multiplier: must be greater than 0, got -0.5 (allowed: a number > 0)"
+    assert msg == "t.toml: shocks[2].multiplier: must be greater than 0, got -0.5 (allowed: a number > 0 and <= 100)"
 
 
 def test_several_errors_one_line_each():

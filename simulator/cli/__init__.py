@@ -23,6 +23,7 @@ import importlib
 import os
 import signal
 import sys
+import warnings
 
 SUBCOMMANDS = [
     "simulate",
@@ -41,7 +42,27 @@ SUBCOMMANDS = [
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # usage errors: one line, exit 2
-        self.exit(2, f"stress-sim: error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"stress-sim: error: {one_line(message)} (see '{self.prog} --help')\n")
+
+
+#: An unbroken run of characters longer than this in an error message is an echoed input value: cut.
+_ECHO_RUN = 120
+#: Longest error message printed (characters); the middle of a longer one is cut.
+_MAX_MESSAGE = 2000
+
+
+def one_line(message: object) -> str:
+    """An error message as the CLI prints it: one line (whitespace runs and line breaks folded), every unbroken
+    run of more than 120 characters (an input value echoed by the message: a 5 MB cell, a 10 MB argument) cut to
+    its first 60 with its length, and at most 2,000 characters in all."""
+    import re
+
+    text = " ".join(str(message).split()) or "(no message)"
+    text = re.sub(r"\S{%d,}" % (_ECHO_RUN + 1), lambda m: f"{m.group(0)[:60]}... ({len(m.group(0)):,} characters)",
+                  text)
+    if len(text) > _MAX_MESSAGE:
+        text = f"{text[:1200]} ... ({len(text) - 1700:,} characters cut) ... {text[-500:]}"
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,9 +148,14 @@ def _closed_pipe() -> int:
     return 141
 
 
-def _say(message: str) -> None:
-    text = " ".join(str(message).split()) or "(no message)"
-    print(f"stress-sim: error: {text}", file=sys.stderr)
+def _say(message: object) -> None:
+    print(f"stress-sim: error: {one_line(message)}", file=sys.stderr)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning during a command: one line on stderr (no source line, no file and line number of the code)."""
+    what = " (a numerical warning from the computation)" if issubclass(category, RuntimeWarning) else ""
+    print(f"stress-sim: warning: {one_line(message)}{what}", file=sys.stderr if file is None else file)
 
 
 def _main(argv: list[str] | None) -> int:
@@ -140,6 +166,7 @@ def _main(argv: list[str] | None) -> int:
 
     set_memory_limit(getattr(args, "max_memory", None))
     old_term = None
+    old_show, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread (tests may call main() from a worker thread)
@@ -183,6 +210,7 @@ def _main(argv: list[str] | None) -> int:
              "please report it with the command line (STRESS_SIM_TRACEBACK=1 shows the traceback)")
         return 1
     finally:
+        warnings.showwarning = old_show
         set_memory_limit(None)
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)

@@ -153,4 +153,8 @@ def run(args) -> int:
         print(f"wrote {len(stored)} result folder(s) to {out}; render them with: stress-sim report {out} --out report.html")
     for name, message in failures:
         print(f"stress-sim: scenario {name} failed (its folder was left as it was): {message}", file=sys.stderr)
+    if failures:  # the one closing line of a failed command (simulator.cli): which scenarios, and what was written
+        names = ", ".join(name for name, _ in failures)
+        print(f"stress-sim: error: {len(failures)} of {len(plans)} scenario(s) failed ({names}); "
+              f"{len(stored) if stored else 0} written", file=sys.stderr)
     return 1 if failures else 0

@@ -42,11 +42,11 @@ def add_parser(subparsers) -> None:
                     "every published figure re-derived from the paths by the code that wrote it and compared "
                     "within 1e-9 relative (bit-identical within one version): risk.json (VaR, ES, intervals, "
                     "contributions, stress vs baseline, liquidity-adjusted ES, targets, book and curves), "
-                    "pnl.parquet, fan.parquet, a demo's summary.json, tables/*.csv and backtest.json tests, and "
-                    "reverse.json. Exit status 0: intact, reproduced and re-derived; 1: something differs (each "
-                    "difference names the file, the key and both values; an edited model.json or scenario.json "
-                    "too); 2: unusable input (no or unreadable manifest, malformed records, a model that is not the "
-                    "run's).")
+                    "pnl.parquet, fan.parquet, simulate's tail.json, a demo's summary.json, tables/*.csv, "
+                    "report.html and backtest.json tests, and reverse.json. Exit status 0: intact, reproduced and "
+                    "re-derived; 1: something differs (each difference names the file, the key and both values; an "
+                    "edited model.json, scenario.json, book.json or manifest too); 2: unusable input (no or "
+                    "unreadable manifest, malformed records, a model that is not the run's).")
     p.add_argument("directory", metavar="DIR", help="a run directory (with manifest.json) or a folder of them")
     p.add_argument("--model", default=None, metavar="MODEL",
                    help="model JSON or builtin:NAME when the directory has no model.json (default: the manifest's "

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from simulator.exceptions import brief
+
 T = TypeVar("T", bound=type)
 
 
@@ -31,9 +33,16 @@ class Registry(dict):
         self[entry.name] = entry
         return cls
 
+    def __contains__(self, name: object) -> bool:
+        """``name in registry``: False for a name that cannot be one (a dict or list read from JSON, unhashable)."""
+        try:
+            return super().__contains__(name)
+        except TypeError:
+            return False
+
     def lookup(self, name: Any) -> Any:
         """The entry of ``name``; ``ValueError`` listing the valid names."""
         try:
             return self[name]
         except (KeyError, TypeError):
-            raise ValueError(self._unknown.format(name=repr(name), valid=", ".join(map(repr, self)))) from None
+            raise ValueError(self._unknown.format(name=brief(name), valid=", ".join(map(repr, self)))) from None

@@ -6,6 +6,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from simulator.exceptions import brief
+
 
 def choices(d: Mapping) -> str:
     """``'a', 'b', 'c'``: the keys of ``d`` for an error message."""
@@ -15,7 +17,7 @@ def choices(d: Mapping) -> str:
 def number(value: Any, where: str) -> float:
     """``value`` as a finite float; ``TypeError`` / ``ValueError`` naming ``where`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{where} must be a number, got {type(value).__name__} {value!r}")
+        raise TypeError(f"{where} must be a number, got {type(value).__name__} {brief(value)}")
     try:
         value = float(value)
     except OverflowError:  # an integer beyond the range of a float

@@ -214,14 +214,14 @@ def validate_corr(raw: Any, n: int, where: str) -> tuple[tuple[float, ...], ...]
     bad_diag = np.flatnonzero(np.abs(np.diag(m) - 1.0) > 1e-12)
     if bad_diag.size:
         i = int(bad_diag[0])
-        raise ValueError(f"{where}[{i}][{i}] must be 1 (unit diagonal), got {m[i, i]!r}")
+        raise ValueError(f"{where}[{i}][{i}] must be 1 (unit diagonal), got {float(m[i, i])!r}")
     asym = np.argwhere(np.abs(m - m.T) > 1e-12)
     if asym.size:
         i, j = map(int, asym[0])
-        raise ValueError(f"{where} must be symmetric: [{i}][{j}]={m[i, j]!r} but [{j}][{i}]={m[j, i]!r}")
+        raise ValueError(f"{where} must be symmetric: [{i}][{j}]={float(m[i, j])!r} but [{j}][{i}]={float(m[j, i])!r}")
     if np.any(np.abs(m) > 1):
         i, j = map(int, np.argwhere(np.abs(m) > 1)[0])
-        raise ValueError(f"{where}[{i}][{j}] must lie in [-1, 1], got {m[i, j]!r}")
+        raise ValueError(f"{where}[{i}][{j}] must lie in [-1, 1], got {float(m[i, j])!r}")
     try:
         np.linalg.cholesky(m)
     except np.linalg.LinAlgError:

@@ -10,10 +10,14 @@ stored value is compared with its re-derivation:
   table, drawdowns, correlations, targets, the liquidity-adjusted ES, the stress loss against the baseline,
   the instrument book's ``book`` and ``curves`` sections) through :mod:`simulator.scenario_risk` and
   :mod:`simulator.book_risk`, ``pnl.parquet`` and ``fan.parquet``;
-* a demo folder (``stress-sim demo``): ``summary.json`` and ``tables/*.csv`` through
-  :mod:`simulator.report.render` from the re-derived scenario figures (:func:`check_report_tables`);
-  ``backtest.json``'s tests from its stored daily series, and its realised returns from the bundled data
-  (:func:`check_backtests`); ``reverse.json`` (:func:`check_reverse`);
+* ``stress-sim simulate --positions``: ``tail.json`` from the stored summaries, or every path recomputed
+  (:func:`check_tail`);
+* a demo folder (``stress-sim demo``): ``summary.json``, ``tables/*.csv`` and ``report.html`` (rendered again:
+  its text exactly, its charts byte for byte under the recorded matplotlib) through
+  :mod:`simulator.report.render` from the re-derived scenario figures and the re-derived backtests and reverse
+  stress test (:func:`check_report_tables`, :func:`check_report_html`); ``backtest.json``'s tests from its
+  stored daily forecasts on the realised returns read again from the bundled data (:func:`check_backtests`);
+  ``reverse.json`` (:func:`check_reverse`);
 * a reverse stress test (``stress-sim reverse``): ``reverse.json``, re-run from the recorded model, scenario,
   threshold, book, paths and seed (:func:`check_reverse`).
 
@@ -23,8 +27,8 @@ bit-identical (the computations are deterministic functions of the paths); the t
 differences of another version's summation order or another CPU's BLAS, and the number of values that matched
 only within it is reported. Not re-derived: the backtests' VaR/ES forecasts (they need the rolling refits) and
 the Acerbi-Szekely p-values and critical values (simulated from the refitted laws; their statistics are
-re-derived), summary.json's ``created_utc`` and the folder paths it recorded, ``report.html`` (its figures are
-those of ``summary.json`` and the tables; it is hash-checked).
+re-derived), summary.json's ``created_utc`` and the folder paths it recorded, report.html's rendering time and
+folders (:data:`_HTML_VOLATILE`), and its charts when the manifest does not record the matplotlib that drew them.
 
 Each mismatch is one line naming the file, the key (list entries by their identifying fields, e.g.
 ``risk[horizon_days=10].levels[level=0.975].es``) and both values.
@@ -45,7 +49,8 @@ from simulator.exceptions import UserInputError
 
 __all__ = ["REL_TOL", "ABS_TOL", "Tally", "compare_documents", "compare_arrays", "DerivedRun",
            "derive_scenario_run", "check_scenario_outputs", "check_backtests", "check_reverse",
-           "check_report_tables", "read_stored_paths", "book_for_run", "check_tail", "tail_settings"]
+           "check_report_tables", "check_report_html", "read_stored_paths", "book_for_run", "check_tail",
+           "tail_settings"]
 
 #: Relative tolerance of a re-derived value (of the larger magnitude of the two values).
 REL_TOL = 1e-9
@@ -236,12 +241,25 @@ def _json_normal(obj: Any) -> Any:
     return json.loads(json.dumps(obj, sort_keys=True, default=_json_default))
 
 
+def _file_error(exc: Exception, path: Path, name: str) -> str:
+    """safeio's message about the file ``path`` (``name 'PATH' is a FIFO ...``) without the name and the path:
+    the difference names the file itself."""
+    text = str(exc).replace(f" {str(path)!r}", "")
+    return (text[len(name) + 1:] if text.startswith(f"{name} ") else text)[:160]
+
+
 def _read_json(path: Path, tally: Tally) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    """A stored JSON file (a regular file within the input size limit); a difference in ``tally`` otherwise."""
+    from simulator.safeio import read_input_text
+
+    if not path.exists() and not path.is_symlink():
         tally.differ(": missing")
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return None
+    try:
+        return json.loads(read_input_text(path, path.name))
+    except UserInputError as exc:  # not a regular file, too large, not UTF-8
+        tally.differ(f": {_file_error(exc, path, path.name)}")
+    except (OSError, ValueError) as exc:
         tally.differ(f": not readable JSON ({type(exc).__name__}: {_short(str(exc), 120)})")
     return None
 
@@ -312,13 +330,14 @@ def book_for_run(directory: Path, manifest: Mapping, stored_risk: Any, notes: li
     from scenarios.book import Book, load_book
     from simulator.jobs.verify import RunDiffers
     from simulator.results import book_sha256
+    from simulator.safeio import read_input_text
 
     outputs = manifest.get("outputs") or {}
     if "book.json" in outputs or (directory / "book.json").is_file():
         recorded = manifest.get("book_sha256")
         try:
-            data = json.loads((directory / "book.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            data = json.loads(read_input_text(directory / "book.json", "book.json"))
+        except (OSError, ValueError) as exc:  # missing, not a regular file, too large, not JSON
             raise RunDiffers(f"book.json: not readable JSON ({_short(str(exc), 120)}); the run's book cannot be "
                              "rebuilt") from None
         if not recorded:
@@ -437,9 +456,11 @@ def derive_scenario_run(directory: Path, manifest: Mapping, model, sc, sim, *, r
 
 
 def _stored_json(path: Path) -> Any:
+    from simulator.safeio import read_input_text
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_input_text(path, path.name))
+    except (OSError, ValueError):  # missing, not a regular file, too large, not JSON (UserInputError included)
         return None
     return data if isinstance(data, dict) else None
 
@@ -481,7 +502,8 @@ def _check_pnl(directory: Path, outputs: Mapping, derived: DerivedRun, problems:
         t.finish(problems, notes)
         return 0
     if not path.is_file():
-        t.differ(": missing (the run's portfolio P&L)")
+        t.differ(": not a regular file (replaced after the run)" if path.exists()
+                 else ": missing (the run's portfolio P&L)")
         t.finish(problems, notes)
         return 0
     try:
@@ -522,6 +544,10 @@ def _check_fan(directory: Path, derived: DerivedRun, problems: list[str], notes:
 
     t = Tally("fan.parquet")
     path = directory / "fan.parquet"
+    if path.exists() and not path.is_file():  # a FIFO would block the reader
+        t.differ(": not a regular file (replaced after the run)")
+        t.finish(problems, notes)
+        return 0
     try:
         stored = pq.read_table(path).to_pandas()
     except FileNotFoundError:
@@ -611,6 +637,7 @@ def check_report_tables(root: Path, manifest: Mapping, runs: Sequence[Any], prob
     import pandas as pd
 
     from simulator.report.render import _check_backtests, load_inputs, report_table_bytes, summary_document
+    from simulator.safeio import read_input_bytes
 
     outputs = manifest.get("outputs") or {}
     try:
@@ -643,7 +670,11 @@ def check_report_tables(root: Path, manifest: Mapping, runs: Sequence[Any], prob
             continue
         t = Tally(rel)
         try:
-            stored_df = pd.read_csv(root / rel, keep_default_na=True)
+            stored_df = pd.read_csv(io.BytesIO(read_input_bytes(root / rel, rel)), keep_default_na=True)
+        except UserInputError as exc:  # not a regular file (a FIFO is never opened), or too large
+            t.differ(f": {_file_error(exc, root / rel, rel)}")
+            t.finish(problems, notes)
+            continue
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             t.differ(f": not a readable CSV table ({_short(str(exc), 120)})")
             t.finish(problems, notes)

@@ -20,8 +20,13 @@ does, e.g. the ``OUT/<scenario>/`` folders written by ``stress-sim run``):
    ``pnl.parquet`` and ``fan.parquet`` are computed again from every path by the code that wrote them and
    compared value by value. The paths are the stored per-path files once hash-checked and sampled, or, with
    ``all_paths``, when the run did not store what its figures need (daily paths, regime days), or when a
-   sampled chunk differs, every path recomputed. A demo folder's ``summary.json``, ``tables/*.csv``,
-   ``backtest.json`` and ``reverse.json`` and a reverse stress test's ``reverse.json`` are re-derived too.
+   sampled chunk differs, every path recomputed. ``stress-sim simulate --positions``'s ``tail.json``, a demo
+   folder's ``summary.json``, ``tables/*.csv``, ``report.html``, ``backtest.json`` and ``reverse.json`` and a
+   reverse stress test's ``reverse.json`` are re-derived too.
+
+A file of a run folder that its kind does not publish (:data:`PUBLISHED`), or a result file the manifest does not
+list, is a difference: a manifest relabelled (e.g. as a validation, which is hash-checked only) or stripped of
+an output cannot hide an edited figure.
 
 The model is the directory's ``model.json`` when there is one, else ``--model``, else the manifest's
 ``model_source`` (a ``builtin:NAME``, or a file path tried as given and relative to ``DIR``); its hash must
@@ -46,7 +51,7 @@ from simulator.exceptions import UserInputError
 
 __all__ = ["RunCheck", "RunDiffers", "verify_directory", "find_runs", "check_hashes", "recompute", "verify_scenario_run",
            "verify_demo", "verify_reverse", "choose_chunks", "columns_for", "SIM_KINDS", "DEFAULT_CHUNKS",
-           "DEFAULT_CHUNK_PATHS"]
+           "DEFAULT_CHUNK_PATHS", "PUBLISHED", "model_record_sha256"]
 
 SIM_KINDS = ("simulation", "scenario-run")
 DEFAULT_CHUNKS = 4
@@ -74,9 +79,11 @@ class RunCheck:
 
 # ---------------------------------------------------------------------- discovery
 def _read_manifest(path: Path) -> dict:
+    from simulator.safeio import read_input_text
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        data = json.loads(read_input_text(path, "manifest.json"))  # a regular file within the input size limit
+    except OSError as exc:
         raise UserInputError(f"{path}: cannot read ({exc})") from None
     except json.JSONDecodeError as exc:
         raise UserInputError(f"{path}: not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})") from None
@@ -619,9 +626,13 @@ def _check_size(n_paths: int, horizon: int, n_assets: int, daily: bool) -> None:
 
 
 def _json_or_none(path: Path) -> Any:
+    """A stored JSON file, or None when it is missing, not a regular file (never opened: a FIFO would block),
+    too large or not JSON (the comparison of that file reports it)."""
+    from simulator.safeio import read_input_text
+
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return json.loads(read_input_text(path, path.name))
+    except (OSError, ValueError):  # UserInputError is a ValueError
         return None
 
 

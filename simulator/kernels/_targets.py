@@ -7,7 +7,7 @@ module one call registers them::
 
     cpu_compile(globals(), {"mix64": INLINE, "seed_stream": PLAIN, ...})
 
-which replaces every named function in the module namespace by ``numba.njit(cache=True, **options)(fn)``.
+which replaces every named function in the module namespace by ``numba.njit(**CPU_OPTIONS, **options)(fn)``.
 Callers in the module, and modules that import the name afterwards, therefore call the CPU version,
 exactly as with a decorator (and numba's on-disk cache keys on the same file, line and qualname).
 
@@ -35,6 +35,13 @@ from typing import Any
 
 from numba import njit
 
+#: njit options of every CPU kernel function (the drivers' decorators repeat them). ``error_model="numpy"``:
+#: a float division by zero gives IEEE infinity or NaN, as on the GPU, where Python's model tests every
+#: divisor and raises ``ZeroDivisionError``; that test is an early exit that keeps LLVM from vectorising
+#: any loop with a division in it (the t copula's scaling, the gamma draw). Every other operation, and every
+#: quotient of a nonzero divisor, is the same instruction either way, so results are bit-identical; a run
+#: that divides by zero fails the engine's finite-output check (naming the path) instead of raising.
+CPU_OPTIONS: dict[str, Any] = {"cache": True, "error_model": "numpy"}
 #: njit options of a function that numba should inline at the IR level (small hot helpers).
 INLINE: dict[str, Any] = {"inline": "always"}
 #: njit options of an ordinary compiled function.
@@ -78,7 +85,7 @@ def cpu_compile(namespace: dict, options: dict[str, dict[str, Any]]) -> None:
     namespace : dict
         The module's ``globals()``.
     options : dict of str to dict
-        Function name -> extra ``numba.njit`` options (``INLINE`` or ``PLAIN``); ``cache=True`` always.
+        Function name -> extra ``numba.njit`` options (``INLINE`` or ``PLAIN``) besides :data:`CPU_OPTIONS`.
     """
     module = namespace["__name__"]
     for name, opts in options.items():
@@ -86,7 +93,7 @@ def cpu_compile(namespace: dict, options: dict[str, dict[str, Any]]) -> None:
         if not isinstance(fn, types.FunctionType):
             raise TypeError(f"{module}.{name} must be a plain Python function to be compiled for both targets, "
                             f"got {type(fn).__name__}")
-        cpu = cache_on_kernel_sources(njit(cache=True, **opts)(fn))
+        cpu = cache_on_kernel_sources(njit(**CPU_OPTIONS, **opts)(fn))
         namespace[name] = cpu
         _REGISTRY.append(_Shared(module, name, fn, cpu))
 

@@ -47,7 +47,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from simulator.kernels._targets import INLINE, PLAIN, cache_on_kernel_sources, cpu_compile
+from simulator.kernels._targets import CPU_OPTIONS, INLINE, PLAIN, cache_on_kernel_sources, cpu_compile
 from simulator.kernels.rng import (
     exponential,
     gamma,
@@ -530,15 +530,16 @@ def simulate_block(work, key0, key1, path, row, n_lanes, horizon, model, tables,
             ca = cum[a]
             pa = peak[a]
             da = dd[a]
-            for l in range(n_lanes):
+            for l in range(n_lanes):  # branch-free: a new peak, else a deeper drawdown
                 ea[l] = fa[l]
                 c = ca[l] + ra[l]
                 ca[l] = c
                 p = pa[l]
-                if c > p:
-                    pa[l] = c
-                elif p - c > da[l]:
-                    da[l] = p - c
+                up = c > p
+                pa[l] = c if up else p
+                fall = p - c
+                d = da[l]
+                da[l] = fall if (fall > d and not up) else d
             if store_paths:
                 m = vol_mult[t, a]
                 for l in range(n_lanes):
@@ -566,7 +567,7 @@ cpu_compile(globals(), {
 })
 
 
-@njit(cache=True, parallel=True)
+@njit(**CPU_OPTIONS, parallel=True)
 def simulate_chunk(key0, key1, path_start, n_paths, horizon, model, tables, shocks, anchors, itables,
                    store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days, out_logw, chunk_z):
     """Simulate paths ``path_start .. path_start + n_paths - 1`` of one chunk on the CPU's numba threads.

@@ -34,7 +34,9 @@ def variance_step(code, vpar, k, a, s2, e):
     if code == 0:
         return vpar[k, a, 1] + vpar[k, a, 2] * e * e + vpar[k, a, 3] * s2
     if code == 1:
-        alpha = vpar[k, a, 2] + vpar[k, a, 3] if e < 0.0 else vpar[k, a, 2]
+        alpha = vpar[k, a, 2]
+        gamma = vpar[k, a, 3]  # loaded whatever the sign: a select of values, not a conditional load
+        alpha = alpha + gamma if e < 0.0 else alpha
         return vpar[k, a, 1] + alpha * e * e + vpar[k, a, 4] * s2
     if code == 3:
         delta = vpar[k, a, 5]

@@ -126,9 +126,12 @@ class ReportInputs:
 
 
 def _read_json(path: Path) -> Any:
+    from simulator.safeio import read_input_text
+
+    text = read_input_text(path, path.name)  # a regular file (a FIFO is never opened) within the size limit
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
 
 

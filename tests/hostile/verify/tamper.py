@@ -262,6 +262,26 @@ def risk_text(root: Path) -> None:
     edit_json(root / COVID / "risk.json", change)
 
 
+def _fifo(path: Path) -> None:
+    """``path`` replaced by a named pipe: verify must not block reading it."""
+    import os
+
+    path.unlink()
+    os.mkfifo(path)
+
+
+def risk_json_fifo(root: Path) -> None:
+    _fifo(root / COVID / "risk.json")
+
+
+def fan_fifo(root: Path) -> None:
+    _fifo(root / COVID / "fan.parquet")
+
+
+def demo_table_fifo(root: Path) -> None:
+    _fifo(root / "demo/tables/risk_measures.csv")
+
+
 def svb_risk_es_halved(root: Path) -> None:
     edit_json(root / "runs/svb-paths/risk.json", halve_every_es)
 
