@@ -386,10 +386,19 @@ def _with_day(exc: NonFiniteResultError, plan: "RunPlan") -> NonFiniteResultErro
     return _blowup_error(exc.path, _blowup_day(one["returns"][0], one["sigma"][0]))
 
 
+def with_qmc_plan(plan: RunPlan) -> RunPlan:
+    """``plan`` with quasi-Monte Carlo normals switched on (:mod:`simulator.qmc`)."""
+    import dataclasses
+
+    from simulator.qmc import with_qmc
+
+    return dataclasses.replace(plan, arrays=with_qmc(plan.arrays, plan.keys, plan.horizon))
+
+
 def simulate(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk_paths: int | None = None,
              keep: str = "paths", n_threads: int | None = None, progress: bool = False,
              schedule: Schedule | None = None, backend: str = "local", client=None, n_workers: int | None = None,
-             run_dir: str | os.PathLike | None = None, resume: bool = False) -> SimulationResult:
+             run_dir: str | os.PathLike | None = None, resume: bool = False, qmc: bool = False) -> SimulationResult:
     """Simulate ``n_paths`` copula-GARCH paths of ``horizon`` days from ``model``.
 
     Parameters
@@ -426,6 +435,10 @@ def simulate(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk
     resume : bool, default False
         Continue the interrupted run in ``run_dir`` (same model, schedule, seed, sizes and chunking):
         only missing chunks are computed and the result is identical to an uninterrupted run.
+    qmc : bool, default False
+        Quasi-Monte Carlo: the copula normals of the first days come from a scrambled Sobol sequence (seeded
+        from ``seed``; point ``i`` for path ``i``, so still independent of chunking and backend), see
+        :mod:`simulator.qmc`.
 
     Returns
     -------
@@ -437,6 +450,7 @@ def simulate(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk
         check_simulation(check_int(n_paths, "n_paths"), check_int(horizon, "horizon"), model.n_assets, keep=keep,
                          what="simulate", chunk_paths=chunk_paths)
     plan = plan_run(model, n_paths, horizon, seed, chunk_paths=chunk_paths, keep=keep, schedule=schedule)
+    plan = with_qmc_plan(plan) if qmc else plan
     store = keep == "paths"
     a = plan.n_assets
     shape = (plan.n_paths, horizon, a) if store else (0, 0, a)
@@ -447,7 +461,8 @@ def simulate(model: MarketModel, n_paths: int, horizon: int, seed=None, *, chunk
     }
     meta = execute_plan(plan, store_paths=store, into=out, consume=lambda index, value: None, backend=backend,
                         client=client, n_workers=n_workers, n_threads=n_threads, progress=progress,
-                        run_dir=run_dir, resume=resume, spec={"kind": "simulate", "keep": keep})
+                        run_dir=run_dir, resume=resume,
+                        spec={"kind": "simulate", "keep": keep, **({"qmc": True} if qmc else {})})
     return SimulationResult(
         asset_names=model.assets, n_paths=plan.n_paths, horizon=plan.horizon, keep=keep,
         cum_return=out["cum_return"], max_drawdown=out["max_drawdown"], stressed_days=out["stressed_days"],

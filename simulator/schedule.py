@@ -167,7 +167,7 @@ class Schedule:
                 pool, self.rep_raw.astype(np.bool_),
                 self.pj_rate.astype(float), self.pj_law.astype(np.int64), np.ascontiguousarray(self.pj_par, float),
                 np.ascontiguousarray(self.pj_load), self.pj_from.astype(np.int64), self.pj_to.astype(np.int64),
-                np.ascontiguousarray(self.shift, float)),
+                np.ascontiguousarray(self.shift, float), np.zeros((0, n)), np.zeros(0, np.int64)),
             anchors=AnchorInputs(self.anc_day.astype(np.bool_), self.anc_asset.astype(np.bool_),
                                  np.ascontiguousarray(self.anc_ret, float), self.anc_noise.astype(float),
                                  cond_b, cond_l, cond_p),

@@ -456,7 +456,7 @@ def simulate_tail(model, n_paths: int, horizon: int, seed=None, *, positions: An
                   levels: float | Sequence[float] = DEFAULT_LEVELS, ci: float = 0.95, schedule=None,
                   chunk_paths: int | None = None, backend: str = "local", client=None, n_workers: int | None = None,
                   n_threads: int | None = None, progress: bool = False, run_dir=None,
-                  resume: bool = False) -> TailResult:
+                  resume: bool = False, qmc: bool = False, importance: str | None = None, **importance_options):
     """Exact portfolio VaR/ES over ``horizon`` days from ``n_paths`` paths, without keeping the paths.
 
     Memory is bounded by the tail (``k = tail_size(n_paths, min(levels), ci=ci)`` losses, 8 bytes each:
@@ -490,14 +490,34 @@ def simulate_tail(model, n_paths: int, horizon: int, seed=None, *, positions: An
         Resumable run directory (every completed chunk's reduction is committed there).
     resume : bool
         Reuse the verified chunks in ``run_dir`` of an interrupted run with the same settings.
+    qmc : bool
+        Quasi-Monte Carlo normals (see :func:`simulator.simulate`).
+    importance : {None, "tilt"}
+        ``"tilt"``: importance sampling (:func:`simulator.importance.simulate_importance`, which takes
+        ``importance_options`` such as ``tilt``, ``design_level``, ``pilot_paths``): the copula normals are
+        shifted toward the loss and the paths weighted; returns an
+        :class:`~simulator.importance.ImportanceResult` (weighted VaR/ES with standard errors). No
+        ``run_dir``/``resume``.
 
     Returns
     -------
-    TailResult
+    TailResult (ImportanceResult with ``importance="tilt"``)
     """
-    from simulator.engine import execute_plan, plan_run
+    if importance is not None or importance_options:
+        if importance != "tilt":
+            raise ValueError(f"importance must be None or 'tilt', got {importance!r}")
+        if run_dir is not None or resume:
+            raise ValueError("importance sampling keeps no resumable run directory; drop run_dir/resume")
+        from simulator.importance import simulate_importance
+
+        return simulate_importance(model, n_paths, horizon, seed, positions=positions, levels=levels, ci=ci,
+                                   schedule=schedule, chunk_paths=chunk_paths, backend=backend, client=client,
+                                   n_workers=n_workers, n_threads=n_threads, progress=progress, qmc=qmc,
+                                   **importance_options)
+    from simulator.engine import execute_plan, plan_run, with_qmc_plan
 
     plan = plan_run(model, n_paths, horizon, seed, chunk_paths=chunk_paths, keep="summary", schedule=schedule)
+    plan = with_qmc_plan(plan) if qmc else plan
     pos = resolve_positions(positions, model.assets)
     levels = check_levels(levels)
     ci = check_level(ci, "ci")
@@ -527,7 +547,8 @@ def simulate_tail(model, n_paths: int, horizon: int, seed=None, *, positions: An
         plan, store_paths=False, reducer=reducer, consume=lambda index, value: acc.add(value),
         backend=backend, client=client, n_workers=n_workers, n_threads=n_threads, progress=progress,
         run_dir=run_dir, resume=resume,
-        spec={"kind": "tail", "positions": pos.tolist(), "levels": list(levels), "ci": ci, "k": k},
+        spec={"kind": "tail", "positions": pos.tolist(), "levels": list(levels), "ci": ci, "k": k,
+              **({"qmc": True} if qmc else {})},
         verify_resumed=verify,
     )
     meta["losses_received"] = acc.n_received

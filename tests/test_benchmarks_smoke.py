@@ -140,3 +140,21 @@ def test_same_model_check_tells_models_apart():
     other = bench.same_model_check(res, bench.numpy_simulate(wider, 2000, 20, 6))
     assert other["agree"] is False
     assert other["ks_cum_return_asset0"]["pvalue"] < 1e-6
+
+
+def test_importance_benchmark_quick_writes_expected_json(tmp_path):
+    out = tmp_path / "importance.json"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "importance.py"), "--quick", "--paths", "2048", "--reps", "3",
+           "--pilot", "1000", "--big", "20000", "--portfolios", "demo", "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "bias check" in proc.stdout
+    data = json.loads(out.read_text())
+    demo = data["portfolios"]["demo"]
+    assert data["paths_per_replication"] == 2048 and data["replications"] == 3
+    est = demo["estimators"]["es_0.999"]
+    assert est["vrf_is"] == pytest.approx(est["plain"]["var"] / est["is"]["var"], rel=1e-12)
+    assert est["vrf_qmc"] == pytest.approx(est["plain"]["var"] / est["qmc"]["var"], rel=1e-12)
+    assert demo["target_es_999_vrf"]["met"] is (est["vrf_is"] >= 10.0)
+    assert set(demo["bias_check"]["levels"]) == {"0.99", "0.999", "0.9997"}
+    assert demo["bias_check"]["pooled_paths"] == 3 * 2048

@@ -9,9 +9,10 @@ From the top down, a module may import modules of its own layer and of any layer
     calibration | scenarios   beside each other (neither imports the other); they import the layers below
     report        simulator.report
     runner/risk/results       runner, risk, results, tail, targets, backtest, transactions, instruments,
-                              reverse
+                              reverse, importance
     engine        simulator.engine (plans a run, hands its chunks to a backend), simulator.runstore
-    backends      simulator.backends: where a chunk runs (the CPU chunk ``run_chunk``, Dask, CUDA)
+    backends      simulator.backends: where a chunk runs (the CPU chunk ``run_chunk``, Dask, CUDA); simulator.qmc
+                  (the chunk's quasi-Monte Carlo points)
     model/schedule            model, schedule, shocks, roles, builtin, families
     kernels       simulator.kernels and simulator.tables (the quantile-table layout the kernels read)
 
@@ -48,9 +49,10 @@ LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
     ("runner/risk/results", 5, ("simulator.runner", "simulator.risk", "simulator.scenario_risk", "simulator.results",
                                 "simulator.results_schema", "simulator.tail", "simulator.chunked_risk",
                                 "simulator.targets", "simulator.backtest", "simulator.transactions",
-                                "simulator.instruments", "simulator.reverse", "simulator.book_risk")),
+                                "simulator.instruments", "simulator.reverse", "simulator.book_risk",
+                                "simulator.importance")),
     ("engine", 4, ("simulator.engine", "simulator.runstore")),
-    ("backends", 3, ("simulator.backends",)),
+    ("backends", 3, ("simulator.backends", "simulator.qmc")),
     ("model/schedule", 2, ("simulator.model", "simulator.schedule", "simulator.shocks", "simulator.roles",
                            "simulator.builtin", "simulator.families")),
     ("kernels", 1, ("simulator.kernels", "simulator.tables")),

@@ -79,6 +79,7 @@ def run_chunk(arrays, keys, start: int, stop: int, horizon: int, store_paths: bo
     :class:`~simulator.seeding.StreamKeys`; ``out`` (optional) holds arrays of the output shapes to fill.
     """
     from simulator.kernels.paths import simulate_chunk
+    from simulator.qmc import chunk_normals
 
     n = stop - start
     a = arrays.n_assets
@@ -89,9 +90,12 @@ def run_chunk(arrays, keys, start: int, stop: int, horizon: int, store_paths: bo
             "cum_return": np.empty((n, a)), "max_drawdown": np.empty((n, a)),
             "stressed_days": np.empty(n, np.int64),
         }
+    tilted = arrays.shocks.tilt.shape[0] > 0  # importance sampling: one log likelihood ratio per path
+    if tilted and "log_weight" not in out:
+        out["log_weight"] = np.empty(n)
     simulate_chunk(keys.key0, keys.key1, np.int64(start), np.int64(n), np.int64(horizon), *arrays.as_tuple(),
                    store_paths, out["returns"], out["sigma"], out["cum_return"], out["max_drawdown"],
-                   out["stressed_days"])
+                   out["stressed_days"], out["log_weight"] if tilted else np.empty(0), chunk_normals(arrays, start, n))
     return out
 
 

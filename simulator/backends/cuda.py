@@ -195,11 +195,13 @@ def run_chunks(arrays, keys, horizon: int, tasks: Sequence[ChunkTask], *, store_
         return
     cuda = require_gpu()
     from simulator.kernels.cuda_chunk import chunk_kernel
+    from simulator.qmc import chunk_normals
 
     n_assets = arrays.n_assets
     horizon = int(horizon)
     kernel = chunk_kernel(cuda, n_assets)
     d_in = arrays.map_arrays(lambda a: cuda.to_device(np.ascontiguousarray(a)))
+    d_empty = cuda.to_device(np.zeros(0))
     groups = _launch_groups(tasks, store_paths=store_paths, horizon=horizon, n_assets=n_assets,
                             launch_paths=launch_paths)
     streams = (cuda.stream(), cuda.stream())
@@ -217,10 +219,13 @@ def run_chunks(arrays, keys, horizon: int, tasks: Sequence[ChunkTask], *, store_
             "max_drawdown": cuda.device_array((n, n_assets), np.float64, stream=stream),
             "stressed_days": cuda.device_array(n, np.int64, stream=stream),
         }
+        if arrays.shocks.tilt.shape[0] > 0:  # importance sampling: one log likelihood ratio per path
+            dev["log_weight"] = cuda.device_array(n, np.float64, stream=stream)
         blocks = (n + threads_per_block - 1) // threads_per_block
         kernel[blocks, threads_per_block, stream](
             keys.key0, keys.key1, np.int64(start), np.int64(n), np.int64(horizon), *d_in.as_tuple(), bool(store_paths),
-            dev["returns"], dev["sigma"], dev["cum_return"], dev["max_drawdown"], dev["stressed_days"])
+            dev["returns"], dev["sigma"], dev["cum_return"], dev["max_drawdown"], dev["stressed_days"],
+            dev.get("log_weight", d_empty), cuda.to_device(chunk_normals(arrays, start, n), stream=stream))
         return group, dev, stream
 
     def finish(group: list[ChunkTask], dev: dict[str, Any], stream) -> Iterator[tuple[int, Any]]:

@@ -125,7 +125,8 @@ def kernel_signature(n_assets: int) -> tuple:
     })
     plan = plan_run(model, 1, 1, 0, keep="summary")  # array types do not depend on the model
     outs = (np.zeros((0, 0, n_assets)), np.zeros((0, 0, n_assets)), np.zeros((1, n_assets)),
-            np.zeros((1, n_assets)), np.zeros(1, np.int64))
+            np.zeros((1, n_assets)), np.zeros(1, np.int64), np.zeros(0),  # out_logw: empty unless importance sampling
+            np.zeros((0, 0, n_assets)))  # chunk_z: empty unless quasi-Monte Carlo
     args = (plan.keys.key0, plan.keys.key1, np.int64(0), np.int64(1), np.int64(1), *plan.arrays.as_tuple(),
             False, *outs)
     return tuple(typeof(a) for a in args)

@@ -486,7 +486,12 @@ def _verify_tail(directory: Path, manifest: dict, rc: RunCheck, model, sched, se
         return
     record = {k: v for k, v in seed.items() if k != "value"}
     try:
-        if cum_return is None:
+        if manifest.get("importance") is not None:  # --importance tilt: the pilot, the shift and every path again
+            rc.notes.append("tail.json re-derived by importance sampling again (pilot, shift and every path)")
+            fresh = simulate_tail(model, n_paths, horizon, seed_from_record(seed), positions=positions, levels=levels,
+                                  ci=ci, schedule=sched, importance="tilt")
+            rc.recomputed_paths += n_paths
+        elif cum_return is None:
             rc.notes.append("tail.json re-derived from every path recomputed (the run kept no per-path file, or "
                             "its summaries differ)")
             fresh = simulate_tail(model, n_paths, horizon, seed_from_record(seed), positions=positions, levels=levels,

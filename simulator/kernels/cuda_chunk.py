@@ -35,7 +35,7 @@ def max_assets_class(n_assets: int) -> int:
 
 
 def simulate_chunk_gpu(key0, key1, path_start, n_paths, horizon, model, tables, shocks, anchors, itables,
-                       store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days):
+                       store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days, out_logw, chunk_z):
     """Kernel source: thread ``i`` simulates global path ``path_start + i`` into output row ``i``.
 
     Arguments and output shapes as :func:`simulator.kernels.paths.simulate_chunk`; launch with at
@@ -58,7 +58,8 @@ def simulate_chunk_gpu(key0, key1, path_start, n_paths, horizon, model, tables, 
                 cuda.local.array((MAXA, 1), float64), cuda.local.array((MAXA, 1), float64),  # noqa: F821
                 cuda.local.array((MAXA, 1), float64))  # noqa: F821
         simulate_block(work, key0, key1, path_start + i, i, 1, horizon, model, tables, shocks,  # noqa: F821
-                       anchors, itables, store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days)
+                       anchors, itables, store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days, out_logw,
+                       chunk_z)
 
 
 _KERNELS: dict[tuple[int, int], Any] = {}

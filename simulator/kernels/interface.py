@@ -80,6 +80,12 @@ class ShockInputs(NamedTuple):
     pj_from: np.ndarray  #: (P,) int64 first day
     pj_to: np.ndarray  #: (P,) int64 one past the last day
     shift: np.ndarray  #: (H, A) ``curve_shift`` level shifts added to the day's change (not fed to the recursion)
+    #: (H, A) importance-sampling mean shift of each day's independent copula normals, or (0, A): off
+    #: (:mod:`simulator.importance`; the kernel then adds each path's log likelihood ratio to ``out_logw``)
+    tilt: np.ndarray
+    #: (0,) off, or (2,) int64: quasi-Monte Carlo scramble seed and days covered; read by the chunk runner, which
+    #: passes the chunk's Sobol normals as ``chunk_z`` (:mod:`simulator.qmc`), not by the kernel
+    qmc: np.ndarray
 
 
 class AnchorInputs(NamedTuple):
@@ -123,8 +129,12 @@ class KernelInputs(NamedTuple):
 
 #: parameters of the per-chunk drivers (CPU and GPU), in order
 RANGE_PARAMS = ("key0", "key1", "path_start", "n_paths", "horizon")
-OUTPUT_PARAMS = ("store_paths", "out_r", "out_s", "out_cum", "out_mdd", "out_regime_days")
-DRIVER_PARAMS = (*RANGE_PARAMS, *KernelInputs._fields, *OUTPUT_PARAMS)
+OUTPUT_PARAMS = ("store_paths", "out_r", "out_s", "out_cum", "out_mdd", "out_regime_days", "out_logw")
+#: per-chunk inputs: ``chunk_z`` (n_paths, Hq, A) quasi-Monte Carlo normals of the chunk's paths' first Hq days,
+#: or (0, 0, A): off
+CHUNK_PARAMS = ("chunk_z",)
+DRIVER_PARAMS = (*RANGE_PARAMS, *KernelInputs._fields, *OUTPUT_PARAMS, *CHUNK_PARAMS)
 #: parameters of the body :func:`simulator.kernels.paths.simulate_block` (paths ``path .. path + n_lanes - 1``
 #: into output rows ``row ..``)
-BLOCK_PARAMS = ("work", "key0", "key1", "path", "row", "n_lanes", "horizon", *KernelInputs._fields, *OUTPUT_PARAMS)
+BLOCK_PARAMS = ("work", "key0", "key1", "path", "row", "n_lanes", "horizon", *KernelInputs._fields, *OUTPUT_PARAMS,
+                *CHUNK_PARAMS)

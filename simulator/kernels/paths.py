@@ -141,13 +141,36 @@ def _t_gammas(S, st, word, flag, zbuf, ubuf, out, shape, cl, n_lanes, model, add
     return n_t
 
 
-def _elliptical_lanes(S, st, word, flag, g0, g1, g2, g3, cu, cl, n_lanes, n_assets, model, z, x):
+def _tilt_lanes(tilt, t, z, logw, row, n_lanes, n_assets, chunk_z):
+    """Quasi-Monte Carlo: day ``t``'s independent normals ``z`` replaced by the chunk's Sobol normals
+    ``chunk_z[row + l, t]`` (days it covers); importance sampling: ``z`` shifted by ``tilt[t]`` and each lane's log
+    likelihood ratio ``-theta.z + |theta|^2 / 2`` (``z`` the shifted draw) added to ``logw[row + l]``."""
+    if t < chunk_z.shape[1]:
+        for a in range(n_assets):
+            for l in range(n_lanes):
+                z[a, l] = chunk_z[row + l, t, a]
+    if tilt.shape[0] == 0:
+        return
+    for a in range(n_assets):
+        th = tilt[t, a]
+        if th != 0.0:
+            za = z[a]
+            for l in range(n_lanes):
+                zz = za[l] + th
+                za[l] = zz
+                logw[row + l] += th * (0.5 * th - zz)
+
+
+def _elliptical_lanes(S, st, word, flag, g0, g1, g2, g3, cu, cl, n_lanes, n_assets, model, z, x, tilt, t, logw, row,
+                      chunk_z):
     """Copula-scale vectors ``x`` of every lane when every lane's copula set ``cl[l]`` is Gaussian, t or
     independent (``cu``: the copula set all lanes share, or -1): the draws of :func:`_draw_innovations`,
-    stage by stage across lanes."""
+    stage by stage across lanes (with a non-empty ``tilt`` or ``chunk_z``, the normals set by :func:`_tilt_lanes`)."""
     cop_chol = model.cop_chol
     for a in range(n_assets):
         normal_lanes(S, st, word, flag, z[a], n_lanes)
+    if tilt.shape[0] > 0 or chunk_z.shape[0] > 0:
+        _tilt_lanes(tilt, t, z, logw, row, n_lanes, n_assets, chunk_z)
     n_sets = model.cop_type.shape[0]
     for c in range(n_sets):
         if cu >= 0 and c != cu:
@@ -196,7 +219,7 @@ def _elliptical_lanes(S, st, word, flag, g0, g1, g2, g3, cu, cl, n_lanes, n_asse
 
 
 def _innovations(S, st, word, flag, g0, g1, g2, g3, cu, cl, su, sl, n_lanes, n_assets, model, tables, anchored, z, x,
-                 eps):
+                 eps, tilt, t, logw, row, chunk_z):
     """One day's standardised innovations ``eps`` of every lane: copula-scale draws (lane ``l`` from copula
     set ``cl[l]``; ``cu`` the set every lane shares, or -1), then each asset's quantile table (table set
     ``sl[l]``; ``su`` the set every lane shares, or -1)."""
@@ -205,7 +228,8 @@ def _innovations(S, st, word, flag, g0, g1, g2, g3, cu, cl, su, sl, n_lanes, n_a
         if model.cop_type[cl[l]] > 2:
             elliptical = False
     if elliptical:
-        _elliptical_lanes(S, st, word, flag, g0, g1, g2, g3, cu, cl, n_lanes, n_assets, model, z, x)
+        _elliptical_lanes(S, st, word, flag, g0, g1, g2, g3, cu, cl, n_lanes, n_assets, model, z, x, tilt, t, logw, row,
+                          chunk_z)
     else:
         for l in range(n_lanes):
             lane_load(S, st, l)
@@ -351,7 +375,7 @@ def _regime_step(S, st, kl, stressed, mu, t, n_lanes, n_assets, model):
 
 
 def simulate_block(work, key0, key1, path, row, n_lanes, horizon, model, tables, shocks, anchors, itables,
-                   store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days):
+                   store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days, out_logw, chunk_z):
     """Simulate global paths ``path .. path + n_lanes - 1`` in lockstep into output rows ``row ..``: the body
     shared by every driver.
 
@@ -378,6 +402,8 @@ def simulate_block(work, key0, key1, path, row, n_lanes, horizon, model, tables,
         lane_store(S, st, l)
         kl[l] = 0
         stressed[l] = 0
+        if shocks.tilt.shape[0] > 0:
+            out_logw[row + l] = 0.0
     for a in range(n_assets):
         for l in range(n_lanes):
             s2[a, l] = s2_start[a]
@@ -447,7 +473,7 @@ def simulate_block(work, key0, key1, path, row, n_lanes, horizon, model, tables,
                                   model, tables, shocks, anchors, itables, z, x, eps)
         else:
             _innovations(S, st, word, flag, g0, g1, g2, g3, cu, cl, su, sl, n_lanes, n_assets, model, tables, anc_asset,
-                         z, x, eps)
+                         z, x, eps, shocks.tilt, t, out_logw, row, chunk_z)
         for a in range(n_assets):
             m = vol_mult[t, a]
             mf = m if vol_feedback[a] else 1.0
@@ -529,6 +555,7 @@ def simulate_block(work, key0, key1, path, row, n_lanes, horizon, model, tables,
 cpu_compile(globals(), {
     "_draw_innovations": PLAIN,
     "_t_gammas": INLINE,
+    "_tilt_lanes": INLINE,
     "_elliptical_lanes": INLINE,
     "_innovations": INLINE,
     "_tables": INLINE,
@@ -542,7 +569,7 @@ cpu_compile(globals(), {
 
 @njit(**CPU_OPTIONS, parallel=True)
 def simulate_chunk(key0, key1, path_start, n_paths, horizon, model, tables, shocks, anchors, itables,
-                   store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days):
+                   store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days, out_logw, chunk_z):
     """Simulate paths ``path_start .. path_start + n_paths - 1`` of one chunk on the CPU's numba threads.
 
     Inputs: the groups of :class:`simulator.kernels.interface.KernelInputs` (shapes documented there, with
@@ -553,7 +580,9 @@ def simulate_chunk(key0, key1, path_start, n_paths, horizon, model, tables, shoc
     regime mean and the path's sigma).
     Outputs (percent): out_r, out_s (n_paths, H, A) when ``store_paths``; out_cum, out_mdd (n_paths, A)
     cumulative log return and max drawdown (fraction of peak price); out_regime_days (n_paths,) days in
-    a regime other than 0.
+    a regime other than 0; out_logw (n_paths,) each path's log likelihood ratio when ``shocks.tilt`` is
+    non-empty (importance sampling), else untouched (pass an empty array). ``chunk_z`` (n_paths, Hq, A): the
+    chunk's quasi-Monte Carlo normals of the first Hq days (:mod:`simulator.qmc`), or (0, 0, A).
     Work items are blocks of :data:`LANES` consecutive paths, run in lockstep by :func:`simulate_block`.
     """
     n_assets = shocks.s2_start.shape[0]
@@ -568,7 +597,8 @@ def simulate_chunk(key0, key1, path_start, n_paths, horizon, model, tables, shoc
                 np.empty((n_assets, LANES)), np.empty((n_assets, LANES)), np.empty((n_assets, LANES)))
         lo = blk * LANES
         simulate_block(work, key0, key1, path_start + lo, lo, min(LANES, n_paths - lo), horizon, model, tables,
-                       shocks, anchors, itables, store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days)
+                       shocks, anchors, itables, store_paths, out_r, out_s, out_cum, out_mdd, out_regime_days, out_logw,
+                       chunk_z)
 
 
 cache_on_kernel_sources(simulate_chunk)
