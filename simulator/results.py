@@ -556,8 +556,11 @@ def load_results(directory: str | os.PathLike, *, verify: bool = True) -> Stored
 
     Raises
     ------
-    FileNotFoundError, ValueError
-        Missing files, a manifest of another kind, or a hash mismatch (naming the file).
+    FileNotFoundError
+        ``directory`` is not a folder.
+    simulator.results_schema.ResultsSchemaError
+        (a ``UserInputError``) A file missing, unreadable, of another kind or schema, or whose sha256 differs
+        from the manifest's, naming the file and the key.
     """
     import pandas as pd
 

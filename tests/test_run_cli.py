@@ -314,7 +314,9 @@ def test_tampered_results_are_detected(tmp_path, us_model):
         load_results(d)
     assert load_results(d, verify=False).risk["risk"][0]["levels"][0]["es"] == 0.0
     os.remove(d / "fan.parquet")
-    with pytest.raises(FileNotFoundError, match="fan.parquet"):
+    from simulator.results_schema import ResultsSchemaError
+
+    with pytest.raises(ResultsSchemaError, match="fan.parquet: listed in the manifest but missing"):
         load_results(d)
 
 
