@@ -217,15 +217,15 @@ def _slot_pairs(slot: np.ndarray, keys_order: int) -> list[tuple[int, int]]:
 
 
 def _stack_tables(tables: list[list], n: int) -> tuple[np.ndarray, ...]:
-    """(kind, xc, inv_hc, inv_ht, coef) arrays of shape (S, A), coef (S, A, N_GRID, 4); S >= 1."""
+    """(kind, xc, inv_hc, inv_ht, coef) arrays of shape (S, A), coef (S, A, 4 N_GRID); S >= 1."""
     S = max(1, len(tables))
     kind = np.zeros((S, n), np.int64)
     xc = np.zeros((S, n))
     ihc = np.ones((S, n))
     iht = np.ones((S, n))
-    coef = np.zeros((S, n, N_GRID, 4))
+    coef = np.zeros((S, n, 4 * N_GRID))
     for s, row in enumerate(tables):
         for a, tb in enumerate(row):
             kind[s, a], xc[s, a], ihc[s, a], iht[s, a] = tb.kind, tb.xc, tb.inv_hc, tb.inv_ht
-            coef[s, a] = segment_coefficients(tb)
+            coef[s, a] = segment_coefficients(tb).reshape(-1)
     return kind, xc, ihc, iht, coef

@@ -80,7 +80,7 @@ def _kernel_eval(coef, kind, xc, ihc, iht, xs):
 def test_kernel_table_eval_equals_numpy_twin():
     table = build_table(Scale(4.0), DistSpec("skewt", 5.0, -0.3))
     xs = np.concatenate([np.linspace(-50, 50, 5001), [-1e40, -1e6, 1e6, 1e40, 0.0]])
-    got = _kernel_eval(segment_coefficients(table)[None, None], table.kind, table.xc, table.inv_hc,
+    got = _kernel_eval(segment_coefficients(table).reshape(1, 1, -1), table.kind, table.xc, table.inv_hc,
                        table.inv_ht, xs)
     np.testing.assert_allclose(got, eval_table_numpy(table, xs), rtol=1e-13, atol=1e-13)
     assert np.all(np.diff(got[:5001]) > 0)  # monotone

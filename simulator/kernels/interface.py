@@ -45,7 +45,7 @@ class TableInputs(NamedTuple):
     tab_xc: np.ndarray  #: (S, A) centre-segment half width
     tab_ihc: np.ndarray  #: (S, A) inverse centre step
     tab_iht: np.ndarray  #: (S, A) inverse tail step
-    tab_c: np.ndarray  #: (S, A, G, 4) segment coefficients
+    tab_c: np.ndarray  #: (S, A, 4 G) segment coefficients, segment k's c0..c3 at 4k..4k+3
 
 
 class InverseTableInputs(NamedTuple):

@@ -52,14 +52,15 @@ def _cubic_segment(coef, j, a, off, n, pos):
     else:
         i = int(pos)
     t = pos - i
-    k = off + i
-    return coef[j, a, k, 0] + t * (coef[j, a, k, 1] + t * (coef[j, a, k, 2] + t * coef[j, a, k, 3]))
+    k = 4 * (off + i)
+    return coef[j, a, k] + t * (coef[j, a, k + 1] + t * (coef[j, a, k + 2] + t * coef[j, a, k + 3]))
 
 
 def hermite_eval(coef, j, a, kind, xc, inv_hc, inv_ht, n_center, n_tail, x):
     """Evaluate table ``[j, a]`` at copula-scale value ``x``: kind 0 identity, 1 the cubic Hermite
     interpolant of a :class:`simulator.tables.QuantileTable` from its segment coefficients ``coef``
-    (S, A, N_GRID, 4) (:func:`simulator.tables.segment_coefficients`)."""
+    (S, A, 4 N_GRID): segment ``k``'s four at ``4k .. 4k + 3`` (:func:`simulator.tables.segment_coefficients`,
+    flattened: the index is a shift, where a fourth axis would cost a multiplication by its run-time length)."""
     if kind == 0:
         return x
     if x <= xc and x >= -xc:
@@ -87,7 +88,8 @@ def hermite_lanes(coef, kind, xc, inv_hc, inv_ht, slot, a, n_center, n_tail, x, 
         pos = (v + h) * inv_hc[j, a] if centre else 0.0
         i = int(pos)
         t = pos - i
-        out[l] = coef[j, a, i, 0] + t * (coef[j, a, i, 1] + t * (coef[j, a, i, 2] + t * coef[j, a, i, 3]))
+        k = 4 * i
+        out[l] = coef[j, a, k] + t * (coef[j, a, k + 1] + t * (coef[j, a, k + 2] + t * coef[j, a, k + 3]))
         flag[l] = not centre
         n_slow += not centre
     if n_slow > 0:
@@ -106,6 +108,7 @@ def hermite_lanes_one(coef, kind, xc, inv_hc, inv_ht, j, a, n_center, n_tail, x,
         return
     h = xc[j, a]
     ihc = inv_hc[j, a]
+    c = coef[j, a]
     n_slow = 0
     for l in range(n_lanes):
         v = x[l]
@@ -113,7 +116,8 @@ def hermite_lanes_one(coef, kind, xc, inv_hc, inv_ht, j, a, n_center, n_tail, x,
         pos = (v + h) * ihc if centre else 0.0
         i = int(pos)
         t = pos - i
-        out[l] = coef[j, a, i, 0] + t * (coef[j, a, i, 1] + t * (coef[j, a, i, 2] + t * coef[j, a, i, 3]))
+        k = 4 * i
+        out[l] = c[k] + t * (c[k + 1] + t * (c[k + 2] + t * c[k + 3]))
         flag[l] = not centre
         n_slow += not centre
     if n_slow > 0:
