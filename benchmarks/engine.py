@@ -14,7 +14,10 @@ Student-t(nu=6) innovations, 250 days):
    two-sample KS tests so the comparison is of the same model;
 4. memory: ``keep="summary"`` for 1,000,000 paths in a child process, wall time and peak RSS;
 5. a breakdown of the engine's cost by model component (simpler models through the same public
-   API) and its scaling from one thread to all.
+   API) and its scaling from one thread to all;
+6. a breakdown by kernel stage on one thread: each stage of the lockstep kernel timed alone through the
+   kernel's own compiled functions (normals, copula draws, gamma mixing, quantile tables) against the full
+   kernel, in ns per path-asset-step; the normals alone are the RNG bound.
 
 Throughput is in path-asset-steps per second: paths x assets x days / seconds. Every timing is the
 best of ``--repeats`` calls (other work on a shared machine only ever slows a call down).
@@ -64,9 +67,9 @@ HORIZON = 250
 TARGETS = {"engine_over_arch": 20.0, "engine_over_numpy": 5.0, "memory_peak_bytes": 2 * 10**9}
 
 FULL = {"paths": 100_000, "arch_paths": 20_000, "numpy_paths": 10_000, "memory_paths": 1_000_000,
-        "breakdown_paths": 25_000, "horizon": HORIZON, "repeats": 3}
+        "breakdown_paths": 25_000, "stage_paths": 6_400, "horizon": HORIZON, "repeats": 3}
 QUICK = {"paths": 2_000, "arch_paths": 500, "numpy_paths": 1_000, "memory_paths": 20_000,
-         "breakdown_paths": 1_000, "horizon": 50, "repeats": 1}
+         "breakdown_paths": 1_000, "stage_paths": 256, "horizon": 50, "repeats": 1}
 
 
 # ---------------------------------------------------------------------------------------- model
@@ -346,6 +349,140 @@ def bench_threads(model, n_paths: int, horizon: int, *, repeats: int) -> list[di
     return rows
 
 
+# --------------------------------------------------------------------------------- kernel stages
+def _stage_functions():
+    """Compiled loops that run one stage of :func:`simulator.kernels.paths.simulate_block` alone over ``n_blocks``
+    blocks x ``horizon`` days, through the kernel's own functions and compile options (the lane count is a
+    run-time value, as in the kernel: a constant would let LLVM unroll the lane loops and change the code)."""
+    from numba import njit
+
+    from simulator.kernels import paths
+    from simulator.kernels._targets import CPU_OPTIONS
+    from simulator.kernels.rng import gamma_lanes, lane_store, normal_lanes, seed_stream
+
+    jit = njit(**CPU_OPTIONS)
+
+    @jit
+    def seed(S, st, block, n_lanes):
+        for lane in range(n_lanes):
+            seed_stream(st, np.uint64(1), np.uint64(2), block * n_lanes + lane)
+            lane_store(S, st, lane)
+
+    @jit
+    def normals(work, n_blocks, horizon, n_lanes):
+        S, st, word, flag = work[0], work[1], work[2], work[3]
+        z = work[12]
+        acc = 0.0
+        for block in range(n_blocks):
+            seed(S, st, block, n_lanes)
+            for _ in range(horizon):
+                for a in range(z.shape[0]):
+                    normal_lanes(S, st, word, flag, z[a], n_lanes)
+                acc += z[0, 0]
+        return acc
+
+    @jit
+    def gammas(work, n_blocks, horizon, n_lanes, nu):
+        S, st, word, flag, g0, g1, g2, g3 = work[0], work[1], work[2], work[3], work[8], work[9], work[10], work[11]
+        acc = 0.0
+        for block in range(n_blocks):
+            seed(S, st, block, n_lanes)
+            for _ in range(horizon):
+                for lane in range(n_lanes):
+                    g3[lane] = 0.5 * nu
+                gamma_lanes(S, st, word, flag, g0, g1, g2, g3, n_lanes)
+                acc += g2[0]
+        return acc
+
+    @jit
+    def copula(work, n_blocks, horizon, n_lanes, model, tilt, logw, chunk_z):
+        S, st, word, flag, cl, g0, g1, g2, g3 = (work[0], work[1], work[2], work[3], work[5], work[8], work[9],
+                                                 work[10], work[11])
+        z, x = work[12], work[13]
+        acc = 0.0
+        for block in range(n_blocks):
+            seed(S, st, block, n_lanes)
+            for lane in range(n_lanes):
+                cl[lane] = 0
+            for t in range(horizon):
+                paths._elliptical_lanes(S, st, word, flag, g0, g1, g2, g3, 0, cl, n_lanes, z.shape[0], model, z, x,
+                                        tilt, t, logw, 0, chunk_z)
+                acc += x[0, 0]
+        return acc
+
+    @jit
+    def tables(work, n_blocks, horizon, n_lanes, tabs, xs, anchored):
+        flag, sl, eps = work[3], work[6], work[14]
+        acc = 0.0
+        for _ in range(n_blocks):
+            for lane in range(n_lanes):
+                sl[lane] = 0
+            for t in range(horizon):
+                paths._tables(tabs.tab_c, tabs.tab_kind, tabs.tab_xc, tabs.tab_ihc, tabs.tab_iht, 0, sl, flag, n_lanes,
+                              eps.shape[0], xs[t % xs.shape[0]], eps, 0, anchored)
+                acc += eps[0, 0]
+        return acc
+
+    return normals, gammas, copula, tables
+
+
+def bench_stages(model, n_paths: int, horizon: int, *, repeats: int) -> dict:
+    """ns per path-asset-step of each kernel stage alone and of the full kernel, one thread, the benchmark model.
+
+    Stages (the kernel's own compiled functions, on blocks of :data:`simulator.kernels.paths.LANES` lanes):
+    ``normals`` draws one standard normal per path, asset and day (:func:`~simulator.kernels.rng.normal_lanes`:
+    the RNG bound, the time to draw the normals alone); ``copula`` the whole copula draw (normals, Cholesky
+    product, the t copula's gamma mixing and scaling: ``_elliptical_lanes``), of which ``gamma`` is the
+    Marsaglia-Tsang draw alone (one per path-day, spread over the assets); ``tables`` the quantile tables on
+    t(5)-copula values (``_tables``); ``kernel`` :func:`~simulator.kernels.paths.simulate_chunk` itself (via
+    :func:`simulator.backends.run_chunk`); ``rest`` = kernel - copula - tables: the variance recursion, returns,
+    summaries and per-day bookkeeping. Each figure is the best of ``repeats`` rounds, interleaved.
+    """
+    import numba
+
+    from simulator.backends import run_chunk
+    from simulator.kernels.paths import LANES
+    from simulator.schedule import Schedule
+    from simulator.seeding import resolve_seed
+
+    arrays = Schedule.from_model(model, horizon).kernel_arrays()
+    n_assets = arrays.n_assets
+    n_blocks = max(1, n_paths // LANES)
+    n_lanes = np.int64(LANES)
+    work = (np.zeros((4, LANES), np.uint64), np.zeros(4, np.uint64), np.zeros(LANES, np.uint64),
+            np.zeros(LANES, np.uint8), *[np.zeros(LANES, np.int64) for _ in range(4)],
+            *[np.zeros(LANES) for _ in range(4)], *[np.zeros((n_assets, LANES)) for _ in range(11)])
+    rng = np.random.default_rng(5)
+    chol = np.linalg.cholesky(model.copula.corr_matrix(n_assets))
+    days = 64  # copula-scale values the table stage cycles through: the t copula's law
+    xs = np.einsum("ab,dbl->dal", chol, rng.standard_normal((days, n_assets, LANES)))
+    xs /= np.sqrt(rng.chisquare(COPULA_NU, (days, 1, LANES)) / COPULA_NU)
+    normals, gammas, copula, tables = _stage_functions()
+    keys = resolve_seed(1)
+    stages = {
+        "normals": lambda: normals(work, n_blocks, horizon, n_lanes),
+        "copula": lambda: copula(work, n_blocks, horizon, n_lanes, arrays.model, arrays.shocks.tilt, np.zeros(0),
+                                 np.zeros((0, 0, n_assets))),
+        "gamma": lambda: gammas(work, n_blocks, horizon, n_lanes, COPULA_NU),
+        "tables": lambda: tables(work, n_blocks, horizon, n_lanes, arrays.tables, xs, arrays.anchors.anc_asset),
+        "kernel": lambda: run_chunk(arrays, keys, 0, n_blocks * LANES, horizon, False),
+    }
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        for call in stages.values():  # compile
+            call()
+        timings = interleaved_best(stages, repeats=max(repeats, 3))
+    finally:
+        numba.set_num_threads(threads)
+    cells = n_blocks * LANES * horizon * n_assets
+    ns = {name: 1e9 * tm.best / cells for name, tm in timings.items()}
+    ns["rest"] = ns["kernel"] - ns["copula"] - ns["tables"]
+    return {"n_paths": n_blocks * LANES, "horizon": horizon, "n_assets": n_assets, "n_threads": 1, "lanes": LANES,
+            "ns_per_path_asset_step": ns, "kernel_over_rng_bound": ns["kernel"] / ns["normals"],
+            "repeats_s": {name: list(tm.all) for name, tm in timings.items()}}
+
+
 # ------------------------------------------------------------------------------------------- main
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -356,10 +493,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--numpy-paths", type=int, help=f"plain-numpy paths (default {FULL['numpy_paths']:,})")
     p.add_argument("--memory-paths", type=int, help=f"paths of the memory run (default {FULL['memory_paths']:,})")
     p.add_argument("--breakdown-paths", type=int, help=f"paths per breakdown run (default {FULL['breakdown_paths']:,})")
+    p.add_argument("--stage-paths", type=int, help=f"paths per kernel-stage run (default {FULL['stage_paths']:,})")
     p.add_argument("--horizon", type=int, help=f"days (default {FULL['horizon']})")
     p.add_argument("--repeats", type=int, help=f"timed calls per figure, best reported (default {FULL['repeats']})")
     p.add_argument("--threads", type=int, default=None, help="numba threads for the engine (default: all)")
-    p.add_argument("--skip", action="append", default=[], choices=["memory", "breakdown", "threads"],
+    p.add_argument("--skip", action="append", default=[], choices=["memory", "breakdown", "threads", "stages"],
                    help="leave out a section (repeatable)")
     p.add_argument("--out", type=Path, default=None,
                    help="JSON output file (default benchmarks/results/engine.json, engine-quick.json with --quick)")
@@ -428,6 +566,7 @@ def main(argv=None) -> int:
         print(f"  memory run:     {mem['wall_s']:.2f} s", flush=True)
     breakdown = [] if "breakdown" in args.skip else bench_breakdown(args.breakdown_paths, h, repeats=rep)
     threads = [] if "threads" in args.skip else bench_threads(model, args.breakdown_paths, h, repeats=rep)
+    stages = None if "stages" in args.skip else bench_stages(model, args.stage_paths, h, repeats=rep)
 
     tp = {"engine_summary": eng_sum["path_asset_steps_per_s"], "engine_paths": eng_paths["path_asset_steps_per_s"],
           "arch": arch_fig["path_asset_steps_per_s"], "numpy": np_fig["path_asset_steps_per_s"]}
@@ -497,6 +636,18 @@ def main(argv=None) -> int:
         print(format_table(["engine threads (keep=summary)", "M path-asset-steps/s", "scaling"],
                            [(str(r["n_threads"]), r["path_asset_steps_per_s"] / 1e6,
                              r["path_asset_steps_per_s"] / base) for r in threads]))
+    if stages:
+        print()
+        ns = stages["ns_per_path_asset_step"]
+        labels = (("normals", "normals alone (the RNG bound)"),
+                  ("copula", "copula draws: normals, Cholesky, t mixing"),
+                  ("gamma", "  of which the gamma draw of the t mixing"),
+                  ("tables", "quantile tables"),
+                  ("rest", "variance, returns, summaries (kernel - above)"),
+                  ("kernel", "full kernel (simulate_chunk)"))
+        print(format_table([f"kernel stages, 1 thread, {stages['n_paths']:,} paths", "ns/path-asset-step"],
+                           [(label, ns[key]) for key, label in labels]))
+        print(f"kernel / RNG bound = {stages['kernel_over_rng_bound']:.2f}")
 
     import arch
     import scipy
@@ -521,6 +672,7 @@ def main(argv=None) -> int:
         "memory": mem,
         "breakdown": breakdown,
         "threads": threads,
+        "stages": stages,
     }
     out = args.out if args.out is not None else RESULTS_DIR / ("engine-quick.json" if args.quick else "engine.json")
     path = write_json(out, payload)
