@@ -26,6 +26,11 @@ _ERRORS = {"enospc": errno.ENOSPC, "eio": errno.EIO, "efbig": errno.EFBIG, "erof
            "eacces": errno.EACCES, "edquot": errno.EDQUOT}
 
 
+def reset() -> None:
+    """Start counting the calls of every point afresh (each command, each test: the counts are per process)."""
+    _counts.clear()
+
+
 def fault_point(name: str, path: str | os.PathLike | None = None) -> None:
     """Perform the fault ``STRESS_SIM_FAULT`` sets for the current call of point ``name``, if any."""
     spec = os.environ.get(_ENV)

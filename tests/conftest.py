@@ -56,3 +56,13 @@ def make_model(n_assets=3, *, vol=None, dist=None, copula=None, mu=0.03):
         "marginals": [{"mean": {"mu": mu}, "vol": dict(vol), "dist": dict(dist)} for _ in range(n_assets)],
         "copula": copula,
     }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fault_counts():
+    """The fault points (simulator._faults) count their calls per process: each test starts from zero, whatever
+    ran before it in the same worker."""
+    from simulator._faults import reset
+
+    reset()
+    yield

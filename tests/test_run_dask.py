@@ -322,19 +322,22 @@ assets = ["equity"]
 """
 
 
-def test_a_scenario_that_blows_up_leaves_its_folder_without_a_checkpoint(tmp_path, capsys):
+def test_a_scenario_refused_leaves_its_folder_without_a_checkpoint(tmp_path, capsys):
+    """A multiplier of 5,000 (which made the paths overflow before magnitudes were bounded) is refused as bad
+    input before any chunk runs: no folder where there was none, and an earlier result left as it was, with no
+    checkpoint in it. (Paths that overflow in a run are reported by test_run_cli's NonFiniteResultError test.)"""
     from simulator.cli import main
 
     scenario, out = tmp_path / "boom.toml", tmp_path / "out"
     argv = ["run", str(scenario), "--model", "builtin:us-markets", "--chunk-paths", "50", "--out", str(out)]
     scenario.write_text(BOOM.format(multiplier=5000.0))
-    assert main(argv) == 1  # no earlier result: no folder is left for it
-    assert "scenario boom failed" in capsys.readouterr().err and not (out / "boom").exists()
+    assert main(argv) == 2  # no earlier result: no folder is left for it
+    assert "multiplier" in capsys.readouterr().err and not (out / "boom").exists()
     scenario.write_text(BOOM.format(multiplier=1.0))
     assert main(argv) == 0
     before = tree(out)
     scenario.write_text(BOOM.format(multiplier=5000.0))
-    assert main(argv) == 1  # the earlier result stays as it was, with no checkpoint in it
+    assert main(argv) == 2  # the earlier result stays as it was, with no checkpoint in it
     listed = json.loads((out / "boom" / "manifest.json").read_text())["outputs"]
     assert tree(out) == before and sorted(p.name for p in (out / "boom").iterdir()) == sorted([*listed, "manifest.json"])
 

@@ -127,6 +127,9 @@ def os_error_message(exc: OSError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from simulator._faults import reset
+
+    reset()  # fault-test counts are per command, also when commands run one after another in one process
     try:
         status = _main(argv)
         sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at interpreter exit
