@@ -62,7 +62,7 @@ from simulator.kernels.rng import (
     uniform,
 )
 from simulator.kernels.special import hermite_lanes, hermite_lanes_one, ndtri_pq
-from simulator.kernels.variance import variance_step
+from simulator.kernels.variance import variance_lanes
 from simulator.tables import N_CENTER, N_TAIL
 
 LANES = 32  # paths run in lockstep by one CPU work item (the work arrays' lane dimension)
@@ -438,23 +438,15 @@ def simulate_block(work, key0, key1, path, row, n_lanes, horizon, model, tables,
         for a in range(n_assets):
             s2a = s2[a]
             ea = e[a]
+            if ku >= 0:
+                variance_lanes(vol_code[ku, a], vpar, kl[:0], ku, a, s2a, ea, n_lanes)
+                continue
             for k in range(n_regimes):
-                if ku >= 0:
-                    if k != ku:
-                        continue
-                    code = vol_code[k, a]
-                    for l in range(n_lanes):
-                        s2a[l] = variance_step(code, vpar, k, a, s2a[l], ea[l])
-                else:
-                    n_k = 0
-                    for l in range(n_lanes):
-                        n_k += kl[l] == k
-                    if n_k == 0:
-                        continue
-                    code = vol_code[k, a]
-                    for l in range(n_lanes):
-                        v = variance_step(code, vpar, k, a, s2a[l], ea[l])
-                        s2a[l] = v if kl[l] == k else s2a[l]
+                n_k = 0
+                for l in range(n_lanes):
+                    n_k += kl[l] == k
+                if n_k > 0:
+                    variance_lanes(vol_code[k, a], vpar, kl, k, a, s2a, ea, n_lanes)
         # the day's copula set and table set, per lane (cu, su: the one every lane shares, or -1)
         cu = day_copula[t]
         if cu < 0:

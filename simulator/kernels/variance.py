@@ -48,4 +48,28 @@ def variance_step(code, vpar, k, a, s2, e):
                     + vpar[k, a, 4] * math.log(s2))
 
 
-cpu_compile(globals(), {"variance_step": INLINE})
+def _variance_pass(code, vpar, kl, k, a, s2a, ea, n_lanes):
+    if kl.shape[0] == 0:
+        for l in range(n_lanes):
+            s2a[l] = variance_step(code, vpar, k, a, s2a[l], ea[l])
+    else:
+        for l in range(n_lanes):
+            v = variance_step(code, vpar, k, a, s2a[l], ea[l])
+            s2a[l] = v if kl[l] == k else s2a[l]
+
+
+def variance_lanes(code, vpar, kl, k, a, s2a, ea, n_lanes):
+    """``s2a[l] = variance_step(code, vpar, k, a, s2a[l], ea[l])`` for every lane ``l < n_lanes`` of a block of paths
+    (:mod:`simulator.kernels.paths`) in regime ``k``: all of them when ``kl`` is empty, else those with
+    ``kl[l] == k`` (the others keep their value). GARCH and GJR get a pass of their own with the code a constant,
+    so that the compiler keeps that branch alone and vectorises the pass across lanes (the parameters are the
+    same for every lane: one load each, no per-lane gather)."""
+    if code == 0:
+        _variance_pass(0, vpar, kl, k, a, s2a, ea, n_lanes)
+    elif code == 1:
+        _variance_pass(1, vpar, kl, k, a, s2a, ea, n_lanes)
+    else:
+        _variance_pass(code, vpar, kl, k, a, s2a, ea, n_lanes)
+
+
+cpu_compile(globals(), {"variance_step": INLINE, "_variance_pass": INLINE, "variance_lanes": INLINE})
