@@ -289,35 +289,65 @@ def _anchored_innovations(S, st, word, flag, g0, g1, g2, g3, t, cl, su, sl, n_la
     for a in range(n_assets):
         normal_lanes(S, st, word, flag, z[a], n_lanes)
     _t_gammas(S, st, word, flag, g0, g1, g2, g3, cl, n_lanes, model, float(n_anchored))
-    for l in range(n_lanes):  # g3: the conditional scale (it was the gammas' shape buffer)
-        c = cl[l]
+    # per copula set present, stage by stage across lanes (the other lanes masked): g3 the conditional scale
+    # (it was the gammas' shape buffer), g1 the t copula's quadratic form, then per free asset g0 the
+    # conditional mean and g1 the noise, each a sum in the one-path draw's order
+    n_sets = model.cop_type.shape[0]
+    for c in range(n_sets):
+        n_c = 0
+        for l in range(n_lanes):
+            n_c += cl[l] == c
+        if n_c == 0:
+            continue
         if model.cop_type[c] == 2:
-            quad = 0.0
+            for l in range(n_lanes):
+                g1[l] = 0.0
             for a in range(n_assets):
                 if anc_asset[a]:
+                    xa = x[a]
                     for b in range(n_assets):
                         if anc_asset[b]:
-                            quad += x[a, l] * cond_p[c, a, b] * x[b, l]
+                            cp = cond_p[c, a, b]
+                            xb = x[b]
+                            for l in range(n_lanes):
+                                g1[l] += xa[l] * cp * xb[l]
             nu = model.cop_nu[c]
             dof = nu + n_anchored
-            w = 2.0 * g2[l] / dof
-            g3[l] = math.sqrt((nu + quad) / dof / w)
+            for l in range(n_lanes):
+                w = 2.0 * g2[l] / dof
+                scale = math.sqrt((nu + g1[l]) / dof / w)
+                g3[l] = scale if cl[l] == c else g3[l]
         else:
-            g3[l] = 1.0
+            for l in range(n_lanes):
+                g3[l] = 1.0 if cl[l] == c else g3[l]
     for f in range(n_assets):
         if anc_asset[f]:
             continue
-        for l in range(n_lanes):
-            c = cl[l]
-            mean = 0.0
+        xf = x[f]
+        for c in range(n_sets):
+            n_c = 0
+            for l in range(n_lanes):
+                n_c += cl[l] == c
+            if n_c == 0:
+                continue
+            for l in range(n_lanes):
+                g0[l] = 0.0
+                g1[l] = 0.0
             for a in range(n_assets):
                 if anc_asset[a]:
-                    mean += cond_b[c, f, a] * x[a, l]
-            noise = 0.0
+                    cb = cond_b[c, f, a]
+                    xa = x[a]
+                    for l in range(n_lanes):
+                        g0[l] += cb * xa[l]
             for g in range(f + 1):
                 if not anc_asset[g]:
-                    noise += cond_l[c, f, g] * z[g, l]
-            x[f, l] = mean + g3[l] * noise
+                    cg = cond_l[c, f, g]
+                    zg = z[g]
+                    for l in range(n_lanes):
+                        g1[l] += cg * zg[l]
+            for l in range(n_lanes):
+                v = g0[l] + g3[l] * g1[l]
+                xf[l] = v if cl[l] == c else xf[l]
     _tables(tables.tab_c, tables.tab_kind, tables.tab_xc, tables.tab_ihc, tables.tab_iht, su, sl, flag, n_lanes,
             n_assets, x, eps, 2, anc_asset)
 
