@@ -61,8 +61,16 @@ def make_model(n_assets=3, *, vol=None, dist=None, copula=None, mu=0.03):
 @pytest.fixture(autouse=True)
 def _fresh_fault_counts():
     """The fault points (simulator._faults) count their calls per process: each test starts from zero, whatever
-    ran before it in the same worker."""
+    ran before it in the same worker. And Ctrl-C is Python's KeyboardInterrupt in every test, whatever handler a
+    library used by an earlier test in the same worker (Dask, a progress display) left installed."""
+    import signal
+
     from simulator._faults import reset
 
     reset()
+    before = signal.getsignal(signal.SIGINT)
+    if before is not signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
+    if before is not signal.default_int_handler and before is not None:
+        signal.signal(signal.SIGINT, before)
