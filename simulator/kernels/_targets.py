@@ -70,6 +70,7 @@ CPU_OPTIONS: dict[str, Any] = {"cache": True, "error_model": "numpy", "pipeline_
 #: them. With it, every array a function or an IR-inlined helper binds (each argument of each inlined call, each
 #: named-tuple field, each row view) took an atomic increment and decrement, about 12 % of the kernel's time
 #: (sampled with perf). The drivers, which allocate the work arrays, keep the runtime.
+NO_RUNTIME: dict[str, Any] = {"_nrt": False}
 #: njit options of a function that numba should inline at the IR level (small hot helpers).
 INLINE: dict[str, Any] = {"inline": "always"}
 #: njit options of an ordinary compiled function.
@@ -122,7 +123,7 @@ def cpu_compile(namespace: dict, options: dict[str, dict[str, Any]]) -> None:
         if not isinstance(fn, types.FunctionType):
             raise TypeError(f"{module}.{name} must be a plain Python function to be compiled for both targets, "
                             f"got {type(fn).__name__}")
-        cpu = cache_on_kernel_sources(njit(**CPU_OPTIONS, _nrt=False, **opts)(fn))
+        cpu = cache_on_kernel_sources(njit(**CPU_OPTIONS, **NO_RUNTIME, **opts)(fn))
         namespace[name] = cpu
         _REGISTRY.append(_Shared(module, name, fn, cpu))
 
