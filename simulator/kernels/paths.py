@@ -60,6 +60,7 @@ from simulator.kernels.rng import (
     positive_stable,
     seed_stream,
     uniform,
+    uniform_lanes,
 )
 from simulator.kernels.special import hermite_lanes, hermite_lanes_one, ndtri_pq
 from simulator.kernels.variance import variance_lanes
@@ -363,17 +364,22 @@ def _poisson_count(st, lam):
     while True:
         piece = rest if rest <= POISSON_PIECE else POISSON_PIECE
         rest -= piece
-        u = uniform(st)
-        p = math.exp(-piece)
-        acc = p
-        k = 0
-        while u > acc and p > 0.0:
-            k += 1
-            p *= piece / k
-            acc += p
-        n += k
+        n += _poisson_search(uniform(st), piece)
         if rest <= 0.0:
             return n
+
+
+def _poisson_search(u, piece):
+    """The Poisson(``piece``) count of uniform ``u`` (sequential search of the CDF, see :func:`_poisson_count`): 0 when
+    ``u <= exp(-piece)``."""
+    p = math.exp(-piece)
+    acc = p
+    k = 0
+    while u > acc and p > 0.0:
+        k += 1
+        p *= piece / k
+        acc += p
+    return k
 
 
 def _jump_size(st, law, par):
@@ -542,9 +548,21 @@ def simulate_block(work, key0, key1, path, row, n_lanes, horizon, model, tables,
                             feed[a, l] += jump
         for j in range(n_pj):
             if pj_from[j] <= t and t < pj_to[j]:
+                lam = pj_rate[j]
+                if lam <= POISSON_PIECE:  # one uniform per lane, across lanes; a lane with u <= exp(-lam) has no jump
+                    uniform_lanes(S, g0, n_lanes)
+                    p0 = math.exp(-lam)
+                    for l in range(n_lanes):
+                        flag[l] = g0[l] > p0
                 for l in range(n_lanes):
-                    lane_load(S, st, l)
-                    n_jumps = _poisson_count(st, pj_rate[j])
+                    if lam <= POISSON_PIECE:
+                        if not flag[l]:
+                            continue
+                        lane_load(S, st, l)
+                        n_jumps = _poisson_search(g0[l], lam)
+                    else:
+                        lane_load(S, st, l)
+                        n_jumps = _poisson_count(st, lam)
                     for _ in range(n_jumps):
                         size = _jump_size(st, shocks.pj_law[j], shocks.pj_par[j])
                         for a in range(n_assets):
@@ -596,6 +614,7 @@ cpu_compile(globals(), {
     "_tables": INLINE,
     "_anchored_innovations": PLAIN,
     "_poisson_count": INLINE,
+    "_poisson_search": INLINE,
     "_jump_size": PLAIN,
     "_regime_step": PLAIN,
     "simulate_block": PLAIN,

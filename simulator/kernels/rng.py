@@ -111,6 +111,12 @@ def uniform(s):
     return (float(next_u64(s) >> uint64(11)) + 0.5) * _INV_2_53
 
 
+def uniform_lanes(S, out, n_lanes):
+    """``out[l]`` = the next :func:`uniform` of lane ``l``'s stream, for every ``l < n_lanes`` (one pass across lanes)."""
+    for l in range(n_lanes):
+        out[l] = (float(next_u64_lane(S, l) >> uint64(11)) + 0.5) * _INV_2_53
+
+
 def exponential(s):
     """Standard exponential draw."""
     return -math.log(uniform(s))
@@ -282,6 +288,7 @@ cpu_compile(globals(), {
     "lane_load": INLINE,
     "lane_store": INLINE,
     "uniform": INLINE,
+    "uniform_lanes": INLINE,
     "exponential": INLINE,
     "_normal_tail": PLAIN,
     "_normal_resume": PLAIN,
