@@ -49,6 +49,7 @@ def simulate_chunk_gpu(key0, key1, path_start, n_paths, horizon, model, tables, 
                 cuda.local.array(1, uint64), cuda.local.array(1, uint8),  # noqa: F821
                 cuda.local.array(1, int64), cuda.local.array(1, int64),  # noqa: F821
                 cuda.local.array(1, int64), cuda.local.array(1, int64),  # noqa: F821
+                cuda.local.array(1, int64),  # noqa: F821
                 cuda.local.array(1, float64), cuda.local.array(1, float64),  # noqa: F821
                 cuda.local.array(1, float64), cuda.local.array(1, float64),  # noqa: F821
                 cuda.local.array((MAXA, 1), float64), cuda.local.array((MAXA, 1), float64),  # noqa: F821

@@ -32,8 +32,10 @@ Cholesky product, the t copula's gamma mixing, the quantile tables (a gather of 
 coefficients, the rare tail lanes scalar), returns and summaries. A lane draws exactly the words its path
 drew when paths ran one at a time, in the same order, and does the same floating-point operations, so
 a path's numbers do not depend on the block it ran in, nor on its neighbours: what varies between lanes
-(regime, copula set, table set) is read per lane, or in one pass per value present with the others
-masked. Draws that are rare or branchy (regime chain, replay rows, jump events and counts, Archimedean
+(regime, copula set, table set) is read per lane, or run in one pass per value present with the others
+masked (variance, anchored draws), or, for the Cholesky product and the quantile tables, in one pass over
+every lane with the value most lanes hold, then over the other lanes only, gathered into a compact run of
+columns and scattered back. Draws that are rare or branchy (replay rows, jump events and sizes, Archimedean
 copulas, tails) run per lane through the scalar generators on a copy of the lane's state.
 
 One source, two targets: :func:`simulate_block` and its helpers are plain Python, compiled for the CPU at
@@ -62,7 +64,7 @@ from simulator.kernels.rng import (
     uniform,
     uniform_lanes,
 )
-from simulator.kernels.special import hermite_lanes, hermite_lanes_one, ndtri_pq
+from simulator.kernels.special import hermite_lanes_one, ndtri_pq
 from simulator.kernels.variance import variance_lanes
 from simulator.tables import N_CENTER, N_TAIL
 
@@ -71,7 +73,7 @@ LANES = 32  # paths run in lockstep by one CPU work item (the work arrays' lane 
 POISSON_PIECE = 30.0
 #: work arrays of :func:`simulate_block`, in order: the lane states, scalar scratch, per-lane integers and
 #: floats, then the (asset, lane) arrays (see :func:`simulate_chunk` for their dtypes and shapes)
-WORK = ("S", "st", "word", "flag", "kl", "cl", "sl", "stressed", "g0", "g1", "g2", "g3",
+WORK = ("S", "st", "word", "flag", "kl", "cl", "sl", "stressed", "idx", "g0", "g1", "g2", "g3",
         "z", "x", "eps", "s2", "e", "mu", "cum", "peak", "dd", "r", "feed")
 
 
@@ -162,6 +164,28 @@ def _tilt_lanes(tilt, t, z, logw, row, n_lanes, n_assets, chunk_z):
                 logw[row + l] += th * (0.5 * th - zz)
 
 
+def _lanes_of(sets, c, idx, n_lanes):
+    """``idx[:n]`` = the lanes ``l < n_lanes`` with ``sets[l] == c``, in order; returns ``n`` (branch-free: every
+    lane is written at ``idx[n]``, and ``n`` moves past it only when it matches)."""
+    n = 0
+    for l in range(n_lanes):
+        idx[n] = l
+        n += sets[l] == c
+    return n
+
+
+def _majority(sets, n_values, n_lanes):
+    """The value in ``0 .. n_values - 1`` most lanes ``l < n_lanes`` of ``sets`` hold (the lowest on a tie)."""
+    best, best_n = 0, -1
+    for c in range(n_values):
+        n = 0
+        for l in range(n_lanes):
+            n += sets[l] == c
+        if n > best_n:
+            best, best_n = c, n
+    return best
+
+
 def _chol_row(cop_chol, c, a, z, out, n_lanes):
     """``out[l]`` = row ``a`` of copula set ``c``'s Cholesky factor times the normals ``z[:, l]``, summed from
     ``b = 0`` to ``a`` in that order from 0.0, as the one-path draw does (same bits), four terms per pass over
@@ -183,44 +207,45 @@ def _chol_row(cop_chol, c, a, z, out, n_lanes):
         b += 1
 
 
-def _elliptical_lanes(S, st, word, flag, g0, g1, g2, g3, cu, cl, n_lanes, n_assets, model, z, x, tilt, t, logw, row,
-                      chunk_z):
+def _elliptical_lanes(S, st, word, flag, idx, g0, g1, g2, g3, cu, cl, n_lanes, n_assets, model, z, x, w, tilt, t,
+                      logw, row, chunk_z):
     """Copula-scale vectors ``x`` of every lane when every lane's copula set ``cl[l]`` is Gaussian, t or
     independent (``cu``: the copula set all lanes share, or -1): the draws of :func:`_draw_innovations`,
-    stage by stage across lanes (with a non-empty ``tilt`` or ``chunk_z``, the normals set by :func:`_tilt_lanes`)."""
+    stage by stage across lanes (with a non-empty ``tilt`` or ``chunk_z``, the normals set by :func:`_tilt_lanes`).
+    Lanes in different sets: the set most lanes are in runs over every lane, then each other set present over
+    its own lanes only, their normals gathered into ``w`` (A, lanes; scratch) and the results scattered back."""
     cop_chol = model.cop_chol
     for a in range(n_assets):
         normal_lanes(S, st, word, flag, z[a], n_lanes)
     if tilt.shape[0] > 0 or chunk_z.shape[0] > 0:
         _tilt_lanes(tilt, t, z, logw, row, n_lanes, n_assets, chunk_z)
     n_sets = model.cop_type.shape[0]
-    for c in range(n_sets):
-        if cu >= 0 and c != cu:
-            continue
-        if cu < 0:
-            n_c = 0
+    cm = cu if cu >= 0 else _majority(cl, n_sets, n_lanes)
+    for a in range(n_assets):
+        if model.cop_type[cm] == 0:
+            xa = x[a]
             for l in range(n_lanes):
-                n_c += cl[l] == c
+                xa[l] = z[a, l]
+        else:
+            _chol_row(cop_chol, cm, a, z, x[a], n_lanes)
+    if cu < 0:
+        for c in range(n_sets):
+            if c == cm:
+                continue
+            n_c = _lanes_of(cl, c, idx, n_lanes)
             if n_c == 0:
                 continue
-        ct = model.cop_type[c]
-        for a in range(n_assets):
-            xa = x[a]
-            if cu >= 0:
-                if ct == 0:
-                    for l in range(n_lanes):
-                        xa[l] = z[a, l]
+            for b in range(n_assets):
+                for i in range(n_c):
+                    w[b, i] = z[b, idx[i]]
+            for a in range(n_assets):
+                if model.cop_type[c] == 0:
+                    for i in range(n_c):
+                        g0[i] = w[a, i]
                 else:
-                    _chol_row(cop_chol, c, a, z, xa, n_lanes)
-            else:  # lanes of other copula sets keep their value (one pass per set present)
-                if ct == 0:
-                    for l in range(n_lanes):
-                        g0[l] = z[a, l]
-                else:
-                    _chol_row(cop_chol, c, a, z, g0, n_lanes)
-                for l in range(n_lanes):
-                    if cl[l] == c:
-                        xa[l] = g0[l]
+                    _chol_row(cop_chol, c, a, w, g0, n_c)
+                for i in range(n_c):
+                    x[a, idx[i]] = g0[i]
     if _t_gammas(S, st, word, flag, g0, g1, g2, g3, cl, n_lanes, model, 0.0) > 0:
         for l in range(n_lanes):
             nu = model.cop_nu[cl[l]]
@@ -231,8 +256,8 @@ def _elliptical_lanes(S, st, word, flag, g0, g1, g2, g3, cu, cl, n_lanes, n_asse
                 xa[l] = xa[l] / g2[l]
 
 
-def _innovations(S, st, word, flag, g0, g1, g2, g3, cu, cl, su, sl, n_lanes, n_assets, model, tables, anchored, z, x,
-                 eps, tilt, t, logw, row, chunk_z):
+def _innovations(S, st, word, flag, idx, g0, g1, g2, g3, cu, cl, su, sl, n_lanes, n_assets, model, tables, anchored,
+                 z, x, eps, tilt, t, logw, row, chunk_z):
     """One day's standardised innovations ``eps`` of every lane: copula-scale draws (lane ``l`` from copula
     set ``cl[l]``; ``cu`` the set every lane shares, or -1), then each asset's quantile table (table set
     ``sl[l]``; ``su`` the set every lane shares, or -1)."""
@@ -241,30 +266,77 @@ def _innovations(S, st, word, flag, g0, g1, g2, g3, cu, cl, su, sl, n_lanes, n_a
         if model.cop_type[cl[l]] > 2:
             elliptical = False
     if elliptical:
-        _elliptical_lanes(S, st, word, flag, g0, g1, g2, g3, cu, cl, n_lanes, n_assets, model, z, x, tilt, t, logw, row,
-                          chunk_z)
+        _elliptical_lanes(S, st, word, flag, idx, g0, g1, g2, g3, cu, cl, n_lanes, n_assets, model, z, x, eps, tilt, t,
+                          logw, row, chunk_z)
     else:
         for l in range(n_lanes):
             lane_load(S, st, l)
             _draw_innovations(st, cl[l], l, n_assets, model, z, x)
             lane_store(S, st, l)
-    _tables(tables.tab_c, tables.tab_kind, tables.tab_xc, tables.tab_ihc, tables.tab_iht, su, sl, flag, n_lanes,
-            n_assets, x, eps, 0, anchored)
+    _tables(tables.tab_c, tables.tab_kind, tables.tab_xc, tables.tab_ihc, tables.tab_iht, su, sl, flag, idx, g0, g1,
+            n_lanes, n_assets, x, eps, 0, anchored)
 
 
-def _tables(coef, kind, xc, ihc, iht, su, sl, flag, n_lanes, n_assets, x, out, which, anchored):
+def _tables(coef, kind, xc, ihc, iht, su, sl, flag, idx, g0, g1, n_lanes, n_assets, x, out, which, anchored):
     """``out[a]`` = table ``[sl[l], a]`` at ``x[a]`` for every lane (``su >= 0``: the table set every lane
-    shares), for every asset (``which`` 0), the anchored ones (1) or the others (2)."""
+    shares), for every asset (``which`` 0), the anchored ones (1) or the others (2). Lanes in different table
+    sets: the set most lanes are in runs over every lane, then each other set present over its own lanes only,
+    their values gathered into ``g0`` and the results (``g1``) scattered back (``idx``, ``g0``, ``g1``: scratch)."""
+    sm = su if su >= 0 else _majority(sl, coef.shape[0], n_lanes)
     for a in range(n_assets):
         if (which == 1 and not anchored[a]) or (which == 2 and anchored[a]):
             continue
-        if su >= 0:
-            hermite_lanes_one(coef, kind, xc, ihc, iht, su, a, N_CENTER, N_TAIL, x[a], out[a], flag, n_lanes)
-        else:
-            hermite_lanes(coef, kind, xc, ihc, iht, sl, a, N_CENTER, N_TAIL, x[a], out[a], flag, n_lanes)
+        hermite_lanes_one(coef, kind, xc, ihc, iht, sm, a, N_CENTER, N_TAIL, x[a], out[a], flag, n_lanes)
+    if su >= 0:
+        return
+    for j in range(coef.shape[0]):
+        if j == sm:
+            continue
+        n_j = _lanes_of(sl, j, idx, n_lanes)
+        if n_j == 0:
+            continue
+        for a in range(n_assets):
+            if (which == 1 and not anchored[a]) or (which == 2 and anchored[a]):
+                continue
+            for i in range(n_j):
+                g0[i] = x[a, idx[i]]
+            hermite_lanes_one(coef, kind, xc, ihc, iht, j, a, N_CENTER, N_TAIL, g0, g1, flag, n_j)
+            for i in range(n_j):
+                out[a, idx[i]] = g1[i]
 
 
-def _anchored_innovations(S, st, word, flag, g0, g1, g2, g3, t, cl, su, sl, n_lanes, n_assets, s2, mu, model,
+def _next_free(anchored, g, f):
+    """The first asset ``>= g`` that is not ``anchored``, or ``f + 1`` if there is none up to ``f``."""
+    while g <= f and anchored[g]:
+        g += 1
+    return g
+
+
+def _cond_noise(cond_l, c, f, anchored, z, out, n_lanes):
+    """``out[l] +=`` row ``f`` of copula set ``c``'s conditional factor ``cond_l`` times the normals ``z[:, l]`` of the
+    free (not ``anchored``) assets ``g <= f``, added one by one in increasing ``g`` (the one-path draw's order, same
+    bits), four terms per pass over the lanes as :func:`_chol_row`."""
+    g0 = _next_free(anchored, 0, f)
+    while g0 <= f:
+        g1 = _next_free(anchored, g0 + 1, f)
+        g2 = _next_free(anchored, g1 + 1, f)
+        g3 = _next_free(anchored, g2 + 1, f)
+        if g3 > f:  # fewer than four left: one term per pass
+            for g in range(g0, f + 1):
+                if not anchored[g]:
+                    cg = cond_l[c, f, g]
+                    zg = z[g]
+                    for l in range(n_lanes):
+                        out[l] += cg * zg[l]
+            return
+        c0, c1, c2, c3 = cond_l[c, f, g0], cond_l[c, f, g1], cond_l[c, f, g2], cond_l[c, f, g3]
+        z0, z1, z2, z3 = z[g0], z[g1], z[g2], z[g3]
+        for l in range(n_lanes):
+            out[l] = (((out[l] + c0 * z0[l]) + c1 * z1[l]) + c2 * z2[l]) + c3 * z3[l]
+        g0 = _next_free(anchored, g3 + 1, f)
+
+
+def _anchored_innovations(S, st, word, flag, idx, g0, g1, g2, g3, t, cl, su, sl, n_lanes, n_assets, s2, mu, model,
                           tables, shocks, anchors, itables, z, x, eps):
     """Pin anchored assets to their target return (plus noise) and draw the others from the copula
     conditional on the anchored assets' copula-scale values (Gaussian, t or independent copula), every
@@ -285,8 +357,8 @@ def _anchored_innovations(S, st, word, flag, g0, g1, g2, g3, t, cl, su, sl, n_la
                 if noise > 0.0:
                     target += noise * sig * g0[l]
                 eps[a, l] = (target - mu[a, l]) / sig
-    _tables(itables.itab_c, itables.itab_kind, itables.itab_xc, itables.itab_ihc, itables.itab_iht, su, sl, flag,
-            n_lanes, n_assets, eps, x, 1, anc_asset)
+    _tables(itables.itab_c, itables.itab_kind, itables.itab_xc, itables.itab_ihc, itables.itab_iht, su, sl, flag, idx,
+            g0, g1, n_lanes, n_assets, eps, x, 1, anc_asset)
     for a in range(n_assets):
         normal_lanes(S, st, word, flag, z[a], n_lanes)
     _t_gammas(S, st, word, flag, g0, g1, g2, g3, cl, n_lanes, model, float(n_anchored))
@@ -321,16 +393,16 @@ def _anchored_innovations(S, st, word, flag, g0, g1, g2, g3, t, cl, su, sl, n_la
         else:
             for l in range(n_lanes):
                 g3[l] = 1.0 if cl[l] == c else g3[l]
-    for f in range(n_assets):
-        if anc_asset[f]:
+    for c in range(n_sets):
+        n_c = 0
+        for l in range(n_lanes):
+            n_c += cl[l] == c
+        if n_c == 0:
             continue
-        xf = x[f]
-        for c in range(n_sets):
-            n_c = 0
-            for l in range(n_lanes):
-                n_c += cl[l] == c
-            if n_c == 0:
+        for f in range(n_assets):
+            if anc_asset[f]:
                 continue
+            xf = x[f]
             for l in range(n_lanes):
                 g0[l] = 0.0
                 g1[l] = 0.0
@@ -340,17 +412,12 @@ def _anchored_innovations(S, st, word, flag, g0, g1, g2, g3, t, cl, su, sl, n_la
                     xa = x[a]
                     for l in range(n_lanes):
                         g0[l] += cb * xa[l]
-            for g in range(f + 1):
-                if not anc_asset[g]:
-                    cg = cond_l[c, f, g]
-                    zg = z[g]
-                    for l in range(n_lanes):
-                        g1[l] += cg * zg[l]
+            _cond_noise(cond_l, c, f, anc_asset, z, g1, n_lanes)
             for l in range(n_lanes):
                 v = g0[l] + g3[l] * g1[l]
                 xf[l] = v if cl[l] == c else xf[l]
-    _tables(tables.tab_c, tables.tab_kind, tables.tab_xc, tables.tab_ihc, tables.tab_iht, su, sl, flag, n_lanes,
-            n_assets, x, eps, 2, anc_asset)
+    _tables(tables.tab_c, tables.tab_kind, tables.tab_xc, tables.tab_ihc, tables.tab_iht, su, sl, flag, idx, g0, g1,
+            n_lanes, n_assets, x, eps, 2, anc_asset)
 
 
 def _poisson_count(st, lam):
@@ -392,29 +459,32 @@ def _jump_size(st, law, par):
     return par[2] * par[0] * uniform(st) ** (-1.0 / par[1])
 
 
-def _regime_step(S, st, kl, stressed, mu, t, n_lanes, n_assets, model):
+def _regime_step(S, ubuf, kl, stressed, mu, t, n_lanes, n_assets, model):
     """Move every lane's regime chain one day (day 0: the initial draw) and restage the means of lanes
-    whose regime changed. Returns the regime every lane shares, or -1."""
+    whose regime changed (``ubuf``: scratch, the lanes' uniforms, drawn in one pass). Returns the regime every
+    lane shares, or -1. The new regime is the first ``kk`` with ``u <= cum[kk]`` (the last if none), counted
+    branch-free as the number of ``kk < K - 1`` with ``u > cum[kk]``: the same, as the cumulative
+    probabilities do not decrease."""
     vpar, regime_cum, regime_init_cum = model.vpar, model.regime_cum, model.regime_init_cum
     n_regimes = model.vol_code.shape[0]
+    uniform_lanes(S, ubuf, n_lanes)
+    changed = 0
     for l in range(n_lanes):
-        lane_load(S, st, l)
-        u = uniform(st)
-        lane_store(S, st, l)
+        u = ubuf[l]
         k = kl[l]
         kk = 0
-        if t < 0:
-            while kk < n_regimes - 1 and u > regime_init_cum[kk]:
-                kk += 1
-        else:
-            while kk < n_regimes - 1 and u > regime_cum[k, kk]:
-                kk += 1
-        if kk != 0 and t >= 0:
-            stressed[l] += 1
-        if kk != k:
-            kl[l] = kk
-            for a in range(n_assets):
-                mu[a, l] = vpar[kk, a, 0]
+        for j in range(n_regimes - 1):
+            kk += u > (regime_init_cum[j] if t < 0 else regime_cum[k, j])
+        if t >= 0:
+            stressed[l] += kk != 0
+        changed += kk != k
+        kl[l] = kk
+        ubuf[l] = kk != k
+    if changed > 0:
+        for l in range(n_lanes):
+            if ubuf[l] != 0.0:
+                for a in range(n_assets):
+                    mu[a, l] = vpar[kl[l], a, 0]
     ku = kl[0]
     for l in range(n_lanes):
         if kl[l] != ku:
@@ -433,7 +503,7 @@ def simulate_block(work, key0, key1, path, row, n_lanes, horizon, model, tables,
     outputs are those of :func:`simulate_chunk`, passed one by one: with numba 0.68, writes to an output
     array reached through a tuple in the CPU driver's ``prange`` body were lost.
     """
-    S, st, word, flag, kl, cl, sl, stressed, g0, g1, g2, g3, z, x, eps, s2, e, mu, cum, peak, dd, r, feed = work
+    S, st, word, flag, kl, cl, sl, stressed, idx, g0, g1, g2, g3, z, x, eps, s2, e, mu, cum, peak, dd, r, feed = work
     vol_code, vpar, slot, day_copula = model.vol_code, model.vpar, model.slot, model.day_copula
     s2_start, e_start, vol_mult, vol_feedback = shocks.s2_start, shocks.e_start, shocks.vol_mult, shocks.vol_feedback
     ev_day, ev_prob, ev_size, ev_sigma = shocks.ev_day, shocks.ev_prob, shocks.ev_size, shocks.ev_sigma
@@ -462,27 +532,21 @@ def simulate_block(work, key0, key1, path, row, n_lanes, horizon, model, tables,
             dd[a, l] = 0.0
     ku = 0
     if n_regimes > 1:
-        ku = _regime_step(S, st, kl, stressed, mu, -1, n_lanes, n_assets, model)
+        ku = _regime_step(S, g0, kl, stressed, mu, -1, n_lanes, n_assets, model)
     for t in range(horizon):
         if n_regimes > 1 and t > 0:
-            ku = _regime_step(S, st, kl, stressed, mu, t, n_lanes, n_assets, model)
+            ku = _regime_step(S, g0, kl, stressed, mu, t, n_lanes, n_assets, model)
         elif n_regimes > 1:
             for l in range(n_lanes):
                 if kl[l] != 0:
                     stressed[l] += 1
-        # variance: one pass per regime present, lanes in other regimes masked
+        # variance: one pass per regime (lanes in other regimes masked) when the lanes are not all in one
         for a in range(n_assets):
-            s2a = s2[a]
-            ea = e[a]
             if ku >= 0:
-                variance_lanes(vol_code[ku, a], vpar, kl[:0], ku, a, s2a, ea, n_lanes)
-                continue
-            for k in range(n_regimes):
-                n_k = 0
-                for l in range(n_lanes):
-                    n_k += kl[l] == k
-                if n_k > 0:
-                    variance_lanes(vol_code[k, a], vpar, kl, k, a, s2a, ea, n_lanes)
+                variance_lanes(vol_code[ku, a], vpar, kl[:0], ku, a, s2[a], e[a], n_lanes)
+            else:
+                for k in range(n_regimes):
+                    variance_lanes(vol_code[k, a], vpar, kl, k, a, s2[a], e[a], n_lanes)
         # the day's copula set and table set, per lane (cu, su: the one every lane shares, or -1)
         cu = day_copula[t]
         if cu < 0:
@@ -509,11 +573,11 @@ def simulate_block(work, key0, key1, path, row, n_lanes, horizon, model, tables,
                     for a in range(n_assets):
                         eps[a, l] = rep_pool[rw, a]
         elif anc_day[t]:
-            _anchored_innovations(S, st, word, flag, g0, g1, g2, g3, t, cl, su, sl, n_lanes, n_assets, s2, mu,
+            _anchored_innovations(S, st, word, flag, idx, g0, g1, g2, g3, t, cl, su, sl, n_lanes, n_assets, s2, mu,
                                   model, tables, shocks, anchors, itables, z, x, eps)
         else:
-            _innovations(S, st, word, flag, g0, g1, g2, g3, cu, cl, su, sl, n_lanes, n_assets, model, tables, anc_asset,
-                         z, x, eps, shocks.tilt, t, out_logw, row, chunk_z)
+            _innovations(S, st, word, flag, idx, g0, g1, g2, g3, cu, cl, su, sl, n_lanes, n_assets, model, tables,
+                         anc_asset, z, x, eps, shocks.tilt, t, out_logw, row, chunk_z)
         for a in range(n_assets):
             m = vol_mult[t, a]
             mf = m if vol_feedback[a] else 1.0
@@ -607,11 +671,15 @@ def simulate_block(work, key0, key1, path, row, n_lanes, horizon, model, tables,
 cpu_compile(globals(), {
     "_draw_innovations": PLAIN,
     "_t_gammas": INLINE,
+    "_lanes_of": INLINE,
+    "_majority": INLINE,
     "_chol_row": INLINE,
     "_tilt_lanes": INLINE,
     "_elliptical_lanes": INLINE,
     "_innovations": INLINE,
     "_tables": INLINE,
+    "_next_free": INLINE,
+    "_cond_noise": INLINE,
     "_anchored_innovations": PLAIN,
     "_poisson_count": INLINE,
     "_poisson_search": INLINE,
@@ -644,8 +712,8 @@ def simulate_chunk(key0, key1, path_start, n_paths, horizon, model, tables, shoc
     for blk in prange(n_blocks):
         work = (np.empty((4, LANES), np.uint64), np.empty(4, np.uint64), np.empty(LANES, np.uint64),
                 np.empty(LANES, np.uint8), np.empty(LANES, np.int64), np.empty(LANES, np.int64),
-                np.empty(LANES, np.int64), np.empty(LANES, np.int64), np.empty(LANES), np.empty(LANES),
-                np.empty(LANES), np.empty(LANES), np.empty((n_assets, LANES)), np.empty((n_assets, LANES)),
+                np.empty(LANES, np.int64), np.empty(LANES, np.int64), np.empty(LANES, np.int64), np.empty(LANES),
+                np.empty(LANES), np.empty(LANES), np.empty(LANES), np.empty((n_assets, LANES)), np.empty((n_assets, LANES)),
                 np.empty((n_assets, LANES)), np.empty((n_assets, LANES)), np.empty((n_assets, LANES)),
                 np.empty((n_assets, LANES)), np.empty((n_assets, LANES)), np.empty((n_assets, LANES)),
                 np.empty((n_assets, LANES)), np.empty((n_assets, LANES)), np.empty((n_assets, LANES)))

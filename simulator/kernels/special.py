@@ -70,38 +70,14 @@ def hermite_eval(coef, j, a, kind, xc, inv_hc, inv_ht, n_center, n_tail, x):
     return _cubic_segment(coef, j, a, off, n_tail, pos)
 
 
-def hermite_lanes(coef, kind, xc, inv_hc, inv_ht, slot, a, n_center, n_tail, x, out, flag, n_lanes):
-    """``out[l]`` = :func:`hermite_eval` of table ``[slot[l], a]`` at ``x[l]`` for every lane ``l < n_lanes``
-    (same bits). ``coef``, ``kind``, ``xc``, ``inv_hc``, ``inv_ht`` are a table group's arrays; ``flag``
-    (uint8, per lane) is scratch.
-
-    First pass, branch-free: the centre segment (no transcendental call; ~99.999% of draws), one gather of
-    the segment's four coefficients per lane; then every lane outside the centre (or in an identity table)
-    takes :func:`hermite_eval` itself.
-    """
-    n_slow = 0
-    for l in range(n_lanes):
-        j = slot[l]
-        h = xc[j, a]
-        v = x[l]
-        centre = kind[j, a] != 0 and v <= h and v >= -h
-        pos = (v + h) * inv_hc[j, a] if centre else 0.0
-        i = int(pos)
-        t = pos - i
-        k = 4 * i
-        out[l] = coef[j, a, k] + t * (coef[j, a, k + 1] + t * (coef[j, a, k + 2] + t * coef[j, a, k + 3]))
-        flag[l] = not centre
-        n_slow += not centre
-    if n_slow > 0:
-        for l in range(n_lanes):
-            if flag[l]:
-                j = slot[l]
-                out[l] = hermite_eval(coef, j, a, kind[j, a], xc[j, a], inv_hc[j, a], inv_ht[j, a], n_center, n_tail,
-                                      x[l])
-
-
 def hermite_lanes_one(coef, kind, xc, inv_hc, inv_ht, j, a, n_center, n_tail, x, out, flag, n_lanes):
-    """:func:`hermite_lanes` when every lane reads table ``[j, a]`` (the table's scalars are loaded once)."""
+    """``out[l]`` = :func:`hermite_eval` of table ``[j, a]`` at ``x[l]`` for every lane ``l < n_lanes`` (same bits).
+    ``coef``, ``kind``, ``xc``, ``inv_hc``, ``inv_ht`` are a table group's arrays; ``flag`` (uint8, per lane) is scratch.
+
+    First pass, branch-free: the centre segment (no transcendental call; ~99.999% of draws), one gather of the
+    segment's four coefficients per lane, the table's scalars loaded once; then every lane outside the centre takes
+    :func:`hermite_eval` itself. Lanes reading different tables run one pass per table
+    (:func:`simulator.kernels.paths._tables`)."""
     if kind[j, a] == 0:
         for l in range(n_lanes):
             out[l] = x[l]
@@ -131,6 +107,5 @@ cpu_compile(globals(), {
     "ndtri_pq": PLAIN,
     "_cubic_segment": INLINE,
     "hermite_eval": INLINE,
-    "hermite_lanes": INLINE,
     "hermite_lanes_one": INLINE,
 })
