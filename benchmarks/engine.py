@@ -361,6 +361,10 @@ def _stage_functions():
     from simulator.kernels.rng import gamma_lanes, lane_store, normal_lanes, seed_stream
 
     jit = njit(**CPU_OPTIONS)
+    # positions in the work tuple (paths.WORK), frozen into the compiled loops as constants
+    i_S, i_st, i_word, i_flag, i_idx = (paths.WORK.index(n) for n in ("S", "st", "word", "flag", "idx"))
+    i_cl, i_sl, i_g0, i_g1, i_g2, i_g3 = (paths.WORK.index(n) for n in ("cl", "sl", "g0", "g1", "g2", "g3"))
+    i_z, i_x, i_eps = (paths.WORK.index(n) for n in ("z", "x", "eps"))
 
     @jit
     def seed(S, st, block, n_lanes):
@@ -370,8 +374,8 @@ def _stage_functions():
 
     @jit
     def normals(work, n_blocks, horizon, n_lanes):
-        S, st, word, flag = work[0], work[1], work[2], work[3]
-        z = work[12]
+        S, st, word, flag = work[i_S], work[i_st], work[i_word], work[i_flag]
+        z = work[i_z]
         acc = 0.0
         for block in range(n_blocks):
             seed(S, st, block, n_lanes)
@@ -383,7 +387,8 @@ def _stage_functions():
 
     @jit
     def gammas(work, n_blocks, horizon, n_lanes, nu):
-        S, st, word, flag, g0, g1, g2, g3 = work[0], work[1], work[2], work[3], work[8], work[9], work[10], work[11]
+        S, st, word, flag = work[i_S], work[i_st], work[i_word], work[i_flag]
+        g0, g1, g2, g3 = work[i_g0], work[i_g1], work[i_g2], work[i_g3]
         acc = 0.0
         for block in range(n_blocks):
             seed(S, st, block, n_lanes)
@@ -396,30 +401,30 @@ def _stage_functions():
 
     @jit
     def copula(work, n_blocks, horizon, n_lanes, model, tilt, logw, chunk_z):
-        S, st, word, flag, cl, g0, g1, g2, g3 = (work[0], work[1], work[2], work[3], work[5], work[8], work[9],
-                                                 work[10], work[11])
-        z, x = work[12], work[13]
+        S, st, word, flag, idx, cl = work[i_S], work[i_st], work[i_word], work[i_flag], work[i_idx], work[i_cl]
+        g0, g1, g2, g3 = work[i_g0], work[i_g1], work[i_g2], work[i_g3]
+        z, x, w = work[i_z], work[i_x], work[i_eps]
         acc = 0.0
         for block in range(n_blocks):
             seed(S, st, block, n_lanes)
             for lane in range(n_lanes):
                 cl[lane] = 0
             for t in range(horizon):
-                paths._elliptical_lanes(S, st, word, flag, g0, g1, g2, g3, 0, cl, n_lanes, z.shape[0], model, z, x,
-                                        tilt, t, logw, 0, chunk_z)
+                paths._elliptical_lanes(S, st, word, flag, idx, g0, g1, g2, g3, 0, cl, n_lanes, z.shape[0], model, z,
+                                        x, w, tilt, t, logw, 0, chunk_z)
                 acc += x[0, 0]
         return acc
 
     @jit
     def tables(work, n_blocks, horizon, n_lanes, tabs, xs, anchored):
-        flag, sl, eps = work[3], work[6], work[14]
+        flag, idx, sl, g0, g1, eps = work[i_flag], work[i_idx], work[i_sl], work[i_g0], work[i_g1], work[i_eps]
         acc = 0.0
         for _ in range(n_blocks):
             for lane in range(n_lanes):
                 sl[lane] = 0
             for t in range(horizon):
-                paths._tables(tabs.tab_c, tabs.tab_kind, tabs.tab_xc, tabs.tab_ihc, tabs.tab_iht, 0, sl, flag, n_lanes,
-                              eps.shape[0], xs[t % xs.shape[0]], eps, 0, anchored)
+                paths._tables(tabs.tab_c, tabs.tab_kind, tabs.tab_xc, tabs.tab_ihc, tabs.tab_iht, 0, sl, flag, idx, g0,
+                              g1, n_lanes, eps.shape[0], xs[t % xs.shape[0]], eps, 0, anchored)
                 acc += eps[0, 0]
         return acc
 
@@ -449,8 +454,10 @@ def bench_stages(model, n_paths: int, horizon: int, *, repeats: int) -> dict:
     n_assets = arrays.n_assets
     n_blocks = max(1, n_paths // LANES)
     n_lanes = np.int64(LANES)
+    # the work arrays in the order of paths.WORK: lane states, scalar state, word, flag, five per-lane int64
+    # (kl, cl, sl, stressed, idx), four per-lane float64 (g0..g3), eleven (asset, lane) float64
     work = (np.zeros((4, LANES), np.uint64), np.zeros(4, np.uint64), np.zeros(LANES, np.uint64),
-            np.zeros(LANES, np.uint8), *[np.zeros(LANES, np.int64) for _ in range(4)],
+            np.zeros(LANES, np.uint8), *[np.zeros(LANES, np.int64) for _ in range(5)],
             *[np.zeros(LANES) for _ in range(4)], *[np.zeros((n_assets, LANES)) for _ in range(11)])
     rng = np.random.default_rng(5)
     chol = np.linalg.cholesky(model.copula.corr_matrix(n_assets))
