@@ -581,10 +581,17 @@ def recover(root: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 # constructors
 # ---------------------------------------------------------------------------------------------
+def _given(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a Path; an empty string (an unset shell variable, say) is refused, not read as the current folder."""
+    if not str(os.fspath(path)).strip():
+        raise UserInputError(f"{what} is empty; give a folder such as results/ (or . for the current folder)")
+    return Path(path)
+
+
 def directory_transaction(out: str | os.PathLike, *, kinds: Sequence[str], what: str = "--out",
                           extra_ok: Callable[[str], bool] | None = None) -> OutputTransaction:
     """A whole output folder ``out``: staged beside it, swapped in whole. Write into ``tx.path(out.name)``."""
-    out = Path(out)
+    out = _given(out, what)
     if out.name in ("", ".", ".."):
         out = Path(os.path.abspath(out))
     if out.name in ("", "/"):
@@ -595,7 +602,7 @@ def directory_transaction(out: str | os.PathLike, *, kinds: Sequence[str], what:
 def members_transaction(root: str | os.PathLike, names: Iterable[str], *, kinds: Sequence[str],
                         what: str = "--out") -> OutputTransaction:
     """Folders ``root/<name>`` (``run``'s scenario folders), each replaced only by a result of ``kinds``."""
-    root = Path(root)
+    root = _given(root, what)
     return OutputTransaction(root, {n: DirRule(tuple(kinds), f"{what} entry") for n in names})
 
 
@@ -603,7 +610,7 @@ def file_transaction(files: Mapping[str | os.PathLike, FileRule]) -> list[Output
     """One transaction per folder holding the given files (commit them together with :func:`commit_all`)."""
     by_root: dict[Path, dict[str, FileRule]] = {}
     for f, rule in files.items():
-        p = Path(f)
+        p = _given(f, rule.what)
         if p.name in ("", ".", ".."):
             raise UserInputError(f"{rule.what} {str(f)!r} is not a file name")
         by_root.setdefault(p.parent, {})[p.name] = rule

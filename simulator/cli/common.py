@@ -32,7 +32,10 @@ def non_negative_int(text: str) -> int:
 
 
 def output_dir(path: str) -> Path:
-    """Check an output directory argument (it may exist; it must not be a file)."""
+    """Check an output directory argument (it may exist; it must not be a file; an empty string is refused, not
+    read as the current folder)."""
+    if not str(path).strip():
+        raise UserInputError("--out is empty; give a folder such as results/ (or . for the current folder)")
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise UserInputError(f"--out {path!r} exists and is not a directory")

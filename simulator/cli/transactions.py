@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from simulator.cli.common import output_dir
 from simulator.cli.common import positive_int as _positive_int
 from simulator.exceptions import UserInputError
 
@@ -340,9 +341,7 @@ def run(args) -> int:
         raise UserInputError("--format arrow streams to stdout (--out -); write a directory with --format parquet")
     from simulator.outdir import directory_transaction
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out {args.out!r} exists and is not a directory")
+    out = output_dir(args.out)
     _check_size(args)
     stream = _stream(args)  # every argument checked; nothing generated yet
     # checked before the feed is generated: --out may only replace an earlier feed (never the user's files)
