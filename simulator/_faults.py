@@ -4,7 +4,7 @@
 :func:`fault_point` ``(POINT)`` in this process perform ACTION:
 
 - ``kill``: SIGKILL this process (nothing is cleaned up: what a power cut or the OOM killer leaves);
-- ``int``: SIGINT (Ctrl-C: ``KeyboardInterrupt`` at the next Python instruction);
+- ``int``: SIGINT (Ctrl-C: ``KeyboardInterrupt`` raised at the point itself, in the calling thread);
 - ``term``: SIGTERM (the command line turns it into an interrupt reported with status 143);
 - ``enospc`` / ``eio`` / ``efbig`` / ``erofs`` / ``eacces`` / ``edquot``: raise ``OSError`` (no space left on
   device / I/O error / file too large / read-only file system / permission denied / disk quota exceeded; tests run
@@ -44,10 +44,10 @@ def fault_point(name: str, path: str | os.PathLike | None = None) -> None:
             continue
         if action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
-        elif action == "int":
-            os.kill(os.getpid(), signal.SIGINT)
+        elif action == "int":  # raised in this thread and handled before raise_signal returns: os.kill may
+            signal.raise_signal(signal.SIGINT)  # hand it to another thread, late under load, after the commit
         elif action == "term":
-            os.kill(os.getpid(), signal.SIGTERM)
+            signal.raise_signal(signal.SIGTERM)
         elif action in _ERRORS:
             code = _ERRORS[action]
             raise OSError(code, os.strerror(code), None if path is None else str(path))

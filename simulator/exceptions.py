@@ -28,6 +28,15 @@ class UserInputError(ValueError):
     """Bad input from a user-facing boundary (file, CLI argument, config key)."""
 
 
+class InterruptedAfterCommit(KeyboardInterrupt):
+    """SIGINT or SIGTERM (``signum``) arrived while results were being swapped into place: the swap was finished
+    first, so the new results are whole; the command stops as interrupted."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 class NonFiniteResultError(ValueError):
     """A simulated path blew up: a value is not finite, or a cumulative log return is beyond what a price can
     hold (``exp`` overflows float64). ``path`` and ``day`` (1-based) name the first blow-up when known."""

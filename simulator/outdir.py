@@ -312,18 +312,49 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
+_held: dict = {"depth": 0, "got": [], "old": {}}
+
+
+def _record_signal(signum, frame) -> None:
+    _held["got"].append(signum)
+
+
 class _HoldSignals:
-    """Hold SIGINT and SIGTERM back while renames swap a result in (main thread only)."""
+    """Defer SIGINT and SIGTERM while renames swap results in (main thread only; re-entrant). Python's handlers are
+    replaced by one that records the signal (blocking it in this thread would not do: the kernel hands a signal sent
+    to the process to any thread that does not block it, and Python runs its handlers in the main thread anyway);
+    at the outermost exit they are restored and, when a signal came and the swaps finished, the command stops with
+    :class:`~simulator.exceptions.InterruptedAfterCommit`. Ignored signals stay ignored."""
 
     def __enter__(self):
-        self._old = None
-        if threading.current_thread() is threading.main_thread() and hasattr(signal, "pthread_sigmask"):
-            self._old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        self._active = threading.current_thread() is threading.main_thread()
+        if not self._active:
+            return self
+        if _held["depth"] == 0:
+            _held["got"], _held["old"] = [], {}
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                old = signal.getsignal(signum)
+                if old is signal.SIG_IGN or old is None:
+                    continue
+                _held["old"][signum] = old
+                signal.signal(signum, _record_signal)
+        _held["depth"] += 1
         return self
 
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, self._old)
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if not self._active:
+            return False
+        _held["depth"] -= 1
+        if _held["depth"] > 0:
+            return False
+        for signum, old in _held["old"].items():
+            signal.signal(signum, old)
+        got, _held["got"], _held["old"] = _held["got"], [], {}
+        if got and exc_type is None:
+            from simulator.exceptions import InterruptedAfterCommit
+
+            raise InterruptedAfterCommit(got[0])
+        return False
 
 
 @dataclass
@@ -425,37 +456,40 @@ class OutputTransaction:
     # ---------------------------------------------------------------- commit / abort
     def commit(self) -> None:
         """Swap every staged member into place (the old ones are removed after), then remove the stage."""
-        if self._done:
-            return
+        commit_all([self])
+
+    def _prepare(self) -> None:
+        """Before any rename (an interrupt here leaves the destinations as they were): check the destinations
+        again, under the lock of ``root`` (they may have changed while we worked)."""
         from simulator._faults import fault_point
 
         names = self.staged()
         fault_point("commit", self.root / names[0] if names else self.root)
-        root_fd = _lock_dir(self.root)
+        self._check()
+
+    def _swap(self) -> None:
+        """Swap the staged members in, with a journal; between renames an error puts the old members back."""
+        from simulator._faults import fault_point
+
+        names = self.staged()
+        journal = {n: _ident(self.stage / n) for n in names}
+        _write_journal(self.stage, journal)
+        swapped: list[str] = []
         try:
-            self._check()  # the destinations may have changed while we worked
-            with _HoldSignals():
-                journal = {n: _ident(self.stage / n) for n in names}
-                _write_journal(self.stage, journal)
-                swapped: list[str] = []
-                try:
-                    for i, n in enumerate(names):
-                        if i:
-                            fault_point("commit-member", self.root / n)
-                        _swap_in(self.stage, self.root, n)
-                        swapped.append(n)
-                except BaseException:
-                    # an error between renames (EIO, a vanished folder): put the old members back, so the earlier
-                    # result set stays whole; the journal goes first, so a later recovery does not redo the swap
-                    (self.stage / _COMMIT).unlink(missing_ok=True)
-                    for n in reversed(swapped):
-                        _swap_out(self.stage, self.root, n)
-                    raise
-                _fsync_dir(self.root)
-                self._done = True
-        finally:
-            _unlock(root_fd)
-        self._finish()
+            for i, n in enumerate(names):
+                if i:
+                    fault_point("commit-member", self.root / n)
+                _swap_in(self.stage, self.root, n)
+                swapped.append(n)
+        except BaseException:
+            # an error between renames (EIO, a vanished folder): put the old members back, so the earlier
+            # result set stays whole; the journal goes first, so a later recovery does not redo the swap
+            (self.stage / _COMMIT).unlink(missing_ok=True)
+            for n in reversed(swapped):
+                _swap_out(self.stage, self.root, n)
+            raise
+        _fsync_dir(self.root)
+        self._done = True
 
     def abort(self) -> None:
         """Remove everything staged; the destinations are as they were."""
@@ -635,14 +669,33 @@ def staged_path(txs: Sequence[OutputTransaction], target: str | os.PathLike) -> 
 
 
 def commit_all(txs: Sequence[OutputTransaction]) -> None:
-    """Commit every transaction (in order); abort the rest if one fails."""
+    """Commit every transaction: each is locked and checked, then all are swapped in with SIGINT and SIGTERM
+    deferred until the last swap is done (a Ctrl-C never leaves some files new and others old), then their stages
+    are removed. If one fails, the rest are aborted."""
+    todo = [tx for tx in txs if not tx._done]
+    locks: list[int | None] = []
     try:
-        for tx in txs:
-            tx.commit()
+        try:
+            # each destination folder locked once, in one order for every process (no lock-order deadlock)
+            for _, root in sorted({os.path.realpath(tx.root): tx.root for tx in todo}.items()):
+                locks.append(_lock_dir(root))
+            for tx in todo:
+                tx._prepare()
+            with _HoldSignals():
+                for tx in todo:
+                    tx._swap()
+        finally:
+            for fd in locks:
+                _unlock(fd)
     except BaseException:
-        for tx in txs:
-            tx.abort()
+        for tx in todo:
+            if tx._done:
+                tx._finish()
+            else:
+                tx.abort()
         raise
+    for tx in todo:
+        tx._finish()
 
 
 def abort_all(txs: Sequence[OutputTransaction]) -> None:

@@ -131,8 +131,14 @@ class Schedule:
         cop_theta = np.zeros(C)
         for c, spec in enumerate(self.copulas):
             cop_chol[c], cop_nu[c], cop_theta[c] = COPULA_FAMILIES[spec.type].kernel_params(spec_params(spec), n)
+        # every regime with the first one's copula (a regime switch that stresses volatility only): every day
+        # without an override draws from copula set 0, so lanes in different regimes share one Cholesky product
+        # (the same numbers: equal specs give equal factors)
+        day_copula = self.day_copula.astype(np.int64)
+        if K > 1 and all(self.copulas[k] == self.copulas[0] for k in range(1, K)):
+            day_copula = np.where(day_copula < 0, 0, day_copula)
         # one table set per (copula scale, regime) pair actually reachable
-        overrides = {int(c) for c in np.unique(self.day_copula) if c >= 0}
+        overrides = {int(c) for c in np.unique(day_copula) if c >= 0}
         slot = np.zeros((C, K), np.int64)
         keys: dict = {}
         tables: list[list] = []
@@ -158,7 +164,7 @@ class Schedule:
         init_cum = np.cumsum(self.regime_initial)
         return KernelInputs(
             model=ModelInputs(vol_code, vpar, trans_cum, init_cum, cop_type, cop_chol, cop_nu, cop_theta,
-                              self.day_copula.astype(np.int64), slot),
+                              day_copula, slot),
             tables=TableInputs(*fwd),
             shocks=ShockInputs(
                 self.s2_start, self.e_start, np.ascontiguousarray(self.vol_mult), self.vol_feedback,

@@ -152,8 +152,14 @@ KILLS = [
 INTERRUPTS = [
     ("simulate", "chunk@3=int"),
     ("run", "write@5=int"),
-    ("calibrate", "write@2=int"),
+    ("calibrate", "write@1=int"),   # the staged model, before the swap
     ("transactions", "commit=int"),
+]
+#: signals that arrive during the final renames: deferred until the swap is done
+IN_SWAP = [
+    ("calibrate", "write@2=int", 130),        # the swap's journal
+    ("run", "commit-member=int", 130),        # between the renames of two scenario folders
+    ("run", "commit-member=term", 143),
 ]
 
 
@@ -183,6 +189,22 @@ def test_sigint_exits_130_keeps_the_earlier_result_and_a_rerun_completes(command
     assert _files(out) == before, "the earlier result changed"
     assert not list(out.parent.rglob(".stress-sim-*.stage")), "an interrupted run left its staging folder"
     _check_rerun(command, out, references, resume=True)
+
+
+@pytest.mark.parametrize("command,fault,status", IN_SWAP, ids=[f"{c}-{f}" for c, f, _ in IN_SWAP])
+def test_a_signal_during_the_swap_waits_for_it_and_says_the_new_result_is_complete(command, fault, status, tmp_path,
+                                                                                    references):
+    """Ctrl-C or SIGTERM between the renames that swap a result in: the swap finishes first (never a mix of old
+    and new files), the command stops with the signal's status and says the new results are complete, and they are
+    the same as an uninterrupted run's."""
+    out, before = _earlier(command, tmp_path)
+    make, _ = COMMANDS[command]
+    rc, err = _in_subprocess(make(out, 2), fault)
+    assert rc == status, err
+    assert "Traceback" not in err and "the new results are complete" in err.strip().splitlines()[-1], err
+    assert _files(out) != before
+    assert _result(out) == references(command)
+    assert not list(out.parent.rglob(".stress-sim-*.stage")), "a staging folder outlived the swap"
 
 
 def test_sigint_before_any_result_leaves_nothing_that_looks_complete(tmp_path):

@@ -362,3 +362,29 @@ def test_lanes_in_different_regimes_match_paths_run_alone():
         for name in ("returns", "sigma", "cum_return", "max_drawdown", "stressed_days"):
             assert np.array_equal(getattr(blocks, name), getattr(res, name)), name
     assert np.isfinite(blocks.returns).all()
+
+
+def test_volatility_only_regimes_share_the_copula_set():
+    """A regime switch that stresses volatility only leaves both regimes the same copula: the kernel draws every
+    day's copula values from set 0 (one Cholesky product for a block, whatever its lanes' regimes), and the paths
+    are those drawn with each regime's own (equal) copula set."""
+    from simulator.backends import run_chunk
+    from simulator.seeding import resolve_seed
+
+    model = _model(n=5)
+    shocks = [{"type": "regime_switch", "p_enter": 0.3, "p_exit": 0.3, "stress": {"vol_multiplier": 2.0}},
+              {"type": "correlation_break", "day": 4, "days": 3, "rho": 0.9, "nu": 3.0}]
+    sched = compile_scenario(_scenario(shocks, horizon=12, n_paths=96), model)
+    shared = sched.kernel_arrays()
+    assert list(shared.model.day_copula) == [0, 0, 0, 2, 2, 2, 0, 0, 0, 0, 0, 0]
+    own = shared._replace(model=shared.model._replace(day_copula=sched.day_copula.astype(np.int64)))
+    keys = resolve_seed(3)
+    a = run_chunk(shared, keys, 0, 96, 12, True)
+    b = run_chunk(own, keys, 0, 96, 12, True)
+    assert 0 < a["stressed_days"].mean() < 12
+    for name in a:
+        assert np.array_equal(a[name], b[name]), name
+
+    stressed_rho = [{"type": "regime_switch", "p_enter": 0.3, "p_exit": 0.3, "stress": {"vol_multiplier": 1.0, "rho": 0.8}}]
+    own_sets = compile_scenario(_scenario(stressed_rho, horizon=12, n_paths=96), model).kernel_arrays()
+    assert list(own_sets.model.day_copula) == [-1] * 12  # a stressed correlation keeps the regime's own set

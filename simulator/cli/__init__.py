@@ -164,7 +164,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from simulator.exceptions import NonFiniteResultError, UserInputError
+    from simulator.exceptions import InterruptedAfterCommit, NonFiniteResultError, UserInputError
     from simulator.limits import format_bytes, set_memory_limit
 
     set_memory_limit(getattr(args, "max_memory", None))
@@ -185,6 +185,11 @@ def _main(argv: list[str] | None) -> int:
     except ValueError as exc:  # validation errors raised at a public boundary
         _say(exc)
         return 2
+    except InterruptedAfterCommit as exc:  # the signal came during the final renames, which were finished first
+        term = exc.signum == signal.SIGTERM
+        print(f"stress-sim: {'terminated (SIGTERM)' if term else 'interrupted'} while the results were being swapped "
+              "in; the swap was finished first, so the new results are complete", file=sys.stderr)
+        return 143 if term else 130
     except Terminated:
         print("stress-sim: terminated (SIGTERM); earlier results are untouched", file=sys.stderr)
         return 143
