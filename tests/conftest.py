@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,24 @@ def make_model(n_assets=3, *, vol=None, dist=None, copula=None, mu=0.03):
         "marginals": [{"mean": {"mu": mu}, "vol": dict(vol), "dist": dict(dist)} for _ in range(n_assets)],
         "copula": copula,
     }
+
+
+def within(seconds: float, fn, *args):
+    """``fn(*args)`` in a thread; fails (instead of hanging the suite) when it takes longer than ``seconds``."""
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            box["error"] = exc
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"still running after {seconds} s"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 @pytest.fixture(autouse=True)

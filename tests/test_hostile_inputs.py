@@ -11,7 +11,6 @@ import io
 import json
 import math
 import os
-import threading
 import warnings
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pandas as pd
 import pytest
 
 from simulator import cli
+from tests.conftest import within
 
 BIG = 5_000_000  # characters of the oversized cells and arguments
 
@@ -43,24 +43,6 @@ def one_error_line(err: str) -> str:
     assert sum(line.startswith("stress-sim: error: ") for line in lines) == 1, err[-2000:]
     assert "Traceback" not in err and "internal error" not in err
     return lines[-1]
-
-
-def within(seconds: float, fn, *args):
-    """``fn(*args)`` in a thread; fails (instead of hanging the suite) when it takes longer than ``seconds``."""
-    box: dict = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            box["error"] = exc
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"still running after {seconds} s"
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 def prices_frame(n: int = 500) -> pd.DataFrame:

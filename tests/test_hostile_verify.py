@@ -14,7 +14,6 @@ import importlib.util
 import inspect
 import io
 import shutil
-import threading
 import tomllib
 from pathlib import Path
 from typing import Callable
@@ -22,6 +21,7 @@ from typing import Callable
 import pytest
 
 from simulator import cli
+from tests.conftest import within
 
 HERE = Path(__file__).resolve().parent / "hostile" / "verify"
 KEYS = {"id", "base", "edit", "files", "rehash", "verify", "exit", "message", "stdout"}
@@ -71,24 +71,6 @@ def prepared(tmp_path_factory) -> Callable[[str], Path]:
             built[base] = root
         return built[base]
     return get
-
-
-def within(seconds: float, fn, *args):
-    """``fn(*args)`` in a thread; fails (instead of hanging the suite) when it takes longer than ``seconds``."""
-    box: dict = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            box["error"] = exc
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"still running after {seconds} s"
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 def _sha(path: Path) -> str:
